@@ -1,0 +1,450 @@
+"""Wire protocol v1 between edge agents and the central aggregator (see docs/wire-protocol.md).
+
+All messages are UTF-8 JSON objects with `"v": 1` and a `"type"`. Times are integers in
+milliseconds since the Unix epoch, UTC. Every uplink record carries `seq`, strictly
+increasing within its `stream` (edge id + installation epoch).
+
+    Uplink  (edge → central)   Batch (telemetry | events), Birth, Death
+    Downlink (central → edge)  Ack, Command
+
+`decode_*` functions raise `WireError` naming the offending field; they never raise
+anything else on any input (fuzzed in tests).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.errors import WireError
+
+VERSION = 1
+TOPIC_ROOT = "gg/v1"
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+MAX_MESSAGE_BYTES = 1 << 20
+MAX_TS_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+
+
+# -- topics -----------------------------------------------------------------------
+
+
+class Channel(enum.StrEnum):
+    TELEMETRY = "telemetry"  # edge → central, QoS 1: samples and interval records
+    EVENTS = "events"  # edge → central, QoS 1: events, alarms, audit
+    STATE = "state"  # edge → central, QoS 1, retained: birth; will = death
+    ACK = "ack"  # central → edge, QoS 1
+    CMD = "cmd"  # central → edge, QoS 1, never retained
+
+
+def topic(site: str, edge: str, channel: Channel) -> str:
+    return f"{TOPIC_ROOT}/{site}/{edge}/{channel.value}"
+
+
+def subscription(channel: Channel, *, site: str = "+", edge: str = "+") -> str:
+    return f"{TOPIC_ROOT}/{site}/{edge}/{channel.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicParts:
+    site: str
+    edge: str
+    channel: Channel
+
+
+def parse_topic(value: str) -> TopicParts:
+    parts = value.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != TOPIC_ROOT:
+        raise WireError("topic", value, f"expected {TOPIC_ROOT}/<site>/<edge>/<channel>")
+    try:
+        channel = Channel(parts[4])
+    except ValueError:
+        raise WireError("topic", value, "unknown channel") from None
+    for name, part in (("site", parts[2]), ("edge", parts[3])):
+        if not _ID_RE.match(part):
+            raise WireError(f"topic.{name}", part, "not a valid id")
+    return TopicParts(parts[2], parts[3], channel)
+
+
+# -- message types ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class StreamId:
+    """Edge id plus installation epoch: a wiped edge starts a new stream, not a replay."""
+
+    edge: str
+    epoch: int
+
+    def __str__(self) -> str:
+        return f"{self.edge}@{self.epoch}"
+
+
+class IntervalFlag(enum.StrEnum):
+    ESTIMATED = "estimated"  # value partly interpolated, not read
+    GAP = "gap"  # the readings around this interval are further apart than allowed
+    RESET = "reset"  # the cumulative register went backwards (meter reset or replaced)
+
+
+Value = float | int | bool | str
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """An instantaneous reading of one point."""
+
+    seq: int
+    ts: int
+    device: str
+    point: str
+    value: Value
+    unit: str
+    synced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRecord:
+    """Consumption of a cumulative point over [start, start + duration), keyed by
+    (device, point, start). Accounting is done on these, so a replay is an idempotent upsert.
+    """
+
+    seq: int
+    device: str
+    point: str
+    start: int
+    duration_s: int
+    quantity: float
+    unit: str
+    flags: frozenset[IntervalFlag] = frozenset()
+    synced: bool = True
+
+    @property
+    def end(self) -> int:
+        return self.start + self.duration_s * 1000
+
+
+class Severity(enum.StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ALARM = "alarm"
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something that happened: device offline, a rule action, an outbox gap marker."""
+
+    seq: int
+    ts: int
+    name: str
+    severity: Severity
+    device: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    synced: bool = True
+
+
+Record = Sample | IntervalRecord | Event
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Records of one stream sent together. `after` is the seq of the record that preceded
+    the first one in the edge's outbox (or the last acknowledged seq), which lets the central
+    acknowledge cumulatively even when batches arrive out of order."""
+
+    stream: StreamId
+    after: int
+    sent: int
+    synced: bool
+    records: tuple[Record, ...]
+
+    @property
+    def seq(self) -> int:
+        """The envelope seq: the last record's."""
+        return self.records[-1].seq
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """"Stored up to seq N": every record of `stream` with seq <= upto is durably stored."""
+
+    stream: StreamId
+    upto: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    id: str
+    kind: str
+    model: str
+    points: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Birth:
+    stream: StreamId
+    ts: int
+    synced: bool
+    software: str
+    devices: tuple[DeviceInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Death:
+    """Published by the broker as the edge's will when its connection dies."""
+
+    stream: StreamId
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    id: str
+    name: str
+    issued: int
+    expires: int
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def expired(self, now_ms: int) -> bool:
+        return now_ms >= self.expires
+
+
+Message = Batch | Ack | Birth | Death | Command
+
+
+# -- encoding ---------------------------------------------------------------------
+
+
+def _stream(s: StreamId) -> dict[str, Any]:
+    return {"edge": s.edge, "epoch": s.epoch}
+
+
+def _record(r: Record) -> dict[str, Any]:
+    out: dict[str, Any]
+    if isinstance(r, Sample):
+        out = {"kind": "sample", "seq": r.seq, "ts": r.ts, "device": r.device,
+               "point": r.point, "value": r.value, "unit": r.unit}
+    elif isinstance(r, IntervalRecord):
+        out = {"kind": "interval", "seq": r.seq, "device": r.device, "point": r.point,
+               "start": r.start, "duration_s": r.duration_s, "quantity": r.quantity,
+               "unit": r.unit}
+        if r.flags:
+            out["flags"] = sorted(f.value for f in r.flags)
+    else:
+        out = {"kind": "event", "seq": r.seq, "ts": r.ts, "name": r.name,
+               "severity": r.severity.value}
+        if r.device is not None:
+            out["device"] = r.device
+        if r.data:
+            out["data"] = r.data
+    if not r.synced:
+        out["synced"] = False
+    return out
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    if isinstance(msg, Batch):
+        return {"v": VERSION, "type": "batch", "stream": _stream(msg.stream), "seq": msg.seq,
+                "after": msg.after, "sent": msg.sent, "synced": msg.synced,
+                "records": [_record(r) for r in msg.records]}
+    if isinstance(msg, Ack):
+        return {"v": VERSION, "type": "ack", "stream": _stream(msg.stream), "upto": msg.upto}
+    if isinstance(msg, Birth):
+        return {"v": VERSION, "type": "birth", "stream": _stream(msg.stream), "ts": msg.ts,
+                "synced": msg.synced, "software": msg.software,
+                "devices": [{"id": d.id, "kind": d.kind, "model": d.model,
+                             "points": list(d.points)} for d in msg.devices]}
+    if isinstance(msg, Death):
+        return {"v": VERSION, "type": "death", "stream": _stream(msg.stream)}
+    return {"v": VERSION, "type": "command", "id": msg.id, "name": msg.name,
+            "issued": msg.issued, "expires": msg.expires, "args": msg.args}
+
+
+def encode(msg: Message) -> bytes:
+    return json.dumps(to_dict(msg), ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode()
+
+
+# -- decoding ---------------------------------------------------------------------
+
+
+def _get(obj: dict[str, Any], key: str, path: str) -> Any:
+    if key not in obj:
+        raise WireError(f"{path}{key}", None, "missing")
+    return obj[key]
+
+
+def _int(obj: dict[str, Any], key: str, path: str, *, minimum: int = 0,
+         maximum: int = MAX_TS_MS) -> int:
+    value = _get(obj, key, path)
+    if type(value) is not int:
+        raise WireError(f"{path}{key}", value, "must be an integer")
+    if not minimum <= value <= maximum:
+        raise WireError(f"{path}{key}", value, f"must be between {minimum} and {maximum}")
+    return value
+
+
+def _str(obj: dict[str, Any], key: str, path: str, *, pattern: re.Pattern[str] | None = None,
+         max_len: int = 256) -> str:
+    value = _get(obj, key, path)
+    if not isinstance(value, str):
+        raise WireError(f"{path}{key}", value, "must be a string")
+    if pattern is not None and not pattern.match(value):
+        raise WireError(f"{path}{key}", value, f"must match {pattern.pattern}")
+    if len(value) > max_len:
+        raise WireError(f"{path}{key}", value, f"longer than {max_len} characters")
+    return value
+
+
+def _bool(obj: dict[str, Any], key: str, path: str, default: bool | None = None) -> bool:
+    if key not in obj and default is not None:
+        return default
+    value = _get(obj, key, path)
+    if not isinstance(value, bool):
+        raise WireError(f"{path}{key}", value, "must be true or false")
+    return value
+
+
+def _number(obj: dict[str, Any], key: str, path: str) -> float:
+    value = _get(obj, key, path)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WireError(f"{path}{key}", value, "must be a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise WireError(f"{path}{key}", value, "must be finite")
+    return float(value)
+
+
+def _dict(obj: dict[str, Any], key: str, path: str, default: dict[str, Any] | None = None
+          ) -> dict[str, Any]:
+    if key not in obj and default is not None:
+        return default
+    value = _get(obj, key, path)
+    if not isinstance(value, dict):
+        raise WireError(f"{path}{key}", value, "must be an object")
+    return value
+
+
+def _decode_stream(obj: dict[str, Any]) -> StreamId:
+    raw = _dict(obj, "stream", "")
+    return StreamId(_str(raw, "edge", "stream.", pattern=_ID_RE),
+                    _int(raw, "epoch", "stream.", maximum=2**53))
+
+
+def _decode_record(raw: Any, path: str) -> Record:
+    if not isinstance(raw, dict):
+        raise WireError(path.rstrip("."), raw, "must be an object")
+    kind = _get(raw, "kind", path)
+    seq = _int(raw, "seq", path, minimum=1, maximum=2**63 - 1)
+    synced = _bool(raw, "synced", path, default=True)
+    if kind == "sample":
+        value = _get(raw, "value", path)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise WireError(f"{path}value", value, "must be finite")
+        if not isinstance(value, int | float | str):  # bool is an int
+            raise WireError(f"{path}value", value, "must be a number, boolean or string")
+        return Sample(seq=seq, ts=_int(raw, "ts", path),
+                      device=_str(raw, "device", path, pattern=_ID_RE),
+                      point=_str(raw, "point", path, pattern=_NAME_RE),
+                      value=value, unit=_str(raw, "unit", path, max_len=16), synced=synced)
+    if kind == "interval":
+        flags_raw = raw.get("flags", [])
+        if not isinstance(flags_raw, list):
+            raise WireError(f"{path}flags", flags_raw, "must be a list")
+        flags: set[IntervalFlag] = set()
+        for i, f in enumerate(flags_raw):
+            try:
+                flags.add(IntervalFlag(f))
+            except (ValueError, TypeError):
+                raise WireError(f"{path}flags[{i}]", f, "unknown flag") from None
+        return IntervalRecord(
+            seq=seq, device=_str(raw, "device", path, pattern=_ID_RE),
+            point=_str(raw, "point", path, pattern=_NAME_RE),
+            start=_int(raw, "start", path),
+            duration_s=_int(raw, "duration_s", path, minimum=1, maximum=366 * 86400),
+            quantity=_number(raw, "quantity", path), unit=_str(raw, "unit", path, max_len=16),
+            flags=frozenset(flags), synced=synced)
+    if kind == "event":
+        sev = _get(raw, "severity", path)
+        try:
+            severity = Severity(sev)
+        except (ValueError, TypeError):
+            raise WireError(f"{path}severity", sev, "must be info, warning or alarm") from None
+        device = None
+        if raw.get("device") is not None:
+            device = _str(raw, "device", path, pattern=_ID_RE)
+        return Event(seq=seq, ts=_int(raw, "ts", path),
+                     name=_str(raw, "name", path, pattern=_NAME_RE), severity=severity,
+                     device=device, data=_dict(raw, "data", path, default={}), synced=synced)
+    raise WireError(f"{path}kind", kind, "must be sample, interval or event")
+
+
+def from_dict(obj: Any) -> Message:
+    if not isinstance(obj, dict):
+        raise WireError("<message>", obj, "must be a JSON object")
+    version = _get(obj, "v", "")
+    if version != VERSION:
+        raise WireError("v", version, f"unsupported version, this side speaks {VERSION}")
+    kind = _get(obj, "type", "")
+    if kind == "batch":
+        stream = _decode_stream(obj)
+        raw_records = _get(obj, "records", "")
+        if not isinstance(raw_records, list) or not raw_records:
+            raise WireError("records", raw_records, "must be a non-empty list")
+        records = tuple(_decode_record(r, f"records[{i}].") for i, r in enumerate(raw_records))
+        after = _int(obj, "after", "", maximum=2**63 - 1)
+        prev = after
+        for i, r in enumerate(records):
+            if r.seq <= prev:
+                raise WireError(f"records[{i}].seq", r.seq,
+                                f"must be greater than the previous seq {prev}")
+            prev = r.seq
+        seq = _int(obj, "seq", "", minimum=1, maximum=2**63 - 1)
+        if seq != records[-1].seq:
+            raise WireError("seq", seq, f"must equal the last record's seq {records[-1].seq}")
+        return Batch(stream=stream, after=after, sent=_int(obj, "sent", ""),
+                     synced=_bool(obj, "synced", ""), records=records)
+    if kind == "ack":
+        return Ack(stream=_decode_stream(obj), upto=_int(obj, "upto", "", maximum=2**63 - 1))
+    if kind == "birth":
+        raw_devices = obj.get("devices", [])
+        if not isinstance(raw_devices, list):
+            raise WireError("devices", raw_devices, "must be a list")
+        devices = []
+        for i, d in enumerate(raw_devices):
+            p = f"devices[{i}]."
+            if not isinstance(d, dict):
+                raise WireError(p.rstrip("."), d, "must be an object")
+            pts = _get(d, "points", p)
+            if not isinstance(pts, list) or not all(isinstance(x, str) for x in pts):
+                raise WireError(f"{p}points", pts, "must be a list of strings")
+            devices.append(DeviceInfo(id=_str(d, "id", p, pattern=_ID_RE),
+                                      kind=_str(d, "kind", p), model=_str(d, "model", p),
+                                      points=tuple(pts)))
+        return Birth(stream=_decode_stream(obj), ts=_int(obj, "ts", ""),
+                     synced=_bool(obj, "synced", ""), software=_str(obj, "software", ""),
+                     devices=tuple(devices))
+    if kind == "death":
+        return Death(stream=_decode_stream(obj))
+    if kind == "command":
+        issued = _int(obj, "issued", "")
+        expires = _int(obj, "expires", "")
+        if expires <= issued:
+            raise WireError("expires", expires, f"must be after issued {issued}")
+        return Command(id=_str(obj, "id", "", pattern=_ID_RE),
+                       name=_str(obj, "name", "", pattern=_NAME_RE), issued=issued,
+                       expires=expires, args=_dict(obj, "args", "", default={}))
+    raise WireError("type", kind, "must be batch, ack, birth, death or command")
+
+
+def decode(payload: bytes | str) -> Message:
+    """Parse and validate one message; raises `WireError` and nothing else."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise WireError("<message>", f"{len(payload)} bytes", f"larger than {MAX_MESSAGE_BYTES}")
+    try:
+        obj = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise WireError("<message>", payload[:40], f"not valid JSON: {exc}") from None
+    return from_dict(obj)
