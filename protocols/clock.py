@@ -42,6 +42,13 @@ class Clock(Protocol):
         """Return once `now() >= when`."""
         ...
 
+    def register(self) -> None:
+        """Declare a task whose waits gate simulated time (a no-op on real clocks)."""
+        ...
+
+    def unregister(self) -> None:
+        ...
+
 
 class SystemClock:
     """Wall-clock time; `synced` is set by whoever checks NTP (default: trusted)."""
@@ -58,6 +65,12 @@ class SystemClock:
 
     def set_synced(self, value: bool) -> None:
         self._synced = value
+
+    def register(self) -> None:
+        pass
+
+    def unregister(self) -> None:
+        pass
 
     async def sleep_until(self, when: float) -> None:
         delay = when - time.time()

@@ -226,3 +226,45 @@ def load_register_map(model_or_path: str | Path) -> RegisterMap:
         )
         source = name
     return parse_register_map(yaml.safe_load(text), source=source)
+
+
+# -- request planning ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRequest:
+    """One Modbus read covering several points of the same table."""
+
+    table: Table
+    address: int
+    count: int
+    points: tuple[PointSpec, ...]
+
+
+def plan_reads(points: list[PointSpec] | tuple[PointSpec, ...], *, max_count: int = 125,
+               max_gap: int = 16) -> list[ReadRequest]:
+    """Group points into as few reads as allowed (Telegraf's request.go idea).
+
+    Points of one table are merged while the request stays within `max_count` registers
+    (125 is the Modbus limit for FC03/04) and the hole between two points is at most
+    `max_gap` registers; `max_gap=-1` gives one request per point (a per-device workaround
+    for meters that refuse reads spanning unmapped registers).
+    """
+    requests: list[ReadRequest] = []
+    for table in Table:
+        specs = sorted((p for p in points if p.table is table), key=lambda p: p.address)
+        group: list[PointSpec] = []
+        start = end = 0
+        for spec in specs:
+            spec_end = spec.address + spec.count
+            if group and (max_gap < 0 or spec.address - end > max_gap
+                          or max(end, spec_end) - start > max_count):
+                requests.append(ReadRequest(table, start, end - start, tuple(group)))
+                group = []
+            if not group:
+                start, end = spec.address, spec_end
+            group.append(spec)
+            end = max(end, spec_end)
+        if group:
+            requests.append(ReadRequest(table, start, end - start, tuple(group)))
+    return requests
