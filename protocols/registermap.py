@@ -8,6 +8,7 @@ the simulators serve exactly the registers the agent reads.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import struct
 from dataclasses import dataclass
@@ -95,6 +96,9 @@ class RegisterMap:
             raise DecodeError(
                 self.model, spec.name, f"expected {spec.count} registers, got {len(registers)}"
             )
+        for r in registers:
+            if type(r) is not int or not 0 <= r <= 0xFFFF:
+                raise DecodeError(self.model, spec.name, f"not a 16-bit register value: {r!r}")
         regs = list(registers)
         if spec.count == 2 and self.word_order == "little":
             regs.reverse()
@@ -135,6 +139,19 @@ def _require(model: str, data: dict[str, Any], key: str, where: str) -> Any:
     return data[key]
 
 
+def _number(model: str, raw: dict[str, Any], key: str, where: str,
+            default: float | None) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RegisterMapError(model, f"{where}.{key}", f"must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise RegisterMapError(model, f"{where}.{key}", f"must be finite, got {value!r}")
+    return number
+
+
 def parse_register_map(data: Any, *, source: str = "<data>") -> RegisterMap:
     """Validate a register map document (already parsed from YAML)."""
     if not isinstance(data, dict):
@@ -167,13 +184,30 @@ def parse_register_map(data: Any, *, source: str = "<data>") -> RegisterMap:
         try:
             dtype = DataType(_require(model, raw, "type", where))
         except ValueError:
-            raise RegisterMapError(model, f"{where}.type", f"unknown type {raw['type']!r}") from None
+            raise RegisterMapError(
+                model, f"{where}.type", f"unknown type {raw['type']!r}"
+            ) from None
         address = _require(model, raw, "address", where)
-        if not isinstance(address, int) or not 0 <= address <= 0xFFFF:
-            raise RegisterMapError(model, f"{where}.address", f"not a register address: {address!r}")
-        scale = float(raw.get("scale", 1.0))
+        if (type(address) is not int
+                or not 0 <= address <= 0x10000 - _WIDTH[dtype]):  # the last register too
+            raise RegisterMapError(
+                model, f"{where}.address", f"not a register address: {address!r}"
+            )
+        scale = _number(model, raw, "scale", where, 1.0)
         if scale == 0:
             raise RegisterMapError(model, f"{where}.scale", "must not be 0")
+        offset = _number(model, raw, "offset", where, 0.0)
+        minimum = _number(model, raw, "minimum", where, None)
+        maximum = _number(model, raw, "maximum", where, None)
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise RegisterMapError(
+                model, f"{where}.minimum", f"{minimum} is greater than maximum {maximum}"
+            )
+        cumulative = raw.get("cumulative", False)
+        if not isinstance(cumulative, bool):
+            raise RegisterMapError(
+                model, f"{where}.cumulative", f"must be true or false, got {cumulative!r}"
+            )
         points.append(
             PointSpec(
                 name=name,
@@ -181,16 +215,16 @@ def parse_register_map(data: Any, *, source: str = "<data>") -> RegisterMap:
                 table=table,
                 address=address,
                 type=dtype,
-                scale=scale,
-                offset=float(raw.get("offset", 0.0)),
-                cumulative=bool(raw.get("cumulative", False)),
-                minimum=None if raw.get("minimum") is None else float(raw["minimum"]),
-                maximum=None if raw.get("maximum") is None else float(raw["maximum"]),
+                scale=1.0 if scale is None else scale,
+                offset=0.0 if offset is None else offset,
+                cumulative=cumulative,
+                minimum=minimum,
+                maximum=maximum,
             )
         )
     # Overlapping registers inside one table are a mapping mistake.
     spans = sorted((p.table.value, p.address, p.address + p.count, p.name) for p in points)
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         if a[0] == b[0] and b[1] < a[2]:
             raise RegisterMapError(model, "points", f"{a[3]!r} and {b[3]!r} overlap")
     return RegisterMap(

@@ -66,7 +66,7 @@ def parse_topic(value: str) -> TopicParts:
     except ValueError:
         raise WireError("topic", value, "unknown channel") from None
     for name, part in (("site", parts[2]), ("edge", parts[3])):
-        if not _ID_RE.match(part):
+        if not _ID_RE.fullmatch(part):
             raise WireError(f"topic.{name}", part, "not a valid id")
     return TopicParts(parts[2], parts[3], channel)
 
@@ -312,11 +312,43 @@ def _str(obj: dict[str, Any], key: str, path: str, *, pattern: re.Pattern[str] |
     value = _get(obj, key, path)
     if not isinstance(value, str):
         raise WireError(f"{path}{key}", value, "must be a string")
-    if pattern is not None and not pattern.match(value):
+    if pattern is not None and not pattern.fullmatch(value):
         raise WireError(f"{path}{key}", value, f"must match {pattern.pattern}")
     if len(value) > max_len:
         raise WireError(f"{path}{key}", value, f"longer than {max_len} characters")
+    if not _utf8(value):
+        raise WireError(f"{path}{key}", value, "not encodable as UTF-8 (lone surrogate)")
     return value
+
+
+def _utf8(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_json(value: Any, path: str) -> None:
+    """Reject what decodes from JSON but cannot be encoded again (NaN, infinity, lone
+    surrogates), so every accepted message round-trips. Iterative: depth is bounded only
+    by the JSON parser."""
+    stack: list[tuple[str, Any]] = [(path, value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            raise WireError(where, item, "must be finite")
+        if isinstance(item, str) and not _utf8(item):
+            raise WireError(where, item, "not encodable as UTF-8 (lone surrogate)")
+        if isinstance(item, dict):
+            for k, v in item.items():
+                if not _utf8(k):
+                    raise WireError(where, k, "key not encodable as UTF-8 (lone surrogate)")
+                stack.append((f"{where}.{k}", v))
+        elif isinstance(item, list):
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
 
 
 def _bool(obj: dict[str, Any], key: str, path: str, default: bool | None = None) -> bool:
@@ -332,9 +364,13 @@ def _number(obj: dict[str, Any], key: str, path: str) -> float:
     value = _get(obj, key, path)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise WireError(f"{path}{key}", value, "must be a number")
-    if isinstance(value, float) and not math.isfinite(value):
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal too large for a double
+        raise WireError(f"{path}{key}", value, "must be finite") from None
+    if not math.isfinite(number):
         raise WireError(f"{path}{key}", value, "must be finite")
-    return float(value)
+    return number
 
 
 def _dict(obj: dict[str, Any], key: str, path: str, default: dict[str, Any] | None = None
@@ -344,6 +380,7 @@ def _dict(obj: dict[str, Any], key: str, path: str, default: dict[str, Any] | No
     value = _get(obj, key, path)
     if not isinstance(value, dict):
         raise WireError(f"{path}{key}", value, "must be an object")
+    _check_json(value, f"{path}{key}")
     return value
 
 
@@ -365,6 +402,8 @@ def record_from_dict(raw: Any, path: str = "record.") -> Record:
             raise WireError(f"{path}value", value, "must be finite")
         if not isinstance(value, int | float | str):  # bool is an int
             raise WireError(f"{path}value", value, "must be a number, boolean or string")
+        if isinstance(value, str) and not _utf8(value):
+            raise WireError(f"{path}value", value, "not encodable as UTF-8 (lone surrogate)")
         return Sample(seq=seq, ts=_int(raw, "ts", path),
                       device=_str(raw, "device", path, pattern=_ID_RE),
                       point=_str(raw, "point", path, pattern=_NAME_RE),
@@ -405,7 +444,7 @@ def from_dict(obj: Any) -> Message:
     if not isinstance(obj, dict):
         raise WireError("<message>", obj, "must be a JSON object")
     version = _get(obj, "v", "")
-    if version != VERSION:
+    if type(version) is not int or version != VERSION:  # true == 1 and 1.0 == 1 in Python
         raise WireError("v", version, f"unsupported version, this side speaks {VERSION}")
     kind = _get(obj, "type", "")
     if kind == "batch":
@@ -440,6 +479,7 @@ def from_dict(obj: Any) -> Message:
             pts = _get(d, "points", p)
             if not isinstance(pts, list) or not all(isinstance(x, str) for x in pts):
                 raise WireError(f"{p}points", pts, "must be a list of strings")
+            _check_json(pts, f"{p}points")
             devices.append(DeviceInfo(id=_str(d, "id", p, pattern=_ID_RE),
                                       kind=_str(d, "kind", p), model=_str(d, "model", p),
                                       points=tuple(pts)))

@@ -1,0 +1,60 @@
+"""Exceptions raised by `central`.
+
+    CentralError                  base of everything this package raises
+    ├── ConfigError               institution config, settings or coefficient profile invalid;
+    │   │                         `.source` names the file, `.problems` lists (field, value, reason)
+    │   └── ProfileError          a coefficient profile is unknown, invalid or does not fit the
+    │                             institution's meters (unit without a conversion)
+    ├── StoreError                a store read or write failed (sqlite error, disk full); a batch
+    │                             whose write failed is not acknowledged, so the edge resends it
+    └── HttpServerError           the built-in HTTP server could not start (port in use)
+
+Libraries raise; the service decides (count, quarantine, log once). Malformed MQTT payloads
+are not exceptions here: `protocols.errors.WireError` is caught by ingest and quarantined in
+the dead-letter table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class CentralError(Exception):
+    """Base class for all errors raised by `central`."""
+
+
+Problem = tuple[str, Any, str]
+"""(dotted field path, offending value, reason)."""
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class ConfigError(CentralError):
+    """A configuration file or setting is invalid. Every problem names its field and value."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = [f"{field}: {reason} (got {_shown(value)})" for field, value, reason in problems]
+        super().__init__(f"{source}: " + ("; ".join(lines) if lines else "invalid"))
+
+
+class ProfileError(ConfigError):
+    """A coefficient profile is unknown, invalid, or cannot convert a configured meter."""
+
+
+class StoreError(CentralError):
+    """A store operation failed; `.operation` says which. The cause is chained."""
+
+    def __init__(self, operation: str, reason: str) -> None:
+        self.operation = operation
+        self.reason = reason
+        super().__init__(f"store {operation} failed: {reason}")
+
+
+class HttpServerError(CentralError):
+    """The HTTP server could not start (uvicorn exits the process on bind errors)."""

@@ -1,0 +1,107 @@
+"""The demo's MQTT broker: Mosquitto when it is installed, else an embedded amqtt.
+
+Both bind 127.0.0.1 only. amqtt speaks MQTT 3.1.1 and has no shared subscriptions, which is
+all the one-machine demo needs; production and the tests use Mosquitto.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    kind: str  # "mosquitto" | "amqtt"
+    host: str
+    port: int
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def mosquitto_binary() -> str | None:
+    found = shutil.which("mosquitto")
+    if found:
+        return found
+    return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+
+
+async def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if loop.time() > deadline:
+                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
+            await asyncio.sleep(0.05)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+@contextlib.asynccontextmanager
+async def _mosquitto(binary: str, port: int) -> AsyncIterator[BrokerInfo]:
+    with tempfile.TemporaryDirectory(prefix="greenguard-mosquitto-") as tmp:
+        conf = Path(tmp) / "mosquitto.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+                        "persistence false\nmax_queued_messages 100000\n", encoding="utf-8")
+        proc = await asyncio.create_subprocess_exec(
+            binary, "-c", str(conf),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        try:
+            await wait_for_port("127.0.0.1", port)
+            yield BrokerInfo("mosquitto", "127.0.0.1", port)
+        finally:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def _amqtt(port: int) -> AsyncIterator[BrokerInfo]:
+    from amqtt.broker import Broker  # demo-only dependency, imported on demand
+
+    broker = Broker({
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    })
+    await broker.start()
+    try:
+        yield BrokerInfo("amqtt", "127.0.0.1", port)
+    finally:
+        await broker.shutdown()
+
+
+@contextlib.asynccontextmanager
+async def demo_broker(*, port: int | None = None, prefer: str = "auto"
+                      ) -> AsyncIterator[BrokerInfo]:
+    """Start a loopback broker for the life of the context. `prefer`: auto|mosquitto|amqtt."""
+    if prefer not in ("auto", "mosquitto", "amqtt"):
+        raise ValueError(f"prefer must be auto, mosquitto or amqtt, got {prefer!r}")
+    port = port or free_port()
+    binary = mosquitto_binary() if prefer in ("auto", "mosquitto") else None
+    if prefer == "mosquitto" and binary is None:
+        raise RuntimeError("mosquitto is not installed (Debian: apt-get install mosquitto)")
+    cm = _mosquitto(binary, port) if binary else _amqtt(port)
+    async with cm as info:
+        yield info

@@ -1,0 +1,82 @@
+"""The `greenguard` command.
+
+It lives in `simulators` because that package sits at the top of the import graph
+(simulators → edge, central → protocols). Each subcommand imports its role only when it is
+chosen, so an edge-only install never loads FastAPI and the central never loads pymodbus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from protocols import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _edge(parser: argparse.ArgumentParser) -> Handler:
+    from edge import cli
+
+    cli.add_arguments(parser)
+    return cli.run
+
+
+def _central(parser: argparse.ArgumentParser) -> Handler:
+    from central import cli
+
+    cli.add_arguments(parser)
+    return cli.run
+
+
+def _demo(parser: argparse.ArgumentParser) -> Handler:
+    from simulators import demo
+
+    demo.add_arguments(parser)
+    return demo.run
+
+
+def _sim(parser: argparse.ArgumentParser) -> Handler:
+    from simulators import serve
+
+    serve.add_arguments(parser)
+    return serve.run
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = {
+    "demo": ("run a simulated school end to end: broker, meters, edge, central, dashboard",
+             _demo),
+    "edge": ("run an edge agent from its YAML config", _edge),
+    "central": ("run the central aggregator (ingest, compliance, API, dashboard)", _central),
+    "sim": ("serve a scenario's simulated meters over Modbus TCP", _sim),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="greenguard",
+        description="Energy and resource conservation for public institutions: edge "
+                    "enforcement and compliance metrics.")
+    parser.add_argument("--version", action="version", version=f"greenguard {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Only the chosen subcommand's module is imported; the others just get their help line.
+    chosen = next((a for a in args if not a.startswith("-")), None)
+    handler: Handler | None = None
+    for name, (help_text, build) in COMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            handler = build(sub_parser)
+    ns = parser.parse_args(args)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(ns.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    assert handler is not None  # argparse rejected unknown commands already
+    return handler(ns)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
