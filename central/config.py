@@ -162,7 +162,7 @@ class Meter(_Model):
     def _defaults(cls, data: Any) -> Any:
         if isinstance(data, dict):
             try:
-                energy = EnergyType(data.get("energy"))
+                energy = EnergyType(str(data.get("energy")))
             except ValueError:
                 return data  # the field validator reports the bad energy type
             data = dict(data)
@@ -254,6 +254,8 @@ def problems_from(exc: ValidationError) -> list[Problem]:
             continue
         path = ""
         for part in err["loc"]:
+            if part == "[key]":  # pydantic's marker for a dict key; the key is already there
+                continue
             path += f"[{part}]" if isinstance(part, int) and path else (
                 f".{part}" if path else str(part))
         reason = err["msg"].removeprefix("Value error, ")
@@ -301,7 +303,7 @@ def read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, [("<file>", source, f"cannot read: {exc}")]) from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"

@@ -113,6 +113,8 @@ def check_profile(institution: InstitutionConfig, profile: CoefficientProfile) -
     problems: list[Problem] = []
     for i, meter in enumerate(institution.meters):
         if not meter.energy.is_energy:
+            if meter.unit not in (None, "m3"):
+                problems.append((f"meters[{i}].unit", meter.unit, "water is counted in m3"))
             continue
         try:
             profile.kgce_per(meter)

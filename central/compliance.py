@@ -1,0 +1,197 @@
+"""Compliance figures the institution is scored on. Pure: no I/O, no clock reads.
+
+Inputs are the institution config, a coefficient profile, per-meter consumption for the
+year so far (interval sums from the store) and `now`; the output is what the energy office
+reports (公共机构能源资源消费统计, STANDARDS.md §2) plus the seed-004 item-1 score:
+
+    综合能耗 kgce      = Σ main energy meters: quantity × kgce per unit (water excluded)
+    kgce/m²            = 综合能耗 ÷ 建筑面积          target met → 3.5 points
+    kgce/person        = 综合能耗 ÷ 用能人数          target met → 3.5 points
+    m³ water/person    = 用水量 ÷ 用能人数            target met → 3 points
+
+"Met" compares the projection to year end (year to date ÷ fraction of the year elapsed)
+with the annual target; equivalently, year to date against the pro-rated target. Before
+the year is over the score is provisional. Only `main` meters count, so 分项 sub-meters are
+never added twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from central.config import EnergyType, InstitutionConfig, MeterKey, YearTarget
+from central.profile import CoefficientProfile
+
+MAX_SCORE = 10.0
+
+
+class ScoreKey(enum.StrEnum):
+    KGCE_PER_M2 = "kgce_per_m2"
+    KGCE_PER_PERSON = "kgce_per_person"
+    WATER_M3_PER_PERSON = "water_m3_per_person"
+
+
+# Seed 004 (节约型机关创建工作任务明细表), item 1: 10 points for meeting the annual targets.
+POINTS: Mapping[ScoreKey, float] = {
+    ScoreKey.KGCE_PER_M2: 3.5,
+    ScoreKey.KGCE_PER_PERSON: 3.5,
+    ScoreKey.WATER_M3_PER_PERSON: 3.0,
+}
+LABELS: Mapping[ScoreKey, tuple[str, str, str]] = {
+    ScoreKey.KGCE_PER_M2: ("单位建筑面积能耗", "Energy per floor area", "kgce/m²"),
+    ScoreKey.KGCE_PER_PERSON: ("人均综合能耗", "Energy per person", "kgce/person"),
+    ScoreKey.WATER_M3_PER_PERSON: ("人均用水量", "Water per person", "m³/person"),
+}
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class EnergyLine(_Result):
+    energy: EnergyType
+    unit: str
+    quantity: float
+    kgce_per_unit: float
+    kgce: float
+    meters: int
+
+
+class ScoreItem(_Result):
+    key: ScoreKey
+    label_zh: str
+    label_en: str
+    unit: str
+    ytd: float
+    target: float | None
+    prorated_target: float | None
+    projected: float | None
+    met: bool | None  # None: no target for the year, nothing metered, or no time elapsed
+    points: float
+    max_points: float
+
+
+class ComplianceReport(_Result):
+    institution_id: str
+    year: int
+    timezone: str
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime
+    fraction_elapsed: float
+    provisional: bool
+    profile_id: str
+    profile_version: str
+    energy_kgce: float
+    energy_by_type: list[EnergyLine]
+    water_m3: float
+    floor_area_m2: float
+    energy_users: float
+    kgce_per_m2: float
+    kgce_per_person: float
+    water_m3_per_person: float
+    projected_energy_kgce: float | None
+    projected_water_m3: float | None
+    targets: YearTarget | None
+    items: list[ScoreItem]
+    score: float
+    max_score: float
+
+
+def year_window(tz: ZoneInfo, year: int) -> tuple[float, float]:
+    """Local Jan 1 00:00 of `year` and of the next year, as POSIX seconds."""
+    return (datetime(year, 1, 1, tzinfo=tz).timestamp(),
+            datetime(year + 1, 1, 1, tzinfo=tz).timestamp())
+
+
+def fraction_elapsed(tz: ZoneInfo, year: int, now: float) -> float:
+    start, end = year_window(tz, year)
+    return min(1.0, max(0.0, (now - start) / (end - start)))
+
+
+def at_most(value: float, target: float) -> bool:
+    """value ≤ target, with equality robust to float rounding (equal counts as met)."""
+    return value <= target or math.isclose(value, target, rel_tol=1e-9, abs_tol=1e-12)
+
+
+def compute(
+    institution: InstitutionConfig,
+    profile: CoefficientProfile,
+    sums: Mapping[MeterKey, float],
+    *,
+    now: float,
+    year: int,
+) -> ComplianceReport:
+    """Figures for `year` from per-meter consumption between local Jan 1 and min(now, year
+    end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`)."""
+    tz = institution.institution.tz
+    start, end = year_window(tz, year)
+    fraction = fraction_elapsed(tz, year, now)
+
+    lines: dict[tuple[EnergyType, str], list[float]] = {}
+    water_parts: list[float] = []
+    water_metered = False
+    for meter in institution.main_meters():
+        quantity = float(sums.get(meter.key, 0.0))
+        if not meter.energy.is_energy:
+            water_parts.append(quantity)
+            water_metered = True
+            continue
+        factor = profile.kgce_per(meter)
+        line = lines.setdefault((meter.energy, profile.unit_of(meter)), [0.0, factor, 0.0, 0])
+        line[0] += quantity
+        line[2] += quantity * factor
+        line[3] += 1
+    energy_by_type = [
+        EnergyLine(energy=energy, unit=unit, quantity=q, kgce_per_unit=f, kgce=kgce,
+                   meters=int(n))
+        for (energy, unit), (q, f, kgce, n) in sorted(lines.items())
+    ]
+    energy_kgce = math.fsum(line.kgce for line in energy_by_type)
+    water_m3 = math.fsum(water_parts)
+    area = institution.floor_area_m2
+    users = institution.energy_users
+
+    def projected(total: float) -> float | None:
+        return total / fraction if fraction > 0 else None
+
+    proj_energy, proj_water = projected(energy_kgce), projected(water_m3)
+    targets = institution.targets.get(year)
+    values = {
+        ScoreKey.KGCE_PER_M2: (energy_kgce / area, proj_energy, area, bool(lines)),
+        ScoreKey.KGCE_PER_PERSON: (energy_kgce / users, proj_energy, users, bool(lines)),
+        ScoreKey.WATER_M3_PER_PERSON: (water_m3 / users, proj_water, users, water_metered),
+    }
+    items: list[ScoreItem] = []
+    for key, (ytd, proj_total, denominator, metered) in values.items():
+        target = getattr(targets, key.value) if targets is not None else None
+        proj = proj_total / denominator if proj_total is not None else None
+        met = (at_most(proj, target)
+               if target is not None and proj is not None and metered else None)
+        label_zh, label_en, unit = LABELS[key]
+        items.append(ScoreItem(
+            key=key, label_zh=label_zh, label_en=label_en, unit=unit, ytd=ytd, target=target,
+            prorated_target=target * fraction if target is not None else None,
+            projected=proj, met=met, points=POINTS[key] if met else 0.0,
+            max_points=POINTS[key]))
+
+    return ComplianceReport(
+        institution_id=institution.institution.id, year=year, timezone=tz.key,
+        period_start=datetime.fromtimestamp(start, tz),
+        period_end=datetime.fromtimestamp(end, tz),
+        as_of=datetime.fromtimestamp(now, tz),
+        fraction_elapsed=fraction, provisional=now < end,
+        profile_id=profile.profile_id, profile_version=profile.version,
+        energy_kgce=energy_kgce, energy_by_type=energy_by_type, water_m3=water_m3,
+        floor_area_m2=area, energy_users=users,
+        kgce_per_m2=energy_kgce / area, kgce_per_person=energy_kgce / users,
+        water_m3_per_person=water_m3 / users,
+        projected_energy_kgce=proj_energy, projected_water_m3=proj_water,
+        targets=targets, items=items, score=math.fsum(i.points for i in items),
+        max_score=MAX_SCORE)

@@ -1,0 +1,199 @@
+"""Ingest: MQTT uplink → triage → store → ack, with counters and reconnect.
+
+The order is the whole point: the ack ("stored up to seq N") is published only after the
+store transaction committed, because the edge deletes its outbox rows on that ack. If the
+write fails there is no ack at all (back-pressure): the edge keeps the rows and resends.
+
+`Ingestor.handle` is the synchronous core (testable without a broker); `run_ingest` wires
+it to aiomqtt: QoS 1 subscriptions on telemetry, events and state, a persistent session so
+the broker queues uplink while the central restarts, and jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from central.errors import StoreError
+from central.store import Store
+from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, triage
+from protocols.clock import Clock
+from protocols.wire import Ack, Channel, encode, subscription, topic
+
+log = logging.getLogger(__name__)
+
+UPLINK_CHANNELS = (Channel.TELEMETRY, Channel.EVENTS, Channel.STATE)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters since start; exposed by the API and asserted by tests."""
+
+    received: int = 0  # MQTT messages handled
+    batches: int = 0  # batches committed
+    stored_records: int = 0  # new rows (or newer interval versions)
+    duplicates: int = 0  # records already stored, absorbed by the dedup keys
+    dead_letters: int = 0  # payloads refused plus poison records quarantined
+    store_errors: int = 0  # failed writes: nothing acknowledged
+    acks_sent: int = 0
+    births: int = 0
+    deaths: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    connected: bool = False
+    last_error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class AckOut:
+    topic: str
+    payload: bytes
+    ack: Ack
+
+
+class Ingestor:
+    """Handles one uplink message at a time; returns the ack to publish, if any."""
+
+    def __init__(self, store: Store, clock: Clock, stats: IngestStats | None = None) -> None:
+        self.store = store
+        self.clock = clock
+        self.stats = stats if stats is not None else IngestStats()
+        self._store_failing = False
+
+    def handle(self, topic_name: str, payload: bytes) -> AckOut | None:
+        stats = self.stats
+        stats.received += 1
+        now = self.clock.now()
+        triaged = triage(topic_name, payload)
+        try:
+            if isinstance(triaged, Rejected):
+                stats.dead_letters += 1
+                log.debug("dead letter on %s: %s", topic_name, triaged.quarantine.error)
+                self.store.dead_letter(triaged.quarantine, now=now)
+                result = None
+            elif isinstance(triaged, StoreBatch):
+                result = self.store.store_records(
+                    triaged.stream, triaged.after, triaged.upto, triaged.records,
+                    site=triaged.site, now=now, quarantine=triaged.quarantine)
+            elif isinstance(triaged, EdgeBirth):
+                self.store.record_birth(triaged.site, triaged.birth, now=now)
+                stats.births += 1
+                result = None
+            else:
+                assert isinstance(triaged, EdgeDeath)
+                self.store.record_death(triaged.site, triaged.death, now=now)
+                stats.deaths += 1
+                result = None
+        except StoreError as exc:
+            stats.store_errors += 1
+            stats.last_error = str(exc)
+            if not self._store_failing:
+                log.warning("store failing, not acknowledging: %s", exc)
+                self._store_failing = True
+            return None
+        if self._store_failing:
+            log.warning("store recovered")
+            self._store_failing = False
+        if not isinstance(triaged, StoreBatch) or result is None:
+            return None
+        stats.batches += 1
+        stats.stored_records += result.inserted
+        stats.duplicates += result.duplicates
+        stats.dead_letters += result.quarantined
+        ack = Ack(triaged.stream, result.watermark)
+        return AckOut(topic(triaged.site, triaged.stream.edge, Channel.ACK), encode(ack), ack)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttOptions:
+    host: str
+    port: int
+    site: str = "+"
+    client_id: str = "greenguard-central"
+    keepalive_s: int = 30
+    io_timeout_s: float = 10.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_queued_messages: int = 10_000  # aiomqtt drops beyond this; unacked, so resent
+
+
+def backoff_delays(initial: float, maximum: float, rng: random.Random) -> Iterator[float]:
+    """Exponential backoff with equal jitter: delay in [base/2, base], base doubling up to
+    `maximum`, so a fleet of reconnecting clients spreads out instead of stampeding."""
+    base = initial
+    while True:
+        yield base / 2 + rng.uniform(0, base / 2)
+        base = min(maximum, base * 2)
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode()
+    return b"" if payload is None else str(payload).encode()
+
+
+async def run_ingest(
+    ingestor: Ingestor,
+    options: MqttOptions,
+    *,
+    subscribed: asyncio.Event | None = None,
+    rng: random.Random | None = None,
+) -> None:
+    """Run until cancelled; reconnect with jittered exponential backoff on any MQTT error."""
+    rng = rng or random.Random()
+    stats = ingestor.stats
+    delays = backoff_delays(options.backoff_initial_s, options.backoff_max_s, rng)
+    outage_logged = False
+    try:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    options.host, options.port, identifier=options.client_id,
+                    clean_session=False, keepalive=options.keepalive_s,
+                    timeout=options.io_timeout_s,
+                    max_queued_incoming_messages=options.max_queued_messages,
+                ) as client:
+                    for channel in UPLINK_CHANNELS:
+                        await client.subscribe(subscription(channel, site=options.site),
+                                               qos=1, timeout=options.io_timeout_s)
+                    stats.connects += 1
+                    stats.connected = True
+                    delays = backoff_delays(options.backoff_initial_s, options.backoff_max_s,
+                                            rng)
+                    if outage_logged:
+                        log.warning("MQTT connection to %s:%s recovered", options.host,
+                                    options.port)
+                        outage_logged = False
+                    if subscribed is not None:
+                        subscribed.set()
+                    async for message in client.messages:
+                        out = ingestor.handle(message.topic.value,
+                                              _payload_bytes(message.payload))
+                        if out is not None:
+                            await client.publish(out.topic, out.payload, qos=1, retain=False,
+                                                 timeout=options.io_timeout_s)
+                            stats.acks_sent += 1
+            except aiomqtt.MqttError as exc:
+                if stats.connected:
+                    stats.disconnects += 1
+                stats.connected = False
+                stats.last_error = f"mqtt: {exc}"
+                if not outage_logged:
+                    log.warning("MQTT connection to %s:%s lost or refused, retrying: %s",
+                                options.host, options.port, exc)
+                    outage_logged = True
+            await asyncio.sleep(next(delays))
+    finally:
+        stats.connected = False

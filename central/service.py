@@ -1,0 +1,82 @@
+"""The central process: ingest and the HTTP server as two named tasks of one TaskGroup.
+
+Configuration is loaded and checked before any socket is opened (a typo in the institution
+file fails at start-up, naming the field). Cancelling `run_central` stops both tasks:
+ingest leaves its `async with aiomqtt.Client` (clean MQTT disconnect) and uvicorn is asked
+to exit and allowed to close its sockets, instead of being torn down mid-await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import uvicorn
+
+from central.api import create_app
+from central.config import CentralSettings, load_institution
+from central.errors import HttpServerError
+from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
+from central.profile import check_profile, load_profile
+from central.store import Store
+from protocols.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+async def _serve_http(server: uvicorn.Server) -> None:
+    async def guarded() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits the process when it cannot bind
+            raise HttpServerError(
+                f"cannot listen on {server.config.host}:{server.config.port}") from None
+
+    inner = asyncio.create_task(guarded(), name="central.http.serve")
+    try:
+        await asyncio.shield(inner)
+    except asyncio.CancelledError:
+        server.should_exit = True
+        await asyncio.wait([inner])
+        if not inner.cancelled() and inner.exception() is not None:
+            log.warning("HTTP server stopped with %r", inner.exception())
+        raise
+
+
+async def _announce(server: uvicorn.Server, subscribed: asyncio.Event,
+                    ready: asyncio.Event) -> None:
+    await subscribed.wait()
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    ready.set()
+
+
+async def run_central(settings: CentralSettings, clock: Clock, *,
+                      ready: asyncio.Event | None = None,
+                      stats: IngestStats | None = None) -> None:
+    """Run until cancelled. `ready` is set once MQTT is subscribed and HTTP listens."""
+    institution = load_institution(settings.institution_config)
+    profile = load_profile(institution.institution.coefficient_profile)
+    check_profile(institution, profile)
+    stats = stats if stats is not None else IngestStats()
+    store = Store(settings.database)
+    try:
+        ingestor = Ingestor(store, clock, stats)
+        app = create_app(settings.database, institution, profile, clock, stats)
+        server = uvicorn.Server(uvicorn.Config(
+            app, host=settings.http_host, port=settings.http_port, log_level="warning",
+            log_config=None, lifespan="off", timeout_graceful_shutdown=5))
+        options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
+                              site=settings.mqtt_site, client_id=settings.mqtt_client_id,
+                              keepalive_s=settings.mqtt_keepalive_s)
+        subscribed = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
+                           name="central.ingest")
+            tg.create_task(_serve_http(server), name="central.http")
+            if ready is not None:
+                tg.create_task(_announce(server, subscribed, ready), name="central.ready")
+    finally:
+        with contextlib.suppress(Exception):
+            store.close()

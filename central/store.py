@@ -1,0 +1,474 @@
+"""The embedded SQLite store: telemetry, events, edge state, stream watermarks, dead letters.
+
+Why it looks like this:
+
+- Exactly-once delivery rests on one rule: a batch's records and the stream's watermark are
+  written in ONE transaction, and the ack is published only after it commits. A crash
+  between commit and ack makes the edge resend; the resend is absorbed by
+  UNIQUE(stream_edge, stream_epoch, seq) for samples and events and by the upsert on
+  (edge, device, point, start) for interval records.
+- The watermark W is the highest seq up to which the stream's `after` chain is unbroken.
+  A batch whose predecessor has not arrived is stored but kept as a pending range
+  (after, seq]; when the gap fills, pending ranges are merged. Seqs may have holes (the
+  edge drops rows on overflow), so only the chain counts, never seq arithmetic.
+- Interval upserts are ordered by (epoch, seq): a newer record of the same interval
+  replaces an older one, an older one arriving late changes nothing, and a replay is a
+  no-op. The result therefore does not depend on arrival order.
+- WAL with `synchronous=FULL`, because an ack makes the edge delete its copy: a committed
+  batch must survive power loss, not only a process crash. Readers (the API) open their own
+  read-only connections and never wait for the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from central.config import MeterKey
+from central.errors import StoreError
+from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
+
+SCHEMA_VERSION = 1
+MAX_DEAD_LETTER_BYTES = 64 * 1024  # longer payloads are truncated; `size` keeps the original
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS streams (
+    edge TEXT NOT NULL, epoch INTEGER NOT NULL, site TEXT NOT NULL,
+    watermark INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL,
+    PRIMARY KEY (edge, epoch)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pending (
+    edge TEXT NOT NULL, epoch INTEGER NOT NULL, after INTEGER NOT NULL, upto INTEGER NOT NULL,
+    PRIMARY KEY (edge, epoch, after, upto)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS samples (
+    stream_edge TEXT NOT NULL, stream_epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL,
+    value, vtype TEXT NOT NULL, unit TEXT NOT NULL, synced INTEGER NOT NULL,
+    UNIQUE (stream_edge, stream_epoch, seq));
+CREATE INDEX IF NOT EXISTS samples_by_point ON samples (stream_edge, device, point, ts);
+CREATE TABLE IF NOT EXISTS latest (
+    edge TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, ts INTEGER NOT NULL,
+    value, vtype TEXT NOT NULL, unit TEXT NOT NULL, stream_epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (edge, device, point)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS intervals (
+    edge TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, start INTEGER NOT NULL,
+    duration_s INTEGER NOT NULL, quantity REAL NOT NULL, unit TEXT NOT NULL,
+    flags TEXT NOT NULL, synced INTEGER NOT NULL, stream_epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (edge, device, point, start));
+CREATE INDEX IF NOT EXISTS intervals_by_start ON intervals (start);
+CREATE TABLE IF NOT EXISTS events (
+    stream_edge TEXT NOT NULL, stream_epoch INTEGER NOT NULL, seq INTEGER NOT NULL,
+    ts INTEGER NOT NULL, name TEXT NOT NULL, severity TEXT NOT NULL, device TEXT,
+    data TEXT NOT NULL, synced INTEGER NOT NULL,
+    UNIQUE (stream_edge, stream_epoch, seq));
+CREATE INDEX IF NOT EXISTS events_by_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS edges (
+    edge TEXT PRIMARY KEY, site TEXT NOT NULL, epoch INTEGER, online INTEGER,
+    software TEXT, devices TEXT, birth_ts INTEGER, synced INTEGER,
+    last_seen REAL, changed REAL);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY, digest TEXT NOT NULL UNIQUE, topic TEXT NOT NULL,
+    payload BLOB NOT NULL, size INTEGER NOT NULL, error TEXT NOT NULL,
+    first_seen REAL NOT NULL, last_seen REAL NOT NULL, count INTEGER NOT NULL);
+"""
+
+_TABLES = ("streams", "pending", "samples", "latest", "intervals", "events", "edges",
+           "dead_letter")
+
+_INSERT_SAMPLE = """INSERT OR IGNORE INTO samples
+    (stream_edge, stream_epoch, seq, ts, device, point, value, vtype, unit, synced)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_UPSERT_LATEST = """INSERT INTO latest
+    (edge, device, point, ts, value, vtype, unit, stream_epoch, seq)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (edge, device, point) DO UPDATE SET
+        ts = excluded.ts, value = excluded.value, vtype = excluded.vtype, unit = excluded.unit,
+        stream_epoch = excluded.stream_epoch, seq = excluded.seq
+    WHERE (excluded.ts, excluded.stream_epoch, excluded.seq)
+        > (latest.ts, latest.stream_epoch, latest.seq)"""
+_INSERT_EVENT = """INSERT OR IGNORE INTO events
+    (stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+_UPSERT_INTERVAL = """INSERT INTO intervals
+    (edge, device, point, start, duration_s, quantity, unit, flags, synced, stream_epoch, seq)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (edge, device, point, start) DO UPDATE SET
+        duration_s = excluded.duration_s, quantity = excluded.quantity, unit = excluded.unit,
+        flags = excluded.flags, synced = excluded.synced,
+        stream_epoch = excluded.stream_epoch, seq = excluded.seq
+    WHERE (excluded.stream_epoch, excluded.seq) > (intervals.stream_epoch, intervals.seq)"""
+# Proportional share of each interval that overlaps [:s, :e), so period sums are exact even
+# when an interval straddles midnight or New Year.
+_OVERLAP_SUM = """SELECT edge, device, point,
+        SUM(CASE WHEN start >= :s AND start + duration_s * 1000 <= :e THEN quantity
+                 ELSE quantity * (MIN(start + duration_s * 1000, :e) - MAX(start, :s))
+                      / (duration_s * 1000.0) END)
+    FROM intervals
+    WHERE start < :e AND start >= :lo AND start + duration_s * 1000 > :s
+    GROUP BY edge, device, point"""
+# The longest interval ever stored bounds how far before :s a straddling interval can start,
+# which keeps the range scan on `intervals_by_start` short.
+_BUMP_MAX_DURATION = """INSERT INTO meta (key, value) VALUES ('max_interval_s', ?)
+    ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """Outcome of one committed batch: the watermark to acknowledge and what was new."""
+
+    watermark: int
+    inserted: int  # rows inserted, or intervals replaced by a newer (epoch, seq)
+    duplicates: int  # records already stored (or intervals superseded by a newer write)
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """A payload or record refused by ingest, kept verbatim for an engineer to inspect."""
+
+    topic: str
+    payload: bytes
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSample:
+    ts: int  # ms
+    value: float | int | bool | str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeState:
+    edge: str
+    site: str
+    epoch: int | None
+    online: bool | None  # None: never seen a birth or death
+    software: str | None
+    devices: list[dict[str, Any]]
+    birth_ts: int | None  # ms, the edge's clock
+    last_seen: float | None  # POSIX seconds, the central's clock
+    changed: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    topic: str
+    payload: bytes
+    size: int
+    error: str
+    first_seen: float
+    last_seen: float
+    count: int
+
+
+def _value(v: float | int | bool | str) -> tuple[float | int | str, str]:
+    if isinstance(v, bool):
+        return int(v), "b"
+    if isinstance(v, str):
+        return v, "s"
+    return v, "n"
+
+
+def _unvalue(v: Any, vtype: str) -> float | int | bool | str:
+    if vtype == "b":
+        return bool(v)
+    if vtype == "s":
+        return str(v)
+    return v  # type: ignore[no-any-return]
+
+
+class Store:
+    """One writer connection (thread-safe through a lock) or a read-only reader."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = str(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        try:
+            if readonly:
+                uri = Path(self.path).resolve().as_uri() + "?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                             check_same_thread=False)
+            else:
+                self._conn = sqlite3.connect(self.path, isolation_level=None,
+                                             check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreError("open", f"{self.path}: {exc}") from exc
+        try:
+            self._conn.execute("PRAGMA busy_timeout = 5000")
+            if not readonly:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA synchronous = FULL")
+                self._conn.executescript(_SCHEMA)
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),))
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise StoreError("open", f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _transaction(self, operation: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise StoreError(operation, str(exc)) from exc
+            except BaseException:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+
+    # -- writes -------------------------------------------------------------------
+
+    def store_batch(self, batch: Batch, site: str, *, now: float = 0.0) -> int:
+        """Store a batch and advance the watermark in one transaction; returns the new W."""
+        return self.store_records(batch.stream, batch.after, batch.seq, batch.records,
+                                  site=site, now=now).watermark
+
+    def store_records(
+        self,
+        stream: StreamId,
+        after: int,
+        upto: int,
+        records: Sequence[Record],
+        *,
+        site: str,
+        now: float,
+        quarantine: Sequence[Quarantine] = (),
+    ) -> StoreResult:
+        """The ack contract's store half. `upto` is the envelope seq, which may be above the
+        last stored record when poison records of the batch were quarantined instead."""
+        if upto <= after:
+            raise ValueError(f"upto {upto} must be greater than after {after}")
+        edge, epoch = stream.edge, stream.epoch
+        samples, latest, events, intervals = [], [], [], []
+        for r in records:
+            if isinstance(r, Sample):
+                value, vtype = _value(r.value)
+                samples.append((edge, epoch, r.seq, r.ts, r.device, r.point, value, vtype,
+                                r.unit, int(r.synced)))
+                latest.append((edge, r.device, r.point, r.ts, value, vtype, r.unit, epoch,
+                               r.seq))
+            elif isinstance(r, IntervalRecord):
+                intervals.append((edge, r.device, r.point, r.start, r.duration_s, r.quantity,
+                                  r.unit, ",".join(sorted(f.value for f in r.flags)),
+                                  int(r.synced), epoch, r.seq))
+            elif isinstance(r, Event):
+                events.append((edge, epoch, r.seq, r.ts, r.name, r.severity.value, r.device,
+                               json.dumps(r.data, ensure_ascii=False, sort_keys=True),
+                               int(r.synced)))
+        with self._transaction("store_batch") as conn:
+            before = conn.total_changes
+            if samples:
+                conn.executemany(_INSERT_SAMPLE, samples)
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+            if intervals:
+                conn.executemany(_UPSERT_INTERVAL, intervals)
+            inserted = conn.total_changes - before
+            if latest:
+                conn.executemany(_UPSERT_LATEST, latest)
+            if intervals:
+                conn.execute(_BUMP_MAX_DURATION, (max(row[4] for row in intervals),))
+            for q in quarantine:
+                self._dead_letter(conn, q, now)
+            watermark = self._advance(conn, stream, after, upto, site, now)
+            self._touch(conn, edge, site, now)
+        return StoreResult(watermark, inserted, len(records) - inserted, len(quarantine))
+
+    @staticmethod
+    def _advance(conn: sqlite3.Connection, stream: StreamId, after: int, upto: int,
+                 site: str, now: float) -> int:
+        key = (stream.edge, stream.epoch)
+        row = conn.execute("SELECT watermark FROM streams WHERE edge = ? AND epoch = ?",
+                           key).fetchone()
+        w = 0 if row is None else int(row[0])
+        if after <= w:
+            w = max(w, upto)
+        else:
+            conn.execute("INSERT OR IGNORE INTO pending (edge, epoch, after, upto) "
+                         "VALUES (?, ?, ?, ?)", (*key, after, upto))
+        while True:  # merge every pending range the watermark now reaches
+            (top,) = conn.execute("SELECT MAX(upto) FROM pending WHERE edge = ? AND epoch = ? "
+                                  "AND after <= ?", (*key, w)).fetchone()
+            conn.execute("DELETE FROM pending WHERE edge = ? AND epoch = ? AND after <= ?",
+                         (*key, w))
+            if top is None or top <= w:
+                break
+            w = int(top)
+        conn.execute(
+            "INSERT INTO streams (edge, epoch, site, watermark, updated) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (edge, epoch) DO UPDATE SET site = excluded.site, "
+            "watermark = excluded.watermark, updated = excluded.updated",
+            (*key, site, w, now))
+        return w
+
+    @staticmethod
+    def _touch(conn: sqlite3.Connection, edge: str, site: str, now: float) -> None:
+        conn.execute(
+            "INSERT INTO edges (edge, site, last_seen) VALUES (?, ?, ?) "
+            "ON CONFLICT (edge) DO UPDATE SET site = excluded.site, "
+            "last_seen = MAX(COALESCE(last_seen, excluded.last_seen), excluded.last_seen)",
+            (edge, site, now))
+
+    @staticmethod
+    def _dead_letter(conn: sqlite3.Connection, q: Quarantine, now: float) -> None:
+        digest = hashlib.sha256(q.topic.encode() + b"\0" + q.payload).hexdigest()
+        conn.execute(
+            "INSERT INTO dead_letter (digest, topic, payload, size, error, first_seen, "
+            "last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
+            "ON CONFLICT (digest) DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
+            (digest, q.topic, q.payload[:MAX_DEAD_LETTER_BYTES], len(q.payload), q.error, now,
+             now))
+
+    def dead_letter(self, quarantine: Quarantine, *, now: float) -> None:
+        """Keep a refused payload. Identical payloads on the same topic are counted, not
+        stored again, so an edge resending garbage cannot fill the disk."""
+        with self._transaction("dead_letter") as conn:
+            self._dead_letter(conn, quarantine, now)
+
+    def record_birth(self, site: str, birth: Birth, *, now: float) -> None:
+        devices = json.dumps([{"id": d.id, "kind": d.kind, "model": d.model,
+                               "points": list(d.points)} for d in birth.devices],
+                             ensure_ascii=False)
+        with self._transaction("record_birth") as conn:
+            conn.execute(
+                "INSERT INTO edges (edge, site, epoch, online, software, devices, birth_ts, "
+                "synced, last_seen, changed) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (edge) DO UPDATE SET site = excluded.site, epoch = excluded.epoch, "
+                "online = 1, software = excluded.software, devices = excluded.devices, "
+                "birth_ts = excluded.birth_ts, synced = excluded.synced, "
+                "last_seen = excluded.last_seen, changed = excluded.changed "
+                "WHERE edges.epoch IS NULL OR excluded.epoch >= edges.epoch",
+                (birth.stream.edge, site, birth.stream.epoch, birth.software, devices,
+                 birth.ts, int(birth.synced), now, now))
+
+    def record_death(self, site: str, death: Death, *, now: float) -> None:
+        """Mark the edge offline, unless the death is a stale will of an older epoch."""
+        with self._transaction("record_death") as conn:
+            conn.execute(
+                "INSERT INTO edges (edge, site, epoch, online, changed) VALUES (?, ?, ?, 0, ?) "
+                "ON CONFLICT (edge) DO UPDATE SET online = 0, changed = excluded.changed "
+                "WHERE edges.epoch IS NULL OR edges.epoch <= excluded.epoch",
+                (death.stream.edge, site, death.stream.epoch, now))
+
+    # -- reads --------------------------------------------------------------------
+
+    def watermark(self, stream: StreamId) -> int:
+        rows = self._query("SELECT watermark FROM streams WHERE edge = ? AND epoch = ?",
+                           (stream.edge, stream.epoch))
+        return int(rows[0][0]) if rows else 0
+
+    def pending_ranges(self, stream: StreamId) -> list[tuple[int, int]]:
+        rows = self._query("SELECT after, upto FROM pending WHERE edge = ? AND epoch = ? "
+                           "ORDER BY after", (stream.edge, stream.epoch))
+        return [(int(a), int(u)) for a, u in rows]
+
+    def interval_sums(self, start_ms: int, end_ms: int,
+                      keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
+        """Consumption per meter over [start_ms, end_ms), pro-rating straddling intervals."""
+        if end_ms <= start_ms:
+            return {}
+        longest = self._query("SELECT value FROM meta WHERE key = 'max_interval_s'")
+        lo = start_ms - (int(longest[0][0]) * 1000 if longest else 0)
+        rows = self._query(_OVERLAP_SUM, {"s": start_ms, "e": end_ms, "lo": lo})
+        sums = {MeterKey(e, d, p): float(q) for e, d, p, q in rows}
+        if keys is None:
+            return sums
+        return {k: sums.get(k, 0.0) for k in keys}
+
+    def daily_sums(self, first: date, last: date, tz: ZoneInfo,
+                   keys: Iterable[MeterKey] | None = None) -> dict[date, dict[MeterKey, float]]:
+        """Consumption per local calendar day from `first` to `last` inclusive."""
+        wanted = list(keys) if keys is not None else None
+        out: dict[date, dict[MeterKey, float]] = {}
+        day = first
+        while day <= last:
+            out[day] = self.interval_sums(local_midnight_ms(day, tz),
+                                          local_midnight_ms(day + timedelta(days=1), tz), wanted)
+            day += timedelta(days=1)
+        return out
+
+    def latest_samples(self, points: Iterable[str] | None = None
+                       ) -> dict[MeterKey, LatestSample]:
+        rows = self._query("SELECT edge, device, point, ts, value, vtype, unit FROM latest")
+        wanted = set(points) if points is not None else None
+        return {MeterKey(e, d, p): LatestSample(int(ts), _unvalue(v, vt), u)
+                for e, d, p, ts, v, vt, u in rows if wanted is None or p in wanted}
+
+    def edges(self) -> list[EdgeState]:
+        rows = self._query("SELECT edge, site, epoch, online, software, devices, birth_ts, "
+                           "last_seen, changed FROM edges ORDER BY edge")
+        return [EdgeState(edge=e, site=s, epoch=ep, online=None if on is None else bool(on),
+                          software=sw, devices=json.loads(dv) if dv else [], birth_ts=bt,
+                          last_seen=ls, changed=ch)
+                for e, s, ep, on, sw, dv, bt, ls, ch in rows]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self._query("SELECT id, topic, payload, size, error, first_seen, last_seen, "
+                           "count FROM dead_letter ORDER BY last_seen DESC, id DESC LIMIT ?",
+                           (limit,))
+        return [DeadLetter(int(i), t, bytes(p), int(sz), e, f, ls, int(c))
+                for i, t, p, sz, e, f, ls, c in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table; dead letters count every refusal, including repeats."""
+        out: dict[str, int] = {}
+        for table in _TABLES:
+            out[table] = int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0])
+        out["dead_letter_refusals"] = int(
+            self._query("SELECT COALESCE(SUM(count), 0) FROM dead_letter")[0][0])
+        return out
+
+    def rows(self, table: str) -> list[tuple[Any, ...]]:
+        """Every row of one table in a stable order; for contract tests and diagnostics."""
+        if table not in _TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        return [tuple(r) for r in self._query(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")]
+
+    def ping(self) -> None:
+        self._query("SELECT 1")
+
+
+def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
+    """Start of `day` in `tz` as epoch milliseconds."""
+    return math.floor(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
