@@ -85,6 +85,8 @@ class ComplianceReport(_Result):
     period_end: datetime
     as_of: datetime
     fraction_elapsed: float
+    data_since: datetime | None
+    coverage_fraction: float
     provisional: bool
     profile_id: str
     profile_version: str
@@ -127,12 +129,21 @@ def compute(
     *,
     now: float,
     year: int,
+    data_since: float | None = None,
 ) -> ComplianceReport:
     """Figures for `year` from per-meter consumption between local Jan 1 and min(now, year
-    end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`)."""
+    end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`).
+
+    `data_since` is when metering began within the year (an institution that starts
+    mid-year, or the demo): projections and pro-rated targets then use the share of the year
+    that is covered by data, not the share elapsed, so a young installation is not scored on
+    consumption it never measured. The report says so (`data_since`, `coverage_fraction`).
+    """
     tz = institution.institution.tz
     start, end = year_window(tz, year)
-    fraction = fraction_elapsed(tz, year, now)
+    elapsed = fraction_elapsed(tz, year, now)
+    covered_from = start if data_since is None else min(max(start, data_since), end)
+    fraction = min(1.0, max(0.0, (min(now, end) - covered_from) / (end - start)))
 
     lines: dict[tuple[EnergyType, str], list[float]] = {}
     water_parts: list[float] = []
@@ -186,7 +197,9 @@ def compute(
         period_start=datetime.fromtimestamp(start, tz),
         period_end=datetime.fromtimestamp(end, tz),
         as_of=datetime.fromtimestamp(now, tz),
-        fraction_elapsed=fraction, provisional=now < end,
+        fraction_elapsed=elapsed,
+        data_since=datetime.fromtimestamp(covered_from, tz) if covered_from > start else None,
+        coverage_fraction=fraction, provisional=now < end,
         profile_id=profile.profile_id, profile_version=profile.version,
         energy_kgce=energy_kgce, energy_by_type=energy_by_type, water_m3=water_m3,
         floor_area_m2=area, energy_users=users,

@@ -93,9 +93,12 @@ def compliance_for(store: Store, institution: InstitutionConfig,
     start, end = year_window(institution.institution.tz, year)
     keys = [m.key for m in institution.main_meters()]
     until = min(now, end)
-    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys) if until > start \
-        else dict.fromkeys(keys, 0.0)
-    return compute(institution, profile, sums, now=now, year=year)
+    if until <= start:
+        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
+    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys)
+    first = store.first_interval_start(int(start * 1000), int(until * 1000), keys)
+    return compute(institution, profile, sums, now=now, year=year,
+                   data_since=None if first is None else first / 1000)
 
 
 def build_overview(store: Store, institution: InstitutionConfig,

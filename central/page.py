@@ -12,7 +12,7 @@ import re
 from html import escape
 from importlib import resources
 
-from central.compliance import ScoreItem
+from central.compliance import ComplianceReport, ScoreItem
 from central.config import MeterRole
 from central.overview import MeterView, Overview
 
@@ -86,8 +86,15 @@ def compliance(o: Overview) -> str:
         f'<p class="note">综合能耗 Total energy {_num(c.energy_kgce, 1)} kgce · 用水 Water '
         f"{_num(c.water_m3, 1)} m³ · 建筑面积 Floor area {_num(c.floor_area_m2, 0)} m² · "
         f"用能人数 Energy users {_num(c.energy_users, 0)} · 已过 Year elapsed "
-        f"{_num(c.fraction_elapsed * 100, 1)}% · 折标系数 Profile {_e(c.profile_id)}@"
+        f"{_num(c.fraction_elapsed * 100, 1)}%{_coverage(c)} · 折标系数 Profile {_e(c.profile_id)}@"
         f"{_e(c.profile_version)}</p>")
+
+
+def _coverage(c: ComplianceReport) -> str:
+    if c.data_since is None:
+        return ""
+    return (f" · 数据始于 Data since {_e(c.data_since.date().isoformat())} "
+            f"({_num(c.coverage_fraction * 100, 1)}% of year)")
 
 
 def _live(m: MeterView) -> str:

@@ -416,6 +416,17 @@ class Store:
             return sums
         return {k: sums.get(k, 0.0) for k in keys}
 
+    def first_interval_start(self, start_ms: int, end_ms: int,
+                             keys: Iterable[MeterKey] | None = None) -> int | None:
+        """Start of the earliest interval in [start_ms, end_ms) of the given meters: when
+        metering began within a period."""
+        rows = self._query("SELECT edge, device, point, MIN(start) FROM intervals "
+                           "WHERE start >= ? AND start < ? GROUP BY edge, device, point",
+                           (start_ms, end_ms))
+        wanted = None if keys is None else set(keys)
+        starts = [int(m) for e, d, p, m in rows if wanted is None or MeterKey(e, d, p) in wanted]
+        return min(starts) if starts else None
+
     def daily_sums(self, first: date, last: date, tz: ZoneInfo,
                    keys: Iterable[MeterKey] | None = None) -> dict[date, dict[MeterKey, float]]:
         """Consumption per local calendar day from `first` to `last` inclusive."""

@@ -39,15 +39,16 @@ def mosquitto_binary() -> str | None:
     return "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 
 
-async def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
+async def wait_for_port(host: str, port: int, within_s: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
+    deadline = loop.time() + within_s
     while True:
         try:
             _, writer = await asyncio.open_connection(host, port)
         except OSError:
             if loop.time() > deadline:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s") from None
+                raise TimeoutError(
+                    f"nothing listening on {host}:{port} after {within_s}s") from None
             await asyncio.sleep(0.05)
         else:
             writer.close()

@@ -119,7 +119,7 @@ async def acks(client: aiomqtt.Client, n: int) -> list[int]:
 async def wait_for(predicate: Callable[[], bool], within_s: float = 10) -> None:
     """Poll counters that the central's tasks update (they expose no events)."""
     async with asyncio.timeout(within_s):
-        while not predicate():  # noqa: ASYNC110 - polling another task's counters
+        while not predicate():
             await asyncio.sleep(0.02)
 
 

@@ -42,9 +42,9 @@ async def running(uplink: Uplink) -> AsyncIterator[None]:
             await task
 
 
-async def collect(client: aiomqtt.Client, n: int, timeout: float = 10) -> list[Batch]:
+async def collect(client: aiomqtt.Client, n: int, within_s: float = 10) -> list[Batch]:
     batches: list[Batch] = []
-    async with asyncio.timeout(timeout):
+    async with asyncio.timeout(within_s):
         async for message in client.messages:
             msg = decode(message.payload)  # type: ignore[arg-type]
             if isinstance(msg, Batch):

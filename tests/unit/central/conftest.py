@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from central_helpers import INSTITUTION
 
 from central.config import InstitutionConfig, parse_institution
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store
+from tests.unit.central.central_helpers import INSTITUTION
 
 
 @pytest.fixture

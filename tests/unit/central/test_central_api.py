@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from central_helpers import batch, interval, local_ms, local_ts, sample
 from fastapi import FastAPI
 
 from central.api import create_app
@@ -19,13 +18,14 @@ from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock
 from protocols.wire import Birth, StreamId
+from tests.unit.central.central_helpers import batch, interval, local_ms, local_ts, sample
 
 NOW = local_ts(2025, 7, 2, 12, 0)  # fraction of 2025 elapsed: exactly 0.5
 NOW_MS = int(NOW * 1000)
 
 
 def populate(store: Store) -> None:
-    jan, today = local_ms(2025, 1, 15), local_ms(2025, 7, 2, 8, 0)
+    jan, today = local_ms(2025, 1, 1), local_ms(2025, 7, 2, 8, 0)  # metered all year
     kwh = {"device": "meter-a"}
     e1 = [
         interval(1, start=jan, quantity=5_950.0, **kwh),

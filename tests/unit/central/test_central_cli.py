@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from central_helpers import INSTITUTION
 
 from central import cli
+from tests.unit.central.central_helpers import INSTITUTION
 
 
 def parse(*argv: str) -> argparse.Namespace:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import copy
 
 import pytest
-from central_helpers import INSTITUTION, local_ts
 
 from central.compliance import ScoreKey, compute, fraction_elapsed, year_window
 from central.config import InstitutionConfig, MeterKey, parse_institution
 from central.profile import CoefficientProfile
+from tests.unit.central.central_helpers import INSTITUTION, local_ts
 
 A = MeterKey("edge-1", "meter-a", "energy_import_kwh")
 A_AC = MeterKey("edge-1", "meter-a-ac", "energy_import_kwh")  # sub-meter, never counted
@@ -151,3 +151,29 @@ def test_no_target_or_no_meter_scores_nothing(institution: InstitutionConfig,
     assert water.met is None
     assert water.points == 0.0
     assert r.score == 7.0
+
+
+def test_metering_that_began_mid_year_projects_from_the_covered_share(
+        institution: InstitutionConfig, profile: CoefficientProfile) -> None:
+    # Metering began 2025-04-02 00:00; now is 2025-07-02 12:00: 91.5 of 365 days covered.
+    since = local_ts(2025, 4, 2, 0, 0)
+    r = compute(institution, profile, SUMS, now=MID_2025, year=2025, data_since=since)
+    assert r.fraction_elapsed == pytest.approx(0.5, rel=1e-12)
+    assert r.coverage_fraction == pytest.approx(91.5 / 365, rel=1e-12)
+    assert r.data_since is not None
+    assert r.data_since.isoformat() == "2025-04-02T00:00:00+08:00"
+    # 1,229 kgce over 91.5 days → 1,229 × 365 / 91.5 = 4,902.6229… kgce for the year
+    assert r.projected_energy_kgce == pytest.approx(1_229 * 365 / 91.5, rel=1e-12)
+    m2 = next(i for i in r.items if i.key is ScoreKey.KGCE_PER_M2)
+    assert m2.prorated_target == pytest.approx(0.25 * 91.5 / 365, rel=1e-12)
+    # Projected 4,902.62 / 12,000 = 0.4086 kgce/m² > 0.25 target: not met.
+    assert m2.met is False
+
+
+def test_data_since_jan_1_changes_nothing(institution: InstitutionConfig,
+                                          profile: CoefficientProfile) -> None:
+    plain = compute(institution, profile, SUMS, now=MID_2025, year=2025)
+    jan1 = compute(institution, profile, SUMS, now=MID_2025, year=2025,
+                   data_since=local_ts(2025, 1, 1, 0, 0))
+    assert jan1 == plain
+    assert plain.coverage_fraction == plain.fraction_elapsed

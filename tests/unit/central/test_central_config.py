@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from central_helpers import INSTITUTION
 
 from central.config import (
     EnergyType,
@@ -19,6 +18,7 @@ from central.config import (
 )
 from central.errors import ConfigError, ProfileError
 from central.profile import Confidence, check_profile, load_profile
+from tests.unit.central.central_helpers import INSTITUTION
 
 EXAMPLE_YAML = """\
 institution:

@@ -6,7 +6,6 @@ import json
 import random
 
 import pytest
-from central_helpers import batch, interval, sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from central.store import Store
 from central.triage import Rejected, StoreBatch, triage
 from protocols.clock import VirtualClock
 from protocols.wire import Ack, Birth, Death, DeviceInfo, StreamId, decode, encode
+from tests.unit.central.central_helpers import batch, interval, sample
 
 TELEMETRY = "gg/v1/site-1/edge-1/telemetry"
 STATE = "gg/v1/site-1/edge-1/state"

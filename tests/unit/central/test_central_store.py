@@ -7,12 +7,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from central_helpers import batch, event, interval, local_ms, sample
 
 from central.config import MeterKey
 from central.errors import StoreError
 from central.store import Quarantine, Store
 from protocols.wire import StreamId
+from tests.unit.central.central_helpers import batch, event, interval, local_ms, sample
 
 S1 = StreamId("edge-1", 1)
 
