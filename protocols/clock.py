@@ -128,6 +128,12 @@ class VirtualClock:
                 fut.cancel()
             self._changed.set()
 
+    async def settled(self) -> None:
+        """Return once every participant is waiting for a future time (no poll under way)."""
+        while self._waiting() < self._participants:
+            self._changed.clear()
+            await self._changed.wait()
+
     def _waiting(self) -> int:
         return sum(1 for _, _, fut in self._heap if not fut.done())
 
