@@ -64,7 +64,10 @@ async def _mosquitto(binary: str, port: int) -> AsyncIterator[BrokerInfo]:
                         "persistence false\nmax_queued_messages 100000\n", encoding="utf-8")
         proc = await asyncio.create_subprocess_exec(
             binary, "-c", str(conf),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+            # Its own session: a Ctrl-C in the terminal reaches only greenguard, which then
+            # disconnects its clients before stopping the broker.
+            start_new_session=True)
         try:
             await wait_for_port("127.0.0.1", port)
             yield BrokerInfo("mosquitto", "127.0.0.1", port)

@@ -18,31 +18,31 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _edge(parser: argparse.ArgumentParser) -> Handler:
-    from edge import cli
+    from edge.cli import add_arguments, run
 
-    cli.add_arguments(parser)
-    return cli.run
+    add_arguments(parser)
+    return run
 
 
 def _central(parser: argparse.ArgumentParser) -> Handler:
-    from central import cli
+    from central.cli import add_arguments, run
 
-    cli.add_arguments(parser)
-    return cli.run
+    add_arguments(parser)
+    return run
 
 
 def _demo(parser: argparse.ArgumentParser) -> Handler:
-    from simulators import demo
+    from simulators.demo import add_arguments, run
 
-    demo.add_arguments(parser)
-    return demo.run
+    add_arguments(parser)
+    return run
 
 
 def _sim(parser: argparse.ArgumentParser) -> Handler:
-    from simulators import serve
+    from simulators.serve import add_arguments, run
 
-    serve.add_arguments(parser)
-    return serve.run
+    add_arguments(parser)
+    return run
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = {

@@ -1,0 +1,269 @@
+"""`greenguard demo`: a simulated school metered end to end on one machine.
+
+One process, one event loop, one TaskGroup: a broker (Mosquitto if installed, else an
+embedded amqtt on 127.0.0.1), the scenario's meters behind a real Modbus TCP server, one
+edge agent, and the central aggregator with its dashboard. Everything shares a
+`VirtualClock`, so a simulated day can pass in a minute through the production code paths.
+Ctrl-C cancels the TaskGroup; every component closes its sockets and subprocesses on the
+way out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import TextIO
+
+import yaml
+
+from central.config import CentralSettings, load_institution
+from central.ingest import IngestStats
+from central.overview import compliance_for
+from central.profile import load_profile
+from central.service import run_central
+from central.store import Store
+from edge.agent import EdgeAgent
+from edge.config import parse_edge_config
+from protocols.clock import VirtualClock
+from simulators.broker import demo_broker
+from simulators.configs import EDGE_ID, edge_config, institution_config
+from simulators.meters import SimulatedMeter
+from simulators.modbus_server import ModbusMeterServer
+from simulators.scenario import build_meters, load_scenario
+
+BEIJING = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class MeterResult:
+    meter: str
+    unit: str
+    central: float  # sum of interval records stored by the central
+    truth: float  # what the simulator consumed over the same span
+    resolution: float  # float32 register resolution at the meter's reading
+
+
+@dataclass
+class DemoSummary:
+    sim_start: float
+    sim_end: float  # last interval boundary covered
+    broker: str
+    samples_polled: int
+    samples_stored: int
+    intervals_stored: int
+    outbox_left: int
+    meters: list[MeterResult] = field(default_factory=list)
+    compliance: dict[str, object] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+def _float32_ulp(value: float) -> float:
+    if value <= 0:
+        return 2.0**-149
+    return 2.0 ** (math.floor(math.log2(value)) - 23)
+
+
+def _resolution(meter: SimulatedMeter, t: float) -> float:
+    spec = meter.cumulative_point
+    if spec.type.value == "float32":
+        return _float32_ulp(meter.cumulative_at(t)) * spec.scale
+    return abs(spec.scale)
+
+
+def _fresh(workdir: Path) -> None:
+    """Each demo run starts a new installation: new outbox epoch, empty central database."""
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    workdir.mkdir(parents=True)
+
+
+async def run_demo(*, workdir: Path, scenario: str = "school", start: float | None = None,
+                   sim_seconds: float | None = None, speed: float | None = 60.0,
+                   http_port: int = 8080, broker: str = "auto", poll_interval_s: float = 60.0,
+                   out: TextIO = sys.stdout) -> DemoSummary | None:
+    """Run the demo; with `sim_seconds`, stop after that much simulated time, wait until
+    the edge's outbox is drained, and return a summary. Without it, run until cancelled."""
+    t_wall = time.monotonic()
+    spec = load_scenario(scenario)
+    if start is None:
+        start = math.floor(time.time() / poll_interval_s) * poll_interval_s
+    _fresh(workdir)
+    clock = VirtualClock(start, speed=speed)
+    meters = build_meters(spec, clock, start)
+    institution_path = workdir / "institution.yaml"
+    institution_path.write_text(
+        yaml.safe_dump(institution_config(spec), allow_unicode=True, sort_keys=False),
+        encoding="utf-8")
+    async with demo_broker(prefer=broker) as mqtt, ModbusMeterServer(meters) as modbus:
+        edge_doc = edge_config(spec, modbus_host="127.0.0.1", modbus_port=modbus.port,
+                               mqtt_host=mqtt.host, mqtt_port=mqtt.port,
+                               poll_interval_s=poll_interval_s)
+        (workdir / "edge.yaml").write_text(
+            yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
+                                 base_dir=workdir)
+        settings = CentralSettings(
+            institution_config=institution_path, database=workdir / "central.sqlite",
+            mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port)
+        stats = IngestStats()
+        ready = asyncio.Event()
+        until = None if sim_seconds is None else start + sim_seconds
+        summary: DemoSummary | None = None
+        async with asyncio.TaskGroup() as tg:
+            central = tg.create_task(run_central(settings, clock, ready=ready, stats=stats),
+                                     name="central")
+            await ready.wait()
+            local = datetime.fromtimestamp(start, BEIJING).strftime("%Y-%m-%d %H:%M")
+            pace = "as fast as possible" if speed is None else f"{speed:g}× real time"
+            print(f"greenguard demo: {spec.institution.name} ({spec.institution.id}), "
+                  f"{len(meters)} meters, broker {mqtt.kind} on {mqtt.host}:{mqtt.port}, "
+                  f"simulated time from {local} Beijing time at {pace}", file=out)
+            print(f"Dashboard: http://127.0.0.1:{http_port}/   (Ctrl-C to stop)", file=out,
+                  flush=True)
+            edge = tg.create_task(agent.run(), name="edge")
+            ticking = tg.create_task(clock.run(until=until), name="clock")
+            if until is None:
+                await asyncio.gather(central, edge, ticking)
+                return None
+            await ticking
+            await clock.settled()
+            await _drained(agent, within_s=60)
+            summary = _summarise(agent, settings, meters, stats, start=start, until=until,
+                                 interval_s=agent.config.interval_s, broker=mqtt.kind)
+            edge.cancel()
+            central.cancel()
+        summary.wall_seconds = time.monotonic() - t_wall
+        return summary
+
+
+async def _drained(agent: EdgeAgent, *, within_s: float) -> None:
+    """Wait until the central has acknowledged everything the edge produced."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within_s):
+            while agent.outbox.acked_upto < agent.outbox.last_seq:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+
+def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[SimulatedMeter],
+               stats: IngestStats, *, start: float, until: float, interval_s: int,
+               broker: str) -> DemoSummary:
+    end = math.floor(until / interval_s) * interval_s
+    store = Store(settings.database, readonly=True)
+    try:
+        counts = store.counts()
+        sums = store.interval_sums(int(start * 1000), int(end * 1000))
+        results = []
+        for meter in meters:
+            key = next((k for k in sums if k.edge == EDGE_ID and k.device == meter.meter_id
+                        and k.point == meter.cumulative_point.name), None)
+            spec = meter.cumulative_point
+            results.append(MeterResult(
+                meter=meter.meter_id, unit=spec.unit,
+                central=sums[key] if key is not None else 0.0,
+                truth=meter.consumed(start, end),
+                resolution=_resolution(meter, end)))
+        institution = load_institution(settings.institution_config)
+        profile = load_profile(institution.institution.coefficient_profile)
+        year = datetime.fromtimestamp(end, BEIJING).year
+        report = compliance_for(store, institution, profile, now=end, year=year)
+    finally:
+        store.close()
+    return DemoSummary(
+        sim_start=start, sim_end=end, broker=broker,
+        samples_polled=agent.poll_stats.samples, samples_stored=int(counts.get("samples", 0)),
+        intervals_stored=int(counts.get("intervals", 0)),
+        outbox_left=agent.outbox.stats().depth,
+        meters=results, compliance=report.model_dump(mode="json"))
+
+
+def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
+    span_h = (summary.sim_end - summary.sim_start) / 3600
+    print(f"\nSimulated {span_h:.1f} h in {summary.wall_seconds:.1f} s "
+          f"(broker: {summary.broker})", file=out)
+    print(f"Readings: {summary.samples_polled} polled, {summary.samples_stored} stored at the "
+          f"central; interval records stored: {summary.intervals_stored}", file=out)
+    print(f"\n{'meter':<18}{'central':>14}{'simulator':>14}{'difference':>12}  unit", file=out)
+    for m in summary.meters:
+        print(f"{m.meter:<18}{m.central:>14.3f}{m.truth:>14.3f}{m.central - m.truth:>12.4f}"
+              f"  {m.unit}", file=out)
+    c = summary.compliance
+    print(f"\nCompliance {c['year']} (year to date, {c['profile_id']} coefficients):", file=out)
+    print(f"  综合能耗 total energy   {c['energy_kgce']:.1f} kgce", file=out)
+    for item in c["items"]:  # type: ignore[attr-defined]
+        target = item["target"]
+        shown = "no target" if target is None else f"target {target:g}"
+        print(f"  {item['label_zh']:<8} {item['ytd']:.4f} {item['unit']} year to date, "
+              f"projected {item['projected'] or 0:.3f} ({shown}) → {item['points']:g} / "
+              f"{item['max_points']:g} points", file=out)
+    print(f"  score {c['score']:g} / {c['max_score']:g}"
+          f"{' (provisional)' if c['provisional'] else ''}", file=out)
+
+
+def _parse_start(value: str) -> float:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--start: {value!r} is not an ISO date/time such as 2026-03-02T08:00") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=BEIJING)
+    return moment.timestamp()
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not number > 0 or not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
+    return number
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scenario", default="school",
+                        help="built-in scenario name or path to a scenario YAML (default: school)")
+    parser.add_argument("--duration", type=_positive, metavar="SECONDS",
+                        help="stop after this many real seconds and print a summary; "
+                             "simulated time covered = duration × speed")
+    parser.add_argument("--speed", type=_positive, default=60.0, metavar="FACTOR",
+                        help="simulated seconds per real second (default 60: an hour a minute)")
+    parser.add_argument("--start", type=_parse_start, metavar="ISO",
+                        help="simulated start, Beijing time unless an offset is given "
+                             "(default: now)")
+    parser.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    parser.add_argument("--broker", choices=["auto", "mosquitto", "amqtt"], default="auto",
+                        help="MQTT broker to start (default: Mosquitto if installed)")
+    parser.add_argument("--workdir", type=Path, default=Path(".greenguard/demo"),
+                        help="where the demo writes its configs and databases (wiped first)")
+
+
+async def _until_signalled(args: argparse.Namespace) -> DemoSummary | None:
+    """SIGTERM stops the demo as cleanly as Ctrl-C (asyncio handles SIGINT itself)."""
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    sim_seconds = None if args.duration is None else args.duration * args.speed
+    return await run_demo(workdir=args.workdir, scenario=args.scenario, start=args.start,
+                          sim_seconds=sim_seconds, speed=args.speed, http_port=args.port,
+                          broker=args.broker)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        summary = asyncio.run(_until_signalled(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ngreenguard demo stopped.")
+        return 0
+    if summary is not None:
+        print_summary(summary)
+    return 0
