@@ -29,7 +29,7 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.store_ingest
 
 # Upgrade on purpose: regenerate the lock from pyproject.toml.
 lock: $(BIN)/.installed
