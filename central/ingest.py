@@ -189,6 +189,11 @@ async def run_ingest(
                 if stats.connected:
                     stats.disconnects += 1
                 stats.connected = False
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # aiomqtt can turn our cancellation into an MqttError on the way out of
+                    # the client; swallowing it would keep a cancelled ingest reconnecting.
+                    raise asyncio.CancelledError from exc
                 stats.last_error = f"mqtt: {exc}"
                 if not outage_logged:
                     log.warning("MQTT connection to %s:%s lost or refused, retrying: %s",

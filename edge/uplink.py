@@ -93,9 +93,13 @@ class Uplink:
                     log.info("uplink connected to %s:%s", mqtt.host, mqtt.port)
                     await self._session(client)
             except aiomqtt.MqttError as exc:
-                if self.stats.connected:
-                    log.warning("uplink lost: %s", exc)
                 self.stats.connected = False
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # aiomqtt can turn our cancellation into an MqttError on the way out of
+                    # the client; swallowing it would keep a cancelled uplink reconnecting.
+                    raise asyncio.CancelledError from exc
+                log.warning("uplink lost: %s", exc)
             delay = backoff * random.uniform(0.5, 1.5)
             backoff = min(backoff * 2, 30.0)
             await asyncio.sleep(delay)

@@ -17,10 +17,10 @@ import pytest
 import yaml
 
 from central.config import CentralSettings
-from central.ingest import IngestStats
+from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
 from central.service import run_central
 from central.store import Store
-from protocols.clock import SystemClock
+from protocols.clock import SystemClock, VirtualClock
 from protocols.wire import (
     Ack,
     Batch,
@@ -240,3 +240,21 @@ async def test_cli_serves_and_stops_on_sigterm(settings: CentralSettings) -> Non
             await proc.wait()
     assert proc.stderr is not None
     assert b"Traceback" not in await proc.stderr.read()
+
+
+async def test_cancelling_ingest_always_ends_it(mosquitto: Broker, tmp_path: Path) -> None:
+    """Guards the cancellation path: a cancellation that aiomqtt converts to an MqttError
+    must end ingest, not send it back to reconnecting (the bug the edge uplink had)."""
+    store = Store(tmp_path / "central.sqlite")
+    ingestor = Ingestor(store, VirtualClock(0.0), IngestStats())
+    options = MqttOptions(host=mosquitto.host, port=mosquitto.port, site="+",
+                          client_id="central-cancel")
+    try:
+        for delay in [0.0, 0.01, 0.05, 0.1, 0.3, 0.5] * 2:
+            task = asyncio.create_task(run_ingest(ingestor, options))
+            await asyncio.sleep(delay)
+            task.cancel()
+            done, _ = await asyncio.wait([task], timeout=5)
+            assert task in done, f"ingest still running 5 s after cancel (at {delay}s)"
+    finally:
+        store.close()

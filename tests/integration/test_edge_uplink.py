@@ -103,3 +103,18 @@ async def test_birth_is_retained_and_names_the_stream(mosquitto: Broker, tmp_pat
     assert isinstance(birth, Birth)
     assert birth.stream == uplink.outbox.stream
     assert message.retain
+
+
+async def test_cancelling_the_uplink_always_ends_it(mosquitto: Broker, tmp_path: Path) -> None:
+    """Guards the cancellation path. aiomqtt can turn a cancellation into an MqttError on its
+    way out of the client; the uplink once swallowed it and kept reconnecting after being
+    cancelled (seen as a hang of the resend test above, 2 in 12 runs under load). This test
+    cancels at many moments; it did not catch the old code in our runs, the resend test did."""
+    uplink = make_uplink(mosquitto, tmp_path, resend_after_s=0.2)
+    uplink.outbox.append([Sample(0, i, "m1", "power_w", 1.0, "W") for i in range(50)])
+    for delay in [0.0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7] * 2:
+        task = asyncio.create_task(uplink.run())
+        await asyncio.sleep(delay)
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert task in done, f"uplink still running 5 s after cancel (cancelled at {delay}s)"
