@@ -49,13 +49,20 @@ def _mosquitto_binary() -> str | None:
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Broker]:
-    """A real Mosquitto on a free loopback port, anonymous allowed, no persistence."""
+def mosquitto_binary() -> str:
+    """Path of Mosquitto; under CI=true its absence fails the test instead of skipping it."""
     binary = _mosquitto_binary()
     if binary is None:
         if os.environ.get("CI") == "true":
             pytest.fail("mosquitto is not installed; .ci/run must install Debian's mosquitto")
         pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    return binary
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path, mosquitto_binary: str) -> Iterator[Broker]:
+    """A real Mosquitto on a free loopback port, anonymous allowed, no persistence."""
+    binary = mosquitto_binary
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(

@@ -1,0 +1,246 @@
+"""A whole institution as real processes, for the reliability suite.
+
+    greenguard sim  (Modbus TCP meters, real time)
+          ▲ poll every 0.5 s
+    greenguard edge ──► FaultProxy ──► mosquitto ◄── greenguard central ──► central.sqlite
+          │                                                  
+      outbox.sqlite
+
+Every process can be killed with SIGKILL and restarted on the same files and ports; the
+proxy cuts or blackholes the edge's link. `oracle()` counts, once everything has drained,
+what the edge produced against what the central stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simulators.netfault import FaultProxy
+from tests.conftest import free_port, wait_for_port
+
+BIN = Path(sys.executable).parent
+ARTIFACTS = Path(os.environ.get("GREENGUARD_ARTIFACTS", "test-artifacts"))
+
+
+@dataclass
+class Oracle:
+    scenario: str
+    fault: str
+    expected: int  # records the edge produced and did not drop by documented policy
+    matched: int  # of those, stored at the central
+    missing: int
+    duplicated: int  # the same reading stored twice (under different seqs)
+    dropped_by_policy: int = 0
+    dead_letters: int = 0
+
+    def record(self) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        with (ARTIFACTS / "reliability.jsonl").open("a", encoding="utf-8") as f:
+            f.write(json.dumps(asdict(self), ensure_ascii=False) + "\n")
+
+
+class Process:
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        out.close()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up of any kind."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def pause(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Institution:
+    """The demo school as four processes plus a fault proxy, in `workdir`."""
+
+    def __init__(self, workdir: Path, *, outbox_max_rows: int = 1_000_000,
+                 keepalive_s: int = 30, resend_after_s: float = 2.0) -> None:
+        self.dir = workdir
+        self.broker_port = free_port()
+        self.modbus_port = free_port()
+        self.http_port = free_port()
+        self.proxy: FaultProxy | None = None
+        mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        (workdir / "mosquitto.conf").write_text(
+            f"listener {self.broker_port} 127.0.0.1\nallow_anonymous true\n"
+            "persistence false\nmax_queued_messages 1000000\nmax_inflight_messages 100\n",
+            encoding="utf-8")
+        self.broker = Process("mosquitto", [mosquitto, "-c", str(workdir / "mosquitto.conf")],
+                              workdir / "mosquitto.log")
+        self.sim = Process("sim", [str(BIN / "greenguard"), "sim", "--port",
+                                   str(self.modbus_port), "--write-edge-config",
+                                   str(workdir / "sim-edge.yaml")], workdir / "sim.log")
+        self.outbox_max_rows = outbox_max_rows
+        self.keepalive_s = keepalive_s
+        self.resend_after_s = resend_after_s
+        self.edge: Process | None = None
+        self.central = Process(
+            "central", [str(BIN / "greenguard"), "central", "--config",
+                        str(workdir / "institution.yaml"), "--db", str(workdir / "central.sqlite"),
+                        "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port)],
+            workdir / "central.log")
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        from simulators.configs import institution_config
+        from simulators.scenario import load_scenario
+
+        (self.dir / "institution.yaml").write_text(
+            yaml.safe_dump(institution_config(load_scenario("school")), allow_unicode=True),
+            encoding="utf-8")
+        self.broker.start()
+        self.sim.start()
+        await asyncio.to_thread(wait_for_port, self.broker_port)
+        await asyncio.to_thread(wait_for_port, self.modbus_port)
+        self.proxy = FaultProxy("127.0.0.1", self.broker_port)
+        await self.proxy.start()
+        self._write_edge_config()
+        self.central.start()
+        self.edge = Process("edge", [str(BIN / "greenguard"), "edge", "--config",
+                                     str(self.dir / "edge.yaml")], self.dir / "edge.log")
+        self.edge.start()
+
+    def _write_edge_config(self) -> None:
+        deadline = time.monotonic() + 10
+        while not (self.dir / "sim-edge.yaml").exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError("greenguard sim wrote no edge config")
+            time.sleep(0.05)
+        doc: dict[str, Any] = yaml.safe_load((self.dir / "sim-edge.yaml").read_text("utf-8"))
+        doc["interval_s"] = 60
+        assert self.proxy is not None
+        doc["mqtt"] = {"host": "127.0.0.1", "port": self.proxy.port,
+                       "keepalive_s": self.keepalive_s}
+        doc["uplink"] = {"batch_max_records": 200, "resend_after_s": self.resend_after_s}
+        doc["outbox"] = {"path": "outbox.sqlite", "max_rows": self.outbox_max_rows}
+        for dev in doc["devices"]:
+            dev["poll_interval_s"] = 0.5
+            dev["timeout_s"] = 0.4
+        (self.dir / "edge.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+
+    async def stop(self) -> None:
+        for p in (self.edge, self.central, self.sim, self.broker):
+            if p is not None:
+                p.stop()
+        if self.proxy is not None:
+            await self.proxy.stop()
+
+    # -- observation --------------------------------------------------------------------
+
+    def edge_outbox(self) -> dict[str, int]:
+        db = sqlite3.connect(f"file:{self.dir / 'outbox.sqlite'}?mode=ro", uri=True)
+        try:
+            meta = {k: int(v) for k, v in db.execute("SELECT key, value FROM meta")
+                    if k != "edge_id"}
+            (meta["depth"],) = db.execute("SELECT count(*) FROM rows").fetchone()
+            return meta
+        finally:
+            db.close()
+
+    def edge_integrity(self) -> str:
+        return integrity_check(self.dir / "outbox.sqlite")
+
+    def central_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        db = sqlite3.connect(f"file:{self.dir / 'central.sqlite'}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
+
+    async def wait_until(self, predicate: Any, *, within_s: float, what: str) -> None:
+        deadline = time.monotonic() + within_s
+        while True:
+            try:
+                if predicate():
+                    return
+            except sqlite3.Error:
+                pass  # a database not created yet
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {within_s}s waiting for {what}")
+            await asyncio.sleep(0.2)
+
+    async def stored_at_least(self, n: int, within_s: float = 30) -> None:
+        await self.wait_until(lambda: self.central_query(
+            "SELECT count(*) FROM samples")[0][0] >= n, within_s=within_s,
+            what=f"{n} samples stored")
+
+    async def quiesce_and_drain(self, within_s: float = 60) -> None:
+        """Stop producing (meters go silent), then wait until the central has acked all."""
+        self.sim.stop()
+        await asyncio.sleep(1.5)  # the edge notices, records its offline events
+
+        def drained() -> bool:
+            meta = self.edge_outbox()
+            return meta["depth"] == 0 and meta["acked_upto"] == meta["next_seq"] - 1
+
+        await self.wait_until(drained, within_s=within_s, what="the edge outbox to drain")
+
+    def oracle(self, scenario: str, fault: str) -> Oracle:
+        meta = self.edge_outbox()
+        epoch = meta["epoch"]
+        produced = meta["next_seq"] - 1
+        dropped = meta["dropped_samples"] + meta["dropped_other"]
+        rows = self.central_query(
+            "SELECT (SELECT count(*) FROM samples WHERE stream_epoch = ?)"
+            " + (SELECT count(*) FROM events WHERE stream_epoch = ?)"
+            " + (SELECT count(*) FROM intervals WHERE stream_epoch = ?)", (epoch,) * 3)
+        matched = int(rows[0][0])
+        dup = self.central_query(
+            "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT count(*) AS n FROM samples "
+            "GROUP BY stream_edge, device, point, ts HAVING n > 1)")[0][0]
+        dead = self.central_query("SELECT COALESCE(SUM(count), 0) FROM dead_letter")[0][0]
+        expected = produced - dropped
+        return Oracle(scenario=scenario, fault=fault, expected=expected, matched=matched,
+                      missing=expected - matched, duplicated=int(dup),
+                      dropped_by_policy=dropped, dead_letters=int(dead))
+
+
+def integrity_check(path: Path) -> str:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        db.close()
