@@ -3,7 +3,7 @@
     greenguard sim  (Modbus TCP meters, real time)
           ▲ poll every 0.5 s
     greenguard edge ──► FaultProxy ──► mosquitto ◄── greenguard central ──► central.sqlite
-          │                                                  
+          │
       outbox.sqlite
 
 Every process can be killed with SIGKILL and restarted on the same files and ports; the
