@@ -109,9 +109,18 @@ class Uplink:
                       SOFTWARE, self.devices)
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._receive_acks(client), name="uplink-acks")
-            tg.create_task(self._send(client), name="uplink-send")
+        # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
+        # the one question `run` must answer after an MqttError: were we cancelled?
+        tasks = [asyncio.create_task(self._receive_acks(client), name="uplink-acks"),
+                 asyncio.create_task(self._send(client), name="uplink-send")]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()  # re-raises the MqttError that ended the session
 
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
