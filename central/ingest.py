@@ -144,6 +144,15 @@ def _payload_bytes(payload: Any) -> bytes:
     return b"" if payload is None else str(payload).encode()
 
 
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation lost inside aiomqtt: Python 3.11's `asyncio.wait_for`, which
+    aiomqtt awaits every CONNACK, SUBACK and PUBACK through, can swallow one that races with
+    the result (fixed in 3.12). The edge's uplink does the same."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def run_ingest(
     ingestor: Ingestor,
     options: MqttOptions,
@@ -165,9 +174,11 @@ async def run_ingest(
                     timeout=options.io_timeout_s,
                     max_queued_incoming_messages=options.max_queued_messages,
                 ) as client:
+                    raise_if_cancelled()
                     for channel in UPLINK_CHANNELS:
                         await client.subscribe(subscription(channel, site=options.site),
                                                qos=1, timeout=options.io_timeout_s)
+                    raise_if_cancelled()
                     stats.connects += 1
                     stats.connected = True
                     delays = backoff_delays(options.backoff_initial_s, options.backoff_max_s,
@@ -184,6 +195,7 @@ async def run_ingest(
                         if out is not None:
                             await client.publish(out.topic, out.payload, qos=1, retain=False,
                                                  timeout=options.io_timeout_s)
+                            raise_if_cancelled()
                             stats.acks_sent += 1
             except aiomqtt.MqttError as exc:
                 if stats.connected:

@@ -11,6 +11,7 @@ of order. At most `max_in_flight_batches` are unacknowledged at once; when no ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from dataclasses import dataclass
@@ -44,9 +45,23 @@ class UplinkStats:
     batches_sent: int = 0
     records_sent: int = 0
     resends: int = 0
+    live_records: int = 0  # sent as they were produced
+    replayed_records: int = 0  # backlog sent behind live data after a (re)connect
     acks: int = 0
     bad_acks: int = 0
     connected: bool = False
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that was swallowed on the way.
+
+    Python 3.11's `asyncio.wait_for` can lose a cancellation that races with the result it
+    waits for (fixed in 3.12), and aiomqtt awaits every CONNACK, SUBACK and PUBACK through
+    it: the task is then marked as cancelling but runs on. Called after each such await.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def split_batches(rows: list[OutboxRow], after: int) -> list[tuple[Channel, int, list[OutboxRow]]]:
@@ -81,17 +96,26 @@ class Uplink:
         will = aiomqtt.Will(self._topic(Channel.STATE), encode(Death(self.outbox.stream)),
                             qos=1, retain=True)
         while True:
+            client = aiomqtt.Client(
+                mqtt.host, mqtt.port, identifier=f"gg-edge-{self.config.edge_id}",
+                username=mqtt.username, password=mqtt.password,
+                keepalive=mqtt.keepalive_s, will=will, timeout=10,
+            )
             try:
-                async with aiomqtt.Client(
-                    mqtt.host, mqtt.port, identifier=f"gg-edge-{self.config.edge_id}",
-                    username=mqtt.username, password=mqtt.password,
-                    keepalive=mqtt.keepalive_s, will=will, timeout=10,
-                ) as client:
+                await client.__aenter__()
+                try:
+                    raise_if_cancelled()
                     self.stats.connects += 1
                     self.stats.connected = True
                     backoff = 0.5
                     log.info("uplink connected to %s:%s", mqtt.host, mqtt.port)
                     await self._session(client)
+                finally:
+                    # Not `async with`: a graceful disconnect waits for the broker without a
+                    # limit, and a cancelled uplink must end even on a dead link.
+                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                        async with asyncio.timeout(2):
+                            await client.__aexit__(None, None, None)
             except aiomqtt.MqttError as exc:
                 self.stats.connected = False
                 task = asyncio.current_task()
@@ -109,6 +133,7 @@ class Uplink:
                       SOFTWARE, self.devices)
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
+        raise_if_cancelled()
         # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
         # the one question `run` must answer after an MqttError: were we cancelled?
         tasks = [asyncio.create_task(self._receive_acks(client), name="uplink-acks"),
@@ -124,6 +149,7 @@ class Uplink:
 
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            raise_if_cancelled()
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 self.stats.bad_acks += 1
@@ -143,49 +169,88 @@ class Uplink:
                 self._acked.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        settings = self.config.uplink
+        """Live data first, backlog replayed behind it at a bounded rate.
+
+        On connect, rows up to `boundary` (the last seq at that moment) are backlog and
+        everything newer is live. Live rows are sent as soon as they exist; backlog batches
+        follow, at most `replay_records_per_s` and `max_in_flight_batches` unacknowledged
+        at a time. The central stores live batches at once (their `after` points into the
+        backlog, so they wait as a pending range) and its cumulative ack jumps over them
+        when the backlog arrives. Without acks for `resend_after_s`, everything
+        unacknowledged is sent again from the last acknowledged seq.
+        """
+        s = self.config.uplink
         loop = asyncio.get_running_loop()
-        sent_upto = self.outbox.acked_upto
-        in_flight: list[int] = []  # last seq of each unacknowledged batch
-        last_progress = loop.time()
+        acked = self.outbox.acked_upto
+        boundary = self.outbox.last_seq
+        backlog_next = live_next = acked  # chain pointers: last seq sent on each lane
+        live_next = boundary
+        in_flight: list[int] = []  # last seq of each unacknowledged backlog batch
+        last_acked, last_progress = acked, loop.time()
+        budget, budget_time = float(s.batch_max_records), loop.time()
         while True:
+            raise_if_cancelled()
+            now = loop.time()
             acked = self.outbox.acked_upto
-            if in_flight and in_flight[0] <= acked:
-                last_progress = loop.time()
-            in_flight = [s for s in in_flight if s > acked]
-            if in_flight and loop.time() - last_progress > settings.resend_after_s:
+            if acked > last_acked:
+                last_acked, last_progress = acked, now
+            in_flight = [q for q in in_flight if q > acked]
+            unacked = max(backlog_next, live_next) > acked
+            if unacked and now - last_progress > s.resend_after_s:
                 self.stats.resends += 1
-                log.info("no ack for %.0fs; resending from seq %d", settings.resend_after_s,
-                         acked)
-                sent_upto, in_flight, last_progress = acked, [], loop.time()
-            sent_upto = max(sent_upto, acked)
-            room = settings.max_in_flight_batches - len(in_flight)
-            rows = (self.outbox.read_after(sent_upto, settings.batch_max_records * room)
-                    if room > 0 else [])
-            if not rows:
-                self.outbox.changed.clear()
-                self._acked.clear()
-                waiters = [asyncio.ensure_future(self.outbox.changed.wait()),
-                           asyncio.ensure_future(self._acked.wait())]
-                try:
-                    await asyncio.wait(waiters, timeout=1.0,
-                                       return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    for w in waiters:
-                        w.cancel()
+                log.info("no ack for %.0fs; resending from seq %d", s.resend_after_s, acked)
+                boundary = self.outbox.last_seq
+                backlog_next, live_next, in_flight = acked, boundary, []
+                last_progress = now
+            backlog_next = max(backlog_next, acked)
+            if backlog_next >= boundary:  # backlog done: one lane again
+                live_next = boundary = max(live_next, backlog_next)
+            budget = min(budget + (now - budget_time) * s.replay_records_per_s,
+                         float(max(s.batch_max_records, s.replay_records_per_s)))
+            budget_time = now
+            sent_any = False
+            live = self.outbox.read_after(live_next, s.batch_max_records)
+            if live:
+                await self._publish(client, live, live_next)
+                live_next = live[-1].seq
+                self.stats.live_records += len(live)
+                sent_any = True
+            if (backlog_next < boundary and len(in_flight) < s.max_in_flight_batches
+                    and budget >= 1):
+                limit = min(s.batch_max_records, int(budget))
+                rows = [r for r in self.outbox.read_after(backlog_next, limit)
+                        if r.seq <= boundary]
+                if rows:
+                    await self._publish(client, rows, backlog_next)
+                    backlog_next = rows[-1].seq
+                    in_flight.append(backlog_next)
+                    budget -= len(rows)
+                    self.stats.replayed_records += len(rows)
+                    sent_any = True
+                else:  # the rest of the backlog was acknowledged or dropped
+                    backlog_next = boundary
+            if sent_any:
+                if not unacked:
+                    last_progress = now
                 continue
-            if not in_flight:
-                last_progress = loop.time()
-            for channel, after, chunk in split_batches(rows, sent_upto):
-                for start in range(0, len(chunk), settings.batch_max_records):
-                    part = chunk[start : start + settings.batch_max_records]
-                    first_after = after if start == 0 else chunk[start - 1].seq
-                    payload = encode_batch_raw(
-                        self.outbox.stream, after=first_after, seq=part[-1].seq,
-                        sent=round(self.clock.now() * 1000), synced=self.clock.synced,
-                        records_json=[r.body for r in part])
-                    await client.publish(self._topic(channel), payload, qos=1)
-                    self.stats.batches_sent += 1
-                    self.stats.records_sent += len(part)
-                    in_flight.append(part[-1].seq)
-            sent_upto = rows[-1].seq
+            self.outbox.changed.clear()
+            self._acked.clear()
+            waiters = [asyncio.ensure_future(self.outbox.changed.wait()),
+                       asyncio.ensure_future(self._acked.wait())]
+            try:
+                await asyncio.wait(waiters, timeout=0.2 if backlog_next < boundary else 1.0,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+
+    async def _publish(self, client: aiomqtt.Client, rows: list[OutboxRow], after: int) -> None:
+        for channel, first_after, chunk in split_batches(rows, after):
+            payload = encode_batch_raw(
+                self.outbox.stream, after=first_after, seq=chunk[-1].seq,
+                sent=round(self.clock.now() * 1000), synced=self.clock.synced,
+                records_json=[r.body for r in chunk])
+            await client.publish(self._topic(channel), payload, qos=1)
+            raise_if_cancelled()
+            self.stats.batches_sent += 1
+            self.stats.records_sent += len(chunk)
