@@ -35,6 +35,8 @@ class UplinkSettings(_Strict):
     batch_max_records: int = Field(500, ge=1, le=10_000)
     max_in_flight_batches: int = Field(8, ge=1, le=1000)
     resend_after_s: float = Field(15.0, gt=0)
+    replay_records_per_s: int = Field(
+        50_000, ge=1, description="backlog replay rate after a reconnect; live data goes first")
 
 
 class OutboxSettings(_Strict):
