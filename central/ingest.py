@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,15 @@ from central.errors import StoreError
 from central.store import Store
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, triage
 from protocols.clock import Clock
-from protocols.wire import Ack, Channel, encode, subscription, topic
+from protocols.wire import (
+    Ack,
+    Channel,
+    IntervalRecord,
+    Record,
+    encode,
+    subscription,
+    topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,11 @@ class IngestStats:
     deaths: int = 0
     connects: int = 0
     disconnects: int = 0
+    # Clock problems, flagged and counted but never dropped (the records are stored with
+    # their timestamps and synced flag, so they can be corrected or excluded later).
+    clock_unsynced: int = 0  # records the edge marked as taken with an unsynced clock
+    clock_future: int = 0  # timestamped more than CLOCK_FUTURE_S after the central's now
+    clock_far_past: int = 0  # timestamped before CLOCK_EPOCH_FLOOR (a clock at 1970)
     connected: bool = False
     last_error: str | None = None
 
@@ -59,6 +72,14 @@ class AckOut:
     topic: str
     payload: bytes
     ack: Ack
+
+
+CLOCK_FUTURE_S = 300.0
+CLOCK_EPOCH_FLOOR_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+
+
+def _record_ts(record: Record) -> int:
+    return record.start if isinstance(record, IntervalRecord) else record.ts
 
 
 class Ingestor:
@@ -82,6 +103,7 @@ class Ingestor:
                 self.store.dead_letter(triaged.quarantine, now=now)
                 result = None
             elif isinstance(triaged, StoreBatch):
+                self._check_clocks(triaged.records, now)
                 result = self.store.store_records(
                     triaged.stream, triaged.after, triaged.upto, triaged.records,
                     site=triaged.site, now=now, quarantine=triaged.quarantine)
@@ -112,6 +134,27 @@ class Ingestor:
         stats.dead_letters += result.quarantined
         ack = Ack(triaged.stream, result.watermark)
         return AckOut(topic(triaged.site, triaged.stream.edge, Channel.ACK), encode(ack), ack)
+
+
+    def _check_clocks(self, records: Sequence[Record], now: float) -> None:
+        stats = self.stats
+        future_ms = (now + CLOCK_FUTURE_S) * 1000
+        counts = [0, 0, 0]
+        for record in records:
+            if not record.synced:
+                counts[0] += 1
+            ts = _record_ts(record)
+            if ts > future_ms:
+                counts[1] += 1
+            elif ts < CLOCK_EPOCH_FLOOR_MS:
+                counts[2] += 1
+        if any(counts):
+            if not (stats.clock_unsynced or stats.clock_future or stats.clock_far_past):
+                log.warning("records with clock problems arriving (unsynced %d, future %d, "
+                            "far past %d): stored and flagged", *counts)
+            stats.clock_unsynced += counts[0]
+            stats.clock_future += counts[1]
+            stats.clock_far_past += counts[2]
 
 
 @dataclass(frozen=True, slots=True)
