@@ -11,6 +11,11 @@ that were committed but not yet checkpointed (at most the last poll or two), nev
 database; `synchronous=FULL` is available through `durable=True` where that matters more
 than SD-card wear.
 
+Disk full or an I/O error: `append` raises `OutboxError` and the records of that call are
+lost (they never got a seq, so no gap in the stream is hidden); the agent keeps polling and
+enforcing rules, and the next successful append leads with an `outbox.write_failed` alarm
+event that counts the failed appends and lost records.
+
 Bounded: at `max_rows` the oldest *samples* are dropped first (they are re-derivable
 instantaneous values); interval records and events are dropped only when no sample is left.
 Every drop is counted and leaves a gap-marker event (`outbox.overflow`) in the stream.
@@ -19,6 +24,7 @@ Every drop is counted and leaves a gap-marker event (`outbox.overflow`) in the s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -134,6 +140,10 @@ class Outbox:
         self._dropped_samples = int(meta["dropped_samples"])
         self._dropped_other = int(meta["dropped_other"])
         (self._depth,) = self._db.execute("SELECT count(*) FROM rows").fetchone()
+        self._failed_appends = 0  # since the last successful append
+        self._lost_records = 0
+        self._first_failure: tuple[float, str] | None = None
+        self.write_failures = 0  # since start
 
     def _tx(self) -> sqlite3.Connection:
         # sqlite3 connection as context manager: COMMIT on success, ROLLBACK on error.
@@ -162,6 +172,10 @@ class Outbox:
         seqs: list[int] = []
         rows = []
         seq = self._next_seq
+        if self._failed_appends:
+            # The first append after a failure (disk full, I/O error) leads with an alarm
+            # saying what was lost, so the gap is visible at the central, not only in a log.
+            records = [self._write_failure_event(created), *records]
         for record in records:
             channel = Channel.EVENTS if isinstance(record, Event) else Channel.TELEMETRY
             body = encode_record(_with_seq(record, seq))
@@ -177,13 +191,31 @@ class Outbox:
                 )
                 db.execute("UPDATE meta SET value = ? WHERE key = 'next_seq'", (str(seq),))
         except sqlite3.Error as exc:
-            raise OutboxError(f"outbox append failed: {exc}") from exc
+            with contextlib.suppress(sqlite3.Error):  # a failed COMMIT can leave it open
+                self._db.execute("ROLLBACK")
+            lost = len(records) - (1 if self._failed_appends else 0)
+            self._failed_appends += 1
+            self._lost_records += lost
+            self.write_failures += 1
+            if self._first_failure is None:
+                self._first_failure = (created, str(exc))
+            raise OutboxError(f"outbox append failed, {lost} records lost: {exc}") from exc
+        self._failed_appends = self._lost_records = 0
+        self._first_failure = None
         self._next_seq = seq
         self._depth += len(rows)
         if self._depth > self.max_rows:
             self._enforce_bound(created)
         self.changed.set()
         return seqs
+
+    def _write_failure_event(self, now: float) -> Event:
+        since, error = self._first_failure or (now, "")
+        return Event(seq=0, ts=int(now * 1000), name="outbox.write_failed",
+                     severity=Severity.ALARM,
+                     data={"failed_appends": self._failed_appends,
+                           "lost_records": self._lost_records,
+                           "since_ts": int(since * 1000), "error": error})
 
     def _enforce_bound(self, now: float) -> None:
         # Drop in chunks of 1 % so that overflow leaves one gap marker per chunk, not per row;

@@ -90,3 +90,35 @@ def test_overflow_drops_samples_first_and_leaves_a_counted_gap_marker(tmp_path: 
     dropped = sum(m["data"]["dropped_samples"] for m in markers)
     assert dropped == stats.dropped_samples
     assert stats.depth + stats.dropped_samples + stats.dropped_other == 151 + len(markers)
+
+
+def test_disk_full_loses_only_that_append_and_raises_an_alarm_after(tmp_path: Path) -> None:
+    """SQLITE_FULL, as on a full SD card (max_page_count stands in for the disk here; the
+    reliability suite does it with a real full tmpfs)."""
+    box = Outbox(tmp_path / "o.sqlite", edge_id="e1")
+    box.append([sample(0)])
+    (pages,) = box._db.execute("PRAGMA page_count").fetchone()
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    failures = 0
+    messages = []
+    for i in range(1, 200):
+        try:
+            box.append([sample(i) for _ in range(20)])
+        except OutboxError as exc:
+            failures += 1
+            messages.append(str(exc))
+    assert failures > 0
+    assert all("20 records lost" in m for m in messages)
+    assert box.write_failures == failures
+    stored_before = box.stats().depth
+    box._db.execute("PRAGMA max_page_count = 1073741823")  # space freed
+    box.append([sample(999)])
+    rows = [json.loads(r.body) for r in box.read_after(0, 100_000)]
+    assert len(rows) == stored_before + 2
+    alarm = rows[-2]
+    assert alarm["name"] == "outbox.write_failed"
+    assert alarm["severity"] == "alarm"
+    assert alarm["data"]["failed_appends"] == failures
+    assert alarm["data"]["lost_records"] == 20 * failures
+    seqs = [r["seq"] for r in rows]
+    assert seqs == sorted(set(seqs)) == list(range(1, len(rows) + 1))  # no hidden seq gap
