@@ -231,7 +231,13 @@ class Outbox:
                     "SELECT seq FROM rows WHERE kind != 'sample' ORDER BY seq LIMIT ?",
                     (excess - n_samples,),
                 ).fetchall()
-            first, last = min(v[0] for v in victims), max(v[0] for v in victims)
+            dropped = sorted(v[0] for v in victims)
+            ranges: list[list[int]] = []
+            for q in dropped:
+                if ranges and q == ranges[-1][1] + 1:
+                    ranges[-1][1] = q
+                else:
+                    ranges.append([q, q])
             db.executemany("DELETE FROM rows WHERE seq = ?", victims)
             self._dropped_samples += n_samples
             self._dropped_other += len(victims) - n_samples
@@ -239,7 +245,7 @@ class Outbox:
                            severity=Severity.WARNING,
                            data={"dropped_samples": n_samples,
                                  "dropped_other": len(victims) - n_samples,
-                                 "first_seq": first, "last_seq": last,
+                                 "dropped_seqs": ranges,
                                  "max_rows": self.max_rows})
             db.execute("INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
                        (self._next_seq, Channel.EVENTS.value, "event", now, encode_record(marker)))

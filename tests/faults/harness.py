@@ -45,6 +45,8 @@ class Oracle:
     duplicated: int  # the same reading stored twice (under different seqs)
     dropped_by_policy: int = 0
     dead_letters: int = 0
+    stored_despite_drop: int = 0  # dropped from the outbox after the central had stored them
+    unexpected: int = 0  # stored seqs the edge never produced (must be 0)
 
     def record(self) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -180,6 +182,10 @@ class Institution:
         finally:
             db.close()
 
+    def log_text(self, name: str) -> str:
+        path = self.dir / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
     def edge_integrity(self) -> str:
         return integrity_check(self.dir / "outbox.sqlite")
 
@@ -219,23 +225,33 @@ class Institution:
         await self.wait_until(drained, within_s=within_s, what="the edge outbox to drain")
 
     def oracle(self, scenario: str, fault: str) -> Oracle:
+        """Count by seq: what the edge produced, minus what it dropped by documented policy
+        (the seq ranges its overflow markers name), against what the central stored."""
         meta = self.edge_outbox()
         epoch = meta["epoch"]
         produced = meta["next_seq"] - 1
-        dropped = meta["dropped_samples"] + meta["dropped_other"]
-        rows = self.central_query(
-            "SELECT (SELECT count(*) FROM samples WHERE stream_epoch = ?)"
-            " + (SELECT count(*) FROM events WHERE stream_epoch = ?)"
-            " + (SELECT count(*) FROM intervals WHERE stream_epoch = ?)", (epoch,) * 3)
-        matched = int(rows[0][0])
+        stored: set[int] = set()
+        for table, col in (("samples", "stream_epoch"), ("events", "stream_epoch"),
+                           ("intervals", "stream_epoch")):
+            stored.update(q for (q,) in self.central_query(
+                f"SELECT seq FROM {table} WHERE {col} = ?", (epoch,)))
+        dropped: set[int] = set()
+        for (data,) in self.central_query(
+                "SELECT data FROM events WHERE name = 'outbox.overflow' AND stream_epoch = ?",
+                (epoch,)):
+            for first, last in json.loads(data)["dropped_seqs"]:
+                dropped.update(range(first, last + 1))
+        expected = set(range(1, produced + 1)) - dropped
         dup = self.central_query(
             "SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT count(*) AS n FROM samples "
             "GROUP BY stream_edge, device, point, ts HAVING n > 1)")[0][0]
         dead = self.central_query("SELECT COALESCE(SUM(count), 0) FROM dead_letter")[0][0]
-        expected = produced - dropped
-        return Oracle(scenario=scenario, fault=fault, expected=expected, matched=matched,
-                      missing=expected - matched, duplicated=int(dup),
-                      dropped_by_policy=dropped, dead_letters=int(dead))
+        matched = len(expected & stored)
+        return Oracle(scenario=scenario, fault=fault, expected=len(expected), matched=matched,
+                      missing=len(expected) - matched, duplicated=int(dup),
+                      dropped_by_policy=len(dropped), dead_letters=int(dead),
+                      stored_despite_drop=len(dropped & stored),
+                      unexpected=len(stored - set(range(1, produced + 1))))
 
 
 def integrity_check(path: Path) -> str:

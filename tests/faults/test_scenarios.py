@@ -34,7 +34,7 @@ async def school(tmp_path: Path, mosquitto_binary: str) -> AsyncIterator[Institu
 def check(oracle: Oracle) -> None:
     oracle.record()
     assert oracle.expected > 0
-    assert (oracle.missing, oracle.duplicated) == (0, 0), oracle
+    assert (oracle.missing, oracle.duplicated, oracle.unexpected) == (0, 0, 0), oracle
     assert oracle.matched == oracle.expected, oracle
 
 
@@ -94,3 +94,149 @@ async def test_4_flapping_link(school: Institution) -> None:
     await school.stored_at_least(600, within_s=60)
     await school.quiesce_and_drain()
     check(school.oracle("4", "edge link flapping, 0.5–2 s down/up × 6"))
+
+
+@pytest.fixture
+async def school_ka5(tmp_path: Path, mosquitto_binary: str) -> AsyncIterator[Institution]:
+    """The school with a 5 s MQTT keepalive, so link detection fits in a test."""
+    inst = Institution(tmp_path, keepalive_s=5)
+    await inst.start()
+    try:
+        yield inst
+    finally:
+        await inst.stop()
+
+
+def edge_online(inst: Institution) -> bool | None:
+    rows = inst.central_query("SELECT online FROM edges WHERE edge = 'edge-1'")
+    return None if not rows or rows[0][0] is None else bool(rows[0][0])
+
+
+async def test_2_hard_partition_marks_edge_offline_and_loses_nothing(
+        school_ka5: Institution) -> None:
+    school = school_ka5
+    assert school.proxy is not None
+    await school.stored_at_least(100)
+    await school.wait_until(lambda: edge_online(school) is True, within_s=10, what="online")
+    produced_before = school.edge_outbox()["next_seq"]
+    school.proxy.set_state(LinkState.DOWN)
+    # Promise: offline within 1.5 × keepalive + margin (here the broker sees the reset).
+    await school.wait_until(lambda: edge_online(school) is False, within_s=1.5 * 5 + 3,
+                            what="the central to mark the edge offline")
+    await asyncio.sleep(8)
+    # The edge kept polling while cut off.
+    assert school.edge_outbox()["next_seq"] > produced_before + 200
+    school.proxy.set_state(LinkState.FORWARD)
+    await school.wait_until(lambda: edge_online(school) is True, within_s=40,
+                            what="the edge back online")
+    await school.quiesce_and_drain()
+    check(school.oracle("2", "hard partition (RST) 10 s, keepalive 5 s"))
+
+
+async def test_3_silent_blackhole_is_detected_by_keepalive(school_ka5: Institution) -> None:
+    school = school_ka5
+    assert school.proxy is not None
+    await school.stored_at_least(100)
+    await school.wait_until(lambda: edge_online(school) is True, within_s=10, what="online")
+    school.proxy.set_state(LinkState.BLACKHOLE)
+    # No RST, no FIN: only the keepalive can tell. Broker side: 1.5 × keepalive.
+    await school.wait_until(lambda: edge_online(school) is False, within_s=1.5 * 5 + 3,
+                            what="the broker to expire the half-open edge")
+    # Edge side: paho misses its PINGRESP and the uplink reconnects.
+    await school.wait_until(lambda: "uplink lost" in school.log_text("edge"),
+                            within_s=1.5 * 5 + 10, what="the edge to notice the dead link")
+    school.proxy.set_state(LinkState.FORWARD)
+    await school.wait_until(lambda: edge_online(school) is True, within_s=40,
+                            what="the edge back online")
+    await school.quiesce_and_drain()
+    check(school.oracle("3", "silent blackhole (no RST), keepalive 5 s"))
+
+
+async def test_8_duplicate_and_reordered_replay_storm(school: Institution) -> None:
+    import aiomqtt
+
+    from protocols.wire import Channel, subscription
+
+    captured: list[tuple[str, bytes]] = []
+
+    async def capture() -> None:
+        async with aiomqtt.Client("127.0.0.1", school.broker_port, identifier="tap") as tap:
+            for ch in (Channel.TELEMETRY, Channel.EVENTS):
+                await tap.subscribe(subscription(ch), qos=1)
+            async for message in tap.messages:
+                assert isinstance(message.payload, bytes)
+                captured.append((message.topic.value, message.payload))
+
+    tap = asyncio.create_task(capture())
+    await school.stored_at_least(400)
+    await school.quiesce_and_drain()
+    tap.cancel()
+    await asyncio.gather(tap, return_exceptions=True)
+    before = school.oracle("8", "")
+    assert before.missing == 0
+    rng = random.Random(8)
+    storm = captured * 3
+    rng.shuffle(storm)
+    school.central.kill()  # half the storm before a central restart, half after
+    school.central.start()
+    async with aiomqtt.Client("127.0.0.1", school.broker_port, identifier="storm") as pub:
+        for i, (topic_name, payload) in enumerate(storm):
+            if i == len(storm) // 2:
+                school.central.kill()
+                school.central.start()
+            await pub.publish(topic_name, payload, qos=1)
+    await asyncio.sleep(3)
+    after = school.oracle("8", f"replay storm: {len(captured)} batches × 3, shuffled, "
+                               "central restarted mid-storm")
+    assert after.matched == before.matched
+    check(after)
+
+
+async def test_9_wiped_edge_is_a_new_stream(school: Institution) -> None:
+    assert school.edge is not None
+    await school.stored_at_least(200)
+    school.edge.stop()
+    old = school.edge_outbox()
+    for f in school.dir.glob("outbox.sqlite*"):
+        f.unlink()
+    school.edge.start()
+    await school.wait_until(lambda: school.edge_outbox()["next_seq"] > 100, within_s=30,
+                            what="the new stream to produce")
+    new_epoch = school.edge_outbox()["epoch"]
+    assert new_epoch != old["epoch"]
+    await school.quiesce_and_drain()
+    # The old stream: everything the central acknowledged is there.
+    stored_old = school.central_query(
+        "SELECT count(*) FROM samples WHERE stream_epoch = ?", (old["epoch"],))[0][0]
+    assert stored_old > 0
+    # The new stream starts again at seq 1 and nothing of it is taken for a duplicate.
+    first = school.central_query(
+        "SELECT min(seq) FROM samples WHERE stream_epoch = ?", (new_epoch,))[0][0]
+    assert first <= 3
+    check(school.oracle("9", "edge storage wiped: new epoch, seq restarts at 1"))
+
+
+async def test_10_outage_longer_than_the_buffer(tmp_path: Path, mosquitto_binary: str) -> None:
+    school = Institution(tmp_path, outbox_max_rows=300)
+    await school.start()
+    try:
+        assert school.proxy is not None
+        await school.stored_at_least(50)
+        school.proxy.set_state(LinkState.DOWN)
+        await school.wait_until(lambda: school.edge_outbox()["dropped_samples"] > 200,
+                                within_s=40, what="the outbox to overflow")
+        school.proxy.set_state(LinkState.FORWARD)
+        await school.quiesce_and_drain()
+        oracle = school.oracle("10", "link down past a 300-row outbox")
+        meta = school.edge_outbox()
+        assert meta["dropped_other"] == 0  # interval records and events were kept
+        markers = school.central_query(
+            "SELECT data FROM events WHERE name = 'outbox.overflow'")
+        assert markers
+        import json as _json
+
+        dropped = sum(_json.loads(d)["dropped_samples"] for (d,) in markers)
+        assert dropped == meta["dropped_samples"] == oracle.dropped_by_policy
+        check(oracle)
+    finally:
+        await school.stop()
