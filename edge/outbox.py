@@ -277,9 +277,15 @@ class Outbox:
         if upto <= self._acked:
             return 0
         upto = min(upto, self.last_seq)
-        with self._tx() as db:
-            cur = db.execute("DELETE FROM rows WHERE seq <= ?", (upto,))
-            db.execute("UPDATE meta SET value = ? WHERE key = 'acked_upto'", (str(upto),))
+        try:
+            with self._tx() as db:
+                cur = db.execute("DELETE FROM rows WHERE seq <= ?", (upto,))
+                db.execute("UPDATE meta SET value = ? WHERE key = 'acked_upto'", (str(upto),))
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            # The rows stay and are sent again later; the central stores them once.
+            raise OutboxError(f"outbox ack up to {upto} failed: {exc}") from exc
         self._acked = upto
         self._depth -= cur.rowcount
         return cur.rowcount

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from edge.config import EdgeConfig
+from edge.errors import OutboxError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
 from protocols.errors import WireError
@@ -49,6 +50,7 @@ class UplinkStats:
     replayed_records: int = 0  # backlog sent behind live data after a (re)connect
     acks: int = 0
     bad_acks: int = 0
+    ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
     connected: bool = False
 
 
@@ -165,7 +167,12 @@ class Uplink:
                 continue
             self.stats.acks += 1
             if ack.upto > self.outbox.acked_upto:
-                self.outbox.ack(ack.upto)
+                try:
+                    self.outbox.ack(ack.upto)
+                except OutboxError as exc:
+                    self.stats.ack_write_errors += 1
+                    log.warning("%s", exc)
+                    continue
                 self._acked.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:

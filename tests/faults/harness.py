@@ -98,8 +98,12 @@ class Institution:
     """The demo school as four processes plus a fault proxy, in `workdir`."""
 
     def __init__(self, workdir: Path, *, outbox_max_rows: int = 1_000_000,
-                 keepalive_s: int = 30, resend_after_s: float = 2.0) -> None:
+                 keepalive_s: int = 30, resend_after_s: float = 2.0,
+                 outbox_path: str = "outbox.sqlite",
+                 central_db: str = "central.sqlite") -> None:
         self.dir = workdir
+        self.outbox_path = outbox_path
+        self.central_db = central_db
         self.broker_port = free_port()
         self.modbus_port = free_port()
         self.http_port = free_port()
@@ -120,7 +124,7 @@ class Institution:
         self.edge: Process | None = None
         self.central = Process(
             "central", [str(BIN / "greenguard"), "central", "--config",
-                        str(workdir / "institution.yaml"), "--db", str(workdir / "central.sqlite"),
+                        str(workdir / "institution.yaml"), "--db", str(workdir / central_db),
                         "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port)],
             workdir / "central.log")
 
@@ -157,7 +161,7 @@ class Institution:
         doc["mqtt"] = {"host": "127.0.0.1", "port": self.proxy.port,
                        "keepalive_s": self.keepalive_s}
         doc["uplink"] = {"batch_max_records": 200, "resend_after_s": self.resend_after_s}
-        doc["outbox"] = {"path": "outbox.sqlite", "max_rows": self.outbox_max_rows}
+        doc["outbox"] = {"path": self.outbox_path, "max_rows": self.outbox_max_rows}
         for dev in doc["devices"]:
             dev["poll_interval_s"] = 0.5
             dev["timeout_s"] = 0.4
@@ -173,7 +177,7 @@ class Institution:
     # -- observation --------------------------------------------------------------------
 
     def edge_outbox(self) -> dict[str, int]:
-        db = sqlite3.connect(f"file:{self.dir / 'outbox.sqlite'}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{self.dir / self.outbox_path}?mode=ro", uri=True)
         try:
             meta = {k: int(v) for k, v in db.execute("SELECT key, value FROM meta")
                     if k != "edge_id"}
@@ -187,10 +191,10 @@ class Institution:
         return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
     def edge_integrity(self) -> str:
-        return integrity_check(self.dir / "outbox.sqlite")
+        return integrity_check(self.dir / self.outbox_path)
 
     def central_query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        db = sqlite3.connect(f"file:{self.dir / 'central.sqlite'}?mode=ro", uri=True)
+        db = sqlite3.connect(f"file:{self.dir / self.central_db}?mode=ro", uri=True)
         try:
             return db.execute(sql, params).fetchall()
         finally:

@@ -9,8 +9,12 @@ which docs/reliability.md's table is copied.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import random
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -240,3 +244,92 @@ async def test_10_outage_longer_than_the_buffer(tmp_path: Path, mosquitto_binary
         check(oracle)
     finally:
         await school.stop()
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A size-limited tmpfs: a disk that really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    path.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs for the disk-full scenario: {result.stderr}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+async def test_11_disk_full_on_the_edge(tmp_path: Path, mosquitto_binary: str) -> None:
+    with small_disk(tmp_path / "disk", "1536k") as disk:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * 1024 * 1024)  # leaves about 512 KiB for the outbox
+        school = Institution(tmp_path, outbox_path="disk/outbox.sqlite")
+        await school.start()
+        try:
+            assert school.proxy is not None
+            assert school.edge is not None
+            await school.stored_at_least(50)
+            school.proxy.set_state(LinkState.DOWN)
+            await school.wait_until(lambda: "outbox append failed" in school.log_text("edge"),
+                                    within_s=60, what="the edge's disk to fill up")
+            await asyncio.sleep(2)
+            assert school.edge.alive, "the edge crashed on a full disk"
+            filler.unlink()  # the operator frees space
+            school.proxy.set_state(LinkState.FORWARD)
+            await school.quiesce_and_drain()
+            alarms = school.central_query(
+                "SELECT data FROM events WHERE name = 'outbox.write_failed'")
+            assert alarms, "no outbox.write_failed alarm reached the central"
+            lost = sum(json.loads(d)["lost_records"] for (d,) in alarms)
+            oracle = school.oracle("11", f"edge disk full (tmpfs), link down; {lost} records "
+                                         "lost while full, counted in an alarm")
+            assert school.edge_integrity() == "ok"
+            check(oracle)
+        finally:
+            await school.stop()
+
+
+async def test_7_central_store_failing_then_recovering_and_a_poison_record(
+        tmp_path: Path, mosquitto_binary: str) -> None:
+    import aiomqtt
+
+    with small_disk(tmp_path / "cdisk", "8m") as disk:
+        school = Institution(tmp_path, central_db="cdisk/central.sqlite")
+        await school.start()
+        try:
+            await school.stored_at_least(100)
+            # A poison record inside an otherwise valid batch from another edge.
+            poison = (b'{"v":1,"type":"batch","stream":{"edge":"edge-9","epoch":1},"seq":2,'
+                      b'"after":0,"sent":1,"synced":true,"records":['
+                      b'{"kind":"sample","seq":1,"ts":1,"device":"m1","point":"power_w",'
+                      b'"value":1.0,"unit":"W"},'
+                      b'{"kind":"sample","seq":2,"ts":2,"device":"m1","point":"power_w",'
+                      b'"value":1.0,"unit":"a unit far too long to be valid"}]}')
+            async with aiomqtt.Client("127.0.0.1", school.broker_port, identifier="p") as c:
+                await c.publish("gg/v1/demo-school/edge-9/telemetry", poison, qos=1)
+            await school.wait_until(lambda: school.central_query(
+                "SELECT count(*) FROM samples WHERE stream_edge = 'edge-9'")[0][0] == 1,
+                within_s=10, what="the good record of the poisoned batch")
+            # The store fails: its disk fills up under the running central.
+            filler = disk / "filler"
+            with contextlib.suppress(OSError), filler.open("wb") as f:
+                while True:
+                    f.write(b"\0" * 65536)
+            await school.wait_until(lambda: "store failing" in school.log_text("central"),
+                                    within_s=20, what="the central's store to fail")
+            acked = school.edge_outbox()["acked_upto"]
+            await asyncio.sleep(4)
+            meta = school.edge_outbox()
+            assert meta["acked_upto"] == acked  # no ack while writes fail: back-pressure
+            assert meta["next_seq"] - 1 > acked + 100
+            filler.unlink()
+            await school.quiesce_and_drain()
+            oracle = school.oracle("7", "central disk full (tmpfs) ~4 s: no acks, then "
+                                        "recovery; one poison record quarantined")
+            assert oracle.dead_letters >= 1
+            check(oracle)
+        finally:
+            await school.stop()
