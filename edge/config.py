@@ -29,12 +29,17 @@ class MqttSettings(_Strict):
     keepalive_s: int = Field(30, ge=5, le=3600)
     username: str | None = None
     password: str | None = None
+    protocol: Literal["5", "3.1.1"] = Field(
+        "5", description="MQTT 5 makes refused publishes visible (PUBACK reason codes); "
+                         "3.1.1 for brokers without it, such as the demo's amqtt")
 
 
 class UplinkSettings(_Strict):
     batch_max_records: int = Field(500, ge=1, le=10_000)
     max_in_flight_batches: int = Field(8, ge=1, le=1000)
     resend_after_s: float = Field(15.0, gt=0)
+    linger_s: float = Field(
+        0.25, ge=0, le=60, description="wait this long to fill a partial live batch")
     replay_records_per_s: int = Field(
         50_000, ge=1, description="backlog replay rate after a reconnect; live data goes first")
 

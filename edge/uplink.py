@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 from dataclasses import dataclass
+from typing import Any
 
 import aiomqtt
 
@@ -50,8 +51,43 @@ class UplinkStats:
     replayed_records: int = 0  # backlog sent behind live data after a (re)connect
     acks: int = 0
     bad_acks: int = 0
+    refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
     ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
     connected: bool = False
+
+
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, counting publishes the broker refused.
+
+    Under MQTT 5 a broker answers a publish its ACL refuses with a PUBACK reason code
+    (0x87 not authorised); aiomqtt resolves the publish as if it succeeded. Nothing is
+    deleted on a PUBACK anyway (only the central's ack deletes rows), but the refusal must
+    be visible, so it is counted and logged once per connection.
+    """
+
+    def __init__(self, *args: Any, stats: UplinkStats, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gg_stats = stats
+        self._gg_logged = False
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
+        if getattr(reason_code, "is_failure", False):
+            self._gg_stats.refused_publishes += 1
+            if not self._gg_logged:
+                log.warning("broker refused a publish: %s (rows stay in the outbox)",
+                            reason_code)
+                self._gg_logged = True
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+
+def _force_close(client: aiomqtt.Client) -> None:
+    """Close the socket of a client whose graceful disconnect did not finish (a dead link,
+    or a broker that never closes its end: amqtt), so no socket outlives the session."""
+    sock = client._client.socket()  # aiomqtt exposes no public way; pinned to aiomqtt 2.x
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.close()
 
 
 def raise_if_cancelled() -> None:
@@ -98,10 +134,13 @@ class Uplink:
         will = aiomqtt.Will(self._topic(Channel.STATE), encode(Death(self.outbox.stream)),
                             qos=1, retain=True)
         while True:
-            client = aiomqtt.Client(
+            client = _Client(
                 mqtt.host, mqtt.port, identifier=f"gg-edge-{self.config.edge_id}",
                 username=mqtt.username, password=mqtt.password,
                 keepalive=mqtt.keepalive_s, will=will, timeout=10,
+                protocol=(aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5"
+                          else aiomqtt.ProtocolVersion.V311),
+                stats=self.stats,
             )
             try:
                 await client.__aenter__()
@@ -115,9 +154,11 @@ class Uplink:
                 finally:
                     # Not `async with`: a graceful disconnect waits for the broker without a
                     # limit, and a cancelled uplink must end even on a dead link.
-                    with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                    try:
                         async with asyncio.timeout(2):
                             await client.__aexit__(None, None, None)
+                    except (aiomqtt.MqttError, TimeoutError):
+                        _force_close(client)
             except aiomqtt.MqttError as exc:
                 self.stats.connected = False
                 task = asyncio.current_task()
@@ -195,6 +236,7 @@ class Uplink:
         in_flight: list[int] = []  # last seq of each unacknowledged backlog batch
         last_acked, last_progress = acked, loop.time()
         budget, budget_time = float(s.batch_max_records), loop.time()
+        last_live = 0.0
         while True:
             raise_if_cancelled()
             now = loop.time()
@@ -217,9 +259,12 @@ class Uplink:
             budget_time = now
             sent_any = False
             live = self.outbox.read_after(live_next, s.batch_max_records)
-            if live:
+            # Coalesce: a full batch goes at once, a partial one after `linger_s`, so a
+            # trickle of readings does not become a trickle of one-record transactions.
+            if live and (len(live) == s.batch_max_records or now - last_live >= s.linger_s):
                 await self._publish(client, live, live_next)
                 live_next = live[-1].seq
+                last_live = now
                 self.stats.live_records += len(live)
                 sent_any = True
             if (backlog_next < boundary and len(in_flight) < s.max_in_flight_batches
@@ -242,10 +287,17 @@ class Uplink:
                 continue
             self.outbox.changed.clear()
             self._acked.clear()
-            waiters = [asyncio.ensure_future(self.outbox.changed.wait()),
-                       asyncio.ensure_future(self._acked.wait())]
+            # Wake on an ack (room for backlog), on new rows (unless a partial live batch is
+            # already waiting for its linger to pass), or when that linger is due.
+            timeout = 0.2 if backlog_next < boundary else 1.0
+            events = [self._acked]
+            if live:
+                timeout = min(timeout, max(0.0, last_live + s.linger_s - now))
+            else:
+                events.append(self.outbox.changed)
+            waiters = [asyncio.ensure_future(e.wait()) for e in events]
             try:
-                await asyncio.wait(waiters, timeout=0.2 if backlog_next < boundary else 1.0,
+                await asyncio.wait(waiters, timeout=timeout,
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for w in waiters:

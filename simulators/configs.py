@@ -12,14 +12,14 @@ EDGE_ID = "edge-1"
 
 
 def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_host: str,
-                mqtt_port: int, poll_interval_s: float = 60.0, interval_s: int = 900
-                ) -> dict[str, Any]:
+                mqtt_port: int, poll_interval_s: float = 60.0, interval_s: int = 900,
+                mqtt_protocol: str = "5") -> dict[str, Any]:
     """One edge reading every meter of the scenario through one Modbus TCP gateway."""
     return {
         "edge_id": EDGE_ID,
         "site": scenario.institution.id,
         "interval_s": interval_s,
-        "mqtt": {"host": mqtt_host, "port": mqtt_port},
+        "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": mqtt_protocol},
         "outbox": {"path": "outbox.sqlite"},
         "devices": [
             {

@@ -106,7 +106,9 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     async with demo_broker(prefer=broker) as mqtt, ModbusMeterServer(meters) as modbus:
         edge_doc = edge_config(spec, modbus_host="127.0.0.1", modbus_port=modbus.port,
                                mqtt_host=mqtt.host, mqtt_port=mqtt.port,
-                               poll_interval_s=poll_interval_s)
+                               poll_interval_s=poll_interval_s,
+                               # amqtt speaks MQTT 3.1.1 only
+                               mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5")
         (workdir / "edge.yaml").write_text(
             yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
