@@ -12,20 +12,24 @@ so a simulated institution shows simulated days.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import Body, Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from central.compliance import ComplianceReport
+from central.compliance import ComplianceReport, year_window
 from central.config import InstitutionConfig
-from central.errors import StoreError
+from central.entries import add_entries, import_file
+from central.errors import EntryError, ReportError, StoreError
 from central.ingest import IngestStats
+from central.ledger import EntryKind, Ledger, SqliteLedger
+from central.metrics import PeriodMetrics, hazardous_balance, period_metrics, waste_monthly
 from central.overview import Overview, build_overview, compliance_for
 from central.page import load_template, render_page
 from central.profile import CoefficientProfile, check_profile
+from central.report_output import produce
 from central.store import Store
 from protocols.clock import Clock
 
@@ -53,9 +57,15 @@ def create_app(
     profile: CoefficientProfile,
     clock: Clock,
     ingest_stats: IngestStats | None = None,
+    ledger: Ledger | None = None,
 ) -> FastAPI:
-    """Build the app. Raises `ProfileError` if a configured meter cannot be converted."""
+    """Build the app. Raises `ProfileError` if a configured meter cannot be converted.
+
+    `ledger` holds bills, fuel and waste entries; without one the app keeps them in memory
+    (tests, a demo), which the service never does."""
     check_profile(institution, profile)
+    book: Ledger = ledger if ledger is not None else SqliteLedger(":memory:")
+    tz = institution.institution.tz
     template = load_template()
     app = FastAPI(title="greenguard central", version=API_VERSION,
                   description="Compliance figures and live overview of one institution.")
@@ -66,7 +76,18 @@ def create_app(
 
     def overview(db: Store) -> Overview:
         return build_overview(db, institution, profile, now=clock.now(),
-                              ingest=ingest_counters())
+                              ingest=ingest_counters(), ledger=book)
+
+    @app.exception_handler(EntryError)
+    def _entries_refused(request: Request, exc: EntryError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={
+            "detail": str(exc), "stored": 0,
+            "problems": [{"field": f, "value": v if isinstance(v, int | float | str | None)
+                          else repr(v), "reason": r} for f, v, r in exc.problems]})
+
+    @app.exception_handler(ReportError)
+    def _report_refused(request: Request, exc: ReportError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     @app.exception_handler(StoreError)
     def _store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
@@ -86,7 +107,65 @@ def create_app(
         now = clock.now()
         if year is None:
             year = datetime.fromtimestamp(now, institution.institution.tz).year
-        return compliance_for(db, institution, profile, now=now, year=year)
+        return compliance_for(db, institution, profile, now=now, year=year, ledger=book)
+
+    @app.get(f"/api/{API_VERSION}/metrics")
+    def get_metrics(
+        db: StoreDep,
+        start: Annotated[date, Query(description="first local day")],
+        end: Annotated[date, Query(description="day after the last (exclusive)")],
+        building: str | None = None,
+    ) -> PeriodMetrics:
+        if end <= start:
+            raise ReportError(f"end: must be after start (got {end.isoformat()})")
+        if building is not None and building not in {b.id for b in institution.buildings}:
+            raise ReportError(f"building: unknown building (got {building!r})")
+        s = datetime(start.year, start.month, start.day, tzinfo=tz).timestamp()
+        e = datetime(end.year, end.month, end.day, tzinfo=tz).timestamp()
+        return period_metrics(db, book, institution, profile, start=s,
+                              end=min(e, max(s, clock.now())), building=building)
+
+    @app.post(f"/api/{API_VERSION}/ledger/{{kind}}")
+    def post_entries(kind: EntryKind,
+                     entries: Annotated[list[dict[str, Any]], Body()]) -> dict[str, int]:
+        result = add_entries(book, kind, entries, institution, profile)
+        return {"inserted": result.inserted, "updated": result.updated,
+                "unchanged": result.unchanged}
+
+    @app.post(f"/api/{API_VERSION}/ledger/{{kind}}/import")
+    async def import_entries(kind: EntryKind, request: Request,
+                             format: Literal["csv", "xlsx"] = "csv") -> dict[str, int]:
+        data = await request.body()
+        result = import_file(book, kind, data, format, institution, profile,
+                             source=f"{kind} import")
+        return {"inserted": result.inserted, "updated": result.updated,
+                "unchanged": result.unchanged}
+
+    @app.get(f"/api/{API_VERSION}/waste")
+    def get_waste(year: Annotated[int, Query(ge=2000, le=2100)]) -> dict[str, Any]:
+        s, e = year_window(tz, year)
+        e = min(e, max(s, clock.now()))
+        clearances = book.clearances(s, e)
+        return {"year": year,
+                "monthly": [w.model_dump() for w in waste_monthly(clearances, tz)],
+                "hazardous": [h.model_dump() for h in hazardous_balance(book.hazardous(s, e))],
+                "clearances": [c.model_dump(mode="json") for c in clearances]}
+
+    @app.get(f"/api/{API_VERSION}/reports/{{report}}")
+    def get_report(
+        db: StoreDep,
+        report: Literal["monthly", "quarterly", "annual", "ledger", "scoring"],
+        year: Annotated[int, Query(ge=2000, le=2100)],
+        number: Annotated[int | None, Query(ge=1, le=12,
+                                            description="month or quarter")] = None,
+        lang: Literal["zh", "en"] = "zh",
+        format: Literal["html", "pdf", "xlsx", "json"] = "html",
+    ) -> Response:
+        content, media, name = produce(db, book, institution, profile, report=report,
+                                       fmt=format, year=year, number=number, lang=lang,
+                                       now=clock.now())
+        return Response(content, media_type=media, headers={
+            "Content-Disposition": f'inline; filename="{name}"'})
 
     @app.get(f"/api/{API_VERSION}/overview")
     def get_overview(db: StoreDep) -> Overview:

@@ -22,7 +22,8 @@ from central.profile import check_profile, load_profile
 from central.service import run_central
 from protocols.clock import SystemClock
 
-_SETTINGS = ("institution_config", "database", "mqtt_host", "mqtt_port", "mqtt_site",
+_SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
+             "mqtt_site",
              "mqtt_client_id", "http_host", "http_port")
 
 
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="institution YAML (env GREENGUARD_INSTITUTION_CONFIG)")
     parser.add_argument("--db", dest="database", type=Path, metavar="PATH",
                         help="SQLite database (default central.sqlite)")
+    parser.add_argument("--ledger-db", dest="ledger_database", type=Path, metavar="PATH",
+                        help="SQLite ledger of bills, fuel and waste entries "
+                             "(default <db>.ledger.sqlite)")
     parser.add_argument("--mqtt-host", metavar="HOST", help="default 127.0.0.1")
     parser.add_argument("--mqtt-port", type=int, metavar="PORT", help="default 1883")
     parser.add_argument("--site", dest="mqtt_site", metavar="SITE",

@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
 from central.config import EnergyType, InstitutionConfig, MeterKey, YearTarget
 from central.profile import CoefficientProfile
+from central.registry import mean_energy_users, mean_floor_area
 
 MAX_SCORE = 10.0
 
@@ -54,6 +56,19 @@ class _Result(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+Source = Literal["metered", "bill", "vehicle"]
+
+
+class ManualQuantity(_Result):
+    """Non-metered consumption in a period (from the ledger), in the unit it was entered."""
+
+    energy: EnergyType
+    unit: str | None
+    quantity: float
+    source: Literal["bill", "vehicle"]
+    entries: int = 1
+
+
 class EnergyLine(_Result):
     energy: EnergyType
     unit: str
@@ -61,6 +76,8 @@ class EnergyLine(_Result):
     kgce_per_unit: float
     kgce: float
     meters: int
+    source: Source = "metered"
+    entries: int = 0
 
 
 class ScoreItem(_Result):
@@ -90,11 +107,17 @@ class ComplianceReport(_Result):
     provisional: bool
     profile_id: str
     profile_version: str
+    profile_extends: str | None
+    profile_overridden: list[EnergyType]
     energy_kgce: float
     energy_by_type: list[EnergyLine]
+    vehicle_kgce: float
+    energy_kgce_for_area: float  # 综合能耗 less vehicle fuel where the profile excludes it
     water_m3: float
-    floor_area_m2: float
-    energy_users: float
+    floor_area_m2: float  # time-weighted mean over the period covered so far
+    energy_users: float  # same
+    floor_area_year_m2: float  # time-weighted mean over the whole year (projection)
+    energy_users_year: float
     kgce_per_m2: float
     kgce_per_person: float
     water_m3_per_person: float
@@ -130,6 +153,7 @@ def compute(
     now: float,
     year: int,
     data_since: float | None = None,
+    manual: Sequence[ManualQuantity] = (),
 ) -> ComplianceReport:
     """Figures for `year` from per-meter consumption between local Jan 1 and min(now, year
     end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`).
@@ -138,6 +162,11 @@ def compute(
     mid-year, or the demo): projections and pro-rated targets then use the share of the year
     that is covered by data, not the share elapsed, so a young installation is not scored on
     consumption it never measured. The report says so (`data_since`, `coverage_fraction`).
+
+    `manual` adds non-metered consumption of the same window (bills pro-rated to it, vehicle
+    fuel dated in it). Floor area and 用能人数 are time-weighted means (`central.registry`):
+    over the covered window for the year-to-date ratios, over the whole year for the
+    projection that is compared with the target.
     """
     tz = institution.institution.tz
     start, end = year_window(tz, year)
@@ -145,39 +174,28 @@ def compute(
     covered_from = start if data_since is None else min(max(start, data_since), end)
     fraction = min(1.0, max(0.0, (min(now, end) - covered_from) / (end - start)))
 
-    lines: dict[tuple[EnergyType, str], list[float]] = {}
-    water_parts: list[float] = []
-    water_metered = False
-    for meter in institution.main_meters():
-        quantity = float(sums.get(meter.key, 0.0))
-        if not meter.energy.is_energy:
-            water_parts.append(quantity)
-            water_metered = True
-            continue
-        factor = profile.kgce_per(meter)
-        line = lines.setdefault((meter.energy, profile.unit_of(meter)), [0.0, factor, 0.0, 0])
-        line[0] += quantity
-        line[2] += quantity * factor
-        line[3] += 1
-    energy_by_type = [
-        EnergyLine(energy=energy, unit=unit, quantity=q, kgce_per_unit=f, kgce=kgce,
-                   meters=int(n))
-        for (energy, unit), (q, f, kgce, n) in sorted(lines.items())
-    ]
+    energy_by_type, water_m3, water_metered = energy_lines(institution, profile, sums, manual)
     energy_kgce = math.fsum(line.kgce for line in energy_by_type)
-    water_m3 = math.fsum(water_parts)
-    area = institution.floor_area_m2
-    users = institution.energy_users
+    vehicle_kgce = math.fsum(line.kgce for line in energy_by_type if line.source == "vehicle")
+    for_area = energy_kgce if profile.vehicle_fuel_in_per_m2 else energy_kgce - vehicle_kgce
+    until = min(max(now, covered_from), end)
+    area = mean_floor_area(institution, covered_from, until)
+    users = mean_energy_users(institution, covered_from, until)
+    area_year = mean_floor_area(institution, start, end)
+    users_year = mean_energy_users(institution, start, end)
 
     def projected(total: float) -> float | None:
         return total / fraction if fraction > 0 else None
 
     proj_energy, proj_water = projected(energy_kgce), projected(water_m3)
+    proj_area_energy = projected(for_area)
     targets = institution.targets.get(year)
+    metered = bool(energy_by_type)
     values = {
-        ScoreKey.KGCE_PER_M2: (energy_kgce / area, proj_energy, area, bool(lines)),
-        ScoreKey.KGCE_PER_PERSON: (energy_kgce / users, proj_energy, users, bool(lines)),
-        ScoreKey.WATER_M3_PER_PERSON: (water_m3 / users, proj_water, users, water_metered),
+        ScoreKey.KGCE_PER_M2: (for_area / area, proj_area_energy, area_year, metered),
+        ScoreKey.KGCE_PER_PERSON: (energy_kgce / users, proj_energy, users_year, metered),
+        ScoreKey.WATER_M3_PER_PERSON: (water_m3 / users, proj_water, users_year,
+                                       water_metered),
     }
     items: list[ScoreItem] = []
     for key, (ytd, proj_total, denominator, metered) in values.items():
@@ -201,10 +219,59 @@ def compute(
         data_since=datetime.fromtimestamp(covered_from, tz) if covered_from > start else None,
         coverage_fraction=fraction, provisional=now < end,
         profile_id=profile.profile_id, profile_version=profile.version,
-        energy_kgce=energy_kgce, energy_by_type=energy_by_type, water_m3=water_m3,
-        floor_area_m2=area, energy_users=users,
-        kgce_per_m2=energy_kgce / area, kgce_per_person=energy_kgce / users,
+        profile_extends=profile.extends, profile_overridden=list(profile.overridden),
+        energy_kgce=energy_kgce, energy_by_type=energy_by_type, vehicle_kgce=vehicle_kgce,
+        energy_kgce_for_area=for_area, water_m3=water_m3,
+        floor_area_m2=area, energy_users=users, floor_area_year_m2=area_year,
+        energy_users_year=users_year,
+        kgce_per_m2=for_area / area, kgce_per_person=energy_kgce / users,
         water_m3_per_person=water_m3 / users,
         projected_energy_kgce=proj_energy, projected_water_m3=proj_water,
         targets=targets, items=items, score=math.fsum(i.points for i in items),
         max_score=MAX_SCORE)
+
+
+def energy_lines(
+    institution: InstitutionConfig,
+    profile: CoefficientProfile,
+    sums: Mapping[MeterKey, float],
+    manual: Sequence[ManualQuantity] = (),
+    *,
+    building: str | None = None,
+) -> tuple[list[EnergyLine], float, bool]:
+    """Energy lines per (energy, unit, source) of the main meters (of one building, or all)
+    and the manual quantities; plus water in m³ and whether any water was accounted."""
+    lines: dict[tuple[EnergyType, str, str], list[float]] = {}
+    water_parts: list[float] = []
+    water_seen = False
+    for meter in institution.main_meters():
+        if building is not None and meter.building != building:
+            continue
+        quantity = float(sums.get(meter.key, 0.0))
+        if not meter.energy.is_energy:
+            water_parts.append(quantity)
+            water_seen = True
+            continue
+        factor = profile.kgce_per(meter)
+        line = lines.setdefault((meter.energy, profile.unit_of(meter), "metered"),
+                                [0.0, factor, 0.0, 0, 0])
+        line[0] += quantity
+        line[2] += quantity * factor
+        line[3] += 1
+    for q in manual:
+        if not q.energy.is_energy:
+            water_parts.append(q.quantity)
+            water_seen = True
+            continue
+        factor = profile.kgce_per_unit(q.energy, q.unit)
+        unit = q.unit or profile.coefficients[q.energy].unit
+        line = lines.setdefault((q.energy, unit, q.source), [0.0, factor, 0.0, 0, 0])
+        line[0] += q.quantity
+        line[2] += q.quantity * factor
+        line[4] += q.entries
+    out = [
+        EnergyLine(energy=energy, unit=unit, quantity=qty, kgce_per_unit=f, kgce=kgce,
+                   meters=int(n), source=source, entries=int(k))
+        for (energy, unit, source), (qty, f, kgce, n, k) in sorted(lines.items())
+    ]
+    return out, math.fsum(water_parts), water_seen

@@ -16,7 +16,8 @@ import enum
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -99,6 +100,8 @@ class InstitutionInfo(_Model):
     type: InstitutionType
     timezone: str = "Asia/Shanghai"
     coefficient_profile: Annotated[str, Field(min_length=1)] = "national"
+    region_code: Annotated[str, Field(pattern=r"^[0-9]{6}$")] | None = None  # 行政区划代码
+    climate_zone: str | None = None  # a key of central/codes/quotas.yaml climate_zones
 
     @field_validator("timezone")
     @classmethod
@@ -114,10 +117,48 @@ class InstitutionInfo(_Model):
         return ZoneInfo(self.timezone)
 
 
+def _increasing(changes: Sequence[Any]) -> None:
+    days = [c.since for c in changes]
+    for i in range(1, len(days)):
+        if days[i] <= days[i - 1]:
+            raise ValueError(f"changes must be in strictly increasing order of `since`; "
+                             f"{days[i].isoformat()} follows {days[i - 1].isoformat()}")
+
+
+class FloorAreaChange(_Model):
+    """From local midnight of `since`, the building's floor area is `floor_area_m2` (0 while
+    it is out of use or rented out: such areas are excluded from 建筑面积)."""
+
+    since: date
+    floor_area_m2: NonNegativeFinite
+
+
 class Building(_Model):
     id: Id
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    floor_area_m2: PositiveFinite
+    floor_area_m2: PositiveFinite  # the area before the first change
+    floor_area_changes: list[FloorAreaChange] = Field(default_factory=list)
+    quota_class: str | None = None  # GB/T 51161 class, a key of codes/quotas.yaml classes
+    building_code: str | None = None  # e.g. 330302G101 on the municipal platform; free form
+
+    @field_validator("floor_area_changes")
+    @classmethod
+    def _ordered(cls, value: list[FloorAreaChange]) -> list[FloorAreaChange]:
+        _increasing(value)
+        return value
+
+
+class HeadcountChange(_Model):
+    """From local midnight of `since`, 用能人数 is made of these numbers (a new school term)."""
+
+    since: date
+    staff: Annotated[int, Field(ge=0)]
+    students_daily_avg: NonNegativeFinite = 0.0
+    other: NonNegativeFinite = 0.0
+
+    @property
+    def energy_users(self) -> float:
+        return self.staff + self.students_daily_avg + self.other
 
 
 class Headcount(_Model):
@@ -126,6 +167,7 @@ class Headcount(_Model):
     staff: Annotated[int, Field(ge=0)]
     students_daily_avg: NonNegativeFinite = 0.0
     other: NonNegativeFinite = 0.0
+    changes: list[HeadcountChange] = Field(default_factory=list)
 
     @property
     def energy_users(self) -> float:
@@ -135,6 +177,7 @@ class Headcount(_Model):
     def _someone(self) -> Headcount:
         if self.energy_users <= 0:
             raise ValueError("用能人数 (staff + students_daily_avg + other) must be > 0")
+        _increasing(self.changes)
         return self
 
 
@@ -156,6 +199,8 @@ class Meter(_Model):
     item: ItemCode | None = None
     unit: str | None = None  # None: the profile's unit for this energy (kWh, m3, kg, MJ)
     live_point: PointName | None = None  # instantaneous point shown live (power_w, flow_m3h)
+    zone: str | None = None  # 分区: administrative / business / support, free form
+    it_load: bool = False  # the data centre's IT load (PUE = data-centre total ÷ IT load)
 
     @model_validator(mode="before")
     @classmethod
@@ -177,12 +222,63 @@ class Meter(_Model):
         return MeterKey(self.edge, self.device, self.point)
 
 
+class FuelType(enum.StrEnum):
+    GASOLINE = "gasoline"
+    DIESEL = "diesel"
+
+
+class Vehicle(_Model):
+    """An official car: fuel is entered per car in litres with the distance driven."""
+
+    id: Id
+    plate: Annotated[str, Field(min_length=1, max_length=16)]
+    fuel: FuelType
+    name: str | None = None
+
+
+class AcUnit(_Model):
+    """An air conditioner whose `setpoint_c` and `mode` samples the AC rule is checked on."""
+
+    edge: Id
+    device: Id
+    building: Id
+    zone: str | None = None
+    exempt: bool = False  # data rooms, clinics, labs, archives: not judged
+    setpoint_point: PointName = "setpoint_c"
+    mode_point: PointName = "mode"
+
+
+class AcRule(_Model):
+    """Overrides of codes/policy.yaml (seed 002: one agency uses winter ≤ 18 °C)."""
+
+    summer_min_setpoint_c: float | None = None
+    winter_max_setpoint_c: float | None = None
+
+
+class WorkingHoursConfig(_Model):
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+
+
+class CalendarOverrides(_Model):
+    """The operator's edits to the working calendar: next year's 调休 before the `holidays`
+    package knows them, a school's own days off."""
+
+    workdays: list[date] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
+
+
 class InstitutionConfig(_Model):
     institution: InstitutionInfo
     buildings: Annotated[list[Building], Field(min_length=1)]
     headcount: Headcount
     targets: dict[Year, YearTarget] = Field(default_factory=dict)
     meters: list[Meter] = Field(default_factory=list)
+    vehicles: list[Vehicle] = Field(default_factory=list)
+    ac_units: list[AcUnit] = Field(default_factory=list)
+    ac_rule: AcRule = AcRule()
+    working_hours: WorkingHoursConfig | None = None
+    calendar: CalendarOverrides = CalendarOverrides()
 
     @model_validator(mode="after")
     def _cross_check(self) -> InstitutionConfig:
@@ -200,14 +296,46 @@ class InstitutionConfig(_Model):
             if keys[m.key] > 1:
                 problems.append((f"meters[{i}]", "/".join(m.key),
                                  "the same edge/device/point is configured twice"))
+        problems.extend(self._check_codes(ids))
         if problems:
             summary = "; ".join(f"{f}: {r} (got {v!r})" for f, v, r in problems)
             raise PydanticCustomError("cross_field", "{summary}",
                                       {"summary": summary, "problems": problems})
         return self
 
+    def _check_codes(self, buildings: Counter[str]) -> list[Problem]:
+        from central import codes  # codes imports this module
+
+        problems: list[Problem] = []
+        tree = codes.items().electricity_items
+        quota = codes.quotas()
+        zone = self.institution.climate_zone
+        if zone is not None and zone not in quota.climate_zones:
+            problems.append(("institution.climate_zone", zone,
+                             f"unknown climate zone (known: {', '.join(quota.climate_zones)})"))
+        for i, b in enumerate(self.buildings):
+            if b.quota_class is not None and b.quota_class not in quota.classes:
+                problems.append((f"buildings[{i}].quota_class", b.quota_class,
+                                 f"unknown GB/T 51161 class (known: {', '.join(quota.classes)})"))
+        for i, m in enumerate(self.meters):
+            if m.item is not None and m.energy is EnergyType.ELECTRICITY and m.item not in tree:
+                problems.append((f"meters[{i}].item", m.item, "not in the 分项 item tree "
+                                 "(central/codes/items.yaml)"))
+            if m.it_load and m.energy is not EnergyType.ELECTRICITY:
+                problems.append((f"meters[{i}].it_load", m.energy.value,
+                                 "only an electricity meter can be an IT load"))
+        vids = Counter(v.id for v in self.vehicles)
+        for i, v in enumerate(self.vehicles):
+            if vids[v.id] > 1:
+                problems.append((f"vehicles[{i}].id", v.id, "duplicate vehicle id"))
+        for i, ac in enumerate(self.ac_units):
+            if ac.building not in buildings:
+                problems.append((f"ac_units[{i}].building", ac.building, "unknown building"))
+        return problems
+
     @property
     def floor_area_m2(self) -> float:
+        """Floor area before any change; period figures use `registry.mean_floor_area`."""
         return math.fsum(b.floor_area_m2 for b in self.buildings)
 
     @property
@@ -228,6 +356,7 @@ class CentralSettings(BaseSettings):
 
     institution_config: Path
     database: Path = Path("central.sqlite")
+    ledger_database: Path | None = None  # bills, fuel, waste; default: <database>.ledger.sqlite
     mqtt_host: str = "127.0.0.1"
     mqtt_port: Annotated[int, Field(ge=1, le=65535)] = 1883
     mqtt_site: str = "+"  # "+" subscribes to every site on the broker
@@ -235,6 +364,12 @@ class CentralSettings(BaseSettings):
     mqtt_keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+    @property
+    def ledger_path(self) -> Path:
+        if self.ledger_database is not None:
+            return self.ledger_database
+        return self.database.with_name(self.database.stem + ".ledger.sqlite")
 
     @field_validator("mqtt_site")
     @classmethod

@@ -5,6 +5,9 @@
     │   │                         `.source` names the file, `.problems` lists (field, value, reason)
     │   └── ProfileError          a coefficient profile is unknown, invalid or does not fit the
     │                             institution's meters (unit without a conversion)
+    ├── EntryError                ledger entries (API or CSV/XLSX import) refused; `.problems`
+    │                             lists (row.field, value, reason); nothing was stored
+    ├── ReportError               a report cannot be produced (no CJK font for the PDF, bad period)
     ├── StoreError                a store read or write failed (sqlite error, disk full); a batch
     │                             whose write failed is not acknowledged, so the edge resends it
     └── HttpServerError           the built-in HTTP server could not start (port in use)
@@ -45,6 +48,20 @@ class ConfigError(CentralError):
 
 class ProfileError(ConfigError):
     """A coefficient profile is unknown, invalid, or cannot convert a configured meter."""
+
+
+class EntryError(CentralError):
+    """Ledger entries were refused, all of them: every problem names its row, field, value."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = [f"{field}: {reason} (got {_shown(value)})" for field, value, reason in problems]
+        super().__init__(f"{source}: " + ("; ".join(lines) if lines else "invalid"))
+
+
+class ReportError(CentralError):
+    """A report cannot be produced; the message says what is missing."""
 
 
 class StoreError(CentralError):

@@ -13,8 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from central.compliance import ComplianceReport, compute, year_window
+from central import metrics
+from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
+from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.store import Store, local_midnight_ms
 
@@ -88,22 +90,17 @@ class Overview(_View):
 
 
 def compliance_for(store: Store, institution: InstitutionConfig,
-                   profile: CoefficientProfile, *, now: float, year: int) -> ComplianceReport:
-    """Year-to-date figures: interval sums from local Jan 1 to min(now, year end)."""
-    start, end = year_window(institution.institution.tz, year)
-    keys = [m.key for m in institution.main_meters()]
-    until = min(now, end)
-    if until <= start:
-        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
-    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys)
-    first = store.first_interval_start(int(start * 1000), int(until * 1000), keys)
-    return compute(institution, profile, sums, now=now, year=year,
-                   data_since=None if first is None else first / 1000)
+                   profile: CoefficientProfile, *, now: float, year: int,
+                   ledger: Ledger | None = None) -> ComplianceReport:
+    """Year-to-date figures (see `central.metrics.compliance_for`)."""
+    return metrics.compliance_for(store, institution, profile, now=now, year=year,
+                                  ledger=ledger)
 
 
 def build_overview(store: Store, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float,
-                   ingest: dict[str, Any] | None = None) -> Overview:
+                   ingest: dict[str, Any] | None = None,
+                   ledger: Ledger | None = None) -> Overview:
     tz = institution.institution.tz
     local = datetime.fromtimestamp(now, tz)
     midnight_ms = local_midnight_ms(local.date(), tz)
@@ -155,5 +152,6 @@ def build_overview(store: Store, institution: InstitutionConfig,
         energy_kwh_today=sum(b.energy_kwh_today for b in buildings),
         water_m3_today=sum(b.water_m3_today for b in buildings),
         buildings=buildings,
-        compliance=compliance_for(store, institution, profile, now=now, year=local.year),
+        compliance=compliance_for(store, institution, profile, now=now, year=local.year,
+                                  ledger=ledger),
         edges=edges, ingest=ingest)

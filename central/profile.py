@@ -41,13 +41,30 @@ class Coefficient(BaseModel):
     note: str | None = None
 
 
+class UnitAlias(BaseModel):
+    """A unit a bill may come in, converted to the coefficient's unit (GJ → 1000 MJ)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    to: Annotated[str, Field(min_length=1, max_length=16)]
+    factor: PositiveFinite
+
+
 class CoefficientProfile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     profile_id: Annotated[str, Field(pattern=_NAME_RE.pattern)]
     version: Annotated[str, Field(min_length=1, max_length=32)]
     description: str = ""
+    # A provincial profile names its base and lists only the coefficients it changes; the
+    # merged profile records both, so every result says which values were overridden.
+    extends: str | None = None
+    base_version: str | None = None
+    overridden: list[EnergyType] = Field(default_factory=list)
     coefficients: dict[EnergyType, Coefficient]
+    unit_aliases: dict[str, UnitAlias] = Field(default_factory=dict)
+    # Some provinces exclude official-vehicle fuel from energy per floor area (⚪).
+    vehicle_fuel_in_per_m2: bool = True
 
     @field_validator("coefficients")
     @classmethod
@@ -60,17 +77,29 @@ class CoefficientProfile(BaseModel):
 
     def kgce_per(self, meter: Meter) -> float:
         """kgce per unit of what `meter` reports; raises `ProfileError` if it cannot convert."""
-        coef = self.coefficients.get(meter.energy)
+        return self.kgce_per_unit(meter.energy, meter.unit)
+
+    def kgce_per_unit(self, energy: EnergyType, unit: str | None) -> float:
+        """kgce per `unit` of `energy` (None: the coefficient's own unit)."""
+        coef = self.coefficients.get(energy)
         if coef is None:
             raise ProfileError(self.profile_id, [
-                ("energy", meter.energy.value, "the profile has no coefficient for it")])
-        unit = meter.unit or coef.unit
+                ("energy", energy.value, "the profile has no coefficient for it")])
+        unit = unit or coef.unit
+        factor = 1.0
+        alias = self.unit_aliases.get(unit)
+        if alias is not None and unit != coef.unit:
+            unit, factor = alias.to, alias.factor
         if unit == coef.unit:
-            return coef.kgce_per_unit
+            return coef.kgce_per_unit * factor
         if unit == "L" and coef.density_kg_per_l is not None and coef.unit == "kg":
-            return coef.kgce_per_unit * coef.density_kg_per_l
+            return coef.kgce_per_unit * coef.density_kg_per_l * factor
         raise ProfileError(self.profile_id, [
-            ("unit", unit, f"cannot convert to {coef.unit} for {meter.energy.value}")])
+            ("unit", unit, f"cannot convert to {coef.unit} for {energy.value}")])
+
+    def density(self, energy: EnergyType) -> float | None:
+        coef = self.coefficients.get(energy)
+        return coef.density_kg_per_l if coef else None
 
     def unit_of(self, meter: Meter) -> str:
         if meter.unit:
@@ -88,11 +117,27 @@ def parse_profile(data: Any, source: str) -> CoefficientProfile:
         raise ProfileError(source, problems_from(exc)) from None
 
 
-def _read(path: Path, source: str) -> CoefficientProfile:
+def _read(path: Path, source: str, depth: int = 0) -> CoefficientProfile:
     try:
         data = read_yaml(path)
     except ConfigError as exc:
         raise ProfileError(source, exc.problems) from None
+    if isinstance(data, dict) and data.get("extends") is not None:
+        if depth > 3:
+            raise ProfileError(source, [("extends", data["extends"], "extends chain too long")])
+        base_name = data["extends"]
+        base = (load_profile(base_name) if isinstance(base_name, str) and _NAME_RE.match(
+            base_name) else _read(path.parent / str(base_name), str(base_name), depth + 1))
+        own = data.get("coefficients") or {}
+        if not isinstance(own, dict):
+            raise ProfileError(source, [("coefficients", own, "must be a mapping")])
+        merged = {k.value: v.model_dump(exclude_none=True) for k, v in base.coefficients.items()}
+        merged.update(own)
+        data = {**data, "coefficients": merged, "base_version": base.version,
+                "overridden": sorted(own),
+                "unit_aliases": {**{k: v.model_dump() for k, v in base.unit_aliases.items()},
+                                 **(data.get("unit_aliases") or {})}}
+        data.setdefault("vehicle_fuel_in_per_m2", base.vehicle_fuel_in_per_m2)
     return parse_profile(data, source)
 
 

@@ -18,6 +18,7 @@ from central.api import create_app
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
+from central.ledger import SqliteLedger
 from central.profile import check_profile, load_profile
 from central.store import Store
 from protocols.clock import Clock
@@ -61,9 +62,11 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
     store = Store(settings.database)
+    ledger = None
     try:
+        ledger = SqliteLedger(settings.ledger_path)
         ingestor = Ingestor(store, clock, stats)
-        app = create_app(settings.database, institution, profile, clock, stats)
+        app = create_app(settings.database, institution, profile, clock, stats, ledger=ledger)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -80,3 +83,6 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     finally:
         with contextlib.suppress(Exception):
             store.close()
+        if ledger is not None:
+            with contextlib.suppress(Exception):
+                ledger.close()

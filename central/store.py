@@ -479,6 +479,56 @@ class Store:
     def ping(self) -> None:
         self._query("SELECT 1")
 
+    # -- compliance reads (central/metrics.py; read-only, owned by the compliance side) ----
+
+    def first_start_of(self, start_ms: int, end_ms: int,
+                       keys: Iterable[MeterKey]) -> int | None:
+        """Start of the earliest interval in [start_ms, end_ms) of the given meters, walking
+        `intervals_by_start` and stopping at the first match (no scan of the whole range)."""
+        wanted = set(keys)
+        with self._lock:
+            try:
+                cursor = self._conn.execute(
+                    "SELECT edge, device, point, start FROM intervals "
+                    "WHERE start >= ? AND start < ? ORDER BY start", (start_ms, end_ms))
+                for e, d, p, st in cursor:
+                    if MeterKey(e, d, p) in wanted:
+                        cursor.close()
+                        return int(st)
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+        return None
+
+    def interval_rows(self, start_ms: int, end_ms: int, keys: Iterable[MeterKey]
+                      ) -> list[tuple[MeterKey, int, int, float]]:
+        """(meter, start ms, duration s, quantity) of every interval of `keys` overlapping
+        [start_ms, end_ms), in start order per meter; the caller pro-rates at the edges."""
+        longest = self._query("SELECT value FROM meta WHERE key = 'max_interval_s'")
+        lo = start_ms - (int(longest[0][0]) * 1000 if longest else 0)
+        out: list[tuple[MeterKey, int, int, float]] = []
+        for key in dict.fromkeys(keys):
+            rows = self._query(
+                "SELECT start, duration_s, quantity FROM intervals WHERE edge = ? AND "
+                "device = ? AND point = ? AND start >= ? AND start < ? "
+                "AND start + duration_s * 1000 > ? ORDER BY start",
+                (key.edge, key.device, key.point, lo, end_ms, start_ms))
+            out.extend((key, int(st), int(du), float(q)) for st, du, q in rows)
+        return out
+
+    def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
+                      ) -> list[tuple[int, float | int | bool | str]]:
+        """Samples of one point in [start_ms, end_ms), preceded by the last one before
+        start_ms (the value in force when the window opens), in time order."""
+        before = self._query(
+            "SELECT ts, value, vtype FROM samples WHERE stream_edge = ? AND device = ? AND "
+            "point = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
+            (key.edge, key.device, key.point, start_ms))
+        rows = self._query(
+            "SELECT ts, value, vtype FROM samples WHERE stream_edge = ? AND device = ? AND "
+            "point = ? AND ts >= ? AND ts < ? ORDER BY ts",
+            (key.edge, key.device, key.point, start_ms, end_ms))
+        return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
+
 
 def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
     """Start of `day` in `tz` as epoch milliseconds."""

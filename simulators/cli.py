@@ -31,6 +31,13 @@ def _central(parser: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _report(parser: argparse.ArgumentParser) -> Handler:
+    from central.report_cli import add_arguments, run
+
+    add_arguments(parser)
+    return run
+
+
 def _demo(parser: argparse.ArgumentParser) -> Handler:
     from simulators.demo import add_arguments, run
 
@@ -51,6 +58,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = 
     "edge": ("run an edge agent from its YAML config", _edge),
     "central": ("run the central aggregator (ingest, compliance, API, dashboard)", _central),
     "sim": ("serve a scenario's simulated meters over Modbus TCP", _sim),
+    "report": ("produce a report (monthly, quarterly, annual, ledger, scoring) or import "
+               "ledger entries", _report),
 }
 
 

@@ -1,0 +1,131 @@
+"""Year-to-date compliance for a large institution against a plain SQL aggregate.
+
+    python -m bench.compliance_ytd [--meters 1000] [--days 365] [--db PATH]
+
+Builds (or reuses, with --db) a store holding `meters` electricity meters with 15-minute
+interval records for `days` days of 2025 (1,000 × 365 days = 35,040,000 rows), then times in
+the same run:
+
+- ceiling: `SELECT edge, device, point, SUM(quantity) ... GROUP BY edge, device, point` over
+  the same rows (what any hand-written report query would cost);
+- `central.metrics.compliance_for`: the API's /compliance call for the year (pro-rated
+  interval sums, first-interval lookup, denominators, score).
+
+Prints the best of `--repeat` runs of each and their ratio. Timings are never asserted in
+tests; see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from central.config import InstitutionConfig, parse_institution
+from central.metrics import compliance_for
+from central.profile import load_profile
+from central.store import Store
+
+TZ = ZoneInfo("Asia/Shanghai")
+YEAR = 2025
+STEP_MS = 900_000
+
+
+def institution(meters: int) -> InstitutionConfig:
+    buildings = max(1, meters // 100)
+    return parse_institution({
+        "institution": {"id": "bench", "name": "Benchmark", "type": "agency"},
+        "buildings": [{"id": f"b{i}", "name": f"B{i}", "floor_area_m2": 10_000}
+                      for i in range(buildings)],
+        "headcount": {"staff": 2_000},
+        "targets": {YEAR: {"kgce_per_m2": 10, "kgce_per_person": 400,
+                           "water_m3_per_person": 50}},
+        "meters": [{"edge": f"edge-{i // 100}", "device": f"m{i}", "building": f"b{i % buildings}",
+                    "energy": "electricity", "role": "main"} for i in range(meters)],
+    })
+
+
+def build(path: Path, meters: int, days: int) -> int:
+    Store(path).close()  # the store's own schema and indexes
+    start = int(datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() * 1000)
+    per_meter = days * 96
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")  # building the fixture, not measuring it
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('max_interval_s', '900')")
+    # Bulk load without the start index (random inserts into it dominate), then let the
+    # store recreate it from its own schema with one sort.
+    conn.execute("DROP INDEX IF EXISTS intervals_by_start")
+    sql = ("INSERT INTO intervals (edge, device, point, start, duration_s, quantity, unit, "
+           "flags, synced, stream_epoch, seq) VALUES (?, ?, 'energy_import_kwh', ?, 900, ?, "
+           "'kWh', '', 1, 1, ?)")
+    for i in range(meters):
+        edge, device = f"edge-{i // 100}", f"m{i}"
+        conn.execute("BEGIN")
+        conn.executemany(sql, ((edge, device, start + k * STEP_MS, 0.25 + (k % 96) / 384,
+                                i * per_meter + k) for k in range(per_meter)))
+        conn.execute("COMMIT")
+    conn.close()
+    Store(path).close()
+    return meters * per_meter
+
+
+def best(fn: object, repeat: int) -> tuple[float, object]:
+    assert callable(fn)
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--meters", type=int, default=1_000)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="reuse or create this database file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.db or Path(tmp) / "bench.sqlite"
+        if not path.exists():
+            t0 = time.perf_counter()
+            rows = build(path, args.meters, args.days)
+            print(f"built {rows:,} interval rows in {time.perf_counter() - t0:.0f} s "
+                  f"({path.stat().st_size / 2**30:.1f} GiB)")
+        inst = institution(args.meters)
+        profile = load_profile("national")
+        y0 = int(datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() * 1000)
+        now = datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() + args.days * 86_400
+        with Store(path, readonly=True) as store:
+            conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+
+            def plain() -> float:
+                rows = conn.execute(
+                    "SELECT edge, device, point, SUM(quantity) FROM intervals "
+                    "WHERE start >= ? AND start < ? GROUP BY edge, device, point",
+                    (y0, int(now * 1000))).fetchall()
+                return sum(r[3] for r in rows) * 0.1229
+
+            def engine() -> float:
+                return compliance_for(store, inst, profile, now=now, year=YEAR).energy_kgce
+
+            raw_s, raw_kgce = best(plain, args.repeat)
+            eng_s, eng_kgce = best(engine, args.repeat)
+            conn.close()
+        assert isinstance(raw_kgce, float)
+        assert isinstance(eng_kgce, float)
+        assert abs(raw_kgce - eng_kgce) <= 1e-6 * raw_kgce, (raw_kgce, eng_kgce)
+        print(f"meters={args.meters} days={args.days} rows={args.meters * args.days * 96:,}")
+        print(f"plain SQL aggregate : {raw_s * 1000:9.1f} ms")
+        print(f"compliance_for      : {eng_s * 1000:9.1f} ms  "
+              f"(ratio {eng_s / raw_s:.2f} × the SQL ceiling; kgce {eng_kgce:,.1f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Validation and import of ledger entries (JSON from the API, CSV or XLSX files).
+
+Every row is checked — shape, then the registry (known building, vehicle, waste category; a
+unit the profile can convert) — before anything is stored, and every problem is reported with
+its row number, field and value. One bad row refuses the whole file: an energy office that
+imports a month of fuel receipts must never wonder which half went in.
+
+Files have a header row with the field names of the entry model (`ref`, `energy`,
+`period_start`…; see docs/compliance.md). Empty cells are absent fields. Times without a
+zone are local to the institution. Rows are numbered as a spreadsheet shows them (the
+header is row 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from central import codes
+from central.config import EnergyType, InstitutionConfig, problems_from
+from central.errors import EntryError, Problem, ProfileError
+from central.ledger import (
+    MODELS,
+    Bill,
+    Clearance,
+    EntryKind,
+    FuelEntry,
+    Ledger,
+    PutResult,
+    _Entry,
+    local_datetime,
+)
+from central.profile import CoefficientProfile
+
+MAX_ROWS = 100_000  # an import larger than this is refused, not truncated
+
+
+def _normalise(raw: Mapping[str, Any], tz_key: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key is None or value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        name = str(key).strip()
+        if name == "time":
+            if isinstance(value, str):
+                with contextlib.suppress(ValueError):  # the model reports a bad one by name
+                    value = datetime.fromisoformat(value.strip())
+            if isinstance(value, datetime):
+                value = local_datetime(value, tz_key)
+        elif isinstance(value, datetime) and name in ("period_start", "period_end", "day"):
+            value = value.date()  # spreadsheets store dates as datetimes
+        out[name] = value
+    return out
+
+
+def _registry_problems(entry: _Entry, institution: InstitutionConfig,
+                       profile: CoefficientProfile) -> list[tuple[str, Any, str]]:
+    buildings = {b.id for b in institution.buildings}
+    out: list[tuple[str, Any, str]] = []
+    if isinstance(entry, Bill | Clearance) and entry.building is not None \
+            and entry.building not in buildings:
+        out.append(("building", entry.building,
+                    f"unknown building (known: {', '.join(sorted(buildings))})"))
+    if isinstance(entry, Bill):
+        if entry.energy is EnergyType.WATER:
+            if entry.unit not in (None, "m3"):
+                out.append(("unit", entry.unit, "water is counted in m3"))
+        else:
+            try:
+                profile.kgce_per_unit(entry.energy, entry.unit)
+            except ProfileError as exc:
+                out.extend((f, v, r) for f, v, r in exc.problems)
+    if isinstance(entry, FuelEntry):
+        vehicles = {v.id for v in institution.vehicles}
+        if entry.vehicle not in vehicles:
+            known = ", ".join(sorted(vehicles)) or "none configured"
+            out.append(("vehicle", entry.vehicle, f"unknown vehicle (known: {known})"))
+    if isinstance(entry, Clearance):
+        categories = codes.waste().categories
+        category = categories.get(entry.category)
+        if category is None:
+            out.append(("category", entry.category,
+                        f"unknown waste category (known: {', '.join(categories)})"))
+        elif category.hazardous and not entry.manifest_no:
+            out.append(("manifest_no", None, "hazardous waste needs a manifest number"))
+    return out
+
+
+def validate_entries(kind: EntryKind, rows: Sequence[Mapping[str, Any]],
+                     institution: InstitutionConfig, profile: CoefficientProfile, *,
+                     source: str, row_label: str = "row", first_row: int = 2) -> list[_Entry]:
+    """All rows as entries, or `EntryError` listing every problem of every row."""
+    if len(rows) > MAX_ROWS:
+        raise EntryError(source, [("<rows>", len(rows), f"more than {MAX_ROWS} rows")])
+    model = MODELS[kind]
+    tz_key = institution.institution.timezone
+    problems: list[Problem] = []
+    entries: list[_Entry] = []
+    refs: dict[str, int] = {}
+    for i, raw in enumerate(rows):
+        n = i + first_row
+        where = f"{row_label}[{n}]" if row_label.isidentifier() and row_label != "row" \
+            else f"{row_label} {n}"
+        try:
+            entry = model.model_validate(_normalise(raw, tz_key))
+        except ValidationError as exc:
+            problems.extend((f"{where}.{f}" if f != "<root>" else where, v, r)
+                            for f, v, r in problems_from(exc))
+            continue
+        if entry.ref in refs:
+            problems.append((f"{where}.ref", entry.ref,
+                             f"the same ref is already in row {refs[entry.ref]}"))
+        refs[entry.ref] = n
+        problems.extend((f"{where}.{f}", v, r)
+                        for f, v, r in _registry_problems(entry, institution, profile))
+        entries.append(entry)
+    if problems:
+        raise EntryError(source, problems)
+    return entries
+
+
+def parse_csv(data: bytes, source: str) -> list[dict[str, Any]]:
+    try:
+        text = data.decode("utf-8-sig")  # Excel writes a BOM
+    except UnicodeDecodeError as exc:
+        raise EntryError(source, [("<file>", exc.reason, "CSV must be UTF-8")]) from None
+    reader = csv.DictReader(io.StringIO(text))
+    if not reader.fieldnames:
+        raise EntryError(source, [("<header>", None, "no header row")])
+    rows = list(reader)
+    for n, r in enumerate(rows, start=2):
+        if None in r:
+            raise EntryError(source, [(f"row {n}", r[None],
+                                       "more cells than header fields")])
+    return [dict(r) for r in rows]
+
+
+def parse_xlsx(data: bytes, source: str) -> list[dict[str, Any]]:
+    import openpyxl  # only the central's report/import paths need it
+
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises zipfile, KeyError, ValueError… on bad files
+        raise EntryError(source, [("<file>", type(exc).__name__,
+                                   f"not an XLSX workbook: {exc}")]) from None
+    try:
+        sheet = book.worksheets[0]
+        it = sheet.iter_rows(values_only=True)
+        header = next(it, None)
+        if header is None or not any(header):
+            raise EntryError(source, [("<header>", None, "no header row")])
+        names = [str(h).strip() if h is not None else None for h in header]
+        rows: list[dict[str, Any]] = []
+        for values in it:
+            if values is None or all(v is None for v in values):
+                continue
+            rows.append({n: v for n, v in zip(names, values, strict=False) if n})
+        return rows
+    finally:
+        book.close()
+
+
+def import_file(ledger: Ledger, kind: EntryKind, data: bytes, fmt: str,
+                institution: InstitutionConfig, profile: CoefficientProfile, *,
+                source: str) -> PutResult:
+    """Validate every row, then store all in one transaction, or raise `EntryError`."""
+    if fmt == "csv":
+        rows = parse_csv(data, source)
+    elif fmt == "xlsx":
+        rows = parse_xlsx(data, source)
+    else:
+        raise EntryError(source, [("format", fmt, "must be csv or xlsx")])
+    entries = validate_entries(kind, rows, institution, profile, source=source)
+    return ledger.put(kind, entries)
+
+
+def add_entries(ledger: Ledger, kind: EntryKind, rows: Sequence[Mapping[str, Any]],
+                institution: InstitutionConfig, profile: CoefficientProfile) -> PutResult:
+    entries = validate_entries(kind, rows, institution, profile, source=f"{kind} entries",
+                               row_label="entries", first_row=0)
+    return ledger.put(kind, entries)
+

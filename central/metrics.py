@@ -1,0 +1,502 @@
+"""Figures for any institution, building and period, from interval records, samples and the
+manual ledger (STANDARDS.md §2–§6). Assembly here reads the store and ledger; every formula
+is a pure function below it, golden-tested by hand.
+
+    综合能耗 kgce        Σ metered (main meters) + bills pro-rated to the period + vehicle fuel
+    kgce/m², kgce/person  ÷ time-weighted mean floor area / 用能人数 over the period
+    分项 breakdown        sub-meters by item code, rolled up to 01A00…01D00
+    data centre / PUE     meters of item 01D10; PUE = data-centre total ÷ IT load (it_load)
+    GB/T 51161 quota      electricity kWh ÷ m² per year, annualised; never mixed with kgce
+    AC setpoint share     time the units ran compliant ÷ time they ran in a judged mode
+    after-hours share     electricity outside working hours on working days, or on days off
+    vehicles              L/100 km = litres ÷ km × 100, per car
+    waste                 clearances per month and category; the hazardous store balance
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict
+
+from central import codes
+from central.compliance import (
+    ComplianceReport,
+    EnergyLine,
+    ManualQuantity,
+    compute,
+    energy_lines,
+    year_window,
+)
+from central.config import (
+    AcUnit,
+    EnergyType,
+    InstitutionConfig,
+    MeterKey,
+)
+from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
+from central.profile import CoefficientProfile
+from central.registry import mean_energy_users, mean_floor_area
+from central.store import Store
+from central.workcalendar import WorkingCalendar
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ItemLine(_View):
+    code: str
+    label_zh: str
+    label_en: str
+    kwh: float
+    share: float | None  # of the main meters' electricity in the same scope
+
+
+class DataCentre(_View):
+    metered: bool
+    meters: int
+    kwh: float
+    it_kwh: float | None
+    pue: float | None
+
+
+class QuotaCheck(_View):
+    building: str
+    quota_class: str
+    climate_zone: str
+    standard: str
+    kwh: float
+    floor_area_m2: float
+    kwh_per_m2_a: float  # annualised over the period
+    constraint: float
+    guide: float
+    verdict: Literal["within_guide", "within_constraint", "over_constraint"]
+    annualised: bool  # the period is not a whole year
+
+
+class AcCompliance(_View):
+    units: int
+    exempt_units: int
+    judged_s: float
+    compliant_s: float
+    share: float | None
+    summer_min_setpoint_c: float
+    winter_max_setpoint_c: float
+
+
+class AfterHours(_View):
+    kwh: float
+    after_hours_kwh: float
+    share: float | None
+    working_hours: str
+    unknown_calendar_days: int  # days of a year the calendar has no 调休 data for
+
+
+class VehicleLine(_View):
+    id: str
+    plate: str
+    fuel: EnergyType
+    litres: float
+    km: float
+    l_per_100km: float | None
+    kgce: float
+    entries: int
+
+
+class WasteMonth(_View):
+    month: str  # YYYY-MM
+    category: str
+    label_zh: str
+    label_en: str
+    weight_kg: float
+    volume_l: float
+    bins: int
+    clearances: int
+
+
+class HazardousBalance(_View):
+    item: str
+    unit: str
+    stored_in: float
+    taken_out: float
+    balance: float
+
+
+class PeriodMetrics(_View):
+    institution_id: str
+    building: str | None
+    start: datetime
+    end: datetime
+    profile_id: str
+    profile_version: str
+    energy_by_type: list[EnergyLine]
+    energy_kgce: float
+    energy_kgce_for_area: float
+    electricity_kwh: float
+    water_m3: float
+    floor_area_m2: float
+    energy_users: float | None  # None for a building: 用能人数 is the institution's
+    kgce_per_m2: float | None  # None when the floor area is 0 (all out of use)
+    kgce_per_person: float | None
+    water_m3_per_person: float | None
+    items: list[ItemLine]
+    data_centre: DataCentre
+    quotas: list[QuotaCheck]
+    ac: AcCompliance
+    after_hours: AfterHours
+    vehicles: list[VehicleLine]
+
+
+# -- pure formulas -----------------------------------------------------------------
+
+
+def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[float, float]:
+    nxt = day + timedelta(days=1)
+    return (datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
+            datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp())
+
+
+def bill_share(bill: Bill, start: float, end: float, tz: ZoneInfo) -> float:
+    """The share of a bill's quantity that falls in [start, end): its days are equal parts,
+    each day counted by the share of its seconds inside the window (DST-proof)."""
+    lo = local_day_bounds(bill.period_start, tz)[0]
+    hi = local_day_bounds(bill.period_end, tz)[1]
+    overlap = max(0.0, min(hi, end) - max(lo, start))
+    return overlap / (hi - lo)
+
+
+def manual_quantities(bills: Iterable[Bill], fuel: Iterable[FuelEntry],
+                      institution: InstitutionConfig, start: float, end: float, *,
+                      building: str | None = None) -> list[ManualQuantity]:
+    """Bills pro-rated to [start, end), vehicle fuel of the days in it (institution only)."""
+    tz = institution.institution.tz
+    out: list[ManualQuantity] = []
+    for bill in bills:
+        if building is not None and bill.building != building:
+            continue
+        share = bill_share(bill, start, end, tz)
+        if share > 0:
+            out.append(ManualQuantity(energy=bill.energy, unit=bill.unit,
+                                      quantity=bill.quantity * share, source="bill"))
+    if building is None:
+        fuels = {v.id: EnergyType(v.fuel.value) for v in institution.vehicles}
+        for entry in fuel:
+            day_start = local_day_bounds(entry.day, tz)[0]
+            if start <= day_start < end and entry.vehicle in fuels:
+                out.append(ManualQuantity(energy=fuels[entry.vehicle], unit="L",
+                                          quantity=entry.litres, source="vehicle"))
+    return out
+
+
+def item_breakdown(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
+                   main_kwh: float, building: str | None = None) -> list[ItemLine]:
+    """Electricity per level-0 分项 item from meters carrying an item code."""
+    table = codes.items()
+    totals: dict[str, float] = defaultdict(float)
+    for m in institution.meters:
+        if (m.energy is EnergyType.ELECTRICITY and m.item is not None and not m.it_load
+                and (building is None or m.building == building)):
+            totals[table.top_item(m.item)] += sums.get(m.key, 0.0)
+    out = []
+    for code in sorted(totals):
+        label = table.electricity_items.get(code)
+        out.append(ItemLine(code=code, label_zh=label.zh if label else code,
+                            label_en=label.en if label else code, kwh=totals[code],
+                            share=totals[code] / main_kwh if main_kwh > 0 else None))
+    return out
+
+
+def data_centre(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
+                building: str | None = None) -> DataCentre:
+    item = codes.items().data_centre_item
+    total = [m for m in institution.meters if m.item == item and not m.it_load
+             and (building is None or m.building == building)]
+    it = [m for m in institution.meters if m.it_load
+          and (building is None or m.building == building)]
+    kwh = math.fsum(sums.get(m.key, 0.0) for m in total)
+    it_kwh = math.fsum(sums.get(m.key, 0.0) for m in it) if it else None
+    pue = kwh / it_kwh if total and it_kwh else None
+    return DataCentre(metered=bool(total), meters=len(total) + len(it), kwh=kwh,
+                      it_kwh=it_kwh, pue=pue)
+
+
+def quota_check(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
+                start: float, end: float, building: str | None = None) -> list[QuotaCheck]:
+    """GB/T 51161 per building with a quota class, in kWh/(m²·a): electricity of its main
+    meters ÷ mean floor area, scaled to a year when the period is shorter."""
+    zone = institution.institution.climate_zone
+    table = codes.quotas()
+    if zone is None or end <= start:
+        return []
+    tz = institution.institution.tz
+    y0, y1 = year_window(tz, datetime.fromtimestamp(start, tz).year)
+    year_s = y1 - y0
+    out: list[QuotaCheck] = []
+    for b in institution.buildings:
+        if b.quota_class is None or (building is not None and b.id != building):
+            continue
+        kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
+                        if m.building == b.id and m.energy is EnergyType.ELECTRICITY)
+        area = mean_floor_area(institution, start, end, b.id)
+        if area <= 0:
+            continue
+        annualised = not math.isclose(end - start, year_s)
+        per = kwh / area * (year_s / (end - start))
+        q = table.classes[b.quota_class].values[zone]
+        verdict: Literal["within_guide", "within_constraint", "over_constraint"] = (
+            "within_guide" if per <= q.guide else
+            "within_constraint" if per <= q.constraint else "over_constraint")
+        out.append(QuotaCheck(building=b.id, quota_class=b.quota_class, climate_zone=zone,
+                              standard=table.version, kwh=kwh, floor_area_m2=area,
+                              kwh_per_m2_a=per, constraint=q.constraint, guide=q.guide,
+                              verdict=verdict, annualised=annualised))
+    return out
+
+
+def working_window_ms(day: date, tz: ZoneInfo, start_min: int, end_min: int) -> tuple[int, int]:
+    base = datetime(day.year, day.month, day.day, tzinfo=tz)
+    return (int((base + timedelta(minutes=start_min)).timestamp() * 1000),
+            int((base + timedelta(minutes=end_min)).timestamp() * 1000))
+
+
+def after_hours(rows: Iterable[tuple[MeterKey, int, int, float]], start_ms: int, end_ms: int,
+                tz: ZoneInfo, calendar: WorkingCalendar, hours: tuple[int, int],
+                label: str) -> AfterHours:
+    """Split each interval (clipped to the window) into working-time and after-hours parts
+    in proportion to their overlap with the working window of each local day it touches."""
+    total: list[float] = []
+    outside: list[float] = []
+    unknown: set[date] = set()
+    windows: dict[date, tuple[int, int] | None] = {}
+    for _key, st, du, q in rows:
+        en = st + du * 1000
+        lo, hi = max(st, start_ms), min(en, end_ms)
+        if hi <= lo or du <= 0:
+            continue
+        part = q * (hi - lo) / (du * 1000)
+        inside = 0
+        day = datetime.fromtimestamp(lo / 1000, tz).date()
+        last = datetime.fromtimestamp((hi - 1) / 1000, tz).date()
+        while day <= last:
+            if day not in windows:
+                if not calendar.is_known(day):
+                    unknown.add(day)
+                windows[day] = (working_window_ms(day, tz, *hours)
+                                if calendar.is_working_day(day) else None)
+            w = windows[day]
+            if w is not None:
+                inside += max(0, min(hi, w[1]) - max(lo, w[0]))
+            day += timedelta(days=1)
+        total.append(part)
+        outside.append(part * (1 - inside / (hi - lo)))
+    kwh, off = math.fsum(total), math.fsum(outside)
+    return AfterHours(kwh=kwh, after_hours_kwh=off, share=off / kwh if kwh > 0 else None,
+                      working_hours=label, unknown_calendar_days=len(unknown))
+
+
+def ac_compliance(series: Mapping[str, tuple[Sequence[tuple[int, float | int | bool | str]],
+                                             Sequence[tuple[int, float | int | bool | str]]]],
+                  start_ms: int, end_ms: int, *, summer_min: float, winter_max: float,
+                  cooling: Iterable[str], heating: Iterable[str], max_hold_ms: int,
+                  units: int, exempt: int) -> AcCompliance:
+    """Time-weighted share of AC running time in a judged mode whose setpoint kept the rule.
+
+    `series` maps a unit to its (setpoint samples, mode samples). Each sample holds until the
+    next sample of the same point, at most `max_hold_ms`; time when either is unknown is not
+    judged. Cooling: setpoint ≥ summer_min; heating: setpoint ≤ winter_max."""
+    cool, heat = set(cooling), set(heating)
+    judged = compliant = 0.0
+    for setpoints, modes in series.values():
+        points = sorted({ts for ts, _ in setpoints} | {ts for ts, _ in modes}
+                        | {start_ms, end_ms})
+        points = [p for p in points if start_ms <= p <= end_ms]
+
+        def at(samples: Sequence[tuple[int, float | int | bool | str]], t: int
+               ) -> float | int | bool | str | None:
+            value: float | int | bool | str | None = None
+            since = None
+            for ts, v in samples:
+                if ts > t:
+                    break
+                value, since = v, ts
+            if since is None or t - since >= max_hold_ms:
+                return None
+            return value
+
+        for a, b in itertools.pairwise(points):
+            sp, mode = at(setpoints, a), at(modes, a)
+            if sp is None or mode is None or isinstance(sp, str | bool):
+                continue
+            # Both samples expire at most max_hold after they were taken.
+            seg_end = b
+            for samples in (setpoints, modes):
+                last = max((ts for ts, _ in samples if ts <= a), default=a)
+                seg_end = min(seg_end, last + max_hold_ms)
+            span = (seg_end - a) / 1000
+            if span <= 0:
+                continue
+            m = str(mode)
+            if m in cool:
+                judged += span
+                compliant += span if float(sp) >= summer_min else 0.0
+            elif m in heat:
+                judged += span
+                compliant += span if float(sp) <= winter_max else 0.0
+    return AcCompliance(units=units, exempt_units=exempt, judged_s=judged,
+                        compliant_s=compliant, share=compliant / judged if judged else None,
+                        summer_min_setpoint_c=summer_min, winter_max_setpoint_c=winter_max)
+
+
+def vehicle_lines(institution: InstitutionConfig, profile: CoefficientProfile,
+                  fuel: Iterable[FuelEntry], start: float, end: float) -> list[VehicleLine]:
+    tz = institution.institution.tz
+    per: dict[str, list[FuelEntry]] = defaultdict(list)
+    for e in fuel:
+        if start <= local_day_bounds(e.day, tz)[0] < end:
+            per[e.vehicle].append(e)
+    out = []
+    for v in institution.vehicles:
+        entries = per.get(v.id, [])
+        litres = math.fsum(e.litres for e in entries)
+        km = math.fsum(e.km for e in entries)
+        energy = EnergyType(v.fuel.value)
+        out.append(VehicleLine(id=v.id, plate=v.plate, fuel=energy, litres=litres, km=km,
+                               l_per_100km=litres / km * 100 if km > 0 else None,
+                               kgce=litres * profile.kgce_per_unit(energy, "L"),
+                               entries=len(entries)))
+    return out
+
+
+def waste_monthly(clearances: Iterable[Clearance], tz: ZoneInfo) -> list[WasteMonth]:
+    """Published clearance volume: per local month and category (STANDARDS.md §6)."""
+    table = codes.waste().categories
+    acc: dict[tuple[str, str], list[float]] = {}
+    for c in clearances:
+        month = c.time.astimezone(tz).strftime("%Y-%m")
+        row = acc.setdefault((month, c.category), [0.0, 0.0, 0, 0])
+        row[0] += c.weight_kg or 0.0
+        row[1] += c.volume_l or 0.0
+        row[2] += c.bins or 0
+        row[3] += 1
+    out = []
+    for (month, cat), (kg, litres, bins, n) in sorted(acc.items()):
+        label = table.get(cat)
+        out.append(WasteMonth(month=month, category=cat, label_zh=label.zh if label else cat,
+                              label_en=label.en if label else cat, weight_kg=kg,
+                              volume_l=litres, bins=int(bins), clearances=int(n)))
+    return out
+
+
+def hazardous_balance(moves: Iterable[HazardousMove]) -> list[HazardousBalance]:
+    acc: dict[tuple[str, str], list[float]] = {}
+    for m in moves:
+        row = acc.setdefault((m.item, m.unit), [0.0, 0.0])
+        row[0 if m.direction == "in" else 1] += m.quantity
+    return [HazardousBalance(item=i, unit=u, stored_in=a, taken_out=b, balance=a - b)
+            for (i, u), (a, b) in sorted(acc.items())]
+
+
+# -- assembly ----------------------------------------------------------------------
+
+
+def _days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
+    return (datetime.fromtimestamp(start, tz).date(),
+            datetime.fromtimestamp(max(start, end - 1e-3), tz).date())
+
+
+def compliance_for(store: Store, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, now: float, year: int,
+                   ledger: Ledger | None = None) -> ComplianceReport:
+    """Year-to-date figures: interval sums and ledger entries from local Jan 1 to
+    min(now, year end)."""
+    tz = institution.institution.tz
+    start, end = year_window(tz, year)
+    keys = [m.key for m in institution.main_meters()]
+    until = min(now, end)
+    if until <= start:
+        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
+    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys)
+    first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
+    manual: list[ManualQuantity] = []
+    if ledger is not None:
+        d0, d1 = _days(start, until, tz)
+        manual = manual_quantities(ledger.bills(d0, d1), ledger.fuel(d0, d1), institution,
+                                   start, until)
+    return compute(institution, profile, sums, now=now, year=year,
+                   data_since=None if first is None else first / 1000, manual=manual)
+
+
+def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, start: float, end: float,
+                   building: str | None = None) -> PeriodMetrics:
+    """Every figure of one period [start, end) for the institution or one building."""
+    tz = institution.institution.tz
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    sums = store.interval_sums(s_ms, e_ms, [m.key for m in institution.meters])
+    bills: list[Bill] = []
+    fuel: list[FuelEntry] = []
+    if ledger is not None and end > start:
+        d0, d1 = _days(start, end, tz)
+        bills, fuel = ledger.bills(d0, d1), ledger.fuel(d0, d1)
+    manual = manual_quantities(bills, fuel, institution, start, end, building=building)
+    lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    kgce = math.fsum(x.kgce for x in lines)
+    vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
+    for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
+    main_elec = [m for m in institution.main_meters()
+                 if m.energy is EnergyType.ELECTRICITY
+                 and (building is None or m.building == building)]
+    kwh = math.fsum(sums.get(m.key, 0.0) for m in main_elec)
+    area = mean_floor_area(institution, start, end, building)
+    users = mean_energy_users(institution, start, end) if building is None else None
+
+    pol = codes.policy()
+    hours_cfg = institution.working_hours or pol.working_hours
+    h0, h1 = (int(hours_cfg.start[:2]) * 60 + int(hours_cfg.start[3:]),
+              int(hours_cfg.end[:2]) * 60 + int(hours_cfg.end[3:]))
+    rows = store.interval_rows(s_ms, e_ms, [m.key for m in main_elec]) if end > start else []
+    ah = after_hours(rows, s_ms, e_ms, tz, WorkingCalendar(institution.calendar), (h0, h1),
+                     f"{hours_cfg.start}–{hours_cfg.end}")
+
+    ac_units: list[AcUnit] = [a for a in institution.ac_units
+                              if building is None or a.building == building]
+    judged = [a for a in ac_units if not a.exempt]
+    series = {
+        f"{a.edge}/{a.device}": (
+            store.sample_series(MeterKey(a.edge, a.device, a.setpoint_point), s_ms, e_ms),
+            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms))
+        for a in judged
+    } if end > start else {}
+    rule = institution.ac_rule
+    ac = ac_compliance(
+        series, s_ms, e_ms,
+        summer_min=rule.summer_min_setpoint_c if rule.summer_min_setpoint_c is not None
+        else pol.ac.summer_min_setpoint_c,
+        winter_max=rule.winter_max_setpoint_c if rule.winter_max_setpoint_c is not None
+        else pol.ac.winter_max_setpoint_c,
+        cooling=pol.ac.cooling_modes, heating=pol.ac.heating_modes,
+        max_hold_ms=pol.ac.max_hold_s * 1000, units=len(ac_units),
+        exempt=len(ac_units) - len(judged))
+
+    return PeriodMetrics(
+        institution_id=institution.institution.id, building=building,
+        start=datetime.fromtimestamp(start, tz), end=datetime.fromtimestamp(end, tz),
+        profile_id=profile.profile_id, profile_version=profile.version,
+        energy_by_type=lines, energy_kgce=kgce, energy_kgce_for_area=for_area,
+        electricity_kwh=kwh, water_m3=water, floor_area_m2=area, energy_users=users,
+        kgce_per_m2=for_area / area if area > 0 else None,
+        kgce_per_person=kgce / users if users else None,
+        water_m3_per_person=water / users if users else None,
+        items=item_breakdown(institution, sums, kwh, building),
+        data_centre=data_centre(institution, sums, building),
+        quotas=quota_check(institution, sums, start, end, building),
+        ac=ac, after_hours=ah,
+        vehicles=vehicle_lines(institution, profile, fuel, start, end)
+        if building is None else [])

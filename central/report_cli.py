@@ -1,0 +1,98 @@
+"""`greenguard report ...`: produce a report from the central's database and ledger.
+
+    greenguard report monthly --config institution.yaml --year 2025 --number 3
+    greenguard report annual --year 2025 --format pdf --lang en -o annual-2025.pdf
+    greenguard report ledger --year 2025 -o ledger.xlsx
+    greenguard report import fuel --file receipts.xlsx      # all rows, or none
+
+Reads the same settings as `greenguard central` (flags or GREENGUARD_* variables), opens the
+telemetry store read-only, and never needs the broker. Exit codes: 0 written, 2 a bad
+configuration, choice or refused import (the message names the field, row and value).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from central.config import InstitutionConfig, load_institution, load_settings
+from central.entries import import_file
+from central.errors import CentralError, ConfigError, EntryError, ReportError
+from central.ledger import EntryKind, SqliteLedger
+from central.profile import CoefficientProfile, check_profile, load_profile
+from central.report_output import FORMATS, produce
+from central.store import Store
+from protocols.clock import SystemClock
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("report", choices=[*FORMATS, "import"],
+                        help="which report, or `import` to load ledger entries from a file")
+    parser.add_argument("kind", nargs="?", choices=[k.value for k in EntryKind],
+                        help="for import: bill, fuel, clearance or hazardous")
+    parser.add_argument("--config", "-c", dest="institution_config", type=Path,
+                        metavar="PATH", help="institution YAML")
+    parser.add_argument("--db", dest="database", type=Path, metavar="PATH",
+                        help="SQLite database (default central.sqlite)")
+    parser.add_argument("--ledger-db", dest="ledger_database", type=Path, metavar="PATH",
+                        help="ledger database (default <db>.ledger.sqlite)")
+    parser.add_argument("--year", type=int, help="default: this year")
+    parser.add_argument("--number", type=int, help="month (monthly) or quarter (quarterly)")
+    parser.add_argument("--lang", choices=["zh", "en"], default="zh")
+    parser.add_argument("--format", dest="fmt", help="html, pdf, xlsx or json; default the "
+                        "report's first (monthly html, annual html, ledger xlsx)")
+    parser.add_argument("--output", "-o", type=Path, help="file to write (default stdout "
+                        "for text, the report's file name for binary formats)")
+    parser.add_argument("--file", type=Path, help="for import: a .csv or .xlsx file")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = load_settings(institution_config=args.institution_config,
+                                 database=args.database,
+                                 ledger_database=args.ledger_database)
+        institution = load_institution(settings.institution_config)
+        profile = load_profile(institution.institution.coefficient_profile)
+        check_profile(institution, profile)
+        ledger = SqliteLedger(settings.ledger_path)
+        try:
+            if args.report == "import":
+                return _import(args, ledger, institution, profile)
+            now = SystemClock().now()
+            year = args.year or datetime.fromtimestamp(now, institution.institution.tz).year
+            fmt = args.fmt or FORMATS[args.report][0]
+            with Store(settings.database, readonly=True) as store:
+                content, _media, name = produce(store, ledger, institution, profile,
+                                                report=args.report, fmt=fmt, year=year,
+                                                number=args.number, lang=args.lang, now=now)
+        finally:
+            ledger.close()
+    except CentralError as exc:
+        kind = "configuration error" if isinstance(exc, ConfigError) else "error"
+        print(f"{kind}: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError | EntryError | ReportError) else 1
+    if args.output is None and fmt in ("html", "json"):
+        sys.stdout.write(content.decode())
+        return 0
+    target = args.output or Path(name)
+    target.write_bytes(content)
+    print(f"wrote {target} ({len(content):,} bytes)")
+    return 0
+
+
+def _import(args: argparse.Namespace, ledger: SqliteLedger, institution: InstitutionConfig,
+            profile: CoefficientProfile) -> int:
+    if args.kind is None or args.file is None:
+        raise ReportError("import needs a kind (bill, fuel, clearance, hazardous) and --file")
+    fmt = args.file.suffix.lower().lstrip(".")
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"--file: cannot read {args.file}: {exc}") from None
+    result = import_file(ledger, EntryKind(args.kind), data, fmt, institution, profile,
+                         source=str(args.file))
+    print(f"{args.file}: {result.inserted} inserted, {result.updated} updated, "
+          f"{result.unchanged} unchanged")
+    return 0
