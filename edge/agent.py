@@ -1,4 +1,5 @@
-"""The edge agent process: one TaskGroup with a poller per bus and the uplink."""
+"""The edge agent process: one TaskGroup with a hub task where the hub needs one (device
+brokers), a bus scheduler per hub, and the uplink."""
 
 from __future__ import annotations
 
@@ -6,16 +7,44 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from edge.config import EdgeConfig
-from edge.drivers.modbus_tcp import ModbusTcpHub, ModbusTcpMeter
+from edge.config import BusConfig, EdgeConfig, ModbusTcpBus, MqttBus, SerialBus, SerialOverTcpBus
+from edge.drivers import registry
+from edge.drivers.base import Driver, WriteResult
+from edge.drivers.hubs import Hub, ModbusTcpHub, StreamHub
+from edge.drivers.links import SerialLink, TcpLink
+from edge.drivers.mqtt import MqttHub
 from edge.outbox import Outbox
-from edge.poller import BusPoller, PollStats
+from edge.poller import BusScheduler, PollStats
 from edge.uplink import Uplink
 from protocols.clock import Clock
 from protocols.wire import DeviceInfo
 
 log = logging.getLogger(__name__)
+
+AnyDriver = Driver[Any, Any]
+
+
+def build_hub(bus: BusConfig, config: EdgeConfig, *, request_timeout_s: float) -> Hub:
+    """The hub of one bus. Nothing connects here: connections open on first use."""
+    if isinstance(bus, ModbusTcpBus):
+        return ModbusTcpHub(bus.id, bus.host, bus.port, timeout_s=request_timeout_s,
+                            frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes)
+    if isinstance(bus, SerialOverTcpBus):
+        return StreamHub(bus.id, TcpLink(bus.host, bus.port), transport=bus.transport,
+                         frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes,
+                         connect_timeout_s=max(request_timeout_s, 1.0))
+    if isinstance(bus, SerialBus):
+        link = SerialLink(bus.device, baudrate=bus.baudrate, parity=bus.parity,
+                          stopbits=bus.stopbits)
+        return StreamHub(bus.id, link, transport=bus.transport, frame_gap_s=bus.gap_s,
+                         max_pending_writes=bus.max_pending_writes)
+    assert isinstance(bus, MqttBus)
+    return MqttHub(bus.id, bus.host, bus.port, client_id=f"gg-{config.edge_id}-{bus.id}",
+                   username=bus.username, password=bus.password, keepalive_s=bus.keepalive_s,
+                   max_queued_messages=bus.max_queued_messages,
+                   max_pending_writes=bus.max_pending_writes)
 
 
 @dataclass
@@ -24,10 +53,16 @@ class EdgeAgent:
 
     config: EdgeConfig
     outbox: Outbox
-    pollers: list[BusPoller]
+    schedulers: list[BusScheduler]
     uplink: Uplink
-    hubs: list[ModbusTcpHub]
+    hubs: list[Hub]
+    drivers: dict[str, AnyDriver]
     poll_stats: PollStats = field(default_factory=PollStats)
+
+    @property
+    def pollers(self) -> list[BusScheduler]:
+        """The schedulers under their first name."""
+        return self.schedulers
 
     @classmethod
     def create(cls, config: EdgeConfig, *, clock: Clock, base_dir: Path | None = None,
@@ -37,28 +72,70 @@ class EdgeAgent:
             path = base_dir / path
         outbox = Outbox(path, edge_id=config.edge_id, max_rows=config.outbox.max_rows,
                         epoch=epoch)
-        hubs: dict[tuple[str, int], ModbusTcpHub] = {}
-        meters: dict[tuple[str, int], list[ModbusTcpMeter]] = {}
+        buses: dict[str, BusConfig] = {}
+        members: dict[str, list[AnyDriver]] = {}
+        timeouts: dict[str, float] = {}
+        placed: list[tuple[str, Any]] = []
         for dev in config.devices:
-            key = (dev.host, dev.port)
-            if key not in hubs:
-                hubs[key] = ModbusTcpHub(dev.host, dev.port, timeout_s=dev.timeout_s)
-            meters.setdefault(key, []).append(ModbusTcpMeter(dev, hubs[key]))
+            bus = config.bus_of(dev)
+            buses.setdefault(bus.id, bus)
+            timeout = config.effective_timeout(dev)
+            timeouts[bus.id] = max(timeouts.get(bus.id, 0.0), timeout)
+            placed.append((bus.id, dev))
+        hubs = {bus_id: build_hub(bus, config, request_timeout_s=timeouts[bus_id])
+                for bus_id, bus in buses.items()}
+        drivers: dict[str, AnyDriver] = {}
+        for bus_id, dev in placed:
+            driver = registry.build(dev, hubs[bus_id], clock)
+            driver.timeout_s = config.effective_timeout(dev)
+            drivers[dev.id] = driver
+            members.setdefault(bus_id, []).append(driver)
+        registry.link(list(drivers.values()))
+        for bus_id, group in members.items():
+            hub = hubs[bus_id]
+            if isinstance(hub, MqttHub):
+                for driver in group:
+                    for topic_filter, handler in driver.subscriptions().items():
+                        hub.subscribe(topic_filter, handler)
         stats = PollStats()
-        pollers = [BusPoller(hubs[key].name, group, outbox=outbox, clock=clock,
-                             interval_s=config.interval_s, stats=stats)
-                   for key, group in meters.items()]
-        devices = tuple(DeviceInfo(m.id, m.config.driver, m.register_map.model,
-                                   tuple(p.name for p in m.points))
-                        for group in meters.values() for m in group)
+        schedulers = [BusScheduler(hubs[bus_id], group, outbox=outbox, clock=clock,
+                                   interval_s=config.interval_s,
+                                   backoff_max_s=buses[bus_id].backoff_max_s, stats=stats)
+                      for bus_id, group in members.items()]
+        devices = tuple(DeviceInfo(d.id, str(d.config.driver), d.model,
+                                   tuple(p.name for p in d.points))
+                        for d in drivers.values())
         uplink = Uplink(config, outbox, clock, devices)
-        return cls(config, outbox, pollers, uplink, list(hubs.values()), stats)
+        return cls(config, outbox, schedulers, uplink, list(hubs.values()), drivers, stats)
+
+    def scheduler_of(self, device_id: str) -> BusScheduler:
+        for scheduler in self.schedulers:
+            if any(d.driver.id == device_id for d in scheduler.devices):
+                return scheduler
+        raise KeyError(device_id)
+
+    async def write(self, device_id: str, point: str, value: object, *,
+                    source: str = "api") -> WriteResult:
+        """Absolute write through the device's bus, ahead of its queued polls; read back."""
+        return await self.scheduler_of(device_id).write(device_id, point, value, source=source)
+
+    async def revert(self, device_id: str) -> list[WriteResult]:
+        return await self.scheduler_of(device_id).revert(device_id)
+
+    async def wait_started(self) -> None:
+        """Until every scheduler has joined the clock and its hub is ready (device brokers
+        connected and subscribed): from then on, simulated time waits for the pollers."""
+        for scheduler in self.schedulers:
+            await scheduler.started.wait()
 
     async def run(self) -> None:
         try:
             async with asyncio.TaskGroup() as tg:
-                for poller in self.pollers:
-                    tg.create_task(poller.run(), name=f"poll {poller.name}")
+                for hub in self.hubs:
+                    if isinstance(hub, MqttHub):
+                        tg.create_task(hub.run(), name=f"hub {hub.name}")
+                for scheduler in self.schedulers:
+                    tg.create_task(scheduler.run(), name=f"poll {scheduler.name}")
                 tg.create_task(self.uplink.run(), name="uplink")
         finally:
             for hub in self.hubs:

@@ -1,45 +1,82 @@
-"""Polling one bus on the injectable clock, turning readings into outbox records.
+"""The bus scheduler: one task per hub polls its devices in time slots on the injectable
+clock, and turns readings into outbox records.
 
-Polls are scheduled at multiples of each device's poll interval since the epoch, so with a
-`VirtualClock` a read happens at exactly the instant it was planned for. After each device
-read, in one outbox transaction: a sample per point, interval records for the cumulative
-points, and the updated meter state.
+Slots are multiples of the points' poll intervals since the epoch, so with a `VirtualClock`
+a read happens at exactly the instant it was planned for (the scheduler registers with the
+clock and waits with `sleep_until`; simulated time stands still while it polls). Which
+points are due in a slot, when the next slot is, how long a failing device waits and in
+which order devices are polled are pure functions below, tested without I/O or sleeping.
+
+Guarantees, stated in poll slots:
+
+- **Healthy devices first.** Within a slot, devices that are online (or not yet polled)
+  are read before devices that failed last time. A device that stops answering delays the
+  others by at most one request timeout (`timeout_s`), in the one slot in which it fails
+  first; after that it is retried only after every healthy device of the slot, and only
+  in slots its backoff allows.
+- **Backoff.** After n consecutive failures a device is retried no sooner than
+  `interval × 2^(n−1)` (capped at the bus's `backoff_max_s`), at its next aligned slot.
+  A failing device costs one timeout per attempt: its remaining requests of the slot are
+  skipped.
+- **Offline/online once each way.** The first failure logs a warning and records one
+  `device.offline` event; the first success after that logs and records one
+  `device.online`. Repeated failures are counted, not logged.
+- **Writes first.** `write()` takes the bus ahead of any poll request still queued in the
+  current slot (the hub's priority lock) and reads the value back in the same session.
+- **Overruns are dropped, not queued.** If a slot's polls run past the next slot (a slow
+  bus on the real clock), the missed slots are counted in `overruns` and skipped.
+
+After each slot, in one outbox transaction: a sample per value, interval records for the
+cumulative points, events, and the updated meter states.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from edge.drivers.modbus_tcp import ModbusTcpMeter
+from edge.drivers.base import Actuator, Driver, PointInfo, Reading, WriteResult
+from edge.drivers.hubs import Hub
 from edge.errors import DeviceError, OutboxError
 from edge.intervals import MeterState, Outcome, feed
 from edge.outbox import Outbox
 from protocols.clock import Clock
+from protocols.errors import WriteRejectedError
 from protocols.wire import Event, IntervalFlag, IntervalRecord, Record, Sample, Severity
 
 log = logging.getLogger(__name__)
 
+AnyDriver = Driver[Any, Any]
+_EPS = 1e-6
+
 
 @dataclass
 class PollStats:
-    polls: int = 0
+    """Counters since start, shared by all schedulers of an agent; asserted by tests."""
+
+    polls: int = 0  # device reads attempted
     failures: int = 0
     samples: int = 0
     intervals: int = 0
     bad_values: int = 0
     rejected_readings: int = 0
     outbox_errors: int = 0
+    slots: int = 0
+    overruns: int = 0  # slots skipped because the previous one ran past them
+    skipped_backoff: int = 0  # device polls skipped while the device backs off
+    offline_events: int = 0
+    online_events: int = 0
+    writes: int = 0
+    write_failures: int = 0
+    writes_rejected: int = 0
+    readback_mismatches: int = 0
 
 
-@dataclass
-class _DeviceRuntime:
-    meter: ModbusTcpMeter
-    next_due: float
-    online: bool | None = None  # None until the first poll
-    states: dict[str, MeterState] = field(default_factory=dict)
+# -- pure planning ------------------------------------------------------------------------
 
 
 def next_aligned(now: float, interval: float) -> float:
@@ -47,95 +84,216 @@ def next_aligned(now: float, interval: float) -> float:
     return math.ceil(now / interval - 1e-9) * interval
 
 
-class BusPoller:
-    """Polls the devices of one hub in turn; one instance per bus, one task each."""
+def is_due(slot: float, interval: float) -> bool:
+    """Is `slot` a multiple of `interval` (to a microsecond)?"""
+    return abs(slot - round(slot / interval) * interval) < _EPS
 
-    def __init__(self, name: str, meters: Sequence[ModbusTcpMeter], *, outbox: Outbox,
-                 clock: Clock, interval_s: int, stats: PollStats | None = None) -> None:
-        self.name = name
+
+def due_points(intervals: Mapping[str, float], slot: float) -> frozenset[str]:
+    """The points whose poll interval has a multiple at `slot`."""
+    return frozenset(name for name, every in intervals.items() if is_due(slot, every))
+
+
+def next_slot(after: float, intervals: Iterable[float]) -> float:
+    """The first slot strictly after `after` for any of the intervals."""
+    return min(next_aligned(after + _EPS, every) for every in intervals)
+
+
+def backoff_s(failures: int, interval: float, cap: float) -> float:
+    """How long a device that failed `failures` times in a row waits before the next try."""
+    if failures <= 0:
+        return 0.0
+    return min(interval * 2.0 ** min(failures - 1, 30), max(cap, interval))
+
+
+def poll_order(online: Sequence[bool | None]) -> list[int]:
+    """Indexes in polling order: devices not known to fail first, in config order."""
+    return sorted(range(len(online)), key=lambda i: online[i] is False)
+
+
+# -- runtime ------------------------------------------------------------------------------
+
+
+@dataclass
+class DeviceRuntime:
+    driver: AnyDriver
+    intervals: dict[str, float]
+    online: bool | None = None  # None until the first poll
+    failures: int = 0
+    retry_at: float = -math.inf
+    bad: dict[str, str] = field(default_factory=dict)
+    states: dict[str, MeterState] = field(default_factory=dict)
+
+    points: dict[str, PointInfo] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.points = {p.name: p for p in self.driver.points}
+
+    @property
+    def base_interval(self) -> float:
+        return min(self.intervals.values())
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return repr(value)[:80]
+
+
+class BusScheduler:
+    """Polls the devices of one hub; one instance and one task per bus."""
+
+    def __init__(self, hub: Hub, drivers: Sequence[AnyDriver], *, outbox: Outbox,
+                 clock: Clock, interval_s: int, backoff_max_s: float = 600.0,
+                 stats: PollStats | None = None, ready_timeout_s: float = 5.0) -> None:
+        if not drivers:
+            raise ValueError(f"bus {hub.name} has no devices")
+        self.hub = hub
+        self.name = hub.name
         self.outbox = outbox
         self.clock = clock
         self.interval_s = interval_s
+        self.backoff_max_s = backoff_max_s
+        self.ready_timeout_s = ready_timeout_s
         self.stats = stats if stats is not None else PollStats()
         saved = outbox.meter_states()
-        now = clock.now()
-        self._devices = []
-        for meter in meters:
-            states = {p.name: saved.get((meter.id, p.name), MeterState())
-                      for p in meter.points if p.cumulative}
-            self._devices.append(_DeviceRuntime(
-                meter, next_aligned(now, meter.config.poll_interval_s), states=states))
+        self.devices: list[DeviceRuntime] = []
+        for driver in drivers:
+            states = {p.name: saved.get((driver.id, p.name), MeterState())
+                      for p in driver.points if p.cumulative}
+            self.devices.append(DeviceRuntime(driver, driver.intervals(), states=states))
+        self._by_id = {d.driver.id: d for d in self.devices}
+        self.started = asyncio.Event()  # registered with the clock, hub ready
+        self._intervals = sorted({i for d in self.devices for i in d.intervals.values()})
+
+    def device(self, device_id: str) -> DeviceRuntime:
+        return self._by_id[device_id]
 
     async def run(self) -> None:
         self.clock.register()
         try:
+            if not self.hub.ready.is_set():
+                # Wait (bounded, real time) for a device broker, so the first slot is not
+                # lost to a connection still being set up.
+                try:
+                    async with asyncio.timeout(self.ready_timeout_s):
+                        await self.hub.ready.wait()
+                except TimeoutError:
+                    log.warning("bus %s not ready after %.0f s; polling anyway", self.name,
+                                self.ready_timeout_s)
+            slot = min(next_aligned(self.clock.now(), i) for i in self._intervals)
+            self.started.set()
             while True:
-                due = min(d.next_due for d in self._devices)
-                await self.clock.sleep_until(due)
-                for dev in self._devices:
-                    if dev.next_due <= self.clock.now():
-                        await self.poll(dev)
-                        interval = dev.meter.config.poll_interval_s
-                        dev.next_due = next_aligned(max(self.clock.now(), dev.next_due + 1e-6),
-                                                    interval)
+                await self.clock.sleep_until(slot)
+                await self.poll_slot(slot)
+                following = next_slot(slot, self._intervals)
+                now = self.clock.now()
+                if following < now:  # the slot ran past the next ones: skip, never queue
+                    late = next_slot(now - _EPS, self._intervals)
+                    self.stats.overruns += sum(
+                        1 for _ in _slots_between(following, late, self._intervals))
+                    following = late
+                slot = following
         finally:
             self.clock.unregister()
 
-    async def poll(self, dev: _DeviceRuntime) -> None:
-        meter = dev.meter
-        ts = self.clock.now()
+    async def poll_slot(self, slot: float) -> None:
+        self.stats.slots += 1
+        jobs: list[tuple[DeviceRuntime, frozenset[str]]] = []
+        for dev in self.devices:
+            points = due_points(dev.intervals, slot)
+            if not points:
+                continue
+            if slot < dev.retry_at - _EPS:
+                self.stats.skipped_backoff += 1
+                continue
+            jobs.append((dev, points))
+        order = poll_order([dev.online for dev, _ in jobs])
+        jobs = [jobs[i] for i in order]
+        for dev, points in jobs:
+            dev.driver.prepare(slot, points)
+        records: list[Record] = []
+        changed: list[tuple[str, str, MeterState]] = []
+        for dev, points in jobs:
+            ts = self.clock.now()
+            self.stats.polls += 1
+            try:
+                reading = await dev.driver.read(points, slot)
+            except DeviceError as exc:
+                self._failed(dev, exc, ts, slot, records)
+                continue
+            self._succeeded(dev, reading, ts, records, changed)
+        self._append(records, changed)
+
+    def _event(self, ts: float, name: str, severity: Severity, device: str,
+               data: dict[str, object]) -> Event:
+        return Event(0, round(ts * 1000), name, severity, device,
+                     {k: _jsonable(v) for k, v in data.items()}, self.clock.synced)
+
+    def _failed(self, dev: DeviceRuntime, exc: DeviceError, ts: float, slot: float,
+                records: list[Record]) -> None:
+        self.stats.failures += 1
+        dev.failures += 1
+        dev.retry_at = slot + backoff_s(dev.failures, dev.base_interval, self.backoff_max_s)
+        if dev.online is not False:
+            log.warning("%s offline: %s", dev.driver.id, exc.reason)
+            records.append(self._event(ts, "device.offline", Severity.WARNING, dev.driver.id,
+                                       {"reason": exc.reason, "error": type(exc).__name__}))
+            self.stats.offline_events += 1
+            dev.online = False
+        else:
+            log.debug("%s still offline (%d failures): %s", dev.driver.id, dev.failures,
+                      exc.reason)
+
+    def _succeeded(self, dev: DeviceRuntime, reading: Reading, ts: float,
+                   records: list[Record], changed: list[tuple[str, str, MeterState]]) -> None:
+        driver = dev.driver
         ts_ms = round(ts * 1000)
         synced = self.clock.synced
-        records: list[Record] = []
-        self.stats.polls += 1
-        try:
-            values, bad = await meter.read()
-        except DeviceError as exc:
-            self.stats.failures += 1
-            if dev.online is not False:
-                log.warning("%s offline: %s", meter.id, exc.reason)
-                records.append(Event(0, ts_ms, "device.offline", Severity.WARNING, meter.id,
-                                     {"reason": exc.reason}, synced))
-                dev.online = False
-            self._append(records, ())
-            return
         if dev.online is False:
-            log.info("%s back online", meter.id)
-            records.append(Event(0, ts_ms, "device.online", Severity.INFO, meter.id, {}, synced))
+            log.info("%s back online after %d failures", driver.id, dev.failures)
+            records.append(self._event(ts, "device.online", Severity.INFO, driver.id,
+                                       {"failures": dev.failures}))
+            self.stats.online_events += 1
         dev.online = True
-        for point, reason in bad.items():
+        dev.failures = 0
+        dev.retry_at = -math.inf
+        for point, reason in reading.bad.items():
             self.stats.bad_values += 1
-            records.append(Event(0, ts_ms, "point.bad_value", Severity.WARNING, meter.id,
-                                 {"point": point, "reason": reason}, synced))
-        changed: list[tuple[str, str, MeterState]] = []
-        for spec in meter.points:
-            if spec.name not in values:
+            if dev.bad.get(point) != reason:  # an event per change, not per poll
+                records.append(self._event(ts, "point.bad_value", Severity.WARNING, driver.id,
+                                           {"point": point, "reason": reason}))
+        dev.bad = dict(reading.bad)
+        points = dev.points
+        for name, value in reading.values.items():
+            info = points.get(name)
+            if info is None:
                 continue
-            value = values[spec.name]
-            records.append(Sample(0, ts_ms, meter.id, spec.name, value, spec.unit, synced))
-            if not spec.cumulative:
+            records.append(Sample(0, ts_ms, driver.id, name, value, info.unit, synced))
+            self.stats.samples += 1
+            if not info.cumulative or isinstance(value, bool | str):
                 continue
-            state = dev.states[spec.name]
-            result = feed(state, ts_ms, value, interval_s=self.interval_s,
-                          max_gap_s=meter.config.max_gap_s)
+            state = dev.states[name]
+            result = feed(state, ts_ms, float(value), interval_s=self.interval_s,
+                          max_gap_s=driver.config.max_gap_s)
             if result.outcome in (Outcome.REJECTED_TIME, Outcome.REJECTED_VALUE):
                 self.stats.rejected_readings += 1
-                records.append(Event(0, ts_ms, "point.rejected_reading", Severity.WARNING,
-                                     meter.id, {"point": spec.name, "value": value,
-                                                "why": result.outcome.value}, synced))
+                records.append(self._event(ts, "point.rejected_reading", Severity.WARNING,
+                                           driver.id, {"point": name, "value": value,
+                                                       "why": result.outcome.value}))
                 continue
             if result.outcome is Outcome.RESET:
-                records.append(Event(0, ts_ms, "meter.counter_reset", Severity.ALARM, meter.id,
-                                     {"point": spec.name, "value": value}, synced))
+                records.append(self._event(ts, "meter.counter_reset", Severity.ALARM,
+                                           driver.id, {"point": name, "value": value}))
             for closed in result.closed:
                 flags = closed.flags if synced else closed.flags | {IntervalFlag.ESTIMATED}
-                records.append(IntervalRecord(0, meter.id, spec.name, closed.start_ms,
-                                              closed.duration_s, closed.quantity, spec.unit,
+                records.append(IntervalRecord(0, driver.id, name, closed.start_ms,
+                                              closed.duration_s, closed.quantity, info.unit,
                                               frozenset(flags), synced))
                 self.stats.intervals += 1
-            changed.append((meter.id, spec.name, state))
-        self.stats.samples += sum(isinstance(r, Sample) for r in records)
-        self._append(records, changed)
+            changed.append((driver.id, name, state))
 
     def _append(self, records: list[Record],
                 states: Sequence[tuple[str, str, MeterState]]) -> None:
@@ -147,3 +305,69 @@ class BusPoller:
             # Keep polling (and, later, enforcing rules); the reading is lost and counted.
             self.stats.outbox_errors += 1
             log.error("outbox write failed, %d records lost: %s", len(records), exc)
+
+    # -- actuation ------------------------------------------------------------------------
+
+    async def write(self, device_id: str, point: str, value: object, *,
+                    source: str = "api") -> WriteResult:
+        """An absolute write, checked against the allowlist first, read back, audited.
+
+        Raises `WriteRejectedError` (nothing sent) or `DeviceError` (the bus or device failed);
+        both are recorded as events, as is every completed write with its read-back.
+        """
+        dev = self._by_id[device_id]
+        driver = dev.driver
+        ts = self.clock.now()
+        audit = {"point": point, "value": value, "source": source}
+        if not isinstance(driver, Actuator):
+            self.stats.writes_rejected += 1
+            self._append([self._event(ts, "actuator.write_rejected", Severity.WARNING,
+                                      device_id, audit | {"reason": "not an actuator"})], ())
+            raise WriteRejectedError(driver.model, point, f"device {device_id!r} cannot be written")
+        try:
+            checked = driver.check_write(point, value)
+        except WriteRejectedError as exc:
+            self.stats.writes_rejected += 1
+            self._append([self._event(ts, "actuator.write_rejected", Severity.WARNING,
+                                      device_id, audit | {"reason": exc.reason})], ())
+            raise
+        try:
+            result = await driver.write(point, checked)
+        except DeviceError as exc:
+            self.stats.write_failures += 1
+            self._append([self._event(self.clock.now(), "actuator.write_failed",
+                                      Severity.ALARM, device_id,
+                                      audit | {"reason": exc.reason})], ())
+            raise
+        self.stats.writes += 1
+        after = self.clock.now()
+        records: list[Record] = [self._event(
+            after, "actuator.write", Severity.INFO if result.ok else Severity.ALARM, device_id,
+            audit | {"value": checked, "read_back": result.read_back, "ok": result.ok})]
+        if not result.ok:
+            self.stats.readback_mismatches += 1
+            log.warning("%s.%s: wrote %r, read back %r", device_id, point, checked,
+                        result.read_back)
+        info = dev.points.get(point)
+        if result.read_back is not None and info is not None:
+            records.append(Sample(0, round(after * 1000), device_id, point, result.read_back,
+                                  info.unit, self.clock.synced))
+        self._append(records, ())
+        return result
+
+    async def revert(self, device_id: str, *, source: str = "revert") -> list[WriteResult]:
+        """Hand the device back to its defaults (VOLTTRON's revert): one write per point."""
+        driver = self._by_id[device_id].driver
+        if not isinstance(driver, Actuator):
+            raise WriteRejectedError(driver.model, "revert",
+                                     f"device {device_id!r} cannot be written")
+        return [await self.write(device_id, point, value, source=source)
+                for point, value in driver.revert_values().items()]
+
+
+def _slots_between(first: float, stop: float, intervals: Sequence[float]) -> Iterable[float]:
+    slot = first
+    while slot < stop - _EPS:
+        yield slot
+        slot = next_slot(slot, intervals)
+

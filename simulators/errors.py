@@ -2,9 +2,11 @@
 
     SimulatorError              base of everything this package raises
     ├── ScenarioError           a scenario file is invalid; `.source` and `.problems` name it
-    └── IllegalAddressError     a read touches registers the simulated device does not have;
-                                `.table`, `.address`, `.count` (the Modbus server answers
-                                exception 2, illegal data address)
+    ├── IllegalAddressError     a read touches registers the simulated device does not have;
+    │                           `.table`, `.address`, `.count` (the Modbus server answers
+    │                           exception 2, illegal data address)
+    └── IllegalValueError       a write the simulated device refuses (not writable, outside
+                                its range): Modbus exception 3, illegal data value
 
 Configuration mistakes in code (a profile with peak < base, a meter without a cumulative
 point) raise `ValueError` at construction, before any I/O.
@@ -38,3 +40,12 @@ class IllegalAddressError(SimulatorError):
         self.count = count
         self.reason = reason
         super().__init__(f"{table} registers {address}..{address + count - 1}: {reason}")
+
+
+class IllegalValueError(SimulatorError):
+    """A write the simulated device refuses, as a real controller would."""
+
+    def __init__(self, point: str, reason: str) -> None:
+        self.point = point
+        self.reason = reason
+        super().__init__(f"{point}: {reason}")

@@ -75,7 +75,9 @@ def test_encode_golden(model: str, point: str, registers: list[int], expected: f
 
 
 def test_builtin_models() -> None:
-    assert builtin_models() == ["eastron-sdm120", "generic-water-modbus"]
+    assert builtin_models() == [
+        "ac-controller-modbus", "acrel-adl400", "chint-ddsu666", "eastron-sdm120",
+        "eastron-sdm630", "generic-water-modbus", "pir-modbus", "vrf-gateway-modbus"]
 
 
 def test_builtin_sdm120_layout() -> None:
@@ -324,8 +326,8 @@ INVALID: list[tuple[str, Any, str, str]] = [
     ("missing-name", _doc(("points/1/name", DELETE)), "points[1].name", "missing"),
     ("duplicate-point", _doc(("points/1/name", "a")), "points[1].name", "duplicate point 'a'"),
     ("missing-table", _doc(("points/0/table", DELETE)), "points[0].table", "missing"),
-    ("unknown-table", _doc(("points/0/table", "coil")), "points[0].table",
-     "unknown table 'coil'"),
+    ("unknown-table", _doc(("points/0/table", "coils")), "points[0].table",
+     "unknown table 'coils'"),
     ("table-wrong-case", _doc(("points/0/table", "Input")), "points[0].table", "'Input'"),
     ("missing-type", _doc(("points/0/type", DELETE)), "points[0].type", "missing"),
     ("unknown-type", _doc(("points/0/type", "float64")), "points[0].type",
@@ -399,7 +401,7 @@ def test_last_register_is_addressable() -> None:
 
 def test_load_unknown_model() -> None:
     with pytest.raises(RegisterMapError) as info:
-        load_register_map("eastron-sdm630")
+        load_register_map("eastron-sdm999")
     assert info.value.field == "model"
     assert "eastron-sdm120" in str(info.value)
 
