@@ -28,8 +28,13 @@ lint: $(BIN)/.installed
 typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
+# Benchmarks print ratios against raw ceilings measured in the same run (docs/benchmarks.md);
+# ingest_e2e needs Debian's mosquitto-clients.
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.store_ingest
+	$(BIN)/python -m bench.edge_poll
+	$(BIN)/python -m bench.ingest_e2e
+	$(BIN)/python -m bench.compliance_ytd
 
 # Upgrade on purpose: regenerate the lock from pyproject.toml.
 lock: $(BIN)/.installed
