@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols.bcd import bcd_to_int, int_to_bcd
 from protocols.errors import DeviceReplyError, FrameError
 
 PROTOCOL = "cjt188"
@@ -105,26 +106,6 @@ def address_bytes(address: str) -> bytes:
     return bytes.fromhex(_check_address(address))[::-1]
 
 
-def _bcd(raw: bytes) -> int:
-    value = 0
-    for byte in reversed(raw):
-        hi, lo = byte >> 4, byte & 0x0F
-        if hi > 9 or lo > 9:
-            raise FrameError(PROTOCOL, f"not BCD: {raw.hex(' ').upper()}")
-        value = value * 100 + hi * 10 + lo
-    return value
-
-
-def _to_bcd(value: int, size: int) -> bytes:
-    if not 0 <= value < 100**size:
-        raise ValueError(f"{value} does not fit {size} BCD bytes")
-    out = bytearray()
-    for _ in range(size):
-        value, pair = divmod(value, 100)
-        out.append((pair // 10) << 4 | pair % 10)
-    return bytes(out)
-
-
 def encode_frame(meter_type: int, address: str, control: int, data: bytes, *,
                  preamble: bool = True) -> bytes:
     body = bytes([0x68, meter_type]) + address_bytes(address) + bytes([control, len(data)]) + data
@@ -187,7 +168,7 @@ def _quantity(raw: bytes) -> tuple[float, str]:
     if code not in UNITS:
         raise FrameError(PROTOCOL, f"unknown unit code 0x{code:02X}")
     unit, multiplier, divisor = UNITS[code]
-    return _bcd(raw[:4]) * multiplier / (100 * divisor), unit
+    return bcd_to_int(raw[:4], protocol=PROTOCOL) * multiplier / (100 * divisor), unit
 
 
 def decode_read_reply(frame: Frame, *, address: str, ser: int | None = None) -> MeteringData:
@@ -221,8 +202,8 @@ def encode_read_reply(address: str, *, cumulative_m3: float, settlement_m3: floa
     """A water meter's 901F answer in m³ (unit code 2C), for simulators and tests."""
     st0 = (0 if valve_open else 1) | (0x04 if battery_low else 0)
     data = (_di(DI_METERING, di_swapped) + bytes([ser & 0xFF])
-            + _to_bcd(round(cumulative_m3 * 100), 4) + b"\x2c"
-            + _to_bcd(round(settlement_m3 * 100), 4) + b"\x2c"
+            + int_to_bcd(round(cumulative_m3 * 100), 4) + b"\x2c"
+            + int_to_bcd(round(settlement_m3 * 100), 4) + b"\x2c"
             + clock + bytes([st0, 0]))
     return encode_frame(meter_type, address, REPLY | Control.READ_DATA, data, preamble=preamble)
 

@@ -27,6 +27,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from protocols.bcd import bcd_to_int, int_to_bcd
 from protocols.errors import DeviceReplyError, FrameError
 
 PROTOCOL = "dlt645"
@@ -111,27 +112,6 @@ def address_bytes(address: str) -> bytes:
 
 def address_text(raw: bytes) -> str:
     return raw[::-1].hex().upper()
-
-
-def bcd_to_int(raw: bytes) -> int:
-    """BCD bytes, lowest byte first, as an integer; `FrameError` on a non-decimal nibble."""
-    value = 0
-    for byte in reversed(raw):
-        hi, lo = byte >> 4, byte & 0x0F
-        if hi > 9 or lo > 9:
-            raise FrameError(PROTOCOL, f"not BCD: {raw.hex(' ').upper()}")
-        value = value * 100 + hi * 10 + lo
-    return value
-
-
-def int_to_bcd(value: int, size: int) -> bytes:
-    if value < 0 or value >= 100**size:
-        raise ValueError(f"{value} does not fit {size} BCD bytes")
-    out = bytearray()
-    for _ in range(size):
-        value, pair = divmod(value, 100)
-        out.append((pair // 10) << 4 | pair % 10)
-    return bytes(out)
 
 
 # -- frames ---------------------------------------------------------------------------
@@ -243,7 +223,7 @@ def decode_value(item: DataItem, raw: bytes) -> float:
     if item.signed:
         negative = bool(raw[-1] & 0x80)
         raw = raw[:-1] + bytes([raw[-1] & 0x7F])
-    number = bcd_to_int(raw) / 10**item.decimals
+    number = bcd_to_int(raw, protocol=PROTOCOL) / 10**item.decimals
     return float((-number if negative else number) * item.scale)
 
 
