@@ -23,6 +23,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -50,18 +51,45 @@ class Clock(Protocol):
         ...
 
 
-class SystemClock:
-    """Wall-clock time; `synced` is set by whoever checks NTP (default: trusted)."""
+# No reading greenguard takes can be older than its first release: a wall clock before this
+# is a Pi that booted without its RTC or network time (it shows 1970), not the past.
+PLAUSIBLE_FLOOR = 1_704_067_200.0  # 2024-01-01T00:00:00Z
+# A change of the wall clock against the monotonic clock beyond this is a step (NTP, a person).
+JUMP_TOLERANCE_S = 2.0
 
-    def __init__(self, *, synced: bool = True) -> None:
+
+class SystemClock:
+    """Wall-clock time that knows when not to trust itself.
+
+    `synced` is False while the wall clock is before `PLAUSIBLE_FLOOR` or when whoever checks
+    NTP says so (`set_synced`); readings taken then carry `synced: false` and the central
+    counts them. Steps of the wall clock (forward or backward, e.g. NTP correcting a
+    2-day-fast clock) are counted in `jumps` with the last one's size in `last_jump_s`.
+    """
+
+    def __init__(self, *, synced: bool = True,
+                 wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._synced = synced
+        self._wall = wall
+        self._monotonic = monotonic
+        self._offset = wall() - monotonic()
+        self.jumps = 0
+        self.last_jump_s = 0.0
 
     def now(self) -> float:
-        return time.time()
+        wall = self._wall()
+        offset = wall - self._monotonic()
+        step = offset - self._offset
+        if abs(step) > JUMP_TOLERANCE_S:
+            self.jumps += 1
+            self.last_jump_s = step
+        self._offset = offset
+        return wall
 
     @property
     def synced(self) -> bool:
-        return self._synced
+        return self._synced and self._wall() >= PLAUSIBLE_FLOOR
 
     def set_synced(self, value: bool) -> None:
         self._synced = value
