@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
@@ -27,7 +26,7 @@ from types import TracebackType
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.framer import FramerType
-from pymodbus.server import ModbusBaseServer, ModbusTcpServer
+from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 from pymodbus.simulator.simutils import SimUtils
 
@@ -35,6 +34,7 @@ from protocols.registermap import Table
 from simulators.errors import IllegalAddressError, IllegalValueError
 from simulators.meters import TimeSource
 from simulators.modbus_devices import ModbusSlave
+from simulators.modbus_server import stop_server
 
 _TABLES = {1: Table.COIL, 2: Table.DISCRETE, 3: Table.HOLDING, 4: Table.INPUT,
            5: Table.COIL, 15: Table.COIL, 6: Table.HOLDING, 16: Table.HOLDING}
@@ -185,15 +185,7 @@ class ModbusDeviceServer:
         self._port = None
         if server is None:
             return
-        listener = server.transport
-        await server.shutdown()  # type: ignore[no-untyped-call]
-        if ModbusBaseServer.active_server is server:
-            ModbusBaseServer.active_server = None
-        if isinstance(listener, asyncio.Server):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(listener.wait_closed(), timeout=5.0)
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await stop_server(server)
 
     async def __aenter__(self) -> ModbusDeviceServer:
         await self.start()

@@ -52,6 +52,22 @@ async def _shutdown(server: ModbusTcpServer) -> None:
     await server.shutdown()  # type: ignore[no-untyped-call]  # untyped in pymodbus 3.16
 
 
+async def stop_server(server: ModbusTcpServer) -> None:
+    """Close a pymodbus server's listener and every client connection, leaving no socket
+    or global reference behind (shared by every simulator that serves Modbus)."""
+    listener = server.transport
+    await _shutdown(server)
+    if ModbusBaseServer.active_server is server:
+        # pymodbus keeps the last server in a class attribute for ServerStop(); drop it.
+        ModbusBaseServer.active_server = None
+    if isinstance(listener, asyncio.Server):
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(listener.wait_closed(), timeout=5.0)
+    # Let the transports' close callbacks run so the sockets are really released.
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 def _scratch_block() -> list[SimData]:
     return [SimData(0, count=_ADDRESS_SPACE, values=0, datatype=DataType.REGISTERS)]
 
@@ -183,17 +199,7 @@ class ModbusMeterServer:
         self._port = None
         if server is None:
             return
-        listener = server.transport
-        await _shutdown(server)
-        if ModbusBaseServer.active_server is server:
-            # pymodbus keeps the last server in a class attribute for ServerStop(); drop it.
-            ModbusBaseServer.active_server = None
-        if isinstance(listener, asyncio.Server):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(listener.wait_closed(), timeout=5.0)
-        # Let the transports' close callbacks run so the sockets are really released.
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await stop_server(server)
 
     async def __aenter__(self) -> ModbusMeterServer:
         await self.start()
