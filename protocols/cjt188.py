@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from protocols import frame68
 from protocols.bcd import bcd_to_int, int_to_bcd
 from protocols.errors import DeviceReplyError, FrameError
 
@@ -109,35 +110,21 @@ def address_bytes(address: str) -> bytes:
 def encode_frame(meter_type: int, address: str, control: int, data: bytes, *,
                  preamble: bool = True) -> bytes:
     body = bytes([0x68, meter_type]) + address_bytes(address) + bytes([control, len(data)]) + data
-    return (PREAMBLE if preamble else b"") + body + bytes([sum(body) & 0xFF, 0x16])
+    return frame68.close(body, PREAMBLE if preamble else b"")
+
+
+def _frame(raw: bytes) -> Frame:
+    return Frame(raw[1], raw[2:9][::-1].hex().upper(), raw[9], raw[11:-2])
 
 
 def scan_frame(buffer: bytes) -> tuple[Frame | None, int]:
     """Like `dlt645.scan_frame`: (frame, consumed) or (None, droppable leading bytes)."""
-    start = buffer.find(0x68)
-    if start < 0:
-        return None, len(buffer)
-    if len(buffer) - start < 11:
-        return None, start
-    length = buffer[start + 10]
-    end = start + 13 + length
-    if len(buffer) < end:
-        return None, start
-    raw = bytes(buffer[start:end])
-    if sum(raw[:-2]) & 0xFF != raw[-2]:
-        raise FrameError(PROTOCOL, "checksum mismatch", raw)
-    if raw[-1] != 0x16:
-        raise FrameError(PROTOCOL, "end byte 16 missing", raw)
-    return Frame(raw[1], raw[2:9][::-1].hex().upper(), raw[9], raw[11:-2]), end
+    raw, used = frame68.scan(buffer, protocol=PROTOCOL, length_at=10)
+    return (None, used) if raw is None else (_frame(raw), used)
 
 
 def parse_frame(raw: bytes) -> Frame:
-    frame, used = scan_frame(raw)
-    if frame is None:
-        raise FrameError(PROTOCOL, "incomplete frame", raw)
-    if raw[used:].strip(b"\xfe"):
-        raise FrameError(PROTOCOL, "bytes after the end of the frame", raw)
-    return frame
+    return _frame(frame68.whole(raw, protocol=PROTOCOL, length_at=10))
 
 
 def _di(di: int, swapped: bool) -> bytes:

@@ -27,6 +27,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from protocols import frame68
 from protocols.bcd import bcd_to_int, int_to_bcd
 from protocols.errors import DeviceReplyError, FrameError
 
@@ -142,7 +143,17 @@ def encode_frame(address: str, control: int, data: bytes = b"", *,
         raise ValueError(f"data of {len(data)} bytes exceeds {MAX_DATA}")
     body = (b"\x68" + address_bytes(address) + b"\x68" + bytes([control, len(data)])
             + bytes((b + 0x33) & 0xFF for b in data))
-    return (PREAMBLE if preamble else b"") + body + bytes([sum(body) & 0xFF, 0x16])
+    return frame68.close(body, PREAMBLE if preamble else b"")
+
+
+def _check_second_start(header: bytes) -> None:
+    if header[7] != 0x68:
+        raise FrameError(PROTOCOL, "second start byte 68 missing", header)
+
+
+def _frame(raw: bytes) -> Frame:
+    data = bytes((b - 0x33) & 0xFF for b in raw[10:-2])
+    return Frame(address_text(raw[1:7]), raw[8], data)
 
 
 def scan_frame(buffer: bytes) -> tuple[Frame | None, int]:
@@ -152,33 +163,14 @@ def scan_frame(buffer: bytes) -> tuple[Frame | None, int]:
     A frame whose checksum or end byte is wrong raises `FrameError` (the caller drops the
     buffer: on a half-duplex bus nothing after a broken frame can be trusted).
     """
-    start = buffer.find(0x68)
-    if start < 0:
-        return None, len(buffer)
-    if len(buffer) - start < 10:
-        return None, start
-    if buffer[start + 7] != 0x68:
-        raise FrameError(PROTOCOL, "second start byte 68 missing", bytes(buffer[start:]))
-    length = buffer[start + 9]
-    end = start + 12 + length
-    if len(buffer) < end:
-        return None, start
-    raw = bytes(buffer[start:end])
-    if sum(raw[:-2]) & 0xFF != raw[-2]:
-        raise FrameError(PROTOCOL, "checksum mismatch", raw)
-    if raw[-1] != 0x16:
-        raise FrameError(PROTOCOL, "end byte 16 missing", raw)
-    data = bytes((b - 0x33) & 0xFF for b in raw[10:-2])
-    return Frame(address_text(raw[1:7]), raw[8], data), end
+    raw, used = frame68.scan(buffer, protocol=PROTOCOL, length_at=9,
+                             check_header=_check_second_start)
+    return (None, used) if raw is None else (_frame(raw), used)
 
 
 def parse_frame(raw: bytes) -> Frame:
-    frame, used = scan_frame(raw)
-    if frame is None:
-        raise FrameError(PROTOCOL, "incomplete frame", raw)
-    if raw[used:].strip(b"\xfe"):
-        raise FrameError(PROTOCOL, "bytes after the end of the frame", raw)
-    return frame
+    return _frame(frame68.whole(raw, protocol=PROTOCOL, length_at=9,
+                                check_header=_check_second_start))
 
 
 # -- requests -------------------------------------------------------------------------
