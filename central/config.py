@@ -362,6 +362,11 @@ class CentralSettings(BaseSettings):
     mqtt_site: str = "+"  # "+" subscribes to every site on the broker
     mqtt_client_id: Id = "greenguard-central"
     mqtt_keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # TLS to the production broker (deploy/mosquitto): the CA, and the central's client
+    # certificate and key from `greenguard certs` (its CN is the ACL's greenguard-central).
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
 
@@ -377,6 +382,21 @@ class CentralSettings(BaseSettings):
         if value != "+" and not _SITE_RE.match(value):
             raise ValueError("must be '+' (all sites) or a site id")
         return value
+
+    @field_validator("mqtt_ca_file", "mqtt_cert_file", "mqtt_key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("no such file")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> CentralSettings:
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("mqtt_cert_file and mqtt_key_file go together")
+        if self.mqtt_cert_file is not None and self.mqtt_ca_file is None:
+            raise ValueError("mqtt_cert_file needs mqtt_ca_file (the CA of the broker)")
+        return self
 
 
 def problems_from(exc: ValidationError) -> list[Problem]:

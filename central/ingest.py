@@ -17,6 +17,7 @@ import logging
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -168,6 +169,17 @@ class MqttOptions:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     max_queued_messages: int = 10_000  # aiomqtt drops beyond this; unacked, so resent
+    tls: aiomqtt.TLSParameters | None = None  # CA, client certificate and key
+
+
+def tls_parameters(ca_file: Path | None, cert_file: Path | None = None,
+                   key_file: Path | None = None) -> aiomqtt.TLSParameters | None:
+    """TLS for the production broker (deploy/mosquitto); None: plain MQTT."""
+    if ca_file is None:
+        return None
+    return aiomqtt.TLSParameters(ca_certs=str(ca_file),
+                                 certfile=None if cert_file is None else str(cert_file),
+                                 keyfile=None if key_file is None else str(key_file))
 
 
 def backoff_delays(initial: float, maximum: float, rng: random.Random) -> Iterator[float]:
@@ -216,6 +228,7 @@ async def run_ingest(
                     clean_session=False, keepalive=options.keepalive_s,
                     timeout=options.io_timeout_s,
                     max_queued_incoming_messages=options.max_queued_messages,
+                    tls_params=options.tls,
                 ) as client:
                     raise_if_cancelled()
                     for channel in UPLINK_CHANNELS:

@@ -17,7 +17,7 @@ import uvicorn
 from central.api import create_app
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
-from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
+from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.ledger import SqliteLedger
 from central.profile import check_profile, load_profile
 from central.store import Store
@@ -72,7 +72,10 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
         options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
                               site=settings.mqtt_site, client_id=settings.mqtt_client_id,
-                              keepalive_s=settings.mqtt_keepalive_s)
+                              keepalive_s=settings.mqtt_keepalive_s,
+                              tls=tls_parameters(settings.mqtt_ca_file,
+                                                 settings.mqtt_cert_file,
+                                                 settings.mqtt_key_file))
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),

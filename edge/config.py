@@ -40,6 +40,27 @@ class MqttSettings(Strict):
     protocol: Literal["5", "3.1.1"] = Field(
         "5", description="MQTT 5 makes refused publishes visible (PUBACK reason codes); "
                          "3.1.1 for brokers without it, such as the demo's amqtt")
+    # TLS to the production broker (deploy/mosquitto): ca_file verifies the broker; the
+    # client certificate's CN is this edge's MQTT identity (`greenguard certs`).
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {str(value)!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_complete(self) -> MqttSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the edge's certificate "
+                             "and its private key)")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("cert_file needs ca_file (the CA that signed the broker)")
+        return self
 
 
 class UplinkSettings(Strict):

@@ -141,6 +141,10 @@ class Uplink:
                 protocol=(aiomqtt.ProtocolVersion.V5 if mqtt.protocol == "5"
                           else aiomqtt.ProtocolVersion.V311),
                 stats=self.stats,
+                tls_params=None if mqtt.ca_file is None else aiomqtt.TLSParameters(
+                    ca_certs=str(mqtt.ca_file),
+                    certfile=None if mqtt.cert_file is None else str(mqtt.cert_file),
+                    keyfile=None if mqtt.key_file is None else str(mqtt.key_file)),
             )
             try:
                 await client.__aenter__()

@@ -52,6 +52,13 @@ def _sim(parser: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _certs(parser: argparse.ArgumentParser) -> Handler:
+    from central.certs import add_arguments, run
+
+    add_arguments(parser)
+    return run
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = {
     "demo": ("run a simulated school end to end: broker, meters, edge, central, dashboard",
              _demo),
@@ -60,6 +67,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = 
     "sim": ("serve a scenario's simulated meters over Modbus TCP", _sim),
     "report": ("produce a report (monthly, quarterly, annual, ledger, scoring) or import "
                "ledger entries", _report),
+    "certs": ("make a CA and TLS certificates for the broker, the central and each edge",
+              _certs),
 }
 
 
