@@ -246,6 +246,20 @@ async def test_the_user_name_is_the_certificate_cn_not_what_the_client_claims(
         assert await c.publish_rc(t("edge-a", "telemetry"), b"{}") < 0x80
 
 
+async def test_an_edge_cannot_take_over_the_centrals_session_by_its_client_id(
+        broker: SecureBroker) -> None:
+    """The client id is the certificate's CN (use_username_as_clientid), so an edge that
+    connects as "greenguard-central" neither disconnects the central nor gets its queue."""
+    async with client(broker, broker.tls("central"), name="greenguard-central") as central:
+        await central.subscribe(t("edge-a", "telemetry"), qos=1)
+        async with client(broker, broker.tls("edge-a"), name="greenguard-central") as edge:
+            assert await edge.publish_rc(t("edge-a", "telemetry"), b"still here?") < 0x80
+            async with asyncio.timeout(10):
+                message = await anext(aiter(central.messages))
+            assert message.payload == b"still here?"  # the central's session survived
+            assert await central.publish_rc(t("edge-a", "cmd"), b"{}") < 0x80
+
+
 # -- what an edge may publish ------------------------------------------------------------
 
 
