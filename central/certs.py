@@ -7,6 +7,7 @@ confines each user to its own topics):
     ca.crt, ca.key              the CA; ca.key never leaves this directory
     broker.crt, broker.key      Mosquitto's server certificate (SANs: --broker-name)
     central.crt, central.key    the central aggregator's client certificate
+    centrals/<name>.crt, .key   more central workers (scale-out), one identity each
     edges/<edge>.crt, .key      one client certificate per edge, CN = edge id
 
 Running the command again reuses the CA and every existing file, and issues only what is
@@ -179,6 +180,14 @@ def _check_edge(name: str) -> str:
     return name
 
 
+def _check_worker(name: str, central_name: str) -> str:
+    if not _ID_RE.match(name):
+        raise CertsError("--central-worker", name, "not an id")
+    if name in RESERVED or name == central_name:
+        raise CertsError("--central-worker", name, "reserved for the broker or the central")
+    return name
+
+
 def _load_ca(directory: Path) -> Authority | None:
     crt, key = directory / "ca.crt", directory / "ca.key"
     if not crt.exists() and not key.exists():
@@ -206,10 +215,20 @@ def _existing(role: str, name: str, crt: Path, key: Path) -> Issued | None:
 
 def make_site(directory: Path, *, broker_names: Sequence[str] = (),
               edges: Sequence[str] = (), central_name: str = CENTRAL_CN,
+              central_workers: Sequence[str] = (),
               days: int = 825, ca_days: int = 3650) -> list[Issued]:
     """Create or complete a site's certificate directory; returns what is in it now."""
     names = [_check_server_name(n) for n in broker_names]
     edge_ids = [_check_edge(e) for e in edges]
+    workers = [_check_worker(w, central_name) for w in central_workers]
+    for name in edge_ids:
+        if name in workers or (directory / "centrals" / f"{name}.crt").exists():
+            raise CertsError("--edge", name, "already a central worker's name")
+    for name in workers:
+        if (directory / "edges" / f"{name}.crt").exists():
+            raise CertsError("--central-worker", name, "already an edge's name")
+    if len(set(workers)) != len(workers):
+        raise CertsError("--central-worker", workers, "a name is given twice")
     if not _ID_RE.match(central_name):
         raise CertsError("--central-name", central_name, "not an id")
     if not 1 <= days <= ca_days:
@@ -223,6 +242,8 @@ def make_site(directory: Path, *, broker_names: Sequence[str] = (),
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(directory, 0o700)  # the CA key lives here
     (directory / "edges").mkdir(mode=0o700, exist_ok=True)
+    if workers:
+        (directory / "centrals").mkdir(mode=0o700, exist_ok=True)
 
     ca = _load_ca(directory)
     out: list[Issued] = []
@@ -239,6 +260,8 @@ def make_site(directory: Path, *, broker_names: Sequence[str] = (),
         ("broker", BROKER_CN, broker_crt, broker_key, names),
         ("central", central_name, directory / "central.crt", directory / "central.key", ()),
     ]
+    wanted += [("central", w, directory / "centrals" / f"{w}.crt",
+                directory / "centrals" / f"{w}.key", ()) for w in workers]
     wanted += [("edge", e, directory / "edges" / f"{e}.crt", directory / "edges" / f"{e}.key",
                 ()) for e in edge_ids]
     for role, cn, crt, key, sans in wanted:
@@ -263,6 +286,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--central-name", default=CENTRAL_CN, metavar="NAME",
                         help=f"CN of the central's certificate (default {CENTRAL_CN}, the "
                              "name deploy/mosquitto/acl grants)")
+    parser.add_argument("--central-worker", action="append", default=[], metavar="NAME",
+                        help="a further central ingest worker's certificate (repeatable); "
+                             "each needs its own `user` block in deploy/mosquitto/acl")
     parser.add_argument("--days", type=int, default=825,
                         help="validity of broker, central and edge certificates (default 825)")
     parser.add_argument("--ca-days", type=int, default=3650,
@@ -272,7 +298,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         issued = make_site(args.dir, broker_names=args.broker_name, edges=args.edge,
-                           central_name=args.central_name, days=args.days,
+                           central_name=args.central_name,
+                           central_workers=args.central_worker, days=args.days,
                            ca_days=args.ca_days)
     except CertsError as exc:
         print(f"greenguard certs: {exc}", file=sys.stderr)

@@ -84,6 +84,10 @@ def test_a_second_run_keeps_everything_and_adds_the_new_edge(tmp_path: Path) -> 
     ({"broker_names": ["not a host"]}, "--broker-name", "not a host"),
     ({"edges": ["e1"]}, "--broker-name", None),
     ({"broker_names": ["localhost"], "days": 0}, "--days", 0),
+    ({"broker_names": ["localhost"], "central_workers": ["greenguard-central"]},
+     "--central-worker", "greenguard-central"),
+    ({"broker_names": ["localhost"], "central_workers": ["w1"], "edges": ["w1"]},
+     "--edge", "w1"),
 ])
 def test_bad_options_name_the_option_and_write_nothing(
         tmp_path: Path, kwargs: dict[str, object], field: str, value: object) -> None:
@@ -115,3 +119,15 @@ def test_the_command_prints_paths_and_fingerprints_never_keys(
     assert f"{d / 'edges' / 'e1.crt'}" in out
     assert main(["certs", "--dir", str(d), "--edge", "bad/id"]) == 2
     assert "--edge: 'bad/id'" in capsys.readouterr().err
+
+
+def test_central_workers_get_their_own_identities(tmp_path: Path) -> None:
+    d = tmp_path / "ca"
+    make_site(d, broker_names=["localhost"], central_workers=["central-2", "central-3"])
+    for name in ("central-2", "central-3"):
+        cert = load(d / "centrals" / f"{name}.crt")
+        assert cn(cert) == name
+        assert mode(d / "centrals" / f"{name}.key") == 0o600
+    with pytest.raises(CertsError) as info:
+        make_site(d, edges=["central-2"])
+    assert info.value.field == "--edge"
