@@ -30,6 +30,7 @@ EDGE=""
 VOLATILE_JOURNAL=0
 SKIP_PYTHON=0
 START=1
+WROTE_CONFIG=0
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 USER_NAME=greenguard
 
@@ -129,6 +130,7 @@ put 0644 "$SRC/deploy/edge/edge.example.yaml" "$R/etc/greenguard/edge.yaml.examp
 if [ ! -e "$R/etc/greenguard/edge.yaml" ]; then
   install -m 0640 "$SRC/deploy/edge/edge.example.yaml" "$R/etc/greenguard/edge.yaml"
   own "root:$USER_NAME" "$R/etc/greenguard/edge.yaml"
+  WROTE_CONFIG=1
   say "wrote /etc/greenguard/edge.yaml from the example: edit edge_id, site, mqtt.host, devices"
 else
   say "kept /etc/greenguard/edge.yaml (compare with edge.yaml.example after an upgrade)"
@@ -154,8 +156,11 @@ fi
 if [ "$LIVE" = 1 ] && [ "$START" = 1 ]; then
   systemctl daemon-reload
   [ "$VOLATILE_JOURNAL" = 1 ] && systemctl restart systemd-journald
-  systemctl enable greenguard-edge.service >/dev/null
-  if /opt/greenguard/venv/bin/greenguard edge --config /etc/greenguard/edge.yaml --check; then
+  if [ "$WROTE_CONFIG" = 1 ]; then
+    # Not with the example config: its edge_id would name the outbox's stream.
+    say "edit /etc/greenguard/edge.yaml, then: systemctl enable --now greenguard-edge"
+  elif /opt/greenguard/venv/bin/greenguard edge --config /etc/greenguard/edge.yaml --check; then
+    systemctl enable greenguard-edge.service >/dev/null
     systemctl restart greenguard-edge.service
     say "greenguard-edge started: journalctl -u greenguard-edge -f"
   else
