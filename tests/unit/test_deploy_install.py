@@ -178,3 +178,37 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     # Unknown or misspelt directives are reported on stderr; a clean unit prints nothing.
     assert done.stderr.strip() == "", done.stderr
     assert done.returncode == 0
+
+
+def test_the_program_is_installed_from_a_copy_of_the_sources_pinned_by_the_lock(
+        root: Path, tmp_path: Path) -> None:
+    """With a stand-in python3 (no network here): the venv is made once, pip installs the
+    edge extra from the copied sources with the committed lock as constraints."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    fake = bin_dir / "python3"
+    fake.write_text(f"""#!/bin/sh
+# python3 -m venv DIR: a venv whose pip logs its arguments
+echo "python3 $*" >> {log}
+mkdir -p "$3/bin"
+printf '#!/bin/sh\\necho "pip $*" >> {log}\\n' > "$3/bin/pip"
+printf '#!/bin/sh\\n' > "$3/bin/python"
+chmod +x "$3/bin/pip" "$3/bin/python"
+""", encoding="utf-8")
+    fake.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for _ in range(2):
+        done = install(root, "--root", str(root), env=env)
+        assert done.returncode == 0, done.stderr
+    calls = log.read_text(encoding="utf-8").splitlines()
+    venv = root / "opt/greenguard/venv"
+    src = root / "opt/greenguard/src"
+    assert calls[0] == f"python3 -m venv {venv}"
+    assert calls[1:] == [f"pip install --quiet --upgrade --constraint {src}/requirements.lock "
+                         f"{src}[edge]"] * 2  # the venv is made once, upgraded every run
+    assert (src / "requirements.lock").read_bytes() == (REPO / "requirements.lock").read_bytes()
+    assert (src / "edge" / "uplink.py").is_file()
+    assert (src / "docs" / "deploy.md").is_file()  # the unit's Documentation= link
+    assert not (src / ".git").exists()
+    assert not (src / ".venv").exists()
