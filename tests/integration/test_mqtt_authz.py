@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -31,6 +32,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -421,3 +423,36 @@ async def test_a_publish_refused_by_the_acl_deletes_no_outbox_row(
             await wait_until(lambda: right.outbox.stats().depth == 0)
         assert stats.stored_records == 25
         assert right.stats.refused_publishes == 0
+
+
+# -- the compose file's health check against this broker ---------------------------------
+
+
+def healthcheck(broker: SecureBroker, identity: str) -> subprocess.CompletedProcess[str]:
+    """deploy/compose.yaml's Mosquitto health check, with this broker's port and files."""
+    compose = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text(encoding="utf-8"))
+    command = compose["services"]["mosquitto"]["healthcheck"]["test"]
+    assert command[0] == "CMD"
+    args = [a.replace("$$", "$").replace("/mosquitto/certs/", f"{broker.certs}/")
+            for a in command[1:]]
+    args[args.index("-p") + 1] = str(broker.port)
+    if identity != "broker":
+        args[args.index("--cert") + 1] = str(broker.certs / "edges" / f"{identity}.crt")
+        args[args.index("--key") + 1] = str(broker.certs / "edges" / f"{identity}.key")
+    tool = shutil.which(args[0])
+    if tool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("mosquitto_sub is missing; .ci/run must install mosquitto-clients")
+        pytest.skip("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
+    return subprocess.run([tool, *args[1:]], capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_the_compose_health_check_passes_as_the_broker_and_not_as_an_edge(
+        broker: SecureBroker) -> None:
+    ok = healthcheck(broker, "broker")
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().endswith("seconds")  # $SYS/broker/uptime
+    edge = healthcheck(broker, "edge-a")  # edges may not read $SYS: nothing in 5 s
+    assert edge.returncode != 0
+    assert edge.stdout == ""
