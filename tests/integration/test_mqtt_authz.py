@@ -336,11 +336,11 @@ async def test_an_edge_reads_only_its_own_ack_and_cmd(broker: SecureBroker) -> N
 
 
 def edge_uplink(broker: SecureBroker, tmp_path: Path, edge_id: str, cert: str,
-                **uplink: float) -> Uplink:
+                protocol: str = "5", **uplink: float) -> Uplink:
     base = broker.certs / "edges" / cert
     config = parse_edge_config({
         "edge_id": edge_id, "site": SITE,
-        "mqtt": {"host": "localhost", "port": broker.port, "protocol": "5",
+        "mqtt": {"host": "localhost", "port": broker.port, "protocol": protocol,
                  "ca_file": str(broker.certs / "ca.crt"), "cert_file": f"{base}.crt",
                  "key_file": f"{base}.key"},
         "uplink": {"batch_max_records": 10, **uplink},
@@ -423,6 +423,22 @@ async def test_a_publish_refused_by_the_acl_deletes_no_outbox_row(
             await wait_until(lambda: right.outbox.stats().depth == 0)
         assert stats.stored_records == 25
         assert right.stats.refused_publishes == 0
+
+
+async def test_under_mqtt_311_a_refused_publish_looks_delivered_and_still_deletes_nothing(
+        broker: SecureBroker, tmp_path: Path) -> None:
+    """Why edges use MQTT 5: under 3.1.1 Mosquitto acknowledges a publish its ACL refuses
+    with an ordinary PUBACK, so the uplink cannot see the refusal. The rows stay anyway,
+    because only the central's ack deletes them."""
+    wrong = edge_uplink(broker, tmp_path, "edge-c", "edge-b", protocol="3.1.1",
+                        resend_after_s=0.3)
+    wrong.outbox.append([Sample(0, 1_750_000_000_000 + i, "m1", "power_w", float(i), "W")
+                         for i in range(5)])
+    async with central(broker, tmp_path) as stats, running(wrong.run()):
+        await wait_until(lambda: wrong.stats.resends >= 2)
+        assert wrong.stats.refused_publishes == 0  # invisible
+        assert wrong.outbox.stats().depth == 5
+        assert (stats.batches, stats.stored_records) == (0, 0)
 
 
 # -- the compose file's health check against this broker ---------------------------------
