@@ -517,7 +517,6 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     statics();
-    setStatus("loading", false);
     $("lang").addEventListener("click", function () {
       lang = lang === "zh" ? "en" : "zh";
       store("gg_lang", lang);
@@ -533,7 +532,17 @@
       token = null;
       needAuth(false);
     });
+    // A dashboard link opened in a tab that already shows the page changes only the hash.
+    window.addEventListener("hashchange", function () {
+      if (!/(?:^#|&)token=/.test(window.location.hash)) return;
+      token = takeToken();
+      if ($("main").getAttribute("data-state") === "auth") start();
+    });
+    start();
+  });
+  function start() {
+    setStatus("loading", false);
     poll("api/v1/dashboard", 10000, function (d) { view = d; render(); });
     poll("api/v1/dashboard/live", 2000, function (d) { live = d; renderLive(); });
-  });
+  }
 })();
