@@ -30,7 +30,7 @@
       no_buildings: "未配置建筑", no_power: "暂无实时功率",
       no_items: "未配置分项计量（子表带分项编码后在此显示）", share_of_main: "占总表",
       ac: "空调设定温度达标率", ac_none: "未接入空调", ac_idle: "本月空调未在制冷或制热模式运行",
-      ac_units: "台空调", ac_exempt: "台豁免", judged_h: "评判运行时长",
+      ac_units: "空调 {n} 台", ac_exempt: "{n} 台豁免", judged_h: "评判运行时长",
       ac_rule: "夏季不低于 {s} °C，冬季不高于 {w} °C",
       after_hours: "下班后及节假日用电", of_total: "占本月用电", working_hours: "工作时间",
       unknown_days: "天缺少调休日历数据",
@@ -73,8 +73,8 @@
       no_items: "No 分项 sub-meters configured (sub-meters with an item code appear here)",
       share_of_main: "of main meters",
       ac: "AC setpoint compliance", ac_none: "No AC units connected",
-      ac_idle: "No AC ran in a cooling or heating mode this month", ac_units: "AC units",
-      ac_exempt: "exempt", judged_h: "Judged running time",
+      ac_idle: "No AC ran in a cooling or heating mode this month", ac_units: "AC units: {n}",
+      ac_exempt: "{n} exempt", judged_h: "Judged running time",
       ac_rule: "summer not below {s} °C, winter not above {w} °C",
       after_hours: "After hours and days off", of_total: "of this month's electricity",
       working_hours: "Working hours", unknown_days: "days without 调休 calendar data",
@@ -200,14 +200,14 @@
     var max = Math.max.apply(null, pts.map(function (p) { return p.power_w; }));
     var min = Math.min.apply(null, pts.map(function (p) { return p.power_w; }));
     var top = max > 0 ? max * 1.1 : 1;
-    var path = "", area = "", open = false, first = null, last = null;
+    var path = "", area = "", open = false, last = null;
     series.forEach(function (p) {
       if (p.power_w === null) {
         if (open) area += "L" + last + " 60 Z ";
         open = false; return;
       }
       var x = ((p.ts - t0) / span * 300).toFixed(1), y = (58 - p.power_w / top * 54).toFixed(1);
-      if (!open) { path += "M" + x + " " + y + " "; area += "M" + x + " 60 L" + x + " " + y + " "; first = x; }
+      if (!open) { path += "M" + x + " " + y + " "; area += "M" + x + " 60 L" + x + " " + y + " "; }
       else { path += "L" + x + " " + y + " "; area += "L" + x + " " + y + " "; }
       open = true; last = x;
     });
@@ -312,13 +312,13 @@
       html += '<div><b>' + esc(t("ac")) + '</b>' + empty("ac-empty", "ac_none") + '</div>';
     } else if (ac.share === null) {
       html += '<div><b>' + esc(t("ac")) + '</b>' + empty("ac-idle", "ac_idle") + '<small>' +
-        ac.units + ' ' + esc(t("ac_units")) + ' · ' + esc(rule) + '</small></div>';
+        esc(t("ac_units", {n: ac.units})) + ' · ' + esc(rule) + '</small></div>';
     } else {
       html += gauge(ac.share, ac.share >= 0.95 ? "#17703a" : "#8a4b00", null,
         t("ac") + " " + pct(ac.share) + "%") + '<div><b>' + esc(t("ac")) + '</b><div class="big">' +
-        figure("ac-share", ac.share * 100, 1, "%") + '</div><small>' + ac.units + ' ' +
-        esc(t("ac_units")) + (ac.exempt_units ? ' (' + ac.exempt_units + ' ' + esc(t("ac_exempt")) +
-        ')' : '') + ' · ' + esc(t("judged_h")) + ' ' + num(ac.judged_s / 3600, 1) + ' h · ' +
+        figure("ac-share", ac.share * 100, 1, "%") + '</div><small>' +
+        esc(t("ac_units", {n: ac.units})) + (ac.exempt_units ? ' (' +
+        esc(t("ac_exempt", {n: ac.exempt_units})) + ')' : '') + ' · ' + esc(t("judged_h")) + ' ' + num(ac.judged_s / 3600, 1) + ' h · ' +
         esc(rule) + '</small></div>';
     }
     html += '</div><div class="row">';
@@ -338,9 +338,9 @@
   function alarmLine(a) {
     var d = a.data || {}, extra = [];
     if (a.rule) extra.push(t("rule") + " " + a.rule);
-    if (d.flow !== undefined) extra.push(t("flow") + " " + esc(d.flow));
+    if (d.flow !== undefined) extra.push(t("flow") + " " + d.flow);
     if (d.fill_pct !== undefined) extra.push(t("fill") + " " + num(d.fill_pct, 0) + "%");
-    if (d.category !== undefined) extra.push(esc(d.category));
+    if (d.category !== undefined) extra.push(String(d.category));
     if (d.hazardous === true) extra.push(t("hazardous"));
     var kind = TEXT.zh["kind_" + a.kind] !== undefined ? t("kind_" + a.kind) : a.kind;
     return '<li data-testid="alarm" data-kind="' + esc(a.kind) + '"><span class="badge' +
