@@ -25,7 +25,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from central.compliance import ComplianceReport, year_window
-from central.config import EnergyType, InstitutionConfig, MeterRole
+from central.config import EnergyType, InstitutionConfig
 from central.ledger import Ledger
 from central.metrics import (
     AcCompliance,
@@ -280,21 +280,18 @@ def build_live(store: Store, institution: InstitutionConfig, *, now: float,
     step = window_s * 1000 // points
     ticks = [now_ms - (points - 1 - i) * step for i in range(points)]
     stale_ms = int(STALE_AFTER_S * 1000)
-    meters = [m for m in institution.main_meters()
-              if m.energy is EnergyType.ELECTRICITY and m.role is MeterRole.MAIN
-              and m.live_point == "power_w"]
-    series: dict[str, list[tuple[int, float]]] = {}
-    for m in meters:
+    series: list[tuple[str, list[tuple[int, float]]]] = []  # (building, power samples)
+    for m in institution.main_meters():
+        if m.energy is not EnergyType.ELECTRICITY or m.live_point != "power_w":
+            continue
         raw = store.sample_series(m.key._replace(point="power_w"), ticks[0], now_ms + 1)
-        series[m.building + "\0" + m.device] = [
-            (ts, float(v)) for ts, v in raw
-            if isinstance(v, int | float) and not isinstance(v, bool)]
-    buildings = []
-    for b in institution.buildings:
-        mine = [s for k, s in series.items() if k.split("\0", 1)[0] == b.id]
-        buildings.append(BuildingPower(id=b.id, name=b.name,
-                                       power_w=step_sum(mine, [now_ms], stale_ms)[0]))
-    values = step_sum(list(series.values()), ticks, stale_ms)
+        series.append((m.building, [(ts, float(v)) for ts, v in raw
+                                    if isinstance(v, int | float) and not isinstance(v, bool)]))
+    buildings = [
+        BuildingPower(id=b.id, name=b.name, power_w=step_sum(
+            [s for building, s in series if building == b.id], [now_ms], stale_ms)[0])
+        for b in institution.buildings]
+    values = step_sum([s for _, s in series], ticks, stale_ms)
     powers = [b.power_w for b in buildings if b.power_w is not None]
     return LivePower(now=now, local_time=datetime.fromtimestamp(now, tz),
                      power_w=math.fsum(powers) if powers else None, buildings=buildings,

@@ -115,12 +115,15 @@
   function takeToken() {
     var m = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
     if (m) {
-      store("gg_token", decodeURIComponent(m[1]));
+      var given;
+      try { given = decodeURIComponent(m[1]); } catch (e) { given = m[1]; }
+      store("gg_token", given);
       var rest = window.location.hash.slice(1).split("&").filter(function (p) {
         return p.indexOf("token=") !== 0;
       }).join("&");
       history.replaceState(null, "", window.location.pathname + window.location.search +
         (rest ? "#" + rest : ""));
+      return given || null;  // also when the browser refuses to store it
     }
     return store("gg_token");
   }
