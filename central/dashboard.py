@@ -43,6 +43,7 @@ from protocols.clock import Clock
 LIVE_WINDOW_S = 3600  # the sparkline's span
 LIVE_POINTS = 60  # one point per minute of it
 ALARM_LOOKBACK = 500  # most recent alarm events read to decide which are still raised
+ALARM_WINDOW_S = 30 * 86_400  # ... within this window, so the scan of `events` stays bounded
 RECENT_ALARMS = 20
 FILL_POINT = "fill_pct"  # bin-fill sensors (docs/devices)
 
@@ -83,7 +84,7 @@ class Alarm(_View):
 
 
 class Alarms(_View):
-    active: list[Alarm]  # last event per (edge, device, kind, rule) is "raised"
+    active: list[Alarm]  # last event per (edge, device, kind, rule) in 30 days is "raised"
     recent: list[Alarm]  # newest first
 
 
@@ -188,11 +189,12 @@ def alarm_state(events: Sequence[Alarm]) -> list[Alarm]:
     return active
 
 
-def _alarm_events(store: Store, limit: int) -> list[Alarm]:
+def _alarm_events(store: Store, since_ms: int, limit: int) -> list[Alarm]:
     # Read through the store's query helper until the store grows an events reader of its own.
     rows = store._query(
         "SELECT stream_edge, ts, name, severity, device, data FROM events "
-        "WHERE name LIKE 'alarm.%' ORDER BY ts DESC, rowid DESC LIMIT ?", (limit,))
+        "WHERE ts >= ? AND name LIKE 'alarm.%' ORDER BY ts DESC, rowid DESC LIMIT ?",
+        (since_ms, limit))
     out: list[Alarm] = []
     for edge, ts, name, severity, device, raw in rows:
         try:
@@ -242,7 +244,7 @@ def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig
             water_m3_month=math.fsum(month_sums.get(m.key, 0.0) for m in mains
                                      if m.energy is EnergyType.WATER)))
 
-    events = _alarm_events(store, ALARM_LOOKBACK)
+    events = _alarm_events(store, int((now - ALARM_WINDOW_S) * 1000), ALARM_LOOKBACK)
     bins = []
     for key, s in sorted(store.latest_samples([FILL_POINT]).items()):
         if isinstance(s.value, bool) or not isinstance(s.value, int | float):

@@ -80,6 +80,8 @@ def populate_dashboard(store: Store, ledger: SqliteLedger) -> None:
         alarm(24, "lights_on", "cleared", ts=NOW_MS - 20 * MIN, device="plug-3"),
         Event(seq=25, ts=NOW_MS - 5 * MIN, name="device_offline", severity=Severity.WARNING,
               device="meter-a", data={}),
+        alarm(26, "bin_full", "raised", ts=NOW_MS - 31 * 86_400_000, device="bin-9",
+              fill_pct=95, category="other", hazardous=False),  # beyond the 30-day window
     ]
     e2 = [
         interval(1, start=jan, quantity=3_000.0, device="meter-b"),
