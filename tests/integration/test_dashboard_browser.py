@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -192,9 +193,10 @@ def switch_to_english(driver: WebDriver) -> None:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[str]:
+def demo(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
     """`greenguard demo` on a free port from 09:00 on a school day at 600× (ten simulated
-    minutes a second: no midnight within the test); yields its base URL once data flows."""
+    minutes a second); yields its base URL and the token of the dashboard link it prints
+    (None while the API needs none) once data flows."""
     port = free_port()
     log = tmp_path / "demo.log"
     greenguard = Path(sys.executable).with_name("greenguard")
@@ -206,18 +208,20 @@ def demo(tmp_path: Path) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while f"Dashboard: {base}/" not in log.read_text():
+        banner = re.compile(rf"Dashboard: {re.escape(base)}/(?:#token=([^\s&]+))?")
+        while (printed := banner.search(log.read_text())) is None:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
+        token = printed.group(1)
         while True:
-            board = api(base, "/api/v1/dashboard")
+            board = api(base, "/api/v1/dashboard", token)
             if (board["power_w"] is not None and board["energy_kwh_today"] > 0
                     and board["compliance"]["energy_kgce"] > 0):
                 break
             assert time.monotonic() < deadline, f"no data from the demo: {board}"
             time.sleep(0.5)
-        yield base
+        yield base, token
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -235,11 +239,14 @@ def between(low: float, shown: float | None, high: float, digits: int) -> None:
 
 
 @pytest.mark.slow
-def test_dashboard_against_a_running_demo(demo: str, browser: Browser) -> None:
+def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
+                                          browser: Browser) -> None:
+    base, token = demo
     driver = browser()
-    before = api(demo, "/api/v1/dashboard")
-    before_c = api(demo, "/api/v1/compliance")
-    driver.get(f"{demo}/#token={TOKEN}")
+    before = api(base, "/api/v1/dashboard", token)
+    before_c = api(base, "/api/v1/compliance", token)
+    # The link the demo prints; a token the API does not need yet is kept all the same.
+    driver.get(f"{base}/#token={token or TOKEN}")
     wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
     wait_for(driver, "document.querySelector('[data-testid=sparkline]')")
     as_of, shown = snapshot(driver, [
@@ -247,13 +254,13 @@ def test_dashboard_against_a_running_demo(demo: str, browser: Browser) -> None:
         *(f"gauge-{i['key']}-{part}" for i in before_c["items"] for part in ("ytd", "target")),
         *(f"bld-{b['id']}-{part}" for b in before["buildings"]
           for part in ("today", "month", "power"))])
-    after = api(demo, "/api/v1/dashboard")
-    after_c = api(demo, "/api/v1/compliance")
+    after = api(base, "/api/v1/dashboard", token)
+    after_c = api(base, "/api/v1/compliance", token)
     assert before["now"] <= as_of <= after["now"]
 
     # The token moved from the address bar to localStorage.
-    assert driver.current_url == f"{demo}/"
-    assert driver.execute_script("return localStorage.getItem('gg_token')") == TOKEN
+    assert driver.current_url == f"{base}/"
+    assert driver.execute_script("return localStorage.getItem('gg_token')") == (token or TOKEN)
 
     assert text(driver, "institution") == after["institution"]["name"] == "示范中学"
     # Quantities that only grow during a school day lie between the two API reads.
@@ -293,7 +300,7 @@ def test_dashboard_against_a_running_demo(demo: str, browser: Browser) -> None:
     assert int(driver.find_element(By.CSS_SELECTOR, '[data-testid="sparkline"]')
                .get_attribute("data-points") or 0) >= 2
 
-    only_same_origin(driver, demo)
+    only_same_origin(driver, base)
     screenshot(driver, "demo-desktop-zh", DESKTOP)
     switch_to_english(driver)
     assert text(driver, "edge-edge-1-state") == "online"
