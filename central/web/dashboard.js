@@ -474,6 +474,11 @@
   }
   function setStatus(key, error) {
     var s = $("status");
+    // A live region re-announces any change: leave it alone while nothing changed.
+    var code = lang === "zh" ? "zh-CN" : "en";
+    if (s.getAttribute("data-key") === key && s.getAttribute("lang") === code &&
+        (s.className === "error") === Boolean(error)) return;
+    s.setAttribute("lang", code);
     s.textContent = t(key);
     s.className = error ? "error" : "";
     s.setAttribute("data-key", key);
