@@ -17,17 +17,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from central.compliance import ComplianceReport, year_window
 from central.config import InstitutionConfig
+from central.dashboard import dashboard_router
 from central.entries import add_entries, import_file
 from central.errors import EntryError, ReportError, StoreError
 from central.ingest import IngestStats
 from central.ledger import EntryKind, Ledger, SqliteLedger
 from central.metrics import PeriodMetrics, hazardous_balance, period_metrics, waste_monthly
 from central.overview import Overview, build_overview, compliance_for
-from central.page import load_template, render_page
+from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
 from central.report_output import produce
 from central.store import Store
@@ -66,7 +67,6 @@ def create_app(
     check_profile(institution, profile)
     book: Ledger = ledger if ledger is not None else SqliteLedger(":memory:")
     tz = institution.institution.tz
-    template = load_template()
     app = FastAPI(title="greenguard central", version=API_VERSION,
                   description="Compliance figures and live overview of one institution.")
     app.state.store = store
@@ -171,9 +171,8 @@ def create_app(
     def get_overview(db: StoreDep) -> Overview:
         return overview(db)
 
-    @app.get("/", response_class=HTMLResponse)
-    def page(db: StoreDep) -> HTMLResponse:
-        return HTMLResponse(render_page(template, overview(db)),
-                            headers={"Cache-Control": "no-store"})
+    app.include_router(dashboard_router(institution, profile, clock, book, ingest_counters,
+                                        _open_store))
+    app.include_router(page_router())
 
     return app

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -112,29 +110,6 @@ async def test_overview_live_and_today(client: httpx.AsyncClient) -> None:
     assert edges["edge-2"]["age_s"] == pytest.approx(20.0)
     assert o["ingest"]["stored_records"] == 11
     assert o["compliance"]["energy_kgce"] == pytest.approx(1_229.0)
-
-
-async def test_page_renders_the_figures_on_the_server(client: httpx.AsyncClient) -> None:
-    r = await client.get("/")
-    assert r.status_code == 200
-    assert r.headers["content-type"].startswith("text/html")
-    page = r.text
-    assert "示范中学 Demo Middle School" in page
-    assert "1,229.0 kgce" in page  # total energy
-    assert "<td>0.102</td>" in page  # kgce/m² year to date: 1,229 / 12,000
-    assert "<td>0.205</td>" in page  # projected to year end: 2,458 / 12,000
-    assert "20.0 <small>kW</small>" in page  # live power
-    assert "80.0 <small>kWh</small>" in page
-    assert "2.00 <small>m³</small>" in page
-    assert "10.0 <small>/ 10</small>" in page  # score
-    assert "✓ 3.5 / 3.5" in page
-    assert "在线 online" in page
-    assert "{{" not in page
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # nothing from the net
-    embedded = re.search(r'<script id="initial" type="application/json">(.*?)</script>',
-                         page, re.S)
-    assert embedded is not None
-    assert json.loads(embedded.group(1))["power_w"] == 20_000.0
 
 
 async def test_reader_connections_from_a_path(db_path: Path, store: Store,

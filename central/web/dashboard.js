@@ -1,0 +1,556 @@
+/* greenguard built-in dashboard: fetches /api/v1/dashboard (every 10 s) and
+ * /api/v1/dashboard/live (every 2 s) and draws them as hand-written SVG. No library, no
+ * request to any other origin (the server's Content-Security-Policy forbids it).
+ *
+ * Access: a token given once as #token=… in the address is kept in localStorage (gg_token)
+ * and removed from the address bar; every request sends it as a bearer token. A 401 or 403
+ * shows the "token needed" panel instead of figures. Language: zh-CN by default, English on
+ * request, remembered in localStorage (gg_lang). */
+(function () {
+  "use strict";
+
+  var TEXT = {
+    zh: {
+      title: "节能监测", skip: "跳到内容", lang_button: "English", live_status: "实时",
+      lost: "连接中断", loading: "加载中…",
+      auth_title: "需要访问令牌",
+      auth_text: "请打开中心服务打印的仪表盘链接（以 #token=… 结尾），或向管理员索取访问令牌。",
+      auth_rejected: "已保存的访问令牌被拒绝（已过期或已撤销）。请打开新的仪表盘链接。",
+      auth_forget: "清除已保存的令牌",
+      targets: "年度考核指标", live: "实时", buildings: "各建筑用能",
+      items: "分项用电（本月）", rules: "空调与下班后用电（本月）", alarms: "告警",
+      waste: "垃圾分类", edges: "采集终端",
+      ytd: "累计", projected: "年末预计", target: "目标", prorated: "按期目标",
+      no_target: "本年度未设目标", no_data: "尚无数据", met: "达标", not_met: "未达标",
+      points: "分", score: "考核得分", provisional: "预估（年度未结束）", final: "全年结果",
+      total_energy: "综合能耗", water: "用水", floor_area: "建筑面积", users: "用能人数",
+      elapsed: "年度已过", data_since: "数据始于", profile: "折标系数",
+      live_power: "实时功率", last_hour: "最近一小时", elec_today: "今日用电",
+      water_today: "今日用水", today: "今日", month: "本月", power: "功率",
+      no_buildings: "未配置建筑", no_power: "暂无实时功率",
+      no_items: "未配置分项计量（子表带分项编码后在此显示）", share_of_main: "占总表",
+      ac: "空调设定温度达标率", ac_none: "未接入空调", ac_idle: "本月空调未在制冷或制热模式运行",
+      ac_units: "空调 {n} 台", ac_exempt: "{n} 台豁免", judged_h: "评判运行时长",
+      ac_rule: "夏季不低于 {s} °C，冬季不高于 {w} °C",
+      after_hours: "下班后及节假日用电", of_total: "占本月用电", working_hours: "工作时间",
+      unknown_days: "天缺少调休日历数据",
+      no_after: "本月尚无用电数据",
+      alarms_active: "当前告警", alarms_none: "当前无告警", alarms_recent: "最近告警记录",
+      raised: "告警", cleared: "已解除", kind_leak: "疑似漏水", kind_lights_on: "下班未关灯",
+      kind_bin_full: "垃圾桶已满", kind_actuation_failed: "控制执行失败",
+      rule: "规则", flow: "流量", fill: "满溢度", hazardous: "有害垃圾",
+      bins: "垃圾桶满溢度", bins_none: "尚无垃圾桶传感器上报", stale: "数据过旧",
+      clearances: "今年清运", clearances_none: "今年尚无清运记录", times: "次",
+      month_col: "月份", category: "类别", weight: "重量 kg",
+      edges_none: "尚无采集终端连接", online: "在线", offline: "离线", unknown: "未知",
+      last_seen: "最后通信", clock_state: "时钟", synced: "已同步", unsynced: "未同步",
+      outbox: "待发送缓存", not_reported: "未上报", software: "软件",
+      ingest: "MQTT", connected: "已连接", disconnected: "未连接", received: "已接收",
+      stored: "已存储", duplicates: "重复", dead_letters: "死信", store_errors: "存储错误",
+      ago_s: "{n} 秒前", ago_min: "{n} 分钟前", ago_h: "{n} 小时前"
+    },
+    en: {
+      title: "Energy monitor", skip: "Skip to content", lang_button: "中文", live_status: "Live",
+      lost: "Connection lost", loading: "Loading…",
+      auth_title: "Sign-in token needed",
+      auth_text: "Open the dashboard link printed by the central (it ends in #token=…), or ask " +
+        "your administrator for an access token.",
+      auth_rejected: "The saved token was refused (expired or revoked). Open a new dashboard link.",
+      auth_forget: "Forget the saved token",
+      targets: "Annual targets", live: "Live", buildings: "Energy by building",
+      items: "Electricity by 分项 item (this month)",
+      rules: "AC and after-hours use (this month)", alarms: "Alarms",
+      waste: "Waste sorting", edges: "Edge agents",
+      ytd: "Year to date", projected: "Projected", target: "Target", prorated: "Pro-rated",
+      no_target: "No target set for this year", no_data: "No data yet", met: "Met",
+      not_met: "Not met", points: "pts", score: "Score", provisional: "Provisional (year not over)",
+      final: "Final", total_energy: "Total energy", water: "Water", floor_area: "Floor area",
+      users: "Energy users", elapsed: "Year elapsed", data_since: "Data since",
+      profile: "Coefficients", live_power: "Live power", last_hour: "Last hour",
+      elec_today: "Electricity today", water_today: "Water today", today: "Today",
+      month: "This month", power: "Power", no_buildings: "No buildings configured",
+      no_power: "No live power yet",
+      no_items: "No 分项 sub-meters configured (sub-meters with an item code appear here)",
+      share_of_main: "of main meters",
+      ac: "AC setpoint compliance", ac_none: "No AC units connected",
+      ac_idle: "No AC ran in a cooling or heating mode this month", ac_units: "AC units: {n}",
+      ac_exempt: "{n} exempt", judged_h: "Judged running time",
+      ac_rule: "summer not below {s} °C, winter not above {w} °C",
+      after_hours: "After hours and days off", of_total: "of this month's electricity",
+      working_hours: "Working hours", unknown_days: "days without 调休 calendar data",
+      no_after: "No electricity recorded this month yet",
+      alarms_active: "Active alarms", alarms_none: "No active alarms",
+      alarms_recent: "Recent alarm events", raised: "Raised", cleared: "Cleared",
+      kind_leak: "Possible leak", kind_lights_on: "Lights left on", kind_bin_full: "Bin full",
+      kind_actuation_failed: "Actuation failed", rule: "rule", flow: "flow", fill: "fill",
+      hazardous: "hazardous", bins: "Bin fill levels", bins_none: "No bin sensors reporting yet",
+      stale: "stale", clearances: "Clearances this year",
+      clearances_none: "No clearances recorded this year", times: "",
+      month_col: "Month", category: "Category", weight: "Weight kg",
+      edges_none: "No edge has connected yet", online: "online", offline: "offline",
+      unknown: "unknown", last_seen: "last seen", clock_state: "clock", synced: "synced",
+      unsynced: "unsynced", outbox: "outbox", not_reported: "not reported",
+      software: "software", ingest: "MQTT", connected: "connected",
+      disconnected: "disconnected", received: "received", stored: "stored",
+      duplicates: "duplicates", dead_letters: "dead letters", store_errors: "store errors",
+      ago_s: "{n} s ago", ago_min: "{n} min ago", ago_h: "{n} h ago"
+    }
+  };
+
+  function store(key, value) {
+    try {
+      if (value === undefined) return window.localStorage.getItem(key);
+      if (value === null) window.localStorage.removeItem(key);
+      else window.localStorage.setItem(key, value);
+    } catch (e) { /* storage disabled: works for this visit only */ }
+    return null;
+  }
+
+  var lang = store("gg_lang") === "en" ? "en" : "zh";
+  var token = takeToken();
+  var view = null;
+  var live = null;
+  var renders = 0;
+
+  function takeToken() {
+    var m = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
+    if (m) {
+      var given;
+      try { given = decodeURIComponent(m[1]); } catch (e) { given = m[1]; }
+      store("gg_token", given);
+      var rest = window.location.hash.slice(1).split("&").filter(function (p) {
+        return p.indexOf("token=") !== 0;
+      }).join("&");
+      history.replaceState(null, "", window.location.pathname + window.location.search +
+        (rest ? "#" + rest : ""));
+      return given || null;  // also when the browser refuses to store it
+    }
+    return store("gg_token");
+  }
+
+  function t(key, args) {
+    var s = TEXT[lang][key];
+    if (s === undefined) s = TEXT.zh[key] !== undefined ? TEXT.zh[key] : key;
+    if (args) Object.keys(args).forEach(function (k) { s = s.replace("{" + k + "}", args[k]); });
+    return s;
+  }
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, function (c) {
+      return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+    });
+  }
+  function num(x, d) {
+    if (x === null || x === undefined || !isFinite(x)) return "—";
+    return Number(x).toLocaleString("en-US", {minimumFractionDigits: d, maximumFractionDigits: d});
+  }
+  function pct(x) { return x === null || x === undefined ? "—" : num(x * 100, 1); }
+  function ago(s) {
+    if (s === null || s === undefined) return "—";
+    if (s < 90) return t("ago_s", {n: Math.max(0, Math.round(s))});
+    if (s < 5400) return t("ago_min", {n: Math.round(s / 60)});
+    return t("ago_h", {n: Math.round(s / 3600)});
+  }
+  function localTime(ms) {
+    var tz = view ? view.institution.timezone : undefined;
+    try {
+      return new Date(ms).toLocaleString(lang === "zh" ? "zh-CN" : "en-GB",
+        {timeZone: tz, hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit",
+         minute: "2-digit"});
+    } catch (e) { return new Date(ms).toISOString().slice(0, 16).replace("T", " "); }
+  }
+  function figure(id, value, d, unit) {
+    return '<b data-testid="' + id + '">' + num(value, d) + '</b>' +
+      (unit ? ' <small>' + esc(unit) + '</small>' : '');
+  }
+  function empty(id, key) { return '<p class="empty" data-testid="' + id + '">' + esc(t(key)) + '</p>'; }
+  function name(zh, en) { return lang === "zh" ? zh : en; }
+
+  /* -- SVG ------------------------------------------------------------------------- */
+
+  function polar(f) {
+    var a = Math.PI * (1 - Math.max(0, Math.min(1, f)));
+    return [60 + 48 * Math.cos(a), 62 - 48 * Math.sin(a)];
+  }
+  function arc(f0, f1, colour, width) {
+    var p0 = polar(f0), p1 = polar(f1);
+    return '<path d="M' + p0[0].toFixed(2) + ' ' + p0[1].toFixed(2) + ' A48 48 0 0 1 ' +
+      p1[0].toFixed(2) + ' ' + p1[1].toFixed(2) + '" fill="none" stroke="' + colour +
+      '" stroke-width="' + width + '" stroke-linecap="butt"/>';
+  }
+  /* A half-ring gauge: value `f` of the scale (0..1), an optional target tick. */
+  function gauge(f, colour, tick, label) {
+    var s = '<svg viewBox="0 0 120 70" role="img" aria-label="' + esc(label) + '"><title>' +
+      esc(label) + '</title>' + arc(0, 1, "#e3e9e4", 12);
+    if (f !== null && f > 0) s += arc(0, Math.min(1, f), colour, 12);
+    if (tick !== null) {
+      var a = polar(tick), b = [60 + (a[0] - 60) * 1.3, 62 + (a[1] - 62) * 1.3];
+      var c = [60 + (a[0] - 60) * 0.7, 62 + (a[1] - 62) * 0.7];
+      s += '<line x1="' + c[0].toFixed(2) + '" y1="' + c[1].toFixed(2) + '" x2="' +
+        b[0].toFixed(2) + '" y2="' + b[1].toFixed(2) + '" stroke="#1d2a22" stroke-width="2.5"/>';
+    }
+    return s + '</svg>';
+  }
+  function bar(f, colour, label) {
+    var w = Math.max(0, Math.min(1, f || 0)) * 100;
+    return '<svg viewBox="0 0 100 14" preserveAspectRatio="none" role="img" aria-label="' +
+      esc(label) + '"><rect width="100" height="14" rx="2" fill="#e3e9e4"/><rect width="' +
+      w.toFixed(2) + '" height="14" rx="2" fill="' + colour + '"/></svg>';
+  }
+  function sparkline(series) {
+    var pts = series.filter(function (p) { return p.power_w !== null; });
+    if (!pts.length) return '<p class="empty" data-testid="sparkline-empty">' + esc(t("no_power")) + '</p>';
+    var t0 = series[0].ts, t1 = series[series.length - 1].ts, span = Math.max(1, t1 - t0);
+    var max = Math.max.apply(null, pts.map(function (p) { return p.power_w; }));
+    var min = Math.min.apply(null, pts.map(function (p) { return p.power_w; }));
+    var top = max > 0 ? max * 1.1 : 1;
+    var path = "", area = "", open = false, last = null;
+    series.forEach(function (p) {
+      if (p.power_w === null) {
+        if (open) area += "L" + last + " 60 Z ";
+        open = false; return;
+      }
+      var x = ((p.ts - t0) / span * 300).toFixed(1), y = (58 - p.power_w / top * 54).toFixed(1);
+      if (!open) { path += "M" + x + " " + y + " "; area += "M" + x + " 60 L" + x + " " + y + " "; }
+      else { path += "L" + x + " " + y + " "; area += "L" + x + " " + y + " "; }
+      open = true; last = x;
+    });
+    if (open) area += "L" + last + " 60 Z";
+    var label = t("last_hour") + ": " + num(min / 1000, 1) + "–" + num(max / 1000, 1) + " kW";
+    return '<svg class="spark" viewBox="0 0 300 60" preserveAspectRatio="none" role="img" ' +
+      'data-testid="sparkline" data-points="' + pts.length + '" aria-label="' + esc(label) + '">' +
+      '<title>' + esc(label) + '</title><path d="' + area + '" fill="#cfe5d8"/><path d="' + path +
+      '" fill="none" stroke="#1f6b43" stroke-width="2" vector-effect="non-scaling-stroke"/></svg>' +
+      '<div class="note">' + esc(label) + '</div>';
+  }
+
+  /* -- sections -------------------------------------------------------------------- */
+
+  var DIGITS = 3;
+  function gauges(v) {
+    var c = v.compliance, html = "";
+    c.items.forEach(function (it) {
+      var scale = it.target ? it.target * 1.5 : null;
+      var f = scale && it.projected !== null ? it.projected / scale : null;
+      var colour = it.met === true ? "#17703a" : (it.met === false ? "#b3261e" : "#8a958e");
+      var verdict = it.met === null ? (it.target === null ? t("no_target") : t("no_data")) :
+        (it.met ? t("met") : t("not_met"));
+      var label = name(it.label_zh, it.label_en) + ": " + t("projected") + " " +
+        num(it.projected, DIGITS) + " / " + t("target") + " " + num(it.target, DIGITS) + " " + it.unit;
+      html += '<div class="gauge" data-testid="gauge-' + esc(it.key) + '">' +
+        '<div class="label">' + esc(name(it.label_zh, it.label_en)) + '</div>' +
+        gauge(f, colour, scale ? 1 / 1.5 : null, label) +
+        '<div class="big">' + figure("gauge-" + it.key + "-ytd", it.ytd, DIGITS) + '</div>' +
+        '<div class="sub">' + esc(it.unit) + ' · ' + esc(t("ytd")) + '</div>' +
+        '<div class="sub">' + esc(t("projected")) + ' ' +
+        figure("gauge-" + it.key + "-projected", it.projected, DIGITS) + ' · ' + esc(t("target")) +
+        ' ' + figure("gauge-" + it.key + "-target", it.target, DIGITS) + '</div>' +
+        '<span class="verdict ' + (it.met === null ? "unknown" : (it.met ? "ok" : "bad")) + '">' +
+        esc(verdict) + ' · ' + figure("gauge-" + it.key + "-points", it.points, 1) + ' / ' +
+        num(it.max_points, 1) + ' ' + esc(t("points")) + '</span></div>';
+    });
+    var sf = c.max_score ? c.score / c.max_score : 0;
+    html += '<div class="gauge" data-testid="gauge-score"><div class="label">' + esc(t("score")) +
+      '</div>' + gauge(sf, sf >= 0.999 ? "#17703a" : (sf > 0 ? "#8a4b00" : "#b3261e"), null,
+        t("score") + " " + num(c.score, 1) + " / " + num(c.max_score, 0)) +
+      '<div class="big">' + figure("score", c.score, 1) + ' <small>/ ' + num(c.max_score, 0) +
+      '</small></div><div class="sub">' + esc(c.provisional ? t("provisional") : t("final")) +
+      '</div></div>';
+    return html;
+  }
+  function complianceNote(c) {
+    return esc(t("total_energy")) + ' ' + figure("energy-kgce", c.energy_kgce, 1, "kgce") + ' · ' +
+      esc(t("water")) + ' ' + figure("water-m3", c.water_m3, 1, "m³") + ' · ' + esc(t("floor_area")) +
+      ' ' + num(c.floor_area_m2, 0) + ' m² · ' + esc(t("users")) + ' ' + num(c.energy_users, 0) +
+      ' · ' + esc(t("elapsed")) + ' ' + num(c.fraction_elapsed * 100, 1) + '%' +
+      (c.data_since ? ' · ' + esc(t("data_since")) + ' ' + esc(c.data_since.slice(0, 10)) : '') +
+      ' · ' + esc(t("profile")) + ' ' + esc(c.profile_id) + '@' + esc(c.profile_version);
+  }
+  function liveCard() {
+    var src = live || view;
+    var html = '<div class="label">' + esc(t("live_power")) + '</div><div class="big">' +
+      figure("live-power", src && src.power_w !== null ? src.power_w / 1000 : null, 1, "kW") + '</div>';
+    return html + (live ? sparkline(live.series) : "");
+  }
+  function buildings(v) {
+    if (!v.buildings.length) return empty("buildings-empty", "no_buildings");
+    var maxMonth = Math.max.apply(null, v.buildings.map(function (b) { return b.energy_kwh_month; }));
+    var maxToday = Math.max.apply(null, v.buildings.map(function (b) { return b.energy_kwh_today; }));
+    var power = {};
+    if (live) live.buildings.forEach(function (b) { power[b.id] = b.power_w; });
+    var html = '<div class="bars">';
+    v.buildings.forEach(function (b) {
+      var p = b.id in power ? power[b.id] : b.power_w;
+      html += '<div class="name" data-testid="bld-' + esc(b.id) + '-name"><b>' + esc(b.name) +
+        '</b><br><small>' + esc(t("power")) + ' ' + figure("bld-" + b.id + "-power",
+        p === null ? null : p / 1000, 1, "kW") + '</small></div><div>' +
+        bar(maxToday > 0 ? b.energy_kwh_today / maxToday : 0, "#2f7d55",
+            b.name + " " + t("today") + " " + num(b.energy_kwh_today, 1) + " kWh") +
+        bar(maxMonth > 0 ? b.energy_kwh_month / maxMonth : 0, "#7aa98c",
+            b.name + " " + t("month") + " " + num(b.energy_kwh_month, 1) + " kWh") +
+        '</div><div class="val">' + figure("bld-" + b.id + "-today", b.energy_kwh_today, 1, "kWh") +
+        '<br>' + figure("bld-" + b.id + "-month", b.energy_kwh_month, 1, "kWh") + '</div>';
+    });
+    return html + '</div><div class="legend"><span class="sw a"></span>' + esc(t("today")) +
+      '<span class="sw b"></span>' + esc(t("month")) + '</div>';
+  }
+  function items(v) {
+    var list = v.month.items;
+    if (!list.length) return empty("items-empty", "no_items");
+    var max = Math.max.apply(null, list.map(function (i) { return i.kwh; }));
+    var html = '<div class="bars">';
+    list.forEach(function (i) {
+      var label = name(i.label_zh, i.label_en);
+      html += '<div class="name">' + esc(label) + ' <small>' + esc(i.code) + '</small></div>' +
+        bar(max > 0 ? i.kwh / max : 0, "#2f7d55", label + " " + num(i.kwh, 1) + " kWh") +
+        '<div class="val">' + figure("item-" + i.code, i.kwh, 1, "kWh") +
+        (i.share !== null ? ' <small>' + pct(i.share) + '%</small>' : '') + '</div>';
+    });
+    return html + '</div><p class="note">' + esc(t("share_of_main")) + ' ' +
+      num(v.month.electricity_kwh, 1) + ' kWh</p>';
+  }
+  function rules(v) {
+    var ac = v.month.ac, ah = v.month.after_hours, html = '<div class="row">';
+    var rule = t("ac_rule", {s: num(ac.summer_min_setpoint_c, 0), w: num(ac.winter_max_setpoint_c, 0)});
+    if (!ac.units) {
+      html += '<div><b>' + esc(t("ac")) + '</b>' + empty("ac-empty", "ac_none") + '</div>';
+    } else if (ac.share === null) {
+      html += '<div><b>' + esc(t("ac")) + '</b>' + empty("ac-idle", "ac_idle") + '<small>' +
+        esc(t("ac_units", {n: ac.units})) + ' · ' + esc(rule) + '</small></div>';
+    } else {
+      html += gauge(ac.share, ac.share >= 0.95 ? "#17703a" : "#8a4b00", null,
+        t("ac") + " " + pct(ac.share) + "%") + '<div><b>' + esc(t("ac")) + '</b><div class="big">' +
+        figure("ac-share", ac.share * 100, 1, "%") + '</div><small>' +
+        esc(t("ac_units", {n: ac.units})) + (ac.exempt_units ? ' (' +
+        esc(t("ac_exempt", {n: ac.exempt_units})) + ')' : '') + ' · ' + esc(t("judged_h")) + ' ' + num(ac.judged_s / 3600, 1) + ' h · ' +
+        esc(rule) + '</small></div>';
+    }
+    html += '</div><div class="row">';
+    if (!ah.kwh) {
+      html += '<div><b>' + esc(t("after_hours")) + '</b>' + empty("after-hours-empty", "no_after") + '</div>';
+    } else {
+      html += gauge(ah.share, ah.share > 0.3 ? "#8a4b00" : "#2f7d55", null,
+        t("after_hours") + " " + pct(ah.share) + "%") + '<div><b>' + esc(t("after_hours")) +
+        '</b><div class="big">' + figure("after-hours-kwh", ah.after_hours_kwh, 1, "kWh") +
+        '</div><small>' + figure("after-hours-share", ah.share * 100, 1, "%") + ' ' +
+        esc(t("of_total")) + ' (' + num(ah.kwh, 1) + ' kWh) · ' + esc(t("working_hours")) + ' ' +
+        esc(ah.working_hours) + (ah.unknown_calendar_days ? ' · ' + ah.unknown_calendar_days +
+        ' ' + esc(t("unknown_days")) : '') + '</small></div>';
+    }
+    return html + '</div>';
+  }
+  function alarmLine(a) {
+    var d = a.data || {}, extra = [];
+    if (a.rule) extra.push(t("rule") + " " + a.rule);
+    if (d.flow !== undefined) extra.push(t("flow") + " " + d.flow);
+    if (d.fill_pct !== undefined) extra.push(t("fill") + " " + num(d.fill_pct, 0) + "%");
+    if (d.category !== undefined) extra.push(String(d.category));
+    if (d.hazardous === true) extra.push(t("hazardous"));
+    var kind = TEXT.zh["kind_" + a.kind] !== undefined ? t("kind_" + a.kind) : a.kind;
+    return '<li data-testid="alarm" data-kind="' + esc(a.kind) + '"><span class="badge' +
+      (a.state === "cleared" ? " cleared" : "") + '">' + esc(a.state === "cleared" ? t("cleared") :
+      t("raised")) + '</span><b>' + esc(kind) + '</b><span>' + esc(a.edge) +
+      (a.device ? '/' + esc(a.device) : '') + '</span><small>' + esc(localTime(a.ts)) +
+      (extra.length ? ' · ' + esc(extra.join(" · ")) : '') + '</small></li>';
+  }
+  function alarms(v) {
+    var html = '<h3 class="note">' + esc(t("alarms_active")) + ' (<span data-testid="alarms-count">' +
+      v.alarms.active.length + '</span>)</h3>';
+    html += v.alarms.active.length ? '<ul class="list" data-testid="alarms-active">' +
+      v.alarms.active.map(alarmLine).join("") + '</ul>' : empty("alarms-empty", "alarms_none");
+    if (v.alarms.recent.length) {
+      html += '<details><summary>' + esc(t("alarms_recent")) + ' (' + v.alarms.recent.length +
+        ')</summary><ul class="list">' + v.alarms.recent.map(function (a) {
+          return alarmLine(a).replace('data-testid="alarm"', 'data-testid="alarm-recent"');
+        }).join("") + '</ul></details>';
+    }
+    return html;
+  }
+  function waste(v) {
+    var w = v.waste, html = '<b>' + esc(t("bins")) + '</b>';
+    if (!w.bins.length) html += empty("bins-empty", "bins_none");
+    else {
+      html += '<div class="bars">';
+      w.bins.forEach(function (b) {
+        var f = b.fill_pct / 100;
+        html += '<div class="name">' + esc(b.device) + '</div>' +
+          bar(f, f >= 0.8 ? "#b3261e" : (f >= 0.6 ? "#8a4b00" : "#2f7d55"),
+              b.device + " " + num(b.fill_pct, 0) + "%") +
+          '<div class="val">' + figure("bin-" + b.device, b.fill_pct, 0, "%") +
+          (b.stale ? ' <span class="warn">' + esc(t("stale")) + '</span>' : '') + '</div>';
+      });
+      html += '</div>';
+    }
+    html += '<p><b>' + esc(t("clearances")) + '</b> ' + figure("clearances-count", w.clearances, 0,
+      t("times")) + (w.clearances ? ' · ' + figure("clearances-kg", w.weight_kg, 1, "kg") : '') + '</p>';
+    if (!w.monthly.length) return html + empty("clearances-empty", "clearances_none");
+    html += '<div class="scroll"><table><thead><tr><th>' + esc(t("month_col")) + '</th><th>' +
+      esc(t("category")) + '</th><th>' + esc(t("weight")) + '</th></tr></thead><tbody>';
+    w.monthly.forEach(function (m) {
+      html += '<tr><td>' + esc(m.month) + '</td><td>' + esc(name(m.label_zh, m.label_en)) +
+        '</td><td>' + num(m.weight_kg, 1) + '</td></tr>';
+    });
+    return html + '</tbody></table></div>';
+  }
+  function edges(v) {
+    var html = "";
+    if (!v.edges.length) html = empty("edges-empty", "edges_none");
+    else {
+      html = '<ul class="list">';
+      v.edges.forEach(function (e) {
+        var state = e.online === true ? "online" : (e.online === false ? "offline" : "unknown");
+        html += '<li data-testid="edge-' + esc(e.edge) + '"><span class="dot ' +
+          (e.online === true ? "on" : (e.online === false ? "off" : "")) + '"></span><b>' +
+          esc(e.edge) + '</b><span data-testid="edge-' + esc(e.edge) + '-state">' + esc(t(state)) +
+          '</span><small>' + esc(t("last_seen")) + ' ' + esc(ago(e.age_s)) + ' · ' +
+          esc(t("clock_state")) + ' ' + esc(e.clock_synced === null ? "—" :
+          t(e.clock_synced ? "synced" : "unsynced")) + ' · ' + esc(t("outbox")) + ' ' +
+          (e.outbox_depth === null ? esc(t("not_reported")) : num(e.outbox_depth, 0)) +
+          (e.software ? ' · ' + esc(t("software")) + ' ' + esc(e.software) : '') + '</small></li>';
+      });
+      html += '</ul>';
+    }
+    var i = v.ingest;
+    if (i) {
+      html += '<p class="note">' + esc(t("ingest")) + ' ' + esc(t(i.connected ? "connected" : "disconnected")) +
+        ' · ' + esc(t("received")) + ' ' + num(i.received, 0) + ' · ' + esc(t("stored")) + ' ' +
+        num(i.stored_records, 0) + ' · ' + esc(t("duplicates")) + ' ' + num(i.duplicates, 0) + ' · ' +
+        esc(t("dead_letters")) + ' ' + num(i.dead_letters, 0) + ' · ' + esc(t("store_errors")) + ' ' +
+        num(i.store_errors, 0) + '</p>';
+    }
+    return html;
+  }
+
+  /* -- page ------------------------------------------------------------------------ */
+
+  function $(id) { return document.getElementById(id); }
+  function statics() {
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    Array.prototype.forEach.call(document.querySelectorAll("[data-i18n]"), function (el) {
+      el.textContent = t(el.getAttribute("data-i18n"));
+    });
+    var button = $("lang");
+    button.textContent = t("lang_button");
+    button.lang = lang === "zh" ? "en" : "zh-CN";
+    document.title = (view ? view.institution.name + " · " : "") + t("title");
+  }
+  function render() {
+    statics();
+    if (!view) return;
+    $("name").textContent = view.institution.name;
+    $("clock").textContent = String((live || view).local_time).replace("T", " ").slice(0, 19);
+    $("year").textContent = view.compliance.year;
+    $("gauges").innerHTML = gauges(view);
+    $("compliance-note").innerHTML = complianceNote(view.compliance);
+    $("live-card").innerHTML = liveCard();
+    $("today-elec").innerHTML = '<div class="label">' + esc(t("elec_today")) +
+      '</div><div class="big">' + figure("today-kwh", view.energy_kwh_today, 1, "kWh") + '</div>';
+    $("today-water").innerHTML = '<div class="label">' + esc(t("water_today")) +
+      '</div><div class="big">' + figure("today-water", view.water_m3_today, 2, "m³") + '</div>';
+    $("buildings").innerHTML = buildings(view);
+    $("items").innerHTML = items(view);
+    $("rules").innerHTML = rules(view);
+    var details = $("alarms").querySelector("details"), open = details ? details.open : false;
+    $("alarms").innerHTML = alarms(view);
+    details = $("alarms").querySelector("details");
+    if (details) details.open = open;
+    $("waste").innerHTML = waste(view);
+    $("edges").innerHTML = edges(view);
+    stamp();
+  }
+  function renderLive() {
+    if (!view) return;
+    $("clock").textContent = String(live.local_time).replace("T", " ").slice(0, 19);
+    $("live-card").innerHTML = liveCard();
+    $("buildings").innerHTML = buildings(view);
+    stamp();
+  }
+  function stamp() {
+    renders += 1;
+    var main = $("main");
+    main.setAttribute("data-state", "ready");
+    main.setAttribute("data-as-of", String(view.now));
+    main.setAttribute("data-live-as-of", live ? String(live.now) : "");
+    main.setAttribute("data-renders", String(renders));
+  }
+  function setStatus(key, error) {
+    var s = $("status");
+    // A live region re-announces any change: leave it alone while nothing changed.
+    var code = lang === "zh" ? "zh-CN" : "en";
+    if (s.getAttribute("data-key") === key && s.getAttribute("lang") === code &&
+        (s.className === "error") === Boolean(error)) return;
+    s.setAttribute("lang", code);
+    s.textContent = t(key);
+    s.className = error ? "error" : "";
+    s.setAttribute("data-key", key);
+  }
+  function needAuth(rejected) {
+    $("content").hidden = true;
+    $("auth").hidden = false;
+    $("auth-text").textContent = t(rejected ? "auth_rejected" : "auth_text");
+    $("auth-text").setAttribute("data-i18n", rejected ? "auth_rejected" : "auth_text");
+    $("forget").hidden = !rejected;
+    $("main").setAttribute("data-state", "auth");
+    setStatus("auth_title", true);
+  }
+  function get(path) {
+    var headers = {Accept: "application/json"};
+    if (token) headers.Authorization = "Bearer " + token;
+    return fetch(path, {headers: headers, cache: "no-store", credentials: "omit"}).then(function (r) {
+      if (r.status === 401 || r.status === 403) {
+        var e = new Error("auth"); e.auth = true; throw e;
+      }
+      if (!r.ok) throw new Error("HTTP " + r.status);
+      return r.json();
+    });
+  }
+  function failed(e) {
+    if (e && e.auth) { needAuth(Boolean(token)); return true; }
+    setStatus("lost", true);
+    return false;
+  }
+  function poll(path, every, apply) {
+    function once() {
+      get(path).then(function (data) {
+        apply(data);
+        $("auth").hidden = true;
+        $("content").hidden = !view;
+        setStatus("live_status", false);
+        setTimeout(once, every);
+      }, function (e) {
+        if (!failed(e)) setTimeout(once, Math.min(30000, every * 2));
+      });
+    }
+    once();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    statics();
+    $("lang").addEventListener("click", function () {
+      lang = lang === "zh" ? "en" : "zh";
+      store("gg_lang", lang);
+      render();
+      if ($("main").getAttribute("data-state") === "auth") {
+        needAuth($("auth-text").getAttribute("data-i18n") === "auth_rejected");
+      } else if ($("status").getAttribute("data-key")) {
+        setStatus($("status").getAttribute("data-key"), $("status").className === "error");
+      }
+    });
+    $("forget").addEventListener("click", function () {
+      store("gg_token", null);
+      token = null;
+      needAuth(false);
+    });
+    // A dashboard link opened in a tab that already shows the page changes only the hash.
+    window.addEventListener("hashchange", function () {
+      if (!/(?:^#|&)token=/.test(window.location.hash)) return;
+      token = takeToken();
+      if ($("main").getAttribute("data-state") === "auth") start();
+    });
+    start();
+  });
+  function start() {
+    setStatus("loading", false);
+    poll("api/v1/dashboard", 10000, function (d) { view = d; render(); });
+    poll("api/v1/dashboard/live", 2000, function (d) { live = d; renderLive(); });
+  }
+})();
