@@ -45,7 +45,11 @@ class PgLedger(Ledger):
         self._lock = threading.RLock()
         self._conn: Conn | None = None
         if migrate:
-            migrations.apply(self._connection(), "ledger")
+            try:
+                migrations.apply(self._connection(), "ledger")
+            except BaseException:
+                self.close()
+                raise
 
     def _connection(self) -> Conn:
         if self._conn is not None and not self._conn.closed:

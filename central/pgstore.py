@@ -143,7 +143,11 @@ class PgStore:
         self._conn: Conn | None = None
         self.conflict_retries = 0  # serialization failures / deadlocks retried (diagnostics)
         if migrate and not readonly:
-            migrations.apply(self._connection(), "store")
+            try:
+                migrations.apply(self._connection(), "store")
+            except BaseException:
+                self._drop()
+                raise
 
     # -- connection -----------------------------------------------------------------
 
