@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
+from typing import cast
 
 import uvicorn
 
@@ -18,9 +20,10 @@ from central.api import create_app
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
-from central.ledger import SqliteLedger
+from central.ledger import Ledger, SqliteLedger
 from central.profile import check_profile, load_profile
 from central.store import Store
+from central.storeport import IngestStore
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -61,18 +64,40 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     profile = load_profile(institution.institution.coefficient_profile)
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
-    store = Store(settings.database)
-    ledger = None
+    store: IngestStore
+    reader: Store | str | Path
+    ledger: Ledger
+    closing: list[IngestStore | Ledger | Store] = []
     try:
-        ledger = SqliteLedger(settings.ledger_path)
+        if settings.store == "postgres":
+            from central.pgledger import PgLedger
+            from central.pgstore import PgStore
+
+            assert settings.postgres_dsn is not None
+            password = settings.postgres_secret()
+            store = PgStore(settings.postgres_dsn, password=password)
+            closing.append(store)
+            # The API reads through its own read-only connection. PgStore has the reads of
+            # `Store` (tests/contracts); the API and compliance code still annotate `Store`.
+            reader = cast(Store, PgStore(settings.postgres_dsn, password=password,
+                                         readonly=True, migrate=False))
+            closing.append(reader)
+            ledger = PgLedger(settings.postgres_dsn, password=password)
+        else:
+            store = Store(settings.database)
+            closing.append(store)
+            reader = settings.database
+            ledger = SqliteLedger(settings.ledger_path)
+        closing.append(ledger)
         ingestor = Ingestor(store, clock, stats)
-        app = create_app(settings.database, institution, profile, clock, stats, ledger=ledger)
+        app = create_app(reader, institution, profile, clock, stats, ledger=ledger)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
         options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
                               site=settings.mqtt_site, client_id=settings.mqtt_client_id,
-                              keepalive_s=settings.mqtt_keepalive_s)
+                              keepalive_s=settings.mqtt_keepalive_s,
+                              share_group=settings.mqtt_share_group)
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
@@ -81,8 +106,6 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:
-        with contextlib.suppress(Exception):
-            store.close()
-        if ledger is not None:
+        for resource in closing:
             with contextlib.suppress(Exception):
-                ledger.close()
+                resource.close()
