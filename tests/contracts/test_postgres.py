@@ -162,3 +162,17 @@ def test_text_with_nul_is_stored_and_acknowledged(pg_server: PgServer) -> None:
                                  "s") == 1
         [row] = store.rows("samples")
         assert (row[6], row[8]) == ("a\ufffdb", "\ufffd")
+
+
+def test_a_lost_connection_is_an_error_then_reopened(pg_server: PgServer) -> None:
+    """The server drops the worker's connection (restart, failover): that batch is a
+    StoreError (no ack, the edge resends) and the next one reconnects and is stored."""
+    db = pg_server.create_database()
+    with PgStore(pg_server.dsn(db), password=APP_PASSWORD) as store:
+        assert store.store_batch(batch([sample(1)], after=0), "s") == 1
+        pg_server.admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        f"WHERE datname = '{db}' AND pid <> pg_backend_pid()")
+        with pytest.raises(StoreError):
+            store.store_batch(batch([sample(2)], after=1), "s")
+        assert store.store_batch(batch([sample(2)], after=1), "s") == 2
+        assert store.counts()["samples"] == 2
