@@ -12,15 +12,15 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import cast
 
 import uvicorn
 
 from central.api import create_app
+from central.backend import open_ingest_store, open_ledger, open_reader
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
-from central.ledger import Ledger, SqliteLedger
+from central.ledger import Ledger
 from central.profile import check_profile, load_profile
 from central.store import Store
 from central.storeport import IngestStore
@@ -64,30 +64,17 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     profile = load_profile(institution.institution.coefficient_profile)
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
-    store: IngestStore
-    reader: Store | str | Path
-    ledger: Ledger
     closing: list[IngestStore | Ledger | Store] = []
     try:
+        store = open_ingest_store(settings)
+        closing.append(store)
+        # SQLite: every API request opens its own read-only connection on the file.
+        # PostgreSQL: the API shares one read-only connection of its own.
+        reader: Store | Path = settings.database
         if settings.store == "postgres":
-            from central.pgledger import PgLedger
-            from central.pgstore import PgStore
-
-            assert settings.postgres_dsn is not None
-            password = settings.postgres_secret()
-            store = PgStore(settings.postgres_dsn, password=password)
-            closing.append(store)
-            # The API reads through its own read-only connection. PgStore has the reads of
-            # `Store` (tests/contracts); the API and compliance code still annotate `Store`.
-            reader = cast(Store, PgStore(settings.postgres_dsn, password=password,
-                                         readonly=True, migrate=False))
+            reader = open_reader(settings)
             closing.append(reader)
-            ledger = PgLedger(settings.postgres_dsn, password=password)
-        else:
-            store = Store(settings.database)
-            closing.append(store)
-            reader = settings.database
-            ledger = SqliteLedger(settings.ledger_path)
+        ledger = open_ledger(settings)
         closing.append(ledger)
         ingestor = Ingestor(store, clock, stats)
         app = create_app(reader, institution, profile, clock, stats, ledger=ledger)
