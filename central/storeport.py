@@ -87,3 +87,14 @@ class StoreReader(Protocol):
 
 class FullStore(IngestStore, StoreReader, Protocol):
     """Both sides: what one adapter object offers."""
+
+
+if TYPE_CHECKING:  # mypy checks that both adapters satisfy the whole port
+    from central.pgstore import PgStore
+    from central.store import Store
+
+    def _sqlite_is_a_full_store(store: Store) -> FullStore:
+        return store
+
+    def _postgres_is_a_full_store(store: PgStore) -> FullStore:
+        return store
