@@ -77,20 +77,28 @@ _ROW_COLUMNS: dict[str, str] = {
     "dead_letter": "id, digest, topic, payload, size, error, first_seen, last_seen, count",
 }
 
-_INSERT_SAMPLE = """INSERT INTO samples
+# Samples, events and the latest value per point go in as one statement each (arrays
+# unnested server-side): two round trips per batch instead of two per record.
+_INSERT_SAMPLES = """INSERT INTO samples
     (stream_edge, stream_epoch, seq, ts, device, point, num, txt, vtype, unit, synced)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    SELECT %s, %s, * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                                 %s::float8[], %s::text[], %s::text[], %s::text[],
+                                 %s::smallint[])
     ON CONFLICT (stream_edge, stream_epoch, seq) DO NOTHING"""
+# One row per point (the newest of the batch), so no row is updated twice in one statement.
 _UPSERT_LATEST = """INSERT INTO latest AS l
     (edge, device, point, ts, num, txt, vtype, unit, stream_epoch, seq)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+    SELECT %s, device, point, ts, num, txt, vtype, unit, %s, seq
+    FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::float8[], %s::text[], %s::text[],
+                %s::text[], %s::bigint[]) AS b(device, point, ts, num, txt, vtype, unit, seq)
     ON CONFLICT (edge, device, point) DO UPDATE SET
         ts = excluded.ts, num = excluded.num, txt = excluded.txt, vtype = excluded.vtype,
         unit = excluded.unit, stream_epoch = excluded.stream_epoch, seq = excluded.seq
     WHERE (excluded.ts, excluded.stream_epoch, excluded.seq) > (l.ts, l.stream_epoch, l.seq)"""
-_INSERT_EVENT = """INSERT INTO events
+_INSERT_EVENTS = """INSERT INTO events
     (stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    SELECT %s, %s, * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                                 %s::text[], %s::text[], %s::smallint[])
     ON CONFLICT (stream_edge, stream_epoch, seq) DO NOTHING"""
 _UPSERT_INTERVAL = """INSERT INTO intervals AS i
     (edge, device, point, start, duration_s, quantity, unit, flags, synced, stream_epoch, seq)
@@ -107,6 +115,11 @@ _OVERLAP_SUM = """SELECT edge, device, point,
     FROM intervals
     WHERE start < %(e)s AND start >= %(lo)s AND start + duration_s * 1000 > %(s)s
     GROUP BY edge, device, point"""
+
+
+def _columns(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows to one list per column, for `unnest`."""
+    return [list(col) for col in zip(*rows, strict=True)]
 
 
 def _text(s: str) -> str:
@@ -229,21 +242,26 @@ class PgStore:
         if upto <= after:
             raise ValueError(f"upto {upto} must be greater than after {after}")
         edge, epoch = stream.edge, stream.epoch
-        samples, latest, events, intervals = [], [], [], []
+        samples: list[tuple[Any, ...]] = []
+        latest: dict[tuple[str, str], tuple[Any, ...]] = {}
+        events: list[tuple[Any, ...]] = []
+        intervals: list[tuple[Any, ...]] = []
         for r in records:
             if isinstance(r, Sample):
                 num, txt, vtype = _value(r.value)
                 unit = _text(r.unit)
-                samples.append((edge, epoch, r.seq, r.ts, r.device, r.point, num, txt, vtype,
-                                unit, int(r.synced)))
-                latest.append((edge, r.device, r.point, r.ts, num, txt, vtype, unit, epoch,
-                               r.seq))
+                samples.append((r.seq, r.ts, r.device, r.point, num, txt, vtype, unit,
+                                int(r.synced)))
+                key = (r.device, r.point)
+                newest = latest.get(key)
+                if newest is None or (r.ts, r.seq) > (newest[2], newest[7]):
+                    latest[key] = (r.device, r.point, r.ts, num, txt, vtype, unit, r.seq)
             elif isinstance(r, IntervalRecord):
                 intervals.append((edge, r.device, r.point, r.start, r.duration_s, r.quantity,
                                   _text(r.unit), ",".join(sorted(f.value for f in r.flags)),
                                   int(r.synced), epoch, r.seq))
             elif isinstance(r, Event):
-                events.append((edge, epoch, r.seq, r.ts, r.name, r.severity.value, r.device,
+                events.append((r.seq, r.ts, r.name, r.severity.value, r.device,
                                json.dumps(r.data, ensure_ascii=False, sort_keys=True),
                                int(r.synced)))
 
@@ -257,13 +275,18 @@ class PgStore:
             assert row is not None
             inserted = 0
             with conn.cursor() as cur:
-                for query, params in ((_INSERT_SAMPLE, samples), (_INSERT_EVENT, events),
-                                      (_UPSERT_INTERVAL, intervals)):
-                    if params:
-                        cur.executemany(query.encode(), params)
-                        inserted += max(cur.rowcount, 0)
+                if samples:
+                    cur.execute(_INSERT_SAMPLES, (edge, epoch, *_columns(samples)))
+                    inserted += max(cur.rowcount, 0)
+                if events:
+                    cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
+                    inserted += max(cur.rowcount, 0)
+                if intervals:  # in record order: a later version in the batch wins
+                    cur.executemany(_UPSERT_INTERVAL, intervals)
+                    inserted += max(cur.rowcount, 0)
                 if latest:
-                    cur.executemany(_UPSERT_LATEST.encode(), latest)
+                    cur.execute(_UPSERT_LATEST,
+                                (edge, epoch, *_columns(list(latest.values()))))
                 if intervals:
                     longest = max(r[4] for r in intervals)
                     cur.execute("UPDATE interval_bound SET seconds = %s WHERE id = 1 "
