@@ -39,7 +39,7 @@ API_VERSION = "v1"
 
 def _open_store(request: Request) -> Iterator[Store]:
     source: Store | str | Path = request.app.state.store
-    if isinstance(source, Store):
+    if not isinstance(source, str | Path):  # an open store (or PgStore): shared
         yield source
         return
     reader = Store(source, readonly=True)

@@ -24,7 +24,8 @@ from protocols.clock import SystemClock
 
 _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
              "mqtt_site",
-             "mqtt_client_id", "http_host", "http_port")
+             "mqtt_client_id", "http_host", "http_port", "store", "postgres_dsn",
+             "postgres_password_file", "mqtt_share_group")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "while the central restarts")
     parser.add_argument("--http-host", metavar="HOST", help="default 127.0.0.1")
     parser.add_argument("--http-port", type=int, metavar="PORT", help="default 8080")
+    parser.add_argument("--store", choices=("sqlite", "postgres"),
+                        help="store backend (default sqlite; env GREENGUARD_STORE)")
+    parser.add_argument("--postgres-dsn", metavar="DSN",
+                        help="libpq connection string without password, e.g. "
+                             "'host=db dbname=greenguard user=greenguard'")
+    parser.add_argument("--postgres-password-file", type=Path, metavar="PATH",
+                        help="file holding the PostgreSQL password (or env "
+                             "GREENGUARD_POSTGRES_PASSWORD)")
+    parser.add_argument("--share-group", dest="mqtt_share_group", metavar="GROUP",
+                        help="MQTT 5 shared subscription group: workers of one group "
+                             "share the uplink (docs/scale-out.md)")
     parser.add_argument("--check", action="store_true",
                         help="validate settings, institution config and profile, then exit")
 

@@ -19,9 +19,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -32,6 +33,8 @@ from central.errors import ConfigError, Problem
 # Same shapes as protocols.wire ids and point names, so a meter can match a wire record.
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _SITE_RE = re.compile(_ID_PATTERN)
+# key=value `password=...` or a URI's `user:password@`
+_DSN_PASSWORD = re.compile(r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@|[?&]password=", re.I)
 Id = Annotated[str, Field(pattern=_ID_PATTERN)]
 PointName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.]{0,63}$")]
 ItemCode = Annotated[str, Field(pattern=r"^[0-9]{2}[0-9A-Z]{3}$")]
@@ -369,6 +372,46 @@ class CentralSettings(BaseSettings):
     mqtt_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Store backend: embedded SQLite (default) or a shared PostgreSQL (docs/scale-out.md).
+    # The DSN never holds the password: it comes from GREENGUARD_POSTGRES_PASSWORD, from
+    # postgres_password_file, or from libpq's own PGPASSWORD / ~/.pgpass.
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    postgres_dsn: str | None = None
+    postgres_password_file: Path | None = None
+    postgres_password: pydantic.SecretStr | None = None  # environment only; no CLI flag
+    # MQTT 5 shared subscription group: N workers with the same group share the uplink.
+    mqtt_share_group: Id | None = None
+
+    def backend_problems(self) -> list[Problem]:
+        """Store settings that cannot work. Checked here rather than by pydantic, whose
+        errors would quote every input, the DSN and password included."""
+        problems: list[Problem] = []
+        if self.store == "postgres" and not self.postgres_dsn:
+            problems.append(("postgres_dsn", None, "store 'postgres' needs a DSN "
+                                                   "(GREENGUARD_POSTGRES_DSN)"))
+        if self.postgres_dsn and _DSN_PASSWORD.search(self.postgres_dsn):
+            problems.append(("postgres_dsn", "<redacted>", "must not contain a password; use "
+                             "GREENGUARD_POSTGRES_PASSWORD or postgres_password_file"))
+        if self.postgres_password is not None and self.postgres_password_file is not None:
+            problems.append(("postgres_password_file", str(self.postgres_password_file),
+                             "give GREENGUARD_POSTGRES_PASSWORD or postgres_password_file, "
+                             "not both"))
+        return problems
+
+    def postgres_secret(self) -> str | None:
+        """The PostgreSQL password, read at start; None lets libpq find one itself."""
+        if problems := self.backend_problems():
+            raise ConfigError("settings", problems)
+        if self.postgres_password is not None:
+            return self.postgres_password.get_secret_value()
+        if self.postgres_password_file is None:
+            return None
+        try:
+            return self.postgres_password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError("settings", [("postgres_password_file",
+                                            str(self.postgres_password_file),
+                                            f"cannot read: {exc.strerror}")]) from None
 
     @property
     def ledger_path(self) -> Path:
@@ -422,9 +465,12 @@ def load_settings(**overrides: Any) -> CentralSettings:
     """Environment plus explicit overrides (CLI flags); None overrides are ignored."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return CentralSettings(**given)
+        settings = CentralSettings(**given)
     except ValidationError as exc:
         raise ConfigError("settings", problems_from(exc)) from None
+    if problems := settings.backend_problems():
+        raise ConfigError("settings", problems)
+    return settings
 
 
 # -- YAML loading -----------------------------------------------------------------

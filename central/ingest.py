@@ -23,7 +23,7 @@ from typing import Any
 import aiomqtt
 
 from central.errors import StoreError
-from central.store import Store
+from central.storeport import IngestStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, triage
 from protocols.clock import Clock
 from protocols.wire import (
@@ -86,7 +86,8 @@ def _record_ts(record: Record) -> int:
 class Ingestor:
     """Handles one uplink message at a time; returns the ack to publish, if any."""
 
-    def __init__(self, store: Store, clock: Clock, stats: IngestStats | None = None) -> None:
+    def __init__(self, store: IngestStore, clock: Clock,
+                 stats: IngestStats | None = None) -> None:
         self.store = store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
@@ -170,6 +171,11 @@ class MqttOptions:
     backoff_max_s: float = 30.0
     max_queued_messages: int = 10_000  # aiomqtt drops beyond this; unacked, so resent
     tls: aiomqtt.TLSParameters | None = None  # CA, client certificate and key
+    # MQTT 5 shared subscription group (docs/scale-out.md): every worker of the group gets
+    # a share of the uplink. Such workers use MQTT 5 sessions that end with the connection,
+    # so the broker stops routing to a dead worker at once; what was in flight to it is
+    # resent by the edge, which deletes nothing before the ack.
+    share_group: str | None = None
 
 
 def tls_parameters(ca_file: Path | None, cert_file: Path | None = None,
@@ -180,6 +186,12 @@ def tls_parameters(ca_file: Path | None, cert_file: Path | None = None,
     return aiomqtt.TLSParameters(ca_certs=str(ca_file),
                                  certfile=None if cert_file is None else str(cert_file),
                                  keyfile=None if key_file is None else str(key_file))
+
+
+def uplink_subscriptions(site: str = "+", share_group: str | None = None) -> list[str]:
+    """Topic filters of the uplink: `$share/<group>/gg/v1/<site>/+/<channel>` when shared."""
+    prefix = f"$share/{share_group}/" if share_group else ""
+    return [prefix + subscription(channel, site=site) for channel in UPLINK_CHANNELS]
 
 
 def backoff_delays(initial: float, maximum: float, rng: random.Random) -> Iterator[float]:
@@ -223,17 +235,20 @@ async def run_ingest(
     try:
         while True:
             try:
+                shared = options.share_group is not None
                 async with aiomqtt.Client(
                     options.host, options.port, identifier=options.client_id,
-                    clean_session=False, keepalive=options.keepalive_s,
+                    protocol=aiomqtt.ProtocolVersion.V5 if shared else None,
+                    clean_session=None if shared else False, keepalive=options.keepalive_s,
                     timeout=options.io_timeout_s,
                     max_queued_incoming_messages=options.max_queued_messages,
                     tls_params=options.tls,
                 ) as client:
                     raise_if_cancelled()
-                    for channel in UPLINK_CHANNELS:
-                        await client.subscribe(subscription(channel, site=options.site),
-                                               qos=1, timeout=options.io_timeout_s)
+                    for topic_filter in uplink_subscriptions(options.site,
+                                                             options.share_group):
+                        await client.subscribe(topic_filter, qos=1,
+                                               timeout=options.io_timeout_s)
                     raise_if_cancelled()
                     stats.connects += 1
                     stats.connected = True

@@ -1,6 +1,6 @@
 """The statistics ledger's manual side: bills, vehicle fuel, waste clearances, the hazardous
-waste store log. A port (`Ledger`) with an embedded SQLite adapter; PostgreSQL comes later
-behind the same methods.
+waste store log. A port (`Ledger`) with an embedded SQLite adapter here and a PostgreSQL one
+in central/pgledger.py, both checked by the contract suite in tests/contracts.
 
 Why it looks like this:
 
@@ -149,7 +149,8 @@ class PutResult:
 
 
 class Ledger(abc.ABC):
-    """Port of the manual ledger. Adapters: `SqliteLedger` (embedded default)."""
+    """Port of the manual ledger. Adapters: `SqliteLedger` (embedded default), `PgLedger`
+    (central/pgledger.py, PostgreSQL)."""
 
     @abc.abstractmethod
     def put(self, kind: EntryKind, entries: Sequence[_Entry]) -> PutResult:

@@ -17,13 +17,13 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from central.backend import open_ledger, open_reader
 from central.config import InstitutionConfig, load_institution, load_settings
 from central.entries import import_file
 from central.errors import CentralError, ConfigError, EntryError, ReportError
-from central.ledger import EntryKind, SqliteLedger
+from central.ledger import EntryKind, Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.report_output import FORMATS, produce
-from central.store import Store
 from protocols.clock import SystemClock
 
 
@@ -56,14 +56,14 @@ def run(args: argparse.Namespace) -> int:
         institution = load_institution(settings.institution_config)
         profile = load_profile(institution.institution.coefficient_profile)
         check_profile(institution, profile)
-        ledger = SqliteLedger(settings.ledger_path)
+        ledger = open_ledger(settings)
         try:
             if args.report == "import":
                 return _import(args, ledger, institution, profile)
             now = SystemClock().now()
             year = args.year or datetime.fromtimestamp(now, institution.institution.tz).year
             fmt = args.fmt or FORMATS[args.report][0]
-            with Store(settings.database, readonly=True) as store:
+            with open_reader(settings) as store:
                 content, _media, name = produce(store, ledger, institution, profile,
                                                 report=args.report, fmt=fmt, year=year,
                                                 number=args.number, lang=args.lang, now=now)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import(args: argparse.Namespace, ledger: SqliteLedger, institution: InstitutionConfig,
+def _import(args: argparse.Namespace, ledger: Ledger, institution: InstitutionConfig,
             profile: CoefficientProfile) -> int:
     if args.kind is None or args.file is None:
         raise ReportError("import needs a kind (bill, fuel, clearance, hazardous) and --file")

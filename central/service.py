@@ -11,16 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 
 import uvicorn
 
 from central.api import create_app
+from central.backend import open_ingest_store, open_ledger, open_reader
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
-from central.ledger import SqliteLedger
+from central.ledger import Ledger
 from central.profile import check_profile, load_profile
 from central.store import Store
+from central.storeport import IngestStore
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -61,12 +64,20 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     profile = load_profile(institution.institution.coefficient_profile)
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
-    store = Store(settings.database)
-    ledger = None
+    closing: list[IngestStore | Ledger | Store] = []
     try:
-        ledger = SqliteLedger(settings.ledger_path)
+        store = open_ingest_store(settings)
+        closing.append(store)
+        # SQLite: every API request opens its own read-only connection on the file.
+        # PostgreSQL: the API shares one read-only connection of its own.
+        reader: Store | Path = settings.database
+        if settings.store == "postgres":
+            reader = open_reader(settings)
+            closing.append(reader)
+        ledger = open_ledger(settings)
+        closing.append(ledger)
         ingestor = Ingestor(store, clock, stats)
-        app = create_app(settings.database, institution, profile, clock, stats, ledger=ledger)
+        app = create_app(reader, institution, profile, clock, stats, ledger=ledger)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -75,7 +86,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                               keepalive_s=settings.mqtt_keepalive_s,
                               tls=tls_parameters(settings.mqtt_ca_file,
                                                  settings.mqtt_cert_file,
-                                                 settings.mqtt_key_file))
+                                                 settings.mqtt_key_file),
+                              share_group=settings.mqtt_share_group)
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
@@ -84,8 +96,6 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:
-        with contextlib.suppress(Exception):
-            store.close()
-        if ledger is not None:
+        for resource in closing:
             with contextlib.suppress(Exception):
-                ledger.close()
+                resource.close()
