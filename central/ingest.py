@@ -23,6 +23,7 @@ import aiomqtt
 
 from central.errors import StoreError
 from central.store import Store
+from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, triage
 from protocols.clock import Clock
 from protocols.wire import (
@@ -85,8 +86,10 @@ def _record_ts(record: Record) -> int:
 class Ingestor:
     """Handles one uplink message at a time; returns the ack to publish, if any."""
 
-    def __init__(self, store: Store, clock: Clock, stats: IngestStats | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, stats: IngestStats | None = None,
+                 telemetry: TelemetryStore | None = None) -> None:
         self.store = store
+        self.telemetry = telemetry  # a second store (InfluxDB), written before the ack
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
         self._store_failing = False
@@ -107,6 +110,10 @@ class Ingestor:
                 result = self.store.store_records(
                     triaged.stream, triaged.after, triaged.upto, triaged.records,
                     site=triaged.site, now=now, quarantine=triaged.quarantine)
+                if self.telemetry is not None:
+                    self.telemetry.write(TelemetryBatch(triaged.site, triaged.stream,
+                                                        triaged.after, triaged.upto,
+                                                        tuple(triaged.records)))
             elif isinstance(triaged, EdgeBirth):
                 self.store.record_birth(triaged.site, triaged.birth, now=now)
                 stats.births += 1

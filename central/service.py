@@ -17,10 +17,12 @@ import uvicorn
 from central.api import create_app
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
+from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
 from central.ledger import SqliteLedger
 from central.profile import check_profile, load_profile
 from central.store import Store
+from central.telemetry import DeviceTags, TelemetryStore
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -61,11 +63,16 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     profile = load_profile(institution.institution.coefficient_profile)
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
+    telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
     store = Store(settings.database)
     ledger = None
+    telemetry: TelemetryStore | None = None
     try:
         ledger = SqliteLedger(settings.ledger_path)
-        ingestor = Ingestor(store, clock, stats)
+        if settings.telemetry is not None and telemetry_token is not None:
+            telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
+                                        places=DeviceTags.from_institution(institution))
+        ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(settings.database, institution, profile, clock, stats, ledger=ledger)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
@@ -86,3 +93,6 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         if ledger is not None:
             with contextlib.suppress(Exception):
                 ledger.close()
+        if telemetry is not None:
+            with contextlib.suppress(Exception):
+                telemetry.close()
