@@ -38,6 +38,13 @@ def _report(parser: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _grafana(parser: argparse.ArgumentParser) -> Handler:
+    from central.grafana.cli import add_arguments, run
+
+    add_arguments(parser)
+    return run
+
+
 def _demo(parser: argparse.ArgumentParser) -> Handler:
     from simulators.demo import add_arguments, run
 
@@ -60,6 +67,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = 
     "sim": ("serve a scenario's simulated meters over Modbus TCP", _sim),
     "report": ("produce a report (monthly, quarterly, annual, ledger, scoring) or import "
                "ledger entries", _report),
+    "grafana": ("export the Grafana dashboards as JSON or push them to a Grafana server",
+                _grafana),
 }
 
 
