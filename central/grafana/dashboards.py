@@ -183,20 +183,23 @@ def energy(bucket: str = DEFAULT_BUCKET) -> DashboardModel:
                '  |> group(columns: ["item"])\n  |> sum()\n'
                '  |> map(fn: (r) => ({_value: r._value, '
                'item: dict.get(dict: labels, key: r.item, default: r.item)}))')
-    by_item_daily = (f'import "dict"\n\n{_item_labels()}\n\n{_energy(False)}\n'
+    by_item_daily = (f'import "dict"\n{_LOCAL_TIME}\n{_item_labels()}\n\n{_energy(False)}\n'
                      '  |> map(fn: (r) => ({r with '
                      'item: dict.get(dict: labels, key: r.item, default: r.item)}))\n'
                      '  |> group(columns: ["item"])\n'
-                     "  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false)")
+                     "  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false, "
+                     "location: location)")
     by_building = (f"{_energy(True)}\n"
                    '  |> group(columns: ["building"])\n  |> sum()\n'
                    '  |> map(fn: (r) => ({_value: r._value, building: r.building}))')
-    by_building_daily = (f"{_energy(True)}\n"
+    by_building_daily = (f"{_LOCAL_TIME}\n{_energy(True)}\n"
                          '  |> group(columns: ["building"])\n'
-                         "  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false)")
+                         "  |> aggregateWindow(every: 1d, fn: sum, createEmpty: false, "
+                         "location: location)")
     dash = _dashboard("gg-energy", "能耗分项 Energy by item and building",
                       "Electricity by 分项 item code (sub-meters) and by building (main "
-                      "meters), from interval records.", bucket, time_from="now-30d")
+                      "meters), from interval records; days are local days.", bucket,
+                      time_from="now-30d", local_time=True)
     dash = (dash
             .with_panel(piechart.Panel().title("分项用电").description(
                 "Electricity per 分项 item code over the selected range, kWh.")
@@ -239,7 +242,7 @@ def ac_compliance(bucket: str = DEFAULT_BUCKET) -> DashboardModel:
              '  |> group(columns: ["device"])\n'
              '  |> pivot(rowKey: ["device", "building"], columnKey: ["point"], '
              'valueColumn: "_value")\n'
-             "  |> map(fn: (r) => ({r with 状态: if not exists r.mode or not exists "
+             "  |> map(fn: (r) => ({r with status: if not exists r.mode or not exists "
              'r.setpoint_c then "未判定 unknown"\n'
              f"    else if {cool} then (if float(v: r.setpoint_c) >= float(v: "
              '"${summer_min}") then "合规 ok" else "违规 too cold")\n'
