@@ -89,7 +89,7 @@ class Ingestor:
     def __init__(self, store: Store, clock: Clock, stats: IngestStats | None = None,
                  telemetry: TelemetryStore | None = None) -> None:
         self.store = store
-        self.telemetry = telemetry  # a second store (InfluxDB), written before the ack
+        self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
         self._store_failing = False
@@ -107,13 +107,13 @@ class Ingestor:
                 result = None
             elif isinstance(triaged, StoreBatch):
                 self._check_clocks(triaged.records, now)
-                result = self.store.store_records(
-                    triaged.stream, triaged.after, triaged.upto, triaged.records,
-                    site=triaged.site, now=now, quarantine=triaged.quarantine)
-                if self.telemetry is not None:
+                if self.telemetry is not None:  # first: a failure must not move the watermark
                     self.telemetry.write(TelemetryBatch(triaged.site, triaged.stream,
                                                         triaged.after, triaged.upto,
                                                         tuple(triaged.records)))
+                result = self.store.store_records(
+                    triaged.stream, triaged.after, triaged.upto, triaged.records,
+                    site=triaged.site, now=now, quarantine=triaged.quarantine)
             elif isinstance(triaged, EdgeBirth):
                 self.store.record_birth(triaged.site, triaged.birth, now=now)
                 stats.births += 1

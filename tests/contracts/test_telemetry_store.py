@@ -16,6 +16,8 @@ Fixtures live in this file on purpose (tests/contracts/ is shared with other sui
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -28,11 +30,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import pytest
+import yaml
 
-from central.config import MeterKey, TelemetrySettings
+from central.config import CentralSettings, MeterKey, TelemetrySettings
 from central.errors import StoreError
 from central.influx import InfluxTelemetry
+from central.ingest import IngestStats
+from central.service import run_central
 from central.store import Store
 from central.telemetry import (
     DeviceTags,
@@ -42,7 +48,11 @@ from central.telemetry import (
     TelemetryBatch,
     TelemetryStore,
 )
+from protocols.clock import SystemClock
 from protocols.wire import (
+    Ack,
+    Batch,
+    Channel,
     Event,
     IntervalFlag,
     IntervalRecord,
@@ -50,8 +60,11 @@ from protocols.wire import (
     Sample,
     Severity,
     StreamId,
+    decode,
+    encode,
+    topic,
 )
-from tests.conftest import free_port
+from tests.conftest import Broker, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -146,8 +159,8 @@ def _vm_binary() -> str:
     return binary
 
 
-def _start_vm(tmp_path: Path) -> VictoriaMetrics:
-    port = free_port()
+def _start_vm(tmp_path: Path, port: int | None = None) -> VictoriaMetrics:
+    port = port if port is not None else free_port()
     proc = subprocess.Popen(
         [_vm_binary(), f"-storageDataPath={tmp_path / 'vm'}",
          f"-httpListenAddr=127.0.0.1:{port}", "-retentionPeriod=100y",
@@ -386,3 +399,80 @@ def test_series_and_latest_on_sqlite(tmp_path: Path) -> None:
             store.series(MeterKey("edge-1", "meter-a", "power_w"), start, start + 1, 0)
     finally:
         store.close()
+
+
+# -- wired into the central: MQTT ingest → SQL store + InfluxDB → ack ------------------------
+
+
+@pytest.mark.slow
+async def test_central_never_acks_past_a_batch_influx_refused(
+        tmp_path: Path, mosquitto: Broker, monkeypatch: pytest.MonkeyPatch) -> None:
+    vm = _start_vm(tmp_path)
+    config = tmp_path / "institution.yaml"
+    config.write_text(yaml.safe_dump({
+        "institution": {"id": "demo", "name": "示范中学", "type": "school"},
+        "buildings": [{"id": "A", "name": "教学楼", "floor_area_m2": 12000}],
+        "headcount": {"staff": 120},
+        "meters": [{"edge": "edge-1", "device": "m1", "building": "A",
+                    "energy": "electricity", "role": "main", "zone": "东区 1"}],
+    }, allow_unicode=True), encoding="utf-8")
+    monkeypatch.setenv("GG_TEST_INFLUX_TOKEN", "write-token")
+    settings = CentralSettings(
+        institution_config=config, database=tmp_path / "central.sqlite",
+        mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="central-influx",
+        http_port=free_port(),
+        telemetry=TelemetrySettings(url=vm.url, org="o", bucket="b", attempts=1,
+                                    timeout_s=2, cooldown_s=0,
+                                    token_env="GG_TEST_INFLUX_TOKEN"))
+    stream = StreamId("edge-1", 1_767_225_600_000)
+
+    def batch(after: int, *seqs: int) -> bytes:
+        return encode(Batch(stream, after, T0, True, tuple(
+            Sample(s, T0 + s, "m1", "power_w", float(s), "W") for s in seqs)))
+
+    stats = IngestStats()
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_central(settings, SystemClock(), ready=ready, stats=stats))
+    try:
+        async with asyncio.timeout(30):
+            await ready.wait()
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port,
+                                  identifier="fake-edge") as client:
+            await client.subscribe(topic("school", "edge-1", Channel.ACK), qos=1)
+            telemetry = topic("school", "edge-1", Channel.TELEMETRY)
+            messages = aiter(client.messages)
+
+            async def next_ack(within_s: float) -> int:
+                async with asyncio.timeout(within_s):
+                    message = await anext(messages)
+                ack = decode(message.payload)  # type: ignore[arg-type]
+                assert isinstance(ack, Ack)
+                return ack.upto
+
+            await client.publish(telemetry, batch(0, 1, 2), qos=1)
+            assert await next_ack(30) == 2
+
+            vm.stop()  # InfluxDB goes away: the next batch must not be acknowledged
+            await client.publish(telemetry, batch(2, 3), qos=1)
+            with pytest.raises(TimeoutError):
+                await next_ack(5)
+            assert stats.store_errors == 1
+
+            vm = _start_vm(tmp_path, port=vm.port)
+            # Live data goes on before the edge resends: the cumulative ack must not cover
+            # seq 3, which InfluxDB never got (the SQL watermark did not move past 2).
+            await client.publish(telemetry, batch(3, 4), qos=1)
+            assert await next_ack(30) == 2
+            await client.publish(telemetry, batch(2, 3), qos=1)  # the edge resends
+            assert await next_ack(30) == 4
+        (series,) = vm.export('{__name__="sample_value"}')
+        assert series["metric"] == {
+            "__name__": "sample_value", "site": "school", "edge": "edge-1", "device": "m1",
+            "point": "power_w", "unit": "W", "building": "A", "zone": "东区 1"}
+        assert series["timestamps"] == [T0 + 1, T0 + 2, T0 + 3, T0 + 4]
+        assert series["values"] == [1.0, 2.0, 3.0, 4.0]
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        vm.stop()
