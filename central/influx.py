@@ -50,7 +50,7 @@ from central.telemetry import (
     check_series_args,
     numeric,
 )
-from protocols.wire import Event, IntervalFlag, IntervalRecord, Record, Sample
+from protocols.wire import Event, IntervalFlag, IntervalRecord, Sample
 
 FieldValue = float | int | bool | str
 
@@ -324,11 +324,3 @@ class InfluxTelemetry(TelemetryStore):
         self._write.close()  # type: ignore[no-untyped-call]
         self._client.close()  # type: ignore[no-untyped-call]
 
-
-def record_kinds(records: Sequence[Record]) -> dict[str, int]:
-    """How many samples, intervals and events a batch has (for logs and tests)."""
-    out = {"sample": 0, "interval": 0, "event": 0}
-    for r in records:
-        out["sample" if isinstance(r, Sample) else
-            "interval" if isinstance(r, IntervalRecord) else "event"] += 1
-    return out

@@ -25,13 +25,13 @@ from __future__ import annotations
 import abc
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from central.config import InstitutionConfig, MeterKey
 from central.errors import StoreError
-from protocols.wire import Record, Sample, StreamId, Value
+from protocols.wire import Record, StreamId, Value
 
 if TYPE_CHECKING:
     from central.store import LatestSample, Store
@@ -181,10 +181,6 @@ class SqliteTelemetry(TelemetryStore):
 
     def close(self) -> None:
         self.store.close()
-
-
-def samples_of(records: Sequence[Record]) -> list[Sample]:
-    return [r for r in records if isinstance(r, Sample)]
 
 
 __all__ = ["DeviceTags", "PlaceTags", "SeriesPoint", "SqliteTelemetry", "StoreError",
