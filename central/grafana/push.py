@@ -37,8 +37,11 @@ def push(url: str, token: str, dashboards: Mapping[str, Mapping[str, Any]], *,
          folder_uid: str = FOLDER_UID, folder_title: str = FOLDER_TITLE,
          timeout_s: float = 10.0) -> list[Pushed]:
     """Create the folder if needed, then create or overwrite every dashboard."""
-    from grafana_client.api import GrafanaApi
-    from grafana_client.client import GrafanaClientError, GrafanaException
+    from grafana_client.api import GrafanaApi  # type: ignore[import-untyped]
+    from grafana_client.client import (  # type: ignore[import-untyped]
+        GrafanaClientError,
+        GrafanaException,
+    )
 
     api = GrafanaApi.from_url(url, credential=token, timeout=timeout_s)
     try:
