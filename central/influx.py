@@ -83,19 +83,26 @@ def _field_value(value: FieldValue) -> str:
     return '"' + clean(value).translate(_STRING_ESCAPE) + '"'
 
 
-def build_line(measurement: str, tags: Mapping[str, str | None],
-               fields: Mapping[str, FieldValue], ts_ms: int) -> str:
-    """One line of InfluxDB line protocol; tags sorted by key (as InfluxDB recommends),
-    empty or None tag values left out. At least one field is required."""
-    if not fields:
-        raise ValueError(f"{measurement}: a line needs at least one field")
+def series_key(measurement: str, tags: Mapping[str, str | None]) -> str:
+    """Measurement and tag set, escaped; tags sorted by key (as InfluxDB recommends), empty
+    or None tag values left out."""
     cleaned = {clean(k): clean(v) for k, v in tags.items() if v is not None and clean(v)}
     parts = [clean(measurement).translate(_MEASUREMENT_ESCAPE)]
     parts.extend(f"{escape_tag(k)}={escape_tag(cleaned[k])}" for k in sorted(cleaned))
-    head = ",".join(parts)
+    return ",".join(parts)
+
+
+def field_set(fields: Mapping[str, FieldValue]) -> str:
+    if not fields:
+        raise ValueError("a line needs at least one field")
     values = {clean(k): v for k, v in fields.items()}
-    body = ",".join(f"{escape_tag(k)}={_field_value(v)}" for k, v in values.items())
-    return f"{head} {body} {int(ts_ms)}"
+    return ",".join(f"{escape_tag(k)}={_field_value(v)}" for k, v in values.items())
+
+
+def build_line(measurement: str, tags: Mapping[str, str | None],
+               fields: Mapping[str, FieldValue], ts_ms: int) -> str:
+    """One line of InfluxDB line protocol. At least one field is required."""
+    return f"{series_key(measurement, tags)} {field_set(fields)} {int(ts_ms)}"
 
 
 def _place(tags: PlaceTags) -> dict[str, str | None]:
@@ -103,25 +110,36 @@ def _place(tags: PlaceTags) -> dict[str, str | None]:
 
 
 def record_lines(batch: TelemetryBatch, places: DeviceTags) -> list[str]:
-    """The batch as line protocol, per the schema in the module docstring."""
+    """The batch as line protocol, per the schema in the module docstring. A batch repeats
+    the same few series, so each series key is escaped once per batch."""
     edge = batch.stream.edge
+    heads: dict[tuple[str, str, str, str], str] = {}
+
+    def point_head(measurement: str, device: str, point: str, unit: str) -> str:
+        key = (measurement, device, point, unit)
+        head = heads.get(key)
+        if head is None:
+            head = heads[key] = series_key(measurement, {
+                "site": batch.site, "edge": edge, "device": device, "point": point,
+                "unit": unit, **_place(places.lookup(edge, device, point))})
+        return head
+
     lines: list[str] = []
     for r in batch.records:
         if isinstance(r, Sample):
-            tags = {"site": batch.site, "edge": edge, "device": r.device, "point": r.point,
-                    "unit": r.unit, **_place(places.lookup(edge, r.device, r.point))}
+            head = point_head("sample", r.device, r.point, r.unit)
             number = numeric(r.value)
-            fields: dict[str, FieldValue] = (
-                {"value": number} if number is not None else {"text": str(r.value)})
-            lines.append(build_line("sample", tags, fields, r.ts))
+            body = (f"value={_field_value(number)}" if number is not None
+                    else f"text={_field_value(str(r.value))}")
+            lines.append(f"{head} {body} {int(r.ts)}")
         elif isinstance(r, IntervalRecord):
-            tags = {"site": batch.site, "edge": edge, "device": r.device, "point": r.point,
-                    "unit": r.unit, **_place(places.lookup(edge, r.device, r.point))}
-            lines.append(build_line("interval", tags, {
+            head = point_head("interval", r.device, r.point, r.unit)
+            body = field_set({
                 "delta": float(r.quantity), "seconds": int(r.duration_s),
                 "estimated": IntervalFlag.ESTIMATED in r.flags,
                 "gap": IntervalFlag.GAP in r.flags,
-                "reset": IntervalFlag.RESET in r.flags}, r.start))
+                "reset": IntervalFlag.RESET in r.flags})
+            lines.append(f"{head} {body} {int(r.start)}")
         elif isinstance(r, Event):
             tags = {"site": batch.site, "edge": edge, "device": r.device, "name": r.name,
                     "severity": r.severity.value}
