@@ -352,10 +352,29 @@ class InstitutionConfig(_Model):
 # -- settings ---------------------------------------------------------------------
 
 
-class CentralSettings(BaseSettings):
-    """Process settings, from GREENGUARD_* environment variables or CLI flags."""
+class TelemetrySettings(_Model):
+    """InfluxDB 2 telemetry store, written in addition to the SQL store (docs/influxdb.md).
+    The token is never a setting: it is read at start-up from the environment variable
+    named by `token_env`."""
 
-    model_config = SettingsConfigDict(env_prefix="GREENGUARD_", extra="forbid", frozen=True)
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    org: Annotated[str, Field(min_length=1)]
+    bucket: Annotated[str, Field(min_length=1)]
+    token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
+        "GREENGUARD_INFLUX_TOKEN")
+    batch_lines: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    retry_initial_s: Annotated[float, Field(ge=0, le=10)] = 0.2
+    timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    cooldown_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+
+
+class CentralSettings(BaseSettings):
+    """Process settings, from GREENGUARD_* environment variables or CLI flags. Nested
+    settings use `__`: GREENGUARD_TELEMETRY__URL, GREENGUARD_TELEMETRY__BUCKET, ..."""
+
+    model_config = SettingsConfigDict(env_prefix="GREENGUARD_", extra="forbid", frozen=True,
+                                      env_nested_delimiter="__")
 
     institution_config: Path
     database: Path = Path("central.sqlite")
@@ -412,6 +431,7 @@ class CentralSettings(BaseSettings):
             raise ConfigError("settings", [("postgres_password_file",
                                             str(self.postgres_password_file),
                                             f"cannot read: {exc.strerror}")]) from None
+    telemetry: TelemetrySettings | None = None  # InfluxDB; None: the SQL store only
 
     @property
     def ledger_path(self) -> Path:

@@ -24,6 +24,7 @@ import aiomqtt
 
 from central.errors import StoreError
 from central.storeport import IngestStore
+from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, triage
 from protocols.clock import Clock
 from protocols.wire import (
@@ -86,9 +87,10 @@ def _record_ts(record: Record) -> int:
 class Ingestor:
     """Handles one uplink message at a time; returns the ack to publish, if any."""
 
-    def __init__(self, store: IngestStore, clock: Clock,
-                 stats: IngestStats | None = None) -> None:
+    def __init__(self, store: IngestStore, clock: Clock, stats: IngestStats | None = None,
+                 telemetry: TelemetryStore | None = None) -> None:
         self.store = store
+        self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
         self._store_failing = False
@@ -106,6 +108,10 @@ class Ingestor:
                 result = None
             elif isinstance(triaged, StoreBatch):
                 self._check_clocks(triaged.records, now)
+                if self.telemetry is not None:  # first: a failure must not move the watermark
+                    self.telemetry.write(TelemetryBatch(triaged.site, triaged.stream,
+                                                        triaged.after, triaged.upto,
+                                                        tuple(triaged.records)))
                 result = self.store.store_records(
                     triaged.stream, triaged.after, triaged.upto, triaged.records,
                     site=triaged.site, now=now, quarantine=triaged.quarantine)

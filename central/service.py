@@ -19,11 +19,13 @@ from central.api import create_app
 from central.backend import open_ingest_store, open_ledger, open_reader
 from central.config import CentralSettings, load_institution
 from central.errors import HttpServerError
+from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.ledger import Ledger
 from central.profile import check_profile, load_profile
 from central.store import Store
 from central.storeport import IngestStore
+from central.telemetry import DeviceTags, TelemetryStore
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     profile = load_profile(institution.institution.coefficient_profile)
     check_profile(institution, profile)
     stats = stats if stats is not None else IngestStats()
-    closing: list[IngestStore | Ledger | Store] = []
+    telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
+    closing: list[IngestStore | Ledger | Store | TelemetryStore] = []
     try:
         store = open_ingest_store(settings)
         closing.append(store)
@@ -76,7 +79,12 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             closing.append(reader)
         ledger = open_ledger(settings)
         closing.append(ledger)
-        ingestor = Ingestor(store, clock, stats)
+        telemetry: TelemetryStore | None = None
+        if settings.telemetry is not None and telemetry_token is not None:
+            telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
+                                        places=DeviceTags.from_institution(institution))
+            closing.append(telemetry)
+        ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, institution, profile, clock, stats, ledger=ledger)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",

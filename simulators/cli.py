@@ -38,6 +38,13 @@ def _report(parser: argparse.ArgumentParser) -> Handler:
     return run
 
 
+def _grafana(parser: argparse.ArgumentParser) -> Handler:
+    from central.grafana.cli import add_arguments, run
+
+    add_arguments(parser)
+    return run
+
+
 def _demo(parser: argparse.ArgumentParser) -> Handler:
     from simulators.demo import add_arguments, run
 
@@ -69,6 +76,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = 
                "ledger entries", _report),
     "certs": ("make a CA and TLS certificates for the broker, the central and each edge",
               _certs),
+    "grafana": ("export the Grafana dashboards as JSON or push them to a Grafana server",
+                _grafana),
 }
 
 

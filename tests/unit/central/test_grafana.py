@@ -1,0 +1,292 @@
+"""Grafana as code: golden dashboard JSON, `from_json` round trips, provisioning files, and
+`greenguard grafana push` against a loopback HTTP server that records every request."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from central import codes
+from central.grafana.dashboards import DASHBOARDS
+from central.grafana.export import dashboards, export, render, stale
+from central.grafana.push import GrafanaError, push
+from central.grafana.sdk import DATASOURCE_UID, DashboardModel, FluxQuery, to_json
+from simulators.cli import main
+
+ROOT = Path(__file__).resolve().parents[3]
+COMMITTED = ROOT / "deploy" / "grafana" / "dashboards"
+PROVISIONING = ROOT / "deploy" / "grafana" / "provisioning"
+
+
+def _panels(data: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in data.get("panels", []):
+        out.append(panel)
+        out.extend(panel.get("panels", []))
+    return out
+
+
+# -- golden and round trip -------------------------------------------------------------------
+
+
+def test_committed_dashboards_are_what_the_code_builds() -> None:
+    """Golden: regenerate with `greenguard grafana export` after changing the dashboards."""
+    assert stale(COMMITTED) == []
+    assert sorted(p.name for p in COMMITTED.glob("*.json")) == sorted(
+        f"{spec.slug}.json" for spec in DASHBOARDS)
+
+
+def test_stale_files_are_reported(tmp_path: Path) -> None:
+    export(tmp_path)
+    assert stale(tmp_path) == []
+    (tmp_path / "waste.json").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "old.json").write_text("{}\n", encoding="utf-8")
+    (tmp_path / "alarms.json").unlink()
+    assert stale(tmp_path) == ["alarms.json", "old.json", "waste.json"]
+
+
+@pytest.mark.parametrize("spec", DASHBOARDS, ids=lambda s: s.slug)
+def test_from_json_round_trip_keeps_every_field(spec: Any) -> None:
+    data = to_json(spec.build("greenguard"))
+    model = DashboardModel.from_json(json.loads(json.dumps(data)))
+    assert to_json(model) == data
+    targets = [t for panel in model.panels or [] for t in getattr(panel, "targets", None) or []]
+    assert targets, "every dashboard has queries"
+    assert all(isinstance(t, FluxQuery) for t in targets)
+
+
+def test_the_committed_files_load_back_into_the_sdk() -> None:
+    for path in sorted(COMMITTED.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        assert render(to_json(DashboardModel.from_json(data))) == path.read_text(
+            encoding="utf-8"), path.name
+
+
+# -- what the dashboards contain -------------------------------------------------------------
+
+
+def test_the_views_of_issue_7_are_all_there() -> None:
+    built = dashboards()
+    assert set(built) == {"overview", "energy", "ac-compliance", "after-hours", "alarms",
+                          "waste", "edge-health"}
+    uids = [d["uid"] for d in built.values()]
+    assert len(set(uids)) == len(uids)
+    queries = {slug: "\n".join(t["query"] for p in _panels(d) for t in p.get("targets", []))
+               for slug, d in built.items()}
+    assert 'r.point == "energy_import_kwh"' in queries["overview"]
+    assert 'r.point == "power_w"' in queries["overview"]
+    assert 'group(columns: ["item"])' in queries["energy"]
+    assert 'group(columns: ["building"])' in queries["energy"]
+    assert 'r.point == "setpoint_c"' in queries["ac-compliance"]
+    assert "date.hour" in queries["after-hours"]
+    for name in ("alarm.leak", "alarm.lights_on", "alarm.bin_full"):
+        assert f'r.name == "{name}"' in queries["alarms"]
+    assert 'r.point == "fill_pct"' in queries["waste"]
+    assert 'group(columns: ["site", "edge"])' in queries["edge-health"]
+
+
+@pytest.mark.parametrize("slug", [s.slug for s in DASHBOARDS])
+def test_panels_query_the_schema_through_the_provisioned_datasource(slug: str) -> None:
+    data = dashboards()[slug]
+    assert re.search(r"[\u4e00-\u9fff]", data["title"])  # zh-CN title
+    for panel in _panels(data):
+        assert panel["title"], panel
+        assert panel.get("description"), panel
+        assert panel["datasource"] == {"type": "influxdb", "uid": DATASOURCE_UID}
+        for target in panel["targets"]:
+            flux = target["query"]
+            assert target["datasource"]["uid"] == DATASOURCE_UID
+            assert 'from(bucket: "${bucket}")' in flux
+            assert "r.site =~ /^${site:regex}$/" in flux
+            measurements = set(re.findall(r'r\._measurement == "(\w+)"', flux))
+            assert measurements
+            assert measurements <= {"sample", "interval", "event"}
+            assert flux.count("(") == flux.count(")")
+            assert flux.count("[") == flux.count("]")
+            assert flux.count("{") == flux.count("}")
+    names = {v["name"] for v in data["templating"]["list"]}
+    assert {"bucket", "site"} <= names
+
+
+def test_limits_and_item_names_come_from_the_code_tables() -> None:
+    ac = dashboards()["ac-compliance"]
+    consts = {v["name"]: v["query"] for v in ac["templating"]["list"]
+              if v["type"] == "constant"}
+    policy = codes.policy()
+    assert float(consts["summer_min"]) == policy.ac.summer_min_setpoint_c
+    assert float(consts["winter_max"]) == policy.ac.winter_max_setpoint_c
+    energy = json.dumps(dashboards()["energy"], ensure_ascii=False)
+    for code, label in codes.items().electricity_items.items():
+        assert f'\\"{code}\\": \\"{code} {label.zh}\\"' in energy
+
+
+def test_bucket_is_a_parameter() -> None:
+    variables = dashboards("district")["waste"]["templating"]["list"]
+    (bucket,) = [v for v in variables if v["name"] == "bucket"]
+    assert bucket["query"] == "district"
+
+
+# -- provisioning ----------------------------------------------------------------------------
+
+
+def test_datasource_provisioning_reads_everything_from_the_environment() -> None:
+    text = (PROVISIONING / "datasources" / "greenguard-influxdb.yaml").read_text("utf-8")
+    (ds,) = yaml.safe_load(text)["datasources"]
+    assert ds["uid"] == DATASOURCE_UID
+    assert ds["type"] == "influxdb"
+    assert ds["jsonData"]["version"] == "Flux"
+    env_ref = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
+    for value in (ds["url"], ds["jsonData"]["organization"], ds["jsonData"]["defaultBucket"],
+                  ds["secureJsonData"]["token"]):
+        assert env_ref.match(value), value
+
+
+def test_dashboard_provider_points_at_a_folder_of_json_files() -> None:
+    (provider,) = yaml.safe_load(
+        (PROVISIONING / "dashboards" / "greenguard.yaml").read_text("utf-8"))["providers"]
+    assert provider["type"] == "file"
+    assert provider["options"]["path"].startswith("/")
+    assert provider["allowUiUpdates"] is False
+
+
+# -- push ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    auth: str | None
+    body: Any
+
+
+@dataclass
+class FakeGrafana:
+    folder_exists: bool = False
+    dashboard_status: int = 200
+    requests: list[Recorded] = field(default_factory=list)
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@pytest.fixture
+def grafana() -> Iterator[FakeGrafana]:
+    state = FakeGrafana()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _reply(self, status: int, body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("Content-Length", 0))
+            raw = self.rfile.read(length) if length else b""
+            state.requests.append(Recorded(self.command, self.path,
+                                           self.headers.get("Authorization"),
+                                           json.loads(raw) if raw else None))
+            if self.command == "GET" and self.path == "/api/folders/greenguard":
+                if state.folder_exists:
+                    self._reply(200, {"uid": "greenguard", "title": "greenguard"})
+                else:
+                    self._reply(404, {"message": "folder not found"})
+            elif self.command == "POST" and self.path == "/api/folders":
+                self._reply(200, {"uid": "greenguard", "title": "greenguard", "id": 7})
+            elif self.command == "POST" and self.path == "/api/dashboards/db":
+                if state.dashboard_status != 200:
+                    self._reply(state.dashboard_status, {"message": "invalid API key"})
+                    return
+                uid = state.requests[-1].body["dashboard"]["uid"]
+                self._reply(200, {"status": "success", "uid": uid, "version": 3,
+                                  "url": f"/d/{uid}/x", "id": 1})
+            else:
+                self._reply(404, {"message": "not found"})
+
+        do_GET = do_POST = _handle  # noqa: N815 - http.server's naming
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="fake-grafana", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_push_creates_the_folder_then_every_dashboard(grafana: FakeGrafana) -> None:
+    built = dashboards()
+    pushed = push(grafana.url, "glsa_test", built)
+    assert [(r.method, r.path) for r in grafana.requests] == [
+        ("GET", "/api/folders/greenguard"), ("POST", "/api/folders"),
+        *[("POST", "/api/dashboards/db")] * len(built)]
+    assert {r.auth for r in grafana.requests} == {"Bearer glsa_test"}
+    assert grafana.requests[1].body == {"title": "greenguard 节能监管", "uid": "greenguard"}
+    bodies = [r.body for r in grafana.requests[2:]]
+    assert [b["dashboard"] for b in bodies] == list(built.values())
+    assert {(b["folderUid"], b["overwrite"]) for b in bodies} == {("greenguard", True)}
+    assert [(p.slug, p.uid, p.version) for p in pushed] == [
+        (slug, d["uid"], 3) for slug, d in built.items()]
+
+
+def test_push_into_an_existing_folder_creates_no_folder(grafana: FakeGrafana) -> None:
+    grafana.folder_exists = True
+    push(grafana.url, "t", {"waste": dashboards()["waste"]})
+    assert [(r.method, r.path) for r in grafana.requests] == [
+        ("GET", "/api/folders/greenguard"), ("POST", "/api/dashboards/db")]
+
+
+def test_a_refused_push_raises_with_the_status(grafana: FakeGrafana) -> None:
+    grafana.dashboard_status = 401
+    with pytest.raises(GrafanaError, match="HTTP 401") as err:
+        push(grafana.url, "wrong", dashboards())
+    assert err.value.status == 401
+    assert len(grafana.requests) == 3  # stopped at the first refused dashboard
+
+
+def test_cli_push_reads_the_token_from_the_named_variable(
+        grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MY_GRAFANA_TOKEN", "glsa_from_env")
+    assert main(["grafana", "push", "--url", grafana.url, "--token-env",
+                 "MY_GRAFANA_TOKEN"]) == 0
+    assert {r.auth for r in grafana.requests} == {"Bearer glsa_from_env"}
+    assert "overview: uid gg-overview version 3" in capsys.readouterr().out
+    monkeypatch.delenv("MY_GRAFANA_TOKEN")
+    assert main(["grafana", "push", "--url", grafana.url, "--token-env",
+                 "MY_GRAFANA_TOKEN"]) == 2
+    assert "MY_GRAFANA_TOKEN is not set" in capsys.readouterr().err
+    grafana.dashboard_status = 403
+    monkeypatch.setenv("GRAFANA_TOKEN", "t")
+    assert main(["grafana", "push", "--url", grafana.url]) == 1
+    assert "HTTP 403" in capsys.readouterr().err
+
+
+def test_cli_export_writes_and_checks(tmp_path: Path) -> None:
+    out = tmp_path / "dashboards"
+    assert main(["grafana", "export", "--out", str(out)]) == 0
+    for spec in DASHBOARDS:
+        assert (out / f"{spec.slug}.json").read_text("utf-8") == (
+            COMMITTED / f"{spec.slug}.json").read_text("utf-8")
+    assert main(["grafana", "export", "--out", str(out), "--check"]) == 0
+    assert main(["grafana", "export", "--out", str(out), "--check", "--bucket", "x"]) == 1
