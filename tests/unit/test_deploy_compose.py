@@ -64,7 +64,7 @@ def validator() -> jsonschema.Draft7Validator:
 
 ENV = {"GREENGUARD_BROKER_CERTS": "/srv/gg/broker", "GREENGUARD_CENTRAL_CERTS": "/srv/gg/central",
        "GREENGUARD_INSTITUTION": "/srv/gg/institution.yaml",
-       "GREENGUARD_INFLUX_TOKEN": "0123456789abcdef"}
+       "GREENGUARD_INFLUX_TOKEN": "0123456789abcdef", "GRAFANA_INFLUX_TOKEN": "fedcba9876543210"}
 
 
 def test_the_file_is_valid_before_and_after_interpolation(
@@ -149,7 +149,17 @@ def test_mounts_point_at_the_committed_broker_config_and_grafana_provisioning(
         assert (REPO / "deploy" / local).is_file(), local
     grafana = services["grafana"]["volumes"]
     assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana
-    assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana
+    # The dashboards are mounted where the provisioned provider looks for them, and every
+    # variable the provisioned data source reads is set in Grafana's environment.
+    provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/greenguard.yaml")
+                              .read_text(encoding="utf-8"))
+    provider_path = provider["providers"][0]["options"]["path"]
+    assert f"./grafana/dashboards:{provider_path}:ro" in [v.split("  ")[0] for v in grafana]
+    datasource = (REPO / "deploy/grafana/provisioning/datasources/greenguard-influxdb.yaml"
+                  ).read_text(encoding="utf-8")
+    wanted = set(re.findall(r"\$\{(\w+)\}", datasource))
+    assert wanted, "the data source reads its settings from the environment"
+    assert wanted <= set(services["grafana"]["environment"]), wanted
     assert services["central"]["build"]["dockerfile"] == "deploy/central/Dockerfile"
     # The broker's only published port is TLS; databases stay on the host's loopback.
     assert services["mosquitto"]["ports"] == ["8883:8883"]
