@@ -14,12 +14,13 @@ import logging
 
 import uvicorn
 
-from central.api import create_app
-from central.config import CentralSettings, load_institution
+from central.api import Tenant, create_app
+from central.auth import Authenticator, TokenStore, check_secret
+from central.config import CentralSettings, InstitutionConfig, load_institutions
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
-from central.ledger import SqliteLedger
-from central.profile import check_profile, load_profile
+from central.ledger import Ledger, SqliteLedger
+from central.profile import CoefficientProfile, check_profile, load_profile
 from central.store import Store
 from protocols.clock import Clock
 
@@ -53,20 +54,39 @@ async def _announce(server: uvicorn.Server, subscribed: asyncio.Event,
     ready.set()
 
 
+def load_checked(settings: CentralSettings
+                 ) -> tuple[list[tuple[InstitutionConfig, CoefficientProfile]], str]:
+    """Institutions with their profiles, and the signing secret; `ConfigError` if any is
+    wrong. No socket or database is opened."""
+    loaded = []
+    for institution in load_institutions(settings.institution_config):
+        profile = load_profile(institution.institution.coefficient_profile)
+        check_profile(institution, profile)
+        loaded.append((institution, profile))
+    return loaded, check_secret(settings.auth_secret_value())
+
+
 async def run_central(settings: CentralSettings, clock: Clock, *,
                       ready: asyncio.Event | None = None,
                       stats: IngestStats | None = None) -> None:
-    """Run until cancelled. `ready` is set once MQTT is subscribed and HTTP listens."""
-    institution = load_institution(settings.institution_config)
-    profile = load_profile(institution.institution.coefficient_profile)
-    check_profile(institution, profile)
+    """Run until cancelled. `ready` is set once MQTT is subscribed and HTTP listens.
+    Refuses to start (`ConfigError`) without a generated signing secret."""
+    loaded, secret = load_checked(settings)
     stats = stats if stats is not None else IngestStats()
     store = Store(settings.database)
-    ledger = None
+    ledgers: list[Ledger] = []
+    tokens: TokenStore | None = None
     try:
-        ledger = SqliteLedger(settings.ledger_path)
+        tenants = []
+        for institution, profile in loaded:
+            ledger = SqliteLedger(settings.ledger_path_for(institution.institution.id,
+                                                           only=len(loaded) == 1))
+            ledgers.append(ledger)
+            tenants.append(Tenant(institution, profile, ledger))
+        tokens = TokenStore(settings.auth_path)
+        auth = Authenticator(secret, tokens)
         ingestor = Ingestor(store, clock, stats)
-        app = create_app(settings.database, institution, profile, clock, stats, ledger=ledger)
+        app = create_app(settings.database, tenants, clock, auth, stats)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -83,6 +103,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     finally:
         with contextlib.suppress(Exception):
             store.close()
-        if ledger is not None:
+        for book in ledgers:
             with contextlib.suppress(Exception):
-                ledger.close()
+                book.close()
+        if tokens is not None:
+            with contextlib.suppress(Exception):
+                tokens.close()
