@@ -242,6 +242,40 @@ class TokenRequest(BaseModel):
         examples=[86400 * 90])
 
 
+class ErrorOut(_Out):
+    detail: str = Field(examples=["unauthorised: token expired"])
+
+
+class ProblemOut(_Out):
+    field: str = Field(examples=["entries[0].quantity"])
+    value: Any = Field(examples=[-5])
+    reason: str = Field(examples=["Input should be greater than or equal to 0"])
+
+
+class UnprocessableOut(_Out):
+    """A refused request: FastAPI's list of parameter errors (`loc`, `msg`, `input`), or
+    one sentence naming the field and value, with `problems` for ledger entries (of
+    which none were stored)."""
+
+    detail: str | list[dict[str, Any]] = Field(
+        examples=["end: must be after start (got 2025-01-01)"])
+    stored: int | None = None
+    problems: list[ProblemOut] | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "the body is not parseable JSON"},
+    422: {"model": UnprocessableOut, "description": "a parameter or entry is invalid; the "
+          "answer names the field and the value"},
+    401: {"model": ErrorOut, "description": "no token, or a malformed, unsigned, wrongly "
+          "signed, expired, unknown or revoked one"},
+    403: {"model": ErrorOut, "description": "the token's role is too low"},
+    404: {"model": ErrorOut, "description": "no such institution, or not one the token may "
+          "see (the same answer, so a token cannot probe for other institutions)"},
+    503: {"model": ErrorOut, "description": "the store cannot be read"},
+}
+
+
 class WhoAmI(_Out):
     token_id: str
     name: str
@@ -437,7 +471,7 @@ def create_app(
         """The built-in page's HTML shell; it holds no data."""
         return HTMLResponse(page_shell(template), headers={"Cache-Control": "no-store"})
 
-    api = APIRouter(prefix=PREFIX, dependencies=[Depends(authorize())])
+    api = APIRouter(prefix=PREFIX, dependencies=[Depends(authorize())], responses=ERRORS)
     scoped = "/institutions/{iid}"
 
     @api.get("/whoami", tags=["auth"])
