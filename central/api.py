@@ -45,6 +45,7 @@ from central.auth import (
     authorize,
     require_all_institutions,
 )
+from central.commands import CommandRequest, CommandService, CommandUnavailableError, CommandView
 from central.compliance import ComplianceReport, year_window
 from central.config import InstitutionConfig, MeterKey
 from central.entries import add_entries, import_file
@@ -314,14 +315,24 @@ def _placeholders(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _ms(moment: datetime, tenant: Tenant) -> int:
+FIRST_YEAR, LAST_YEAR = 2000, 2100  # the range every date and time parameter must fall in
+
+
+def _in_range(name: str, moment: date) -> None:
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise HTTPException(status_code=422, detail=f"{name}: must be between {FIRST_YEAR} "
+                            f"and {LAST_YEAR} (got {moment.isoformat()})")
+
+
+def _ms(name: str, moment: datetime, tenant: Tenant) -> int:
+    _in_range(name, moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tenant.config.institution.tz)
     return math.floor(moment.timestamp() * 1000)
 
 
 def _window(start: datetime, end: datetime, tenant: Tenant) -> tuple[int, int]:
-    s, e = _ms(start, tenant), _ms(end, tenant)
+    s, e = _ms("start", start, tenant), _ms("end", end, tenant)
     if e <= s:
         raise HTTPException(status_code=422, detail=f"end: must be after start "
                             f"(got start={start.isoformat()}, end={end.isoformat()})")
@@ -413,6 +424,7 @@ def create_app(
     clock: Clock,
     auth: Authenticator,
     ingest_stats: IngestStats | None = None,
+    commands: CommandService | None = None,
 ) -> FastAPI:
     """Build the app. Raises `ProfileError` if a configured meter cannot be converted and
     `ConfigError` for duplicate institution ids or an edge shared by two institutions."""
@@ -457,6 +469,10 @@ def create_app(
 
     @app.exception_handler(StoreError)
     def _store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    @app.exception_handler(CommandUnavailableError)
+    def _command_unsent(request: Request, exc: CommandUnavailableError) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     @app.get("/healthz", tags=["public"])
@@ -623,10 +639,10 @@ def create_app(
                 params.append(name)
         if since is not None:
             where.append("ts >= ?")
-            params.append(_ms(since, t))
+            params.append(_ms("since", since, t))
         if until is not None:
             where.append("ts < ?")
-            params.append(_ms(until, t))
+            params.append(_ms("until", until, t))
         return _events(db, t, where=" AND ".join(where), params=params, limit=limit)
 
     @api.get(scoped + "/audit", tags=["events"])
@@ -716,6 +732,8 @@ def create_app(
     ) -> PeriodMetrics:
         """Every compliance metric over a period of local days (分项, PUE, quotas, ...)."""
         tz = t.config.institution.tz
+        _in_range("start", start)
+        _in_range("end", end)
         if end <= start:
             raise ReportError(f"end: must be after start (got {end.isoformat()})")
         if building is not None and building not in {b.id for b in t.config.buildings}:
@@ -785,6 +803,53 @@ def create_app(
         """What the built-in page shows: live power, today's energy, compliance, edges."""
         return build_overview(db, t.config, t.profile, now=clock.now(),
                               ingest=ingest_counters(), ledger=t.ledger)
+
+    def command_service() -> CommandService:
+        if commands is None:
+            raise HTTPException(status_code=503, detail="commands are not enabled on this "
+                                "central")
+        return commands
+
+    @api.post(scoped + "/commands", tags=["commands"], status_code=202)
+    def post_command(
+        db: StoreDep, t: TenantDep, request: CommandRequest,
+        principal: Annotated[Principal, Depends(authorize(Role.ENGINEER))],
+    ) -> CommandView:
+        """Send an override to an edge (engineer). 202: published with QoS 1; the status
+        becomes the edge's answer (`applied`, `rejected`, ...) once its `command.result`
+        event is ingested. 503 if the broker is unreachable (the command is kept as
+        `unsent`)."""
+        service = command_service()
+        if request.edge not in t.edges:
+            raise HTTPException(status_code=404, detail=f"edge: {request.edge!r} is not an "
+                                f"edge of institution {t.id!r}")
+        site = next((r[0] for r in db._query("SELECT site FROM edges WHERE edge = ?",
+                                             (request.edge,))), None)
+        if site is None:
+            raise HTTPException(status_code=409, detail=f"edge: {request.edge!r} has never "
+                                "connected, so its site (the command topic) is unknown")
+        row = service.send(institution=t.id, site=site, request=request,
+                           created_by=principal.name, now_ms=int(clock.now() * 1000))
+        (view,) = service.views(db, t.id, now_ms=int(clock.now() * 1000), command_id=row.id)
+        return view
+
+    @api.get(scoped + "/commands", tags=["commands"])
+    def list_commands(db: StoreDep, t: TenantDep,
+                      limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 200
+                      ) -> list[CommandView]:
+        """Commands sent to the institution's edges with their status, newest first."""
+        return command_service().views(db, t.id, now_ms=int(clock.now() * 1000), limit=limit)
+
+    @api.get(scoped + "/commands/{command_id}", tags=["commands"])
+    def get_command(db: StoreDep, t: TenantDep,
+                    command_id: Annotated[str, PathParam(pattern=r"^c-[0-9a-f]{16}$")]
+                    ) -> CommandView:
+        found = command_service().views(db, t.id, now_ms=int(clock.now() * 1000),
+                                        command_id=command_id)
+        if not found:
+            raise HTTPException(status_code=404, detail=f"command_id: no command "
+                                f"{command_id!r} in institution {t.id!r}")
+        return found[0]
 
     admin = Depends(require_all_institutions)
 

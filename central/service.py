@@ -16,6 +16,7 @@ import uvicorn
 
 from central.api import Tenant, create_app
 from central.auth import Authenticator, TokenStore, check_secret
+from central.commands import CommandBook, CommandService, MqttCommandLink
 from central.config import CentralSettings, InstitutionConfig, load_institutions
 from central.errors import HttpServerError
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
@@ -76,17 +77,24 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     store = Store(settings.database)
     ledgers: list[Ledger] = []
     tokens: TokenStore | None = None
+    book: CommandBook | None = None
     try:
         tenants = []
         for institution, profile in loaded:
-            ledger = SqliteLedger(settings.ledger_path_for(institution.institution.id,
-                                                           only=len(loaded) == 1))
-            ledgers.append(ledger)
-            tenants.append(Tenant(institution, profile, ledger))
+            book_of = SqliteLedger(settings.ledger_path_for(institution.institution.id,
+                                                            only=len(loaded) == 1))
+            ledgers.append(book_of)
+            tenants.append(Tenant(institution, profile, book_of))
         tokens = TokenStore(settings.auth_path)
         auth = Authenticator(secret, tokens)
+        book = CommandBook(settings.database.with_name(
+            settings.database.stem + ".commands.sqlite"))
+        link = MqttCommandLink(settings.mqtt_host, settings.mqtt_port,
+                               f"{settings.mqtt_client_id}-cmd",
+                               keepalive_s=settings.mqtt_keepalive_s)
         ingestor = Ingestor(store, clock, stats)
-        app = create_app(settings.database, tenants, clock, auth, stats)
+        app = create_app(settings.database, tenants, clock, auth, stats,
+                         commands=CommandService(book, link))
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -98,14 +106,16 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
                            name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
+            tg.create_task(link.run(), name="central.commands")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:
         with contextlib.suppress(Exception):
             store.close()
-        for book in ledgers:
+        for ledger in ledgers:
             with contextlib.suppress(Exception):
-                book.close()
-        if tokens is not None:
-            with contextlib.suppress(Exception):
-                tokens.close()
+                ledger.close()
+        for closable in (tokens, book):
+            if closable is not None:
+                with contextlib.suppress(Exception):
+                    closable.close()

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 
 from central.api import Tenant, create_app
 from central.auth import Authenticator, Role, TokenInfo, TokenStore
+from central.commands import CommandBook, CommandService
 from central.config import parse_institution
 from central.ledger import SqliteLedger
 from central.profile import load_profile
@@ -43,11 +44,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 IID = INSTITUTION["institution"]["id"]
 
 
+class Recorder:
+    """Commands are accepted and dropped: the MQTT path has its own integration test."""
+
+    def publish(self, site: str, edge: str, command: object) -> None:
+        pass
+
+
 def build_app(db: Path, tokens: TokenStore) -> FastAPI:
     institution = parse_institution(INSTITUTION)
     return create_app(db, [Tenant(institution, load_profile("national"),
                                   SqliteLedger(":memory:"))],
-                      VirtualClock(NOW), Authenticator(TEST_SECRET, tokens))
+                      VirtualClock(NOW), Authenticator(TEST_SECRET, tokens),
+                      commands=CommandService(CommandBook(":memory:"), Recorder()))
 
 
 # A central admin token known before the server starts, so the configuration can send it.

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from central.api import Tenant, create_app
 from central.auth import Authenticator, Role, TokenStore
+from central.commands import CommandBook, CommandRequest, CommandService
 from central.config import InstitutionConfig, parse_institution
 from central.profile import CoefficientProfile
 from central.store import Store
@@ -39,7 +40,15 @@ SAMPLE_PARAMS: dict[str, Any] = {
 }
 SAMPLE_BODIES: dict[str, Any] = {
     "/api/v1/tokens": {"name": "matrix", "role": "viewer", "institutions": [OWN]},
+    "/api/v1/institutions/{iid}/commands": {
+        "edge": "edge-1", "name": "override.clear", "args": {"override_id": "c-1"}},
 }
+EDGES = {OWN: "edge-1", OTHER: "edge-9", MISSING: "edge-1"}
+
+
+class Recorder:
+    def publish(self, site: str, edge: str, command: object) -> None:
+        pass
 
 
 def other_institution() -> InstitutionConfig:
@@ -55,6 +64,7 @@ class World:
     app: FastAPI
     auth: Authenticator
     client: httpx.AsyncClient
+    command_ids: dict[str, str]
 
     def token(self, role: Role, institutions: list[str] | None) -> str:
         return self.auth.issue(f"matrix {role}", role, institutions)[1]
@@ -64,12 +74,21 @@ class World:
 async def world(store: Store, institution: InstitutionConfig,
                 profile: CoefficientProfile) -> AsyncIterator[World]:
     auth = Authenticator(TEST_SECRET, TokenStore(":memory:"), now=lambda: NOW)
+    book = CommandBook(":memory:")
+    commands = CommandService(book, Recorder())
+    command_ids = {iid: commands.send(
+        institution=iid, site="site-1", created_by="matrix", now_ms=int(NOW * 1000),
+        request=CommandRequest.model_validate({**SAMPLE_BODIES[
+            "/api/v1/institutions/{iid}/commands"], "edge": EDGES[iid]})).id
+        for iid in (OWN, OTHER)}
+    command_ids[MISSING] = command_ids[OWN]
     app = create_app(store, [Tenant(institution, profile), Tenant(other_institution(), profile)],
-                     VirtualClock(NOW), auth)
+                     VirtualClock(NOW), auth, commands=commands)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as c:
-        yield World(app, auth, c)
+        yield World(app, auth, c, command_ids)
     auth.tokens.close()
+    book.close()
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,8 @@ def request_for(world: World, method: str, route: Route, iid: str) -> dict[str, 
     for name in route.api.param_convertors:
         if name == "iid":
             value = iid
+        elif name == "command_id":
+            value = world.command_ids[iid]
         elif name == "token_id":
             value = world.auth.issue("victim", Role.VIEWER, [OWN])[0].id
         else:
@@ -116,14 +137,16 @@ def request_for(world: World, method: str, route: Route, iid: str) -> dict[str, 
         if p.field_info.is_required():
             assert p.name in SAMPLE_PARAMS, f"{route.path}: no sample value for ?{p.name}"
             query[p.name] = SAMPLE_PARAMS[p.name]
-            if p.name == "edge" and iid == OTHER:
-                query[p.name] = "edge-9"
+            if p.name == "edge":
+                query[p.name] = EDGES[iid]
         elif p.name in ("number",):
             query[p.name] = SAMPLE_PARAMS[p.name]
     kwargs: dict[str, Any] = {"method": method, "url": path, "params": query}
     if method == "POST":
         if route.path in SAMPLE_BODIES:
             kwargs["json"] = SAMPLE_BODIES[route.path]
+            if "edge" in kwargs["json"]:
+                kwargs["json"] = {**kwargs["json"], "edge": EDGES[iid]}
         elif route.path.endswith("/import"):
             kwargs["content"] = b"ref,vehicle,day,litres,km\n"
         else:
