@@ -156,3 +156,20 @@ async def test_reader_connections_from_a_path(db_path: Path, store: Store,
         r = await c.get("/healthz")
         assert r.status_code == 503
         assert "store open failed" in r.json()["detail"]
+
+
+async def test_csv_with_bare_carriage_returns_imports(client: httpx.AsyncClient) -> None:
+    """Old Mac line ends (a bare CR) were a server error: csv saw a CR inside a line."""
+    from central.auth import Role
+
+    app_auth = client._transport.app.state.auth  # type: ignore[attr-defined]
+    _, raw = app_auth.issue("engineer", Role.ENGINEER, ["demo-school"])
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = b"ref,vehicle,day,litres,km\rr-1,car-1,2025-02-03,120,1500\r"
+    r = await client.post(f"{BASE}/ledger/fuel/import", content=body, headers=headers)
+    assert r.status_code == 422, r.text  # parsed: car-1 is not a vehicle of this school
+    assert r.json()["problems"][0]["value"] == "car-1"
+    r = await client.post(f"{BASE}/ledger/fuel/import", headers=headers,
+                          content=b'ref,vehicle\nr-1,"car-1\xc2\x85\r,x\n')
+    assert r.status_code == 422, r.text
+    assert r.json()["stored"] == 0

@@ -30,7 +30,9 @@ from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET, local_t
 NOW = local_ts(2025, 7, 2, 12, 0)
 OWN, OTHER, MISSING = "demo-school", "other-school", "no-such-school"
 # Reachable without a token, on purpose: the page shell, liveness, the schema and viewers.
-PUBLIC = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+# /metrics is the Prometheus exporter's (central/prom.py), mounted by the lead.
+PUBLIC = {"/", "/healthz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect",
+          "/redoc"}
 # A valid value for every parameter a route may require; a new required parameter that is
 # missing here fails the test instead of being skipped.
 SAMPLE_PARAMS: dict[str, Any] = {
