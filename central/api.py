@@ -425,9 +425,14 @@ def create_app(
     auth: Authenticator,
     ingest_stats: IngestStats | None = None,
     commands: CommandService | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """Build the app. Raises `ProfileError` if a configured meter cannot be converted and
-    `ConfigError` for duplicate institution ids or an edge shared by two institutions."""
+    `ConfigError` for duplicate institution ids or an edge shared by two institutions.
+
+    `routers` (other modules' routes) are mounted behind the same `authorize()` dependency:
+    a path parameter `iid` is scoped like the built-in routes, GETs need a viewer and writes
+    an engineer. Their handlers may depend on `TenantDep` and `StoreDep`."""
     by_id: dict[str, Tenant] = {}
     edge_owner: dict[str, str] = {}
     for t in tenants:
@@ -881,4 +886,6 @@ def create_app(
         return TokenOut(**info.as_dict())
 
     app.include_router(api)
+    for router in routers:
+        app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
     return app

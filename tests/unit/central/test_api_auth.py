@@ -300,3 +300,35 @@ async def test_token_api_creates_a_working_scoped_token(world: World) -> None:
     assert r.status_code == 422
     assert "role" in r.text
     assert "root" in r.text
+
+
+async def test_a_mounted_router_is_secured_by_the_same_dependency(
+        store: Store, institution: InstitutionConfig, profile: CoefficientProfile) -> None:
+    from fastapi import APIRouter
+
+    from central.api import TenantDep
+
+    extra = APIRouter(prefix="/api/v1/institutions/{iid}/extra")
+
+    @extra.get("")
+    def read(t: TenantDep) -> dict[str, str]:
+        return {"institution": t.id}
+
+    @extra.post("")
+    def write(t: TenantDep) -> dict[str, str]:
+        return {"institution": t.id}
+
+    auth = Authenticator(TEST_SECRET, TokenStore(":memory:"))
+    app = create_app(store, [Tenant(institution, profile), Tenant(other_institution(), profile)],
+                     VirtualClock(NOW), auth, routers=[extra])
+    viewer = {"Authorization": f"Bearer {auth.issue('v', Role.VIEWER, [OWN])[1]}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as c:
+        assert (await c.get(f"/api/v1/institutions/{OWN}/extra")).status_code == 401
+        r = await c.get(f"/api/v1/institutions/{OWN}/extra", headers=viewer)
+        assert r.json() == {"institution": OWN}
+        assert (await c.get(f"/api/v1/institutions/{OTHER}/extra",
+                            headers=viewer)).status_code == 404
+        assert (await c.post(f"/api/v1/institutions/{OWN}/extra",
+                             headers=viewer)).status_code == 403
+    assert {p for _, p, _ in routes(app)} >= {"/api/v1/institutions/{iid}/extra"}
