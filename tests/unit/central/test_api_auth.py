@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from central.api import Tenant, create_app
+from central.api import Tenant, TenantDep, create_app
 from central.auth import Authenticator, Role, TokenStore
 from central.commands import CommandBook, CommandRequest, CommandService
 from central.config import InstitutionConfig, parse_institution
@@ -304,10 +304,6 @@ async def test_token_api_creates_a_working_scoped_token(world: World) -> None:
 
 async def test_a_mounted_router_is_secured_by_the_same_dependency(
         store: Store, institution: InstitutionConfig, profile: CoefficientProfile) -> None:
-    from fastapi import APIRouter
-
-    from central.api import TenantDep
-
     extra = APIRouter(prefix="/api/v1/institutions/{iid}/extra")
 
     @extra.get("")
