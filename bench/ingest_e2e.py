@@ -91,10 +91,14 @@ async def end_to_end(work: Path, port: int, backlog: int, batch: int, live_rate:
     (work / "institution.yaml").write_text(
         yaml.safe_dump(institution_config(load_scenario("school")), allow_unicode=True),
         encoding="utf-8")
+    from central.auth import generate_secret
+
+    (work / "auth.secret").write_text(generate_secret(), encoding="utf-8")
     central = subprocess.Popen(
         [str(BIN / "greenguard"), "central", "--config", str(work / "institution.yaml"),
          "--db", str(work / "central.sqlite"), "--mqtt-port", str(port),
-         "--http-port", str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--http-port", str(free_port()), "--auth-secret-file", str(work / "auth.secret")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         outbox = Outbox(work / "outbox.sqlite", edge_id="edge-1", max_rows=10_000_000)
         ts = 1_790_000_000_000

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import cast
 
 from central.config import CentralSettings
+from central.errors import ConfigError
 from central.ledger import Ledger, SqliteLedger
 from central.store import Store
 from central.storeport import IngestStore
@@ -41,10 +42,20 @@ def open_reader(settings: CentralSettings) -> Store:
     return Store(settings.database, readonly=True)
 
 
-def open_ledger(settings: CentralSettings) -> Ledger:
+def open_ledger(settings: CentralSettings, institution: str | None = None, *,
+                only: bool = True) -> Ledger:
+    """The ledger of `institution`: one SQLite file per institution when the central serves
+    several (`ledger_path_for`). The PostgreSQL ledger has no institution column yet, so a
+    PostgreSQL central serves one institution (refused with `ConfigError` otherwise)."""
     if settings.store == "postgres":
+        if not only:
+            raise ConfigError("store", [("store", "postgres", "the PostgreSQL ledger serves "
+                                         "one institution per database; run one central per "
+                                         "institution or use the SQLite store")])
         from central.pgledger import PgLedger
 
         dsn, password = _postgres(settings)
         return PgLedger(dsn, password=password)
-    return SqliteLedger(settings.ledger_path)
+    if institution is None:
+        return SqliteLedger(settings.ledger_path)
+    return SqliteLedger(settings.ledger_path_for(institution, only=only))

@@ -24,7 +24,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -432,12 +440,40 @@ class CentralSettings(BaseSettings):
                                             str(self.postgres_password_file),
                                             f"cannot read: {exc.strerror}")]) from None
     telemetry: TelemetrySettings | None = None  # InfluxDB; None: the SQL store only
+    # API tokens: the HS256 signing secret (or a file holding it) and the token table.
+    auth_secret: SecretStr | None = None
+    auth_secret_file: Path | None = None
+    auth_database: Path | None = None  # default: <database>.auth.sqlite
 
     @property
     def ledger_path(self) -> Path:
         if self.ledger_database is not None:
             return self.ledger_database
         return self.database.with_name(self.database.stem + ".ledger.sqlite")
+
+    def ledger_path_for(self, institution: str, *, only: bool) -> Path:
+        """The ledger of one institution: `ledger_path` when the central serves only one
+        (unchanged from single-institution installs), else one file per institution."""
+        if only:
+            return self.ledger_path
+        base = self.ledger_database or self.database
+        return base.with_name(f"{base.stem}.{institution}.ledger.sqlite")
+
+    @property
+    def auth_path(self) -> Path:
+        if self.auth_database is not None:
+            return self.auth_database
+        return self.database.with_name(self.database.stem + ".auth.sqlite")
+
+    def auth_secret_value(self) -> str | None:
+        """The signing secret from `auth_secret_file` or `auth_secret` (unchecked)."""
+        if self.auth_secret_file is not None:
+            try:
+                return self.auth_secret_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError("settings", [("auth_secret_file", str(self.auth_secret_file),
+                                                f"cannot read: {exc}")]) from None
+        return None if self.auth_secret is None else self.auth_secret.get_secret_value()
 
     @field_validator("mqtt_site")
     @classmethod
@@ -546,3 +582,24 @@ def load_institution(path: str | Path) -> InstitutionConfig:
     """Read and validate an institution YAML file; raises `ConfigError`."""
     path = Path(path)
     return parse_institution(read_yaml(path), str(path))
+
+
+def load_institutions(path: str | Path) -> list[InstitutionConfig]:
+    """One institution file, or a directory whose `*.yaml` / `*.yml` files are one
+    institution each (in name order). Institution ids must be unique."""
+    path = Path(path)
+    if not path.is_dir():
+        return [load_institution(path)]
+    files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not files:
+        raise ConfigError(str(path), [("<directory>", str(path),
+                                       "no institution *.yaml file in this directory")])
+    configs = [load_institution(f) for f in files]
+    seen: dict[str, Path] = {}
+    for f, c in zip(files, configs, strict=True):
+        iid = c.institution.id
+        if iid in seen:
+            raise ConfigError(str(f), [("institution.id", iid,
+                                        f"duplicate institution id (also in {seen[iid].name})")])
+        seen[iid] = f
+    return configs

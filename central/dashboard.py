@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from central.compliance import ComplianceReport, year_window
@@ -304,25 +304,27 @@ def build_live(store: Store, institution: InstitutionConfig, *, now: float,
 # -- HTTP -------------------------------------------------------------------------------
 
 
-def dashboard_router(institution: InstitutionConfig, profile: CoefficientProfile,
-                     clock: Clock, ledger: Ledger,
-                     ingest: Callable[[], dict[str, Any] | None],
+def dashboard_router(clock: Clock, ingest: Callable[[], dict[str, Any] | None],
                      open_store: Callable[..., Iterator[Store]]) -> APIRouter:
-    """The dashboard's routes; `open_store` is the app's store dependency."""
-    router = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"])
+    """The dashboard's routes, per institution; `open_store` is the app's store dependency.
+    Mounted behind the app's `authorize()`, which answers 404 for an institution the token
+    may not see, so `request.app.state.tenants[iid]` exists here."""
+    router = APIRouter(prefix="/api/v1/institutions/{iid}/dashboard", tags=["dashboard"])
     db_dep = Annotated[Store, Depends(open_store)]
 
     @router.get("", summary="Everything the built-in dashboard shows")
-    def get_dashboard(db: db_dep) -> Dashboard:
-        return build_dashboard(db, ledger, institution, profile, now=clock.now(),
+    def get_dashboard(db: db_dep, request: Request, iid: str) -> Dashboard:
+        t = request.app.state.tenants[iid]
+        return build_dashboard(db, t.ledger, t.config, t.profile, now=clock.now(),
                                ingest=ingest())
 
     @router.get("/live", summary="Live power and its recent history")
     def get_live(
-        db: db_dep,
+        db: db_dep, request: Request, iid: str,
         minutes: Annotated[int, Query(ge=5, le=24 * 60,
                                       description="span of the power history")] = 60,
     ) -> LivePower:
-        return build_live(db, institution, now=clock.now(), window_s=minutes * 60)
+        t = request.app.state.tenants[iid]
+        return build_live(db, t.config, now=clock.now(), window_s=minutes * 60)
 
     return router

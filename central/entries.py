@@ -130,10 +130,14 @@ def parse_csv(data: bytes, source: str) -> list[dict[str, Any]]:
         text = data.decode("utf-8-sig")  # Excel writes a BOM
     except UnicodeDecodeError as exc:
         raise EntryError(source, [("<file>", exc.reason, "CSV must be UTF-8")]) from None
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames:
-        raise EntryError(source, [("<header>", None, "no header row")])
-    rows = list(reader)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        if not reader.fieldnames:
+            raise EntryError(source, [("<header>", None, "no header row")])
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. a stray NUL or a quote never closed
+        raise EntryError(source, [(f"line {reader.line_num}", str(exc),
+                                   "not readable as CSV")]) from None
     for n, r in enumerate(rows, start=2):
         if None in r:
             raise EntryError(source, [(f"row {n}", r[None],

@@ -15,14 +15,16 @@ from pathlib import Path
 
 import uvicorn
 
-from central.api import create_app
+from central.api import Tenant, create_app
+from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
-from central.config import CentralSettings, load_institution
+from central.commands import CommandBook, CommandService, MqttCommandLink
+from central.config import CentralSettings, InstitutionConfig, load_institutions
 from central.errors import HttpServerError
 from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.ledger import Ledger
-from central.profile import check_profile, load_profile
+from central.profile import CoefficientProfile, check_profile, load_profile
 from central.store import Store
 from central.storeport import IngestStore
 from central.telemetry import DeviceTags, TelemetryStore
@@ -58,16 +60,27 @@ async def _announce(server: uvicorn.Server, subscribed: asyncio.Event,
     ready.set()
 
 
+def load_checked(settings: CentralSettings
+                 ) -> tuple[list[tuple[InstitutionConfig, CoefficientProfile]], str]:
+    """Institutions with their profiles, and the signing secret; `ConfigError` if any is
+    wrong. No socket or database is opened."""
+    loaded = []
+    for institution in load_institutions(settings.institution_config):
+        profile = load_profile(institution.institution.coefficient_profile)
+        check_profile(institution, profile)
+        loaded.append((institution, profile))
+    return loaded, check_secret(settings.auth_secret_value())
+
+
 async def run_central(settings: CentralSettings, clock: Clock, *,
                       ready: asyncio.Event | None = None,
                       stats: IngestStats | None = None) -> None:
-    """Run until cancelled. `ready` is set once MQTT is subscribed and HTTP listens."""
-    institution = load_institution(settings.institution_config)
-    profile = load_profile(institution.institution.coefficient_profile)
-    check_profile(institution, profile)
+    """Run until cancelled. `ready` is set once MQTT is subscribed and HTTP listens.
+    Refuses to start (`ConfigError`) without a generated signing secret."""
+    loaded, secret = load_checked(settings)
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
-    closing: list[IngestStore | Ledger | Store | TelemetryStore] = []
+    closing: list[IngestStore | Ledger | Store | TelemetryStore | TokenStore | CommandBook] = []
     try:
         store = open_ingest_store(settings)
         closing.append(store)
@@ -77,30 +90,44 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         if settings.store == "postgres":
             reader = open_reader(settings)
             closing.append(reader)
-        ledger = open_ledger(settings)
-        closing.append(ledger)
+        tenants = []
+        for institution, profile in loaded:
+            book_of = open_ledger(settings, institution.institution.id, only=len(loaded) == 1)
+            closing.append(book_of)
+            tenants.append(Tenant(institution, profile, book_of))
+        tokens = TokenStore(settings.auth_path)
+        closing.append(tokens)
+        auth = Authenticator(secret, tokens)
+        book = CommandBook(settings.database.with_name(
+            settings.database.stem + ".commands.sqlite"))
+        closing.append(book)
+        tls = tls_parameters(settings.mqtt_ca_file, settings.mqtt_cert_file,
+                             settings.mqtt_key_file)
+        link = MqttCommandLink(settings.mqtt_host, settings.mqtt_port,
+                               f"{settings.mqtt_client_id}-cmd",
+                               keepalive_s=settings.mqtt_keepalive_s, tls=tls)
         telemetry: TelemetryStore | None = None
         if settings.telemetry is not None and telemetry_token is not None:
             telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
-                                        places=DeviceTags.from_institution(institution))
+                                        places=DeviceTags.from_institutions(
+                                            [i for i, _ in loaded]))
             closing.append(telemetry)
         ingestor = Ingestor(store, clock, stats, telemetry)
-        app = create_app(reader, institution, profile, clock, stats, ledger=ledger)
+        app = create_app(reader, tenants, clock, auth, stats,
+                         commands=CommandService(book, link))
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
         options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
                               site=settings.mqtt_site, client_id=settings.mqtt_client_id,
                               keepalive_s=settings.mqtt_keepalive_s,
-                              tls=tls_parameters(settings.mqtt_ca_file,
-                                                 settings.mqtt_cert_file,
-                                                 settings.mqtt_key_file),
-                              share_group=settings.mqtt_share_group)
+                              tls=tls, share_group=settings.mqtt_share_group)
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
                            name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
+            tg.create_task(link.run(), name="central.commands")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:

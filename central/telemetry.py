@@ -25,7 +25,7 @@ from __future__ import annotations
 import abc
 import math
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -86,6 +86,17 @@ class DeviceTags:
                 by_point[MeterKey(m.edge, m.device, m.live_point)] = PlaceTags(
                     m.building, m.zone, m.item)
             by_device.setdefault((m.edge, m.device), PlaceTags(m.building, m.zone))
+        return cls(by_point, by_device)
+
+    @classmethod
+    def from_institutions(cls, configs: Sequence[InstitutionConfig]) -> DeviceTags:
+        """One lookup for every institution a central serves (an edge belongs to one)."""
+        by_point: dict[MeterKey, PlaceTags] = {}
+        by_device: dict[tuple[str, str], PlaceTags] = {}
+        for config in configs:
+            one = cls.from_institution(config)
+            by_point.update(one.by_point)
+            by_device.update(one.by_device)
         return cls(by_point, by_device)
 
     def lookup(self, edge: str, device: str | None, point: str | None = None) -> PlaceTags:

@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -25,6 +27,7 @@ from typing import TextIO
 
 import yaml
 
+from central.auth import Authenticator, Role, TokenStore, generate_secret
 from central.config import CentralSettings, load_institution
 from central.ingest import IngestStats
 from central.overview import compliance_for
@@ -79,6 +82,29 @@ def _resolution(meter: SimulatedMeter, t: float) -> float:
     return abs(spec.scale)
 
 
+def _private(path: Path, text: str) -> None:
+    """Write a file only its owner can read (mode 0600 from the start, no window)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def demo_tokens(settings: CentralSettings, workdir: Path, secret: str) -> dict[str, str]:
+    """The demo's own signing secret and an admin and a viewer token, kept in the workdir
+    with mode 0600 (auth.secret, tokens.json). A production central never does this: its
+    first admin comes from `greenguard central bootstrap-admin`."""
+    _private(workdir / "auth.secret", secret + "\n")
+    store = TokenStore(settings.auth_path)
+    try:
+        auth = Authenticator(secret, store)
+        tokens = {"admin": auth.issue("demo admin", Role.ADMIN)[1],
+                  "viewer": auth.issue("demo viewer", Role.VIEWER)[1]}
+    finally:
+        store.close()
+    _private(workdir / "tokens.json", json.dumps(tokens, indent=2) + "\n")
+    return tokens
+
+
 def _fresh(workdir: Path) -> None:
     """Each demo run starts a new installation: new outbox epoch, empty central database."""
     if workdir.exists():
@@ -113,9 +139,12 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
             yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
                                  base_dir=workdir)
+        secret = generate_secret()
         settings = CentralSettings(
             institution_config=institution_path, database=workdir / "central.sqlite",
-            mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port)
+            mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port,
+            auth_secret_file=workdir / "auth.secret")
+        tokens = demo_tokens(settings, workdir, secret)
         stats = IngestStats()
         ready = asyncio.Event()
         until = None if sim_seconds is None else start + sim_seconds
@@ -129,8 +158,9 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
             print(f"greenguard demo: {spec.institution.name} ({spec.institution.id}), "
                   f"{len(meters)} meters, broker {mqtt.kind} on {mqtt.host}:{mqtt.port}, "
                   f"simulated time from {local} Beijing time at {pace}", file=out)
-            print(f"Dashboard: http://127.0.0.1:{http_port}/   (Ctrl-C to stop)", file=out,
-                  flush=True)
+            print(f"Dashboard: http://127.0.0.1:{http_port}/#token={tokens['viewer']}   "
+                  f"(Ctrl-C to stop; admin and viewer tokens in {workdir / 'tokens.json'})",
+                  file=out, flush=True)
             edge = tg.create_task(agent.run(), name="edge")
             ticking = tg.create_task(clock.run(until=until), name="clock")
             if until is None:

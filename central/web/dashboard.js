@@ -1,5 +1,5 @@
-/* greenguard built-in dashboard: fetches /api/v1/dashboard (every 10 s) and
- * /api/v1/dashboard/live (every 2 s) and draws them as hand-written SVG. No library, no
+/* greenguard built-in dashboard: fetches /api/v1/institutions/<id>/dashboard (every 10 s) and
+ * .../dashboard/live (every 2 s) and draws them as hand-written SVG. No library, no
  * request to any other origin (the server's Content-Security-Policy forbids it).
  *
  * Access: a token given once as #token=… in the address is kept in localStorage (gg_token)
@@ -548,9 +548,20 @@
     });
     start();
   });
+  // The token decides which institutions the page may show: the one remembered in
+  // gg_inst if the token still sees it, else the first.
   function start() {
     setStatus("loading", false);
-    poll("api/v1/dashboard", 10000, function (d) { view = d; render(); });
-    poll("api/v1/dashboard/live", 2000, function (d) { live = d; renderLive(); });
+    get("api/v1/institutions").then(function (list) {
+      if (!list.length) { needAuth(true); return; }
+      var chosen = list[0].id, kept = store("gg_inst");
+      list.forEach(function (i) { if (i.id === kept) chosen = kept; });
+      store("gg_inst", chosen);
+      var base = "api/v1/institutions/" + encodeURIComponent(chosen) + "/dashboard";
+      poll(base, 10000, function (d) { view = d; render(); });
+      poll(base + "/live", 2000, function (d) { live = d; renderLive(); });
+    }, function (e) {
+      if (!failed(e)) setTimeout(start, 5000);
+    });
   }
 })();

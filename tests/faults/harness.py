@@ -125,15 +125,18 @@ class Institution:
         self.central = Process(
             "central", [str(BIN / "greenguard"), "central", "--config",
                         str(workdir / "institution.yaml"), "--db", str(workdir / central_db),
-                        "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port)],
+                        "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
+                        "--auth-secret-file", str(workdir / "auth.secret")],
             workdir / "central.log")
 
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        from central.auth import generate_secret
         from simulators.configs import institution_config
         from simulators.scenario import load_scenario
 
+        (self.dir / "auth.secret").write_text(generate_secret(), encoding="utf-8")
         (self.dir / "institution.yaml").write_text(
             yaml.safe_dump(institution_config(load_scenario("school")), allow_unicode=True),
             encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -16,6 +17,7 @@ import httpx
 import pytest
 import yaml
 
+from central.auth import Authenticator, Role, TokenStore
 from central.config import CentralSettings
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest
 from central.service import run_central
@@ -35,6 +37,7 @@ from protocols.wire import (
     topic,
 )
 from tests.conftest import Broker, free_port, wait_for_port
+from tests.unit.central.central_helpers import TEST_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +68,17 @@ def settings(tmp_path: Path, mosquitto: Broker) -> CentralSettings:
     config.write_text(yaml.safe_dump(INSTITUTION, allow_unicode=True), encoding="utf-8")
     return CentralSettings(institution_config=config, database=tmp_path / "central.sqlite",
                            mqtt_host=mosquitto.host, mqtt_port=mosquitto.port,
-                           mqtt_client_id="central-test", http_port=free_port())
+                           mqtt_client_id="central-test", http_port=free_port(),
+                           auth_secret=TEST_SECRET)
+
+
+def viewer_token(settings: CentralSettings) -> dict[str, str]:
+    tokens = TokenStore(settings.auth_path)
+    try:
+        _, raw = Authenticator(TEST_SECRET, tokens).issue("test", Role.VIEWER)
+    finally:
+        tokens.close()
+    return {"Authorization": f"Bearer {raw}"}
 
 
 @contextlib.asynccontextmanager
@@ -147,11 +160,14 @@ async def test_store_then_ack_dedup_reorder_and_dead_letter(
             health = (await http.get("/healthz")).json()
             assert health["status"] == "ok"
             assert health["mqtt_connected"] is True
-            overview = (await http.get("/api/v1/overview")).json()
+            assert (await http.get("/api/v1/institutions/demo/overview")
+                    ).status_code == 401
+            overview = (await http.get("/api/v1/institutions/demo/overview",
+                                       headers=viewer_token(settings))).json()
             assert overview["ingest"]["dead_letters"] == 2
-            board = (await http.get("/api/v1/dashboard")).json()
-            assert board["institution"]["name"] == "示范中学"
-            assert (await http.get("/")).status_code == 200
+            assert overview["institution"]["name"].startswith("示范中学")
+            page = await http.get("/")
+            assert page.status_code == 200
 
     with Store(settings.database, readonly=True) as store:
         seqs = [row[2] for row in store.rows("samples")]
@@ -223,7 +239,8 @@ async def test_cli_serves_and_stops_on_sigterm(settings: CentralSettings) -> Non
         sys.executable, "-m", "central.cli", "--config", str(settings.institution_config),
         "--db", str(settings.database), "--mqtt-host", settings.mqtt_host,
         "--mqtt-port", str(settings.mqtt_port), "--http-port", str(settings.http_port),
-        "--client-id", "central-cli", stderr=asyncio.subprocess.PIPE)
+        "--client-id", "central-cli", stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "GREENGUARD_AUTH_SECRET": TEST_SECRET})
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}") as http:
             async with asyncio.timeout(20):

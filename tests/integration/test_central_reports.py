@@ -16,15 +16,24 @@ import openpyxl
 import pytest
 import yaml
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
 from simulators.cli import main as greenguard
-from tests.unit.central.central_helpers import batch, interval, local_ms, local_ts
+from tests.unit.central.central_helpers import (
+    authenticator,
+    batch,
+    bearer,
+    interval,
+    local_ms,
+    local_ts,
+)
 from tests.unit.central.registry_helpers import SCHOOL
+
+BASE = f"/api/v1/institutions/{SCHOOL['institution']['id']}/"
 
 pytestmark = pytest.mark.integration
 
@@ -72,17 +81,18 @@ async def client(store: Store, school: InstitutionConfig,
                  profile: CoefficientProfile) -> AsyncIterator[httpx.AsyncClient]:
     populate(store)
     ledger = SqliteLedger(":memory:")
-    app = create_app(store, school, profile, VirtualClock(NOW), ledger=ledger)
+    auth = authenticator()
+    app = create_app(store, [Tenant(school, profile, ledger)], VirtualClock(NOW), auth)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
-        r = await c.post("/api/v1/ledger/bill", json=[
+                                 base_url=f"http://test{BASE}", headers=bearer(auth)) as c:
+        r = await c.post("ledger/bill", json=[
             {"ref": "gas-q1", "energy": "natural_gas", "period_start": "2025-01-01",
              "period_end": "2025-03-31", "quantity": 900}])
         assert r.status_code == 200
-        r = await c.post("/api/v1/ledger/fuel", json=[
+        r = await c.post("ledger/fuel", json=[
             {"ref": "f1", "vehicle": "car-1", "day": "2025-02-01", "litres": 200, "km": 2500}])
         assert r.status_code == 200
-        r = await c.post("/api/v1/ledger/clearance", json=[
+        r = await c.post("ledger/clearance", json=[
             {"ref": "c1", "time": "2025-03-02T09:00:00+08:00", "category": "kitchen",
              "weight_kg": 321.5, "hauler": "环卫所"}])
         assert r.status_code == 200
@@ -95,17 +105,17 @@ Q1_KGCE = 2_535.223
 
 
 async def test_monthly_disclosure_html(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/reports/monthly", params={"year": 2025, "number": 3})
+    r = await client.get("reports/monthly", params={"year": 2025, "number": 3})
     assert r.status_code == 200
     html = r.text
     assert "示范中学 Demo Middle School 能源资源消费月度公示 2025-03" in html
     assert "<td>4,000.00</td>" in html  # March kWh: 2,000 + 1,000 + 1,000
     assert "<td>10,000.00</td>" in html  # year to date
     assert "<td>321.5</td>" in html  # kitchen waste cleared in March
-    en = (await client.get("/api/v1/reports/monthly",
+    en = (await client.get("reports/monthly",
                            params={"year": 2025, "number": 3, "lang": "en"})).text
     assert "Monthly energy and resource disclosure 2025-03" in en
-    bad = await client.get("/api/v1/reports/monthly", params={"year": 2025})
+    bad = await client.get("reports/monthly", params={"year": 2025})
     assert bad.status_code == 422
     assert "month" in bad.json()["detail"]
 
@@ -125,7 +135,7 @@ def render_pages(content: bytes, tmp_path: Path) -> tuple[list[bytes], str]:
 @pytest.mark.skipif(not POPPLER, reason="needs poppler-utils (pdftoppm, pdftotext)")
 async def test_quarterly_pdf_renders_with_title_and_figure(
         client: httpx.AsyncClient, tmp_path: Path) -> None:
-    r = await client.get("/api/v1/reports/quarterly",
+    r = await client.get("reports/quarterly",
                          params={"year": 2025, "number": 1, "format": "pdf"})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf"
@@ -139,9 +149,9 @@ async def test_quarterly_pdf_renders_with_title_and_figure(
 
 async def test_ledger_xlsx_totals_equal_the_api(client: httpx.AsyncClient,
                                                 tmp_path: Path) -> None:
-    c = (await client.get("/api/v1/compliance", params={"year": 2025})).json()
+    c = (await client.get("compliance", params={"year": 2025})).json()
     assert c["energy_kgce"] == pytest.approx(Q1_KGCE, rel=1e-12)
-    r = await client.get("/api/v1/reports/ledger", params={"year": 2025, "format": "xlsx"})
+    r = await client.get("reports/ledger", params={"year": 2025, "format": "xlsx"})
     assert r.status_code == 200
     path = tmp_path / "ledger.xlsx"
     path.write_bytes(r.content)
@@ -160,14 +170,14 @@ async def test_ledger_xlsx_totals_equal_the_api(client: httpx.AsyncClient,
 
 
 async def test_scoring_sheet_lists_evidence(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/reports/scoring", params={"year": 2025, "format": "json"})
+    r = await client.get("reports/scoring", params={"year": 2025, "format": "json"})
     lines = {x["id"]: x for x in r.json()}
     assert lines["1"]["evidenced"] is True
     assert lines["3.6"]["evidenced"] is True  # 01D10 meter configured
     assert lines["3.8"]["evidence"].startswith("浙C·12345 200.0 L / 2,500 km = 8.00 L/100km")
     assert lines["4.10"]["evidence"] == "1 clearance records"
     assert lines["4.9"]["evidenced"] is False
-    html = (await client.get("/api/v1/reports/scoring", params={"year": 2025})).text
+    html = (await client.get("reports/scoring", params={"year": 2025})).text
     assert "节约型机关创建评分自评表" in html
 
 

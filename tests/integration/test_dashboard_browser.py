@@ -21,20 +21,18 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
-from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import parse_institution
 from central.ingest import IngestStats
 from central.ledger import SqliteLedger
@@ -42,6 +40,7 @@ from central.profile import load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
 from tests.conftest import free_port
+from tests.unit.central.central_helpers import authenticator, bearer
 from tests.unit.central.test_dashboard import DASHBOARD_INSTITUTION, NOW, populate_dashboard
 
 pytestmark = pytest.mark.integration
@@ -52,7 +51,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage")
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
-TOKEN = "good-token"
+TOKENS: dict[str, str] = {}  # set by the `fixed` fixture
 
 
 def _binaries() -> tuple[str, str]:
@@ -215,7 +214,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str | None]]:
             time.sleep(0.2)
         token = printed.group(1)
         while True:
-            board = api(base, "/api/v1/dashboard", token)
+            board = api(base, "/api/v1/institutions/demo-school/dashboard", token)
             if (board["power_w"] is not None and board["energy_kwh_today"] > 0
                     and board["compliance"]["energy_kgce"] > 0):
                 break
@@ -243,10 +242,11 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
                                           browser: Browser) -> None:
     base, token = demo
     driver = browser()
-    before = api(base, "/api/v1/dashboard", token)
-    before_c = api(base, "/api/v1/compliance", token)
+    before = api(base, "/api/v1/institutions/demo-school/dashboard", token)
+    before_c = api(base, "/api/v1/institutions/demo-school/compliance", token)
     # The link the demo prints; a token the API does not need yet is kept all the same.
-    driver.get(f"{base}/#token={token or TOKEN}")
+    assert token is not None, "the demo prints a link with a viewer token"
+    driver.get(f"{base}/#token={token}")
     wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
     wait_for(driver, "document.querySelector('[data-testid=sparkline]')")
     as_of, shown = snapshot(driver, [
@@ -254,13 +254,13 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
         *(f"gauge-{i['key']}-{part}" for i in before_c["items"] for part in ("ytd", "target")),
         *(f"bld-{b['id']}-{part}" for b in before["buildings"]
           for part in ("today", "month", "power"))])
-    after = api(base, "/api/v1/dashboard", token)
-    after_c = api(base, "/api/v1/compliance", token)
+    after = api(base, "/api/v1/institutions/demo-school/dashboard", token)
+    after_c = api(base, "/api/v1/institutions/demo-school/compliance", token)
     assert before["now"] <= as_of <= after["now"]
 
     # The token moved from the address bar to localStorage.
     assert driver.current_url == f"{base}/"
-    assert driver.execute_script("return localStorage.getItem('gg_token')") == (token or TOKEN)
+    assert driver.execute_script("return localStorage.getItem('gg_token')") == token
 
     assert text(driver, "institution") == after["institution"]["name"] == "示范中学"
     # Quantities that only grow during a school day lie between the two API reads.
@@ -319,22 +319,17 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
 
 @pytest.fixture
 def fixed(tmp_path: Path) -> Iterator[str]:
-    """The central's app over `populate_dashboard`'s store on a frozen clock, with a stand-in
-    for the bearer check the API will have: /api/ answers 401 without `Bearer good-token`."""
+    """The central's app over `populate_dashboard`'s store on a frozen clock, with the real
+    bearer check: a viewer token for the institution is in the module's `TOKENS`."""
     store = Store(tmp_path / "central.sqlite")
     ledger = SqliteLedger(":memory:")
     populate_dashboard(store, ledger)
-    app = create_app(store, parse_institution(DASHBOARD_INSTITUTION), load_profile("national"),
-                     VirtualClock(NOW), IngestStats(received=3, stored_records=25,
-                                                    connected=True), ledger=ledger)
-
-    @app.middleware("http")
-    async def bearer(request: Request,
-                     call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if (request.url.path.startswith("/api/")
-                and request.headers.get("authorization") != f"Bearer {TOKEN}"):
-            return JSONResponse({"detail": "token needed"}, status_code=401)
-        return await call_next(request)
+    auth = authenticator()
+    app = create_app(store, [Tenant(parse_institution(DASHBOARD_INSTITUTION),
+                                    load_profile("national"), ledger)],
+                     VirtualClock(NOW), auth, IngestStats(received=3, stored_records=25,
+                                                          connected=True))
+    TOKENS["viewer"] = bearer(auth, "viewer", ["demo-school"])["Authorization"].split()[1]
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -357,6 +352,7 @@ def fixed(tmp_path: Path) -> Iterator[str]:
 
 def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser) -> None:
     driver = browser()
+    TOKEN = TOKENS["viewer"]  # noqa: N806 - the fixture's token, named like the old constant
     # No token: the "token needed" state, no figures.
     driver.get(f"{fixed}/")
     wait_for(driver, "document.getElementById('main').dataset.state === 'auth'")
@@ -368,9 +364,9 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
     wait_for(driver, "document.querySelector('[data-testid=sparkline]')")
     assert driver.current_url == f"{fixed}/"
-    board = api(fixed, "/api/v1/dashboard", TOKEN)
-    compliance = api(fixed, "/api/v1/compliance", TOKEN)
-    live = api(fixed, "/api/v1/dashboard/live", TOKEN)
+    board = api(fixed, "/api/v1/institutions/demo-school/dashboard", TOKEN)
+    compliance = api(fixed, "/api/v1/institutions/demo-school/compliance", TOKEN)
+    live = api(fixed, "/api/v1/institutions/demo-school/dashboard/live", TOKEN)
 
     for item in compliance["items"]:
         for part, digits in (("ytd", 3), ("projected", 3), ("target", 3), ("points", 1)):

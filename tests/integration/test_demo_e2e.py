@@ -14,9 +14,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,19 +128,30 @@ def test_demo_command_shows_data_within_30_seconds_and_ctrl_c_leaves_nothing(
     try:
         assert proc.stdout is not None
         banner = proc.stdout.readline() + proc.stdout.readline()
-        assert f"Dashboard: http://127.0.0.1:{port}/" in banner
+        assert f"Dashboard: http://127.0.0.1:{port}/#token=" in banner
+        token = banner.split("#token=")[1].split()[0]
         children = _children(proc.pid)
-        board: dict[str, object] = {}
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            page = response.read().decode()
+        assert "<html" in page  # the public shell
+        url = f"http://127.0.0.1:{port}/api/v1/institutions/demo-school/overview"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url, timeout=5)
+        assert refused.value.code == 401
+        refused.value.close()
+        overview: dict[str, Any] = {}
         while time.monotonic() - started < 30:
-            board = json.loads(urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/api/v1/dashboard", timeout=5).read())
-            if board["power_w"] is not None:
+            request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                overview = json.loads(response.read())
+            if overview["power_w"] is not None:
                 break
             time.sleep(1)
-        assert board["institution"]["name"] == "示范中学"  # type: ignore[index]
-        assert board["power_w"] is not None, "no live power on the dashboard within 30 s"
-        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
-        assert "assets/dashboard.js" in page
+        assert overview["institution"]["name"].startswith("示范中学")
+        assert overview["power_w"] is not None, "no live power within 30 s"
+        secrets_mode = {f: (tmp_path / "run" / f).stat().st_mode & 0o777
+                        for f in ("auth.secret", "tokens.json")}
+        assert secrets_mode == {"auth.secret": 0o600, "tokens.json": 0o600}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
     finally:

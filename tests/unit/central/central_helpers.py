@@ -67,3 +67,25 @@ def batch(records: Sequence[Record], *, after: int, edge: str = "edge-1",
           epoch: int = 1) -> Batch:
     return Batch(stream=StreamId(edge, epoch), after=after, sent=1_735_689_600_000,
                  synced=True, records=tuple(records))
+
+
+# -- API auth ---------------------------------------------------------------------------
+
+# A generated secret, fixed so failures are reproducible (never used outside tests).
+TEST_SECRET = "O53ariNUvOt5jyEC8mPXwTmT_htHuycckblXX0A0HUOMrE-pdhUJ22uoNL2BKWTs"
+
+
+def authenticator() -> Any:
+    """An `Authenticator` over an in-memory token table."""
+    from central.auth import Authenticator, TokenStore
+
+    return Authenticator(TEST_SECRET, TokenStore(":memory:"))
+
+
+def bearer(auth: Any, role: str = "admin",
+           institutions: Sequence[str] | None = None) -> dict[str, str]:
+    """Headers of a fresh token with `role`, scoped to `institutions` (None: all)."""
+    from central.auth import Role
+
+    _, raw = auth.issue(f"test {role}", Role(role), institutions)
+    return {"Authorization": f"Bearer {raw}"}

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from central import cli
-from tests.unit.central.central_helpers import INSTITUTION
+from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -22,7 +22,10 @@ def test_check_validates_config_and_profile(tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "institution.yaml"
     config.write_text(yaml.safe_dump(INSTITUTION, allow_unicode=True), encoding="utf-8")
-    assert cli.run(parse("--config", str(config), "--check")) == 0
+    secret = tmp_path / "auth.secret"
+    secret.write_text(TEST_SECRET, encoding="utf-8")
+    assert cli.run(parse("--config", str(config), "--auth-secret-file", str(secret),
+                         "--check")) == 0
     assert "ok (2 buildings, 4 meters)" in capsys.readouterr().out
 
 

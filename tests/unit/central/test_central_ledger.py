@@ -10,14 +10,23 @@ import httpx
 import openpyxl
 import pytest
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock
-from tests.unit.central.central_helpers import batch, interval, local_ms, local_ts
+from tests.unit.central.central_helpers import (
+    authenticator,
+    batch,
+    bearer,
+    interval,
+    local_ms,
+    local_ts,
+)
 from tests.unit.central.registry_helpers import SCHOOL
+
+BASE = f"/api/v1/institutions/{SCHOOL['institution']['id']}/"
 
 NOW = local_ts(2025, 4, 1)  # Q1 is over: 90 days of 2025
 
@@ -44,15 +53,16 @@ async def client(store: Store, school: InstitutionConfig,
     store.store_batch(batch([interval(1, start=jan, quantity=4_000.0, device="meter-b")],
                             after=0, edge="edge-2"), "s", now=NOW)
     ledger = SqliteLedger(":memory:")
-    app = create_app(store, school, profile, VirtualClock(NOW), ledger=ledger)
+    auth = authenticator()
+    app = create_app(store, [Tenant(school, profile, ledger)], VirtualClock(NOW), auth)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
+                                 base_url=f"http://test{BASE}", headers=bearer(auth)) as c:
         yield c
     ledger.close()
 
 
 async def kgce(client: httpx.AsyncClient) -> float:
-    r = await client.get("/api/v1/compliance", params={"year": 2025})
+    r = await client.get("compliance", params={"year": 2025})
     assert r.status_code == 200
     return float(r.json()["energy_kgce"])
 
@@ -60,26 +70,26 @@ async def kgce(client: httpx.AsyncClient) -> float:
 async def test_gas_bill_and_fuel_import_enter_the_figures_once(
         client: httpx.AsyncClient) -> None:
     assert await kgce(client) == pytest.approx(1_229.0)
-    r = await client.post("/api/v1/ledger/bill", json=[GAS_BILL])
+    r = await client.post("ledger/bill", json=[GAS_BILL])
     assert r.json() == {"inserted": 1, "updated": 0, "unchanged": 0}
     assert await kgce(client) == pytest.approx(1_229.0 + 1_214.3)
-    r = await client.post("/api/v1/ledger/fuel/import", content=FUEL_CSV,
+    r = await client.post("ledger/fuel/import", content=FUEL_CSV,
                           params={"format": "csv"})
     assert r.json() == {"inserted": 2, "updated": 0, "unchanged": 0}
     total = 1_229.0 + 1_214.3 + 213.353  # 200 L petrol × 0.725 × 1.4714
     assert await kgce(client) == pytest.approx(total, rel=1e-12)
     for _ in range(3):  # replays change nothing
-        await client.post("/api/v1/ledger/bill", json=[GAS_BILL])
-        r = await client.post("/api/v1/ledger/fuel/import", content=FUEL_CSV)
+        await client.post("ledger/bill", json=[GAS_BILL])
+        r = await client.post("ledger/fuel/import", content=FUEL_CSV)
         assert r.json() == {"inserted": 0, "updated": 0, "unchanged": 2}
     assert await kgce(client) == pytest.approx(total, rel=1e-12)
-    m = (await client.get("/api/v1/metrics", params={"start": "2025-01-01",
+    m = (await client.get("metrics", params={"start": "2025-01-01",
                                                      "end": "2025-04-01"})).json()
     [car, van] = m["vehicles"]
     assert (car["plate"], car["litres"], car["km"]) == ("浙C·12345", 200.0, 2_500.0)
     assert car["l_per_100km"] == pytest.approx(8.0)
     assert van["entries"] == 0
-    b = (await client.get("/api/v1/metrics", params={"start": "2025-01-01",
+    b = (await client.get("metrics", params={"start": "2025-01-01",
                                                      "end": "2025-04-01",
                                                      "building": "B"})).json()
     assert b["energy_kgce"] == pytest.approx(4_000 * 0.1229 + 1_214.3)  # no car in B
@@ -89,7 +99,7 @@ async def test_gas_bill_and_fuel_import_enter_the_figures_once(
 
 async def test_a_bad_row_refuses_the_whole_file(client: httpx.AsyncClient) -> None:
     bad = FUEL_CSV + b"r-3,bus-9,2025-03-11,50,400\nr-4,car-1,2025-13-01,10,x\n"
-    r = await client.post("/api/v1/ledger/fuel/import", content=bad)
+    r = await client.post("ledger/fuel/import", content=bad)
     assert r.status_code == 422
     body = r.json()
     assert body["stored"] == 0
@@ -99,7 +109,7 @@ async def test_a_bad_row_refuses_the_whole_file(client: httpx.AsyncClient) -> No
     assert ("row 5.km", "x") in fields
     assert "unknown vehicle" in body["detail"]
     assert await kgce(client) == pytest.approx(1_229.0)  # nothing went in
-    r = await client.post("/api/v1/ledger/bill", json=[GAS_BILL, {**GAS_BILL, "ref": "x",
+    r = await client.post("ledger/bill", json=[GAS_BILL, {**GAS_BILL, "ref": "x",
                                                                   "unit": "barrel"}])
     assert r.status_code == 422
     [problem] = r.json()["problems"]
@@ -120,16 +130,16 @@ async def test_xlsx_import_and_waste_ledger(client: httpx.AsyncClient) -> None:
     ws.append(["c-4", "2025-02-05 10:00", "recyclable", 40, "回收站", None, None])
     raw = io.BytesIO()
     book.save(raw)
-    r = await client.post("/api/v1/ledger/clearance/import", content=raw.getvalue(),
+    r = await client.post("ledger/clearance/import", content=raw.getvalue(),
                           params={"format": "xlsx"})
     assert r.json() == {"inserted": 4, "updated": 0, "unchanged": 0}, r.text
-    r = await client.post("/api/v1/ledger/hazardous", json=[
+    r = await client.post("ledger/hazardous", json=[
         {"ref": "h-1", "time": "2025-01-10T10:00:00+08:00", "direction": "in",
          "item": "废电池 batteries", "quantity": 5},
         {"ref": "h-2", "time": "2025-02-03T10:00:00+08:00", "direction": "out",
          "item": "废电池 batteries", "quantity": 3.2, "manifest_no": "HW-2025-001"}])
     assert r.json()["inserted"] == 2
-    w = (await client.get("/api/v1/waste", params={"year": 2025})).json()
+    w = (await client.get("waste", params={"year": 2025})).json()
     assert [(m["month"], m["category"], m["weight_kg"]) for m in w["monthly"]] == [
         ("2025-01", "kitchen", 200.0), ("2025-02", "hazardous", 3.2),
         ("2025-02", "recyclable", 40.0)]
@@ -139,7 +149,7 @@ async def test_xlsx_import_and_waste_ledger(client: httpx.AsyncClient) -> None:
     ws.append(["c-5", "2025-03-01 10:00", "hazardous", 1.0, "x", None, None])
     raw = io.BytesIO()
     book.save(raw)
-    r = await client.post("/api/v1/ledger/clearance/import", content=raw.getvalue(),
+    r = await client.post("ledger/clearance/import", content=raw.getvalue(),
                           params={"format": "xlsx"})
     assert r.status_code == 422
     assert r.json()["problems"][0]["field"] == "row 6.manifest_no"

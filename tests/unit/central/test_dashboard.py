@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig, parse_institution
 from central.dashboard import Alarm, alarm_state, step_sum
 from central.entries import add_entries
@@ -21,7 +21,9 @@ from protocols.clock import VirtualClock
 from protocols.wire import Birth, Event, Severity, StreamId
 from tests.unit.central.central_helpers import (
     INSTITUTION,
+    authenticator,
     batch,
+    bearer,
     interval,
     local_ms,
     local_ts,
@@ -111,24 +113,26 @@ async def client(store: Store, institution: InstitutionConfig,
     ledger = SqliteLedger(":memory:")
     populate_dashboard(store, ledger)
     stats = IngestStats(received=3, stored_records=25, connected=True)
-    app = create_app(store, institution, profile, VirtualClock(NOW), stats, ledger=ledger)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
+    auth = authenticator()
+    app = create_app(store, [Tenant(institution, profile, ledger)], VirtualClock(NOW), auth,
+                     stats)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=bearer(auth, "viewer", ["demo-school"])) as c:
         yield c
     ledger.close()
 
 
 @pytest.fixture
 async def board(client: httpx.AsyncClient) -> dict[str, Any]:
-    r = await client.get("/api/v1/dashboard")
+    r = await client.get("/api/v1/institutions/demo-school/dashboard")
     assert r.status_code == 200, r.text
     return r.json()  # type: ignore[no-any-return]
 
 
 async def test_compliance_and_today_are_the_overview_and_compliance_endpoints(
         client: httpx.AsyncClient, board: dict[str, Any]) -> None:
-    compliance = (await client.get("/api/v1/compliance")).json()
-    overview = (await client.get("/api/v1/overview")).json()
+    compliance = (await client.get("/api/v1/institutions/demo-school/compliance")).json()
+    overview = (await client.get("/api/v1/institutions/demo-school/overview")).json()
     assert board["compliance"] == compliance
     for key in ("power_w", "energy_kwh_today", "water_m3_today", "today", "now"):
         assert board[key] == overview[key], key
@@ -142,7 +146,7 @@ async def test_buildings_today_and_month(client: httpx.AsyncClient,
     assert (a["id"], a["energy_kwh_today"], a["energy_kwh_month"]) == ("A", 50.0, 100.0)
     assert (b["id"], b["energy_kwh_today"], b["energy_kwh_month"]) == ("B", 30.0, 30.0)
     assert a["water_m3_month"] == pytest.approx(2.5)
-    metrics = (await client.get("/api/v1/metrics", params={
+    metrics = (await client.get("/api/v1/institutions/demo-school/metrics", params={
         "start": "2025-07-01", "end": "2025-08-01", "building": "A"})).json()
     assert a["energy_kwh_month"] == pytest.approx(metrics["electricity_kwh"])
 
@@ -162,7 +166,7 @@ async def test_month_items_ac_and_after_hours(client: httpx.AsyncClient,
     # The 20:00 interval is after hours; 09:00 intervals are inside 08:30–17:30.
     assert month["after_hours"]["after_hours_kwh"] == pytest.approx(10.0)
     assert month["after_hours"]["share"] == pytest.approx(10.0 / 130.0)
-    metrics = (await client.get("/api/v1/metrics", params={
+    metrics = (await client.get("/api/v1/institutions/demo-school/metrics", params={
         "start": "2025-07-01", "end": "2025-08-01"})).json()
     assert month["ac"] == metrics["ac"]
     assert month["after_hours"] == metrics["after_hours"]
@@ -202,7 +206,7 @@ async def test_edge_health(board: dict[str, Any]) -> None:
 
 
 async def test_live_power_and_sparkline(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/dashboard/live")
+    r = await client.get("/api/v1/institutions/demo-school/dashboard/live")
     assert r.status_code == 200
     live = r.json()
     assert live["power_w"] == pytest.approx(20_000.0)
@@ -217,17 +221,20 @@ async def test_live_power_and_sparkline(client: httpx.AsyncClient) -> None:
     assert by_ts[NOW_MS - 20 * MIN] is None  # A's reading is stale by then
     assert by_ts[NOW_MS - MIN] == 12_000.0
     assert by_ts[NOW_MS] == 20_000.0
-    assert (await client.get("/api/v1/dashboard/live", params={"minutes": 1})).status_code \
-        == 422
+    too_short = await client.get("/api/v1/institutions/demo-school/dashboard/live",
+                                 params={"minutes": 1})
+    assert too_short.status_code == 422
 
 
 async def test_an_empty_institution_gives_honest_empty_sections(
         store: Store, profile: CoefficientProfile) -> None:
-    app = create_app(store, parse_institution(INSTITUTION), profile, VirtualClock(NOW))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
-        board = (await c.get("/api/v1/dashboard")).json()
-        live = (await c.get("/api/v1/dashboard/live")).json()
+    auth = authenticator()
+    app = create_app(store, [Tenant(parse_institution(INSTITUTION), profile)], VirtualClock(NOW),
+                     auth)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=bearer(auth, "viewer", ["demo-school"])) as c:
+        board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
+        live = (await c.get("/api/v1/institutions/demo-school/dashboard/live")).json()
     assert board["power_w"] is None
     assert board["alarms"] == {"active": [], "recent": []}
     assert board["waste"]["bins"] == []
@@ -246,10 +253,12 @@ async def test_a_malformed_alarm_payload_is_shown_not_fatal(
         Event(seq=1, ts=NOW_MS, name="alarm.bin_full", severity=Severity.ALARM, device="b",
               data={"state": 7, "rule": ["x"], "fill_pct": "full"}),
     ], after=0), "site-1", now=NOW)
-    app = create_app(store, parse_institution(INSTITUTION), profile, VirtualClock(NOW))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
-        board = (await c.get("/api/v1/dashboard")).json()
+    auth = authenticator()
+    app = create_app(store, [Tenant(parse_institution(INSTITUTION), profile)], VirtualClock(NOW),
+                     auth)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers=bearer(auth, "viewer", ["demo-school"])) as c:
+        board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
     (a,) = board["alarms"]["active"]
     assert (a["kind"], a["state"], a["rule"]) == ("bin_full", "raised", None)
 

@@ -9,18 +9,20 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig
 from central.page import ASSETS, read_asset
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock
+from tests.unit.central.central_helpers import authenticator
 
 
 @pytest.fixture
 async def client(store: Store, institution: InstitutionConfig,
                  profile: CoefficientProfile) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(store, institution, profile, VirtualClock(1_750_000_000.0))
+    app = create_app(store, [Tenant(institution, profile)], VirtualClock(1_750_000_000.0),
+                     authenticator())
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as c:
         yield c

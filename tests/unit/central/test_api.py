@@ -9,17 +9,26 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig
 from central.ingest import IngestStats
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock
 from protocols.wire import Birth, StreamId
-from tests.unit.central.central_helpers import batch, interval, local_ms, local_ts, sample
+from tests.unit.central.central_helpers import (
+    authenticator,
+    batch,
+    bearer,
+    interval,
+    local_ms,
+    local_ts,
+    sample,
+)
 
 NOW = local_ts(2025, 7, 2, 12, 0)  # fraction of 2025 elapsed: exactly 0.5
 NOW_MS = int(NOW * 1000)
+BASE = "/api/v1/institutions/demo-school"
 
 
 def populate(store: Store) -> None:
@@ -49,9 +58,10 @@ def populate(store: Store) -> None:
                                        software="0.1.0"), now=NOW - 30)
 
 
-def http(app: FastAPI) -> httpx.AsyncClient:
+def http(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     # httpx directly: starlette's TestClient warns that it wants `httpx2` instead.
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                             headers=headers)
 
 
 @pytest.fixture
@@ -59,8 +69,9 @@ async def client(store: Store, institution: InstitutionConfig,
                  profile: CoefficientProfile) -> AsyncIterator[httpx.AsyncClient]:
     populate(store)
     stats = IngestStats(received=2, batches=2, stored_records=11, acks_sent=2, connected=True)
-    app = create_app(store, institution, profile, VirtualClock(NOW), stats)
-    async with http(app) as c:
+    auth = authenticator()
+    app = create_app(store, [Tenant(institution, profile)], VirtualClock(NOW), auth, stats)
+    async with http(app, bearer(auth, "viewer", ["demo-school"])) as c:
         yield c
 
 
@@ -74,7 +85,7 @@ async def test_healthz(client: httpx.AsyncClient) -> None:
 
 
 async def test_compliance_year_to_date(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/compliance", params={"year": 2025})
+    r = await client.get(f"{BASE}/compliance", params={"year": 2025})
     assert r.status_code == 200
     c = r.json()
     assert c["energy_kgce"] == pytest.approx(1_229.0)  # 10,000 kWh × 0.1229, sub excluded
@@ -85,12 +96,12 @@ async def test_compliance_year_to_date(client: httpx.AsyncClient) -> None:
     assert c["score"] == 10.0
     assert c["provisional"] is True
     assert c["profile_id"] == "national"
-    assert (await client.get("/api/v1/compliance")).json()["year"] == 2025  # the clock's year
-    assert (await client.get("/api/v1/compliance", params={"year": 1999})).status_code == 422
+    assert (await client.get(f"{BASE}/compliance")).json()["year"] == 2025  # the clock's year
+    assert (await client.get(f"{BASE}/compliance", params={"year": 1999})).status_code == 422
 
 
 async def test_overview_live_and_today(client: httpx.AsyncClient) -> None:
-    o = (await client.get("/api/v1/overview")).json()
+    o = (await client.get(f"{BASE}/overview")).json()
     assert o["today"] == "2025-07-02"
     assert o["power_w"] == 20_000.0  # 12 kW + 8 kW on main meters
     assert o["energy_kwh_today"] == pytest.approx(80.0)  # sub-meter's 10 kWh not added
@@ -116,13 +127,31 @@ async def test_reader_connections_from_a_path(db_path: Path, store: Store,
                                         institution: InstitutionConfig,
                                         profile: CoefficientProfile) -> None:
     populate(store)
-    app = create_app(db_path, institution, profile, VirtualClock(NOW))
-    async with http(app) as c:
-        assert (await c.get("/api/v1/overview")).json()["power_w"] == 20_000.0
+    auth = authenticator()
+    app = create_app(db_path, [Tenant(institution, profile)], VirtualClock(NOW), auth)
+    async with http(app, bearer(auth)) as c:
+        assert (await c.get(f"{BASE}/overview")).json()["power_w"] == 20_000.0
         assert (await c.get("/healthz")).json()["mqtt_connected"] is None
-    missing = create_app(db_path.with_name("absent.sqlite"), institution, profile,
-                         VirtualClock(NOW))
+    missing = create_app(db_path.with_name("absent.sqlite"), [Tenant(institution, profile)],
+                         VirtualClock(NOW), auth)
     async with http(missing) as c:
         r = await c.get("/healthz")
         assert r.status_code == 503
         assert "store open failed" in r.json()["detail"]
+
+
+async def test_csv_with_bare_carriage_returns_imports(client: httpx.AsyncClient) -> None:
+    """Old Mac line ends (a bare CR) were a server error: csv saw a CR inside a line."""
+    from central.auth import Role
+
+    app_auth = client._transport.app.state.auth  # type: ignore[attr-defined]
+    _, raw = app_auth.issue("engineer", Role.ENGINEER, ["demo-school"])
+    headers = {"Authorization": f"Bearer {raw}"}
+    body = b"ref,vehicle,day,litres,km\rr-1,car-1,2025-02-03,120,1500\r"
+    r = await client.post(f"{BASE}/ledger/fuel/import", content=body, headers=headers)
+    assert r.status_code == 422, r.text  # parsed: car-1 is not a vehicle of this school
+    assert r.json()["problems"][0]["value"] == "car-1"
+    r = await client.post(f"{BASE}/ledger/fuel/import", headers=headers,
+                          content=b'ref,vehicle\nr-1,"car-1\xc2\x85\r,x\n')
+    assert r.status_code == 422, r.text
+    assert r.json()["stored"] == 0
