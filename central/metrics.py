@@ -422,7 +422,7 @@ def compliance_for(store: Store, institution: InstitutionConfig,
     until = min(now, end)
     if until <= start:
         return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
-    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys)
+    sums = store.period_sums(int(start * 1000), int(until * 1000), tz, keys)
     first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
     manual: list[ManualQuantity] = []
     if ledger is not None:
@@ -439,7 +439,7 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     """Every figure of one period [start, end) for the institution or one building."""
     tz = institution.institution.tz
     s_ms, e_ms = int(start * 1000), int(end * 1000)
-    sums = store.interval_sums(s_ms, e_ms, [m.key for m in institution.meters])
+    sums = store.period_sums(s_ms, e_ms, tz, [m.key for m in institution.meters])
     bills: list[Bill] = []
     fuel: list[FuelEntry] = []
     if ledger is not None and end > start:

@@ -105,7 +105,7 @@ def build_overview(store: Store, institution: InstitutionConfig,
     local = datetime.fromtimestamp(now, tz)
     midnight_ms = local_midnight_ms(local.date(), tz)
     now_ms = int(now * 1000)
-    today = store.interval_sums(midnight_ms, now_ms, [m.key for m in institution.meters]) \
+    today = store.period_sums(midnight_ms, now_ms, tz, [m.key for m in institution.meters]) \
         if now_ms > midnight_ms else {}
     latest = store.latest_samples()
 
