@@ -16,6 +16,7 @@ is a pure function below it, golden-tested by hand.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from central import codes
+from central.alarms import AlarmEvent, AlarmView, alarm_view
 from central.compliance import (
     ComplianceReport,
     EnergyLine,
@@ -36,6 +38,7 @@ from central.compliance import (
 )
 from central.config import (
     AcUnit,
+    ClearanceDetection,
     EnergyType,
     InstitutionConfig,
     MeterKey,
@@ -43,8 +46,12 @@ from central.config import (
 from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
+from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.store import Store
+from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
+
+BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 
 
 class _View(BaseModel):
@@ -129,6 +136,17 @@ class HazardousBalance(_View):
     balance: float
 
 
+class WasteView(_View):
+    levels: list[BinLevel]  # latest fill per bin, as of `now`
+    clearances: list[Clearance]  # the clearance ledger of the period: manual + sensor
+    sensor_clearances: int
+    manual_clearances: int
+    monthly: list[WasteMonth]
+    hazardous_moves: list[HazardousMove]  # the store log of the period
+    hazardous: list[HazardousBalance]  # store balance at the period's end (all moves)
+    detection: ClearanceDetection
+
+
 class PeriodMetrics(_View):
     institution_id: str
     building: str | None
@@ -152,6 +170,9 @@ class PeriodMetrics(_View):
     ac: AcCompliance
     after_hours: AfterHours
     vehicles: list[VehicleLine]
+    standby: StandbyWaste
+    alarms: AlarmView
+    waste: WasteView
 
 
 # -- pure formulas -----------------------------------------------------------------
@@ -458,12 +479,10 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     users = mean_energy_users(institution, start, end) if building is None else None
 
     pol = codes.policy()
-    hours_cfg = institution.working_hours or pol.working_hours
-    h0, h1 = (int(hours_cfg.start[:2]) * 60 + int(hours_cfg.start[3:]),
-              int(hours_cfg.end[:2]) * 60 + int(hours_cfg.end[3:]))
+    (h0, h1), hours_label = working_hours(institution)
     rows = store.interval_rows(s_ms, e_ms, [m.key for m in main_elec]) if end > start else []
     ah = after_hours(rows, s_ms, e_ms, tz, WorkingCalendar(institution.calendar), (h0, h1),
-                     f"{hours_cfg.start}–{hours_cfg.end}")
+                     hours_label)
 
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
@@ -486,6 +505,9 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
         exempt=len(ac_units) - len(judged))
 
     return PeriodMetrics(
+        standby=standby_for(store, institution, start=start, end=end, building=building),
+        alarms=alarms_for(store, institution, start=start, end=end, building=building),
+        waste=waste_for(store, ledger, institution, start=start, end=end, building=building),
         institution_id=institution.institution.id, building=building,
         start=datetime.fromtimestamp(start, tz), end=datetime.fromtimestamp(end, tz),
         profile_id=profile.profile_id, profile_version=profile.version,
@@ -500,3 +522,101 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
         ac=ac, after_hours=ah,
         vehicles=vehicle_lines(institution, profile, fuel, start, end)
         if building is None else [])
+
+
+def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
+    """The working window in minutes after local midnight, and its label."""
+    cfg = institution.working_hours or codes.policy().working_hours
+    return ((int(cfg.start[:2]) * 60 + int(cfg.start[3:]),
+             int(cfg.end[:2]) * 60 + int(cfg.end[3:])), f"{cfg.start}–{cfg.end}")
+
+
+def _device_buildings(institution: InstitutionConfig) -> dict[tuple[str, str | None], str]:
+    out: dict[tuple[str, str | None], str] = {}
+    for m in institution.meters:
+        out[(m.edge, m.device)] = m.building
+    for a in institution.ac_units:
+        out[(a.edge, a.device)] = a.building
+    for b in institution.bins:
+        out[(b.edge, b.device)] = b.building
+    for p in institution.plugs:
+        out[(p.edge, p.device)] = p.building
+    return out
+
+
+def standby_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+                building: str | None = None) -> StandbyWaste:
+    """Standby energy of the configured plugs over [start, end), and the part outside
+    working hours (`central.standby`)."""
+    tz = institution.institution.tz
+    rule = institution.standby
+    hours, label = working_hours(institution)
+    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours)
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    lines = [plug_standby(p, store.sample_series(MeterKey(p.edge, p.device, p.power_point),
+                                                 s_ms, e_ms) if e_ms > s_ms else [],
+                          s_ms, e_ms, rule, working)
+             for p in institution.plugs if building is None or p.building == building]
+    return StandbyWaste(plugs=lines, standby_kwh=math.fsum(x.standby_kwh for x in lines),
+                        after_hours_standby_kwh=math.fsum(x.after_hours_standby_kwh
+                                                          for x in lines),
+                        off_w=rule.off_w, standby_max_w=rule.standby_max_w,
+                        working_hours=label, unknown_calendar_days=len(working.unknown))
+
+
+def alarms_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+               building: str | None = None) -> AlarmView:
+    """Alarms open at `end` (open leaks among them) and raised/cleared per kind in
+    [start, end); for a building, the alarms of devices configured in it."""
+    where = _device_buildings(institution)
+    events = [AlarmEvent(edge=e, device=d, ts=ts, name=n, data=json.loads(data))
+              for e, d, ts, n, data in store.alarm_events(int(end * 1000))
+              if building is None or where.get((e, d)) == building]
+    return alarm_view(events, int(start * 1000), int(end * 1000), institution.institution.tz)
+
+
+def bin_levels(store: Store, institution: InstitutionConfig, *, now: float,
+               building: str | None = None) -> list[BinLevel]:
+    """The latest fill of every configured bin with its category; stale after
+    BIN_STALE_AFTER_S without a reading."""
+    bins = [b for b in institution.bins if building is None or b.building == building]
+    latest = store.latest_samples({b.point for b in bins})
+    out = []
+    for b in bins:
+        sample = latest.get(MeterKey(b.edge, b.device, b.point))
+        out.append(bin_level(b, None if sample is None else (sample.ts, sample.value), now,
+                             BIN_STALE_AFTER_S, institution.institution.tz))
+    return out
+
+
+def waste_for(store: Store, ledger: Ledger | None, institution: InstitutionConfig, *,
+              start: float, end: float, now: float | None = None,
+              building: str | None = None) -> WasteView:
+    """Fill levels, the clearance ledger (manual entries merged with clearances derived
+    from fill drops, `central.waste`), monthly volumes by category and the hazardous store
+    log of [start, end)."""
+    tz = institution.institution.tz
+    rule = institution.clearance_detection
+    bins = [b for b in institution.bins if building is None or b.building == building]
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    sensor: list[Clearance] = []
+    for b in bins:
+        if e_ms <= s_ms:
+            break
+        series = store.sample_series(MeterKey(b.edge, b.device, b.point),
+                                     s_ms - rule.window_s * 1000, e_ms)
+        drops = [d for d in fill_drops(series, rule) if s_ms <= d.low_ms < e_ms]
+        sensor.extend(sensor_clearances(b, drops, tz))
+    manual = [c for c in (ledger.clearances(start, end) if ledger is not None else [])
+              if building is None or c.building == building]
+    clearances = merge_clearances(manual, sensor, institution.bins, rule.window_s)
+    levels = bin_levels(store, institution, now=end if now is None else now,
+                        building=building)
+    moves = ledger.hazardous(start, end) if ledger is not None else []
+    all_moves = ledger.hazardous(0.0, end) if ledger is not None else []
+    return WasteView(
+        levels=levels, clearances=clearances,
+        sensor_clearances=sum(1 for c in clearances if c.source == "sensor"),
+        manual_clearances=sum(1 for c in clearances if c.source == "manual"),
+        monthly=waste_monthly(clearances, tz), hazardous_moves=moves,
+        hazardous=hazardous_balance(all_moves), detection=rule)

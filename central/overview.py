@@ -14,11 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from central import metrics
+from central.alarms import AlarmView
 from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.store import Store, local_midnight_ms
+from central.waste import BinLevel
 
 STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed
 
@@ -85,6 +87,8 @@ class Overview(_View):
     water_m3_today: float
     buildings: list[BuildingView]
     compliance: ComplianceReport
+    alarms: AlarmView  # open at `now` (open_leaks among them); raised/cleared today
+    bins: list[BinLevel]  # latest fill per bin with its category
     edges: list[EdgeView]
     ingest: dict[str, Any] | None
 
@@ -154,4 +158,6 @@ def build_overview(store: Store, institution: InstitutionConfig,
         buildings=buildings,
         compliance=compliance_for(store, institution, profile, now=now, year=local.year,
                                   ledger=ledger),
+        alarms=metrics.alarms_for(store, institution, start=midnight_ms / 1000, end=now),
+        bins=metrics.bin_levels(store, institution, now=now),
         edges=edges, ingest=ingest)

@@ -32,7 +32,6 @@ from central.metrics import (
     compliance_for,
     hazardous_balance,
     period_metrics,
-    waste_monthly,
 )
 from central.profile import CoefficientProfile
 from central.store import Store
@@ -265,10 +264,10 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
         pm = period_metrics(store, ledger, institution, profile, start=s, end=e)
         points.append(MonthPoint(month=f"{year}-{m:02d}", energy_kgce=pm.energy_kgce,
                                  electricity_kwh=pm.electricity_kwh, water_m3=pm.water_m3))
-    clearances = ledger.clearances(start, until)
+    clearances = period.waste.clearances  # manual entries merged with sensor fill drops
     ystart = year_window(tz, year)[0]
     moves = ledger.hazardous(ystart, until)
-    waste = waste_monthly(clearances, tz)
+    waste = period.waste.monthly
     return ReportData(
         kind=kind, year=year, period_label=text, institution_id=institution.institution.id,
         institution_name=institution.institution.name,

@@ -562,6 +562,14 @@ class Store:
             return sums
         return {k: sums.get(k, 0.0) for k in wanted}
 
+    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
+        """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
+        in time order (an alarm raised long ago may still be open)."""
+        rows = self._query(
+            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
+            "AND name < 'alarm/' AND ts < ? ORDER BY ts, stream_epoch, seq", (until_ms,))
+        return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
+
     def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Both rollup tables, for tests and diagnostics."""
         return {t: [tuple(r) for r in self._query(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4")]
