@@ -246,6 +246,7 @@ class AcUnit(_Model):
     exempt: bool = False  # data rooms, clinics, labs, archives: not judged
     setpoint_point: PointName = "setpoint_c"
     mode_point: PointName = "mode"
+    on_point: PointName | None = "on"  # judged only while on; None: by mode alone
 
 
 class WasteBin(_Model):

@@ -322,21 +322,30 @@ def after_hours(rows: Iterable[tuple[MeterKey, int, int, float]], start_ms: int,
                       working_hours=label, unknown_calendar_days=len(unknown))
 
 
-def ac_compliance(series: Mapping[str, tuple[Sequence[tuple[int, float | int | bool | str]],
-                                             Sequence[tuple[int, float | int | bool | str]]]],
+Samples = Sequence[tuple[int, float | int | bool | str]]
+ON_VALUES = (True, 1, "on", "true", "1")
+
+
+def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, Samples,
+                                                                         Samples]],
                   start_ms: int, end_ms: int, *, summer_min: float, winter_max: float,
                   cooling: Iterable[str], heating: Iterable[str], max_hold_ms: int,
                   units: int, exempt: int) -> AcCompliance:
     """Time-weighted share of AC running time in a judged mode whose setpoint kept the rule.
 
-    `series` maps a unit to its (setpoint samples, mode samples). Each sample holds until the
-    next sample of the same point, at most `max_hold_ms`; time when either is unknown is not
-    judged. Cooling: setpoint ≥ summer_min; heating: setpoint ≤ winter_max."""
+    `series` maps a unit to its (setpoint samples, mode samples[, on samples]). Each sample
+    holds until the next sample of the same point, at most `max_hold_ms`; time when either
+    is unknown is not judged. With on samples, only time the unit is on is judged (a unit
+    switched off in cool mode at 24 °C breaks no rule); a unit without any on sample is
+    judged on its mode alone. Cooling: setpoint ≥ summer_min; heating: setpoint ≤
+    winter_max."""
     cool, heat = set(cooling), set(heating)
     judged = compliant = 0.0
-    for setpoints, modes in series.values():
+    for unit_series in series.values():
+        setpoints, modes = unit_series[0], unit_series[1]
+        ons: Samples = unit_series[2] if len(unit_series) > 2 else ()
         points = sorted({ts for ts, _ in setpoints} | {ts for ts, _ in modes}
-                        | {start_ms, end_ms})
+                        | {ts for ts, _ in ons} | {start_ms, end_ms})
         points = [p for p in points if start_ms <= p <= end_ms]
 
         def at(samples: Sequence[tuple[int, float | int | bool | str]], t: int
@@ -355,9 +364,11 @@ def ac_compliance(series: Mapping[str, tuple[Sequence[tuple[int, float | int | b
             sp, mode = at(setpoints, a), at(modes, a)
             if sp is None or mode is None or isinstance(sp, str | bool):
                 continue
-            # Both samples expire at most max_hold after they were taken.
+            if ons and at(ons, a) not in ON_VALUES:
+                continue  # off, or on/off unknown
+            # Every sample expires at most max_hold after it was taken.
             seg_end = b
-            for samples in (setpoints, modes):
+            for samples in (setpoints, modes, *((ons,) if ons else ())):
                 last = max((ts for ts, _ in samples if ts <= a), default=a)
                 seg_end = min(seg_end, last + max_hold_ms)
             span = (seg_end - a) / 1000
@@ -487,10 +498,12 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
     judged = [a for a in ac_units if not a.exempt]
-    series = {
+    series: dict[str, tuple[Samples, Samples, Samples]] = {
         f"{a.edge}/{a.device}": (
             store.sample_series(MeterKey(a.edge, a.device, a.setpoint_point), s_ms, e_ms),
-            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms))
+            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms),
+            store.sample_series(MeterKey(a.edge, a.device, a.on_point), s_ms, e_ms)
+            if a.on_point else [])
         for a in judged
     } if end > start else {}
     rule = institution.ac_rule
