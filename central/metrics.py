@@ -147,6 +147,22 @@ class WasteView(_View):
     detection: ClearanceDetection
 
 
+class BuildingSummary(_View):
+    """The statistics-ledger figures of one building and period; equal to the same fields of
+    `period_metrics(..., building=...)`."""
+
+    building: str
+    name: str
+    start: datetime
+    end: datetime
+    electricity_kwh: float
+    water_m3: float
+    energy_kgce: float
+    energy_kgce_for_area: float
+    floor_area_m2: float
+    kgce_per_m2: float | None
+
+
 class PeriodMetrics(_View):
     institution_id: str
     building: str | None
@@ -633,3 +649,31 @@ def waste_for(store: Store, ledger: Ledger | None, institution: InstitutionConfi
         manual_clearances=sum(1 for c in clearances if c.source == "manual"),
         monthly=waste_monthly(clearances, tz), hazardous_moves=moves,
         hazardous=hazardous_balance(all_moves), detection=rule)
+
+
+def building_summary(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+                     profile: CoefficientProfile, *, start: float, end: float,
+                     building: str) -> BuildingSummary:
+    """Energy, water and kgce/m² of one building over [start, end): its main meters and the
+    bills entered for it (vehicle fuel is the institution's, never a building's)."""
+    tz = institution.institution.tz
+    meters = [m for m in institution.meters if m.building == building]
+    sums = (store.period_sums(int(start * 1000), int(end * 1000), tz, [m.key for m in meters])
+            if end > start else {})
+    bills: list[Bill] = []
+    if ledger is not None and end > start:
+        bills = ledger.bills(*_days(start, end, tz))
+    manual = manual_quantities(bills, [], institution, start, end, building=building)
+    lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    kgce = math.fsum(x.kgce for x in lines)
+    vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
+    for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
+    kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
+                    if m.building == building and m.energy is EnergyType.ELECTRICITY)
+    area = mean_floor_area(institution, start, end, building)
+    name = next((b.name for b in institution.buildings if b.id == building), building)
+    return BuildingSummary(
+        building=building, name=name, start=datetime.fromtimestamp(start, tz),
+        end=datetime.fromtimestamp(end, tz), electricity_kwh=kwh, water_m3=water,
+        energy_kgce=kgce, energy_kgce_for_area=for_area, floor_area_m2=area,
+        kgce_per_m2=for_area / area if area > 0 else None)

@@ -22,13 +22,15 @@ from pydantic import BaseModel, ConfigDict
 
 from central import codes
 from central.compliance import ComplianceReport, year_window
-from central.config import InstitutionConfig
+from central.config import EnergyType, InstitutionConfig
 from central.errors import ReportError
 from central.ledger import Clearance, HazardousMove, Ledger
 from central.metrics import (
+    BuildingSummary,
     HazardousBalance,
     PeriodMetrics,
     WasteMonth,
+    building_summary,
     compliance_for,
     hazardous_balance,
     period_metrics,
@@ -136,6 +138,13 @@ class ScoringLine(_Data):
     evidence: str
 
 
+class BuildingSheet(_Data):
+    id: str
+    name: str
+    months: list[BuildingSummary]
+    total: BuildingSummary  # the whole period at once: the API's /metrics?building= figures
+
+
 class ReportData(_Data):
     kind: Kind
     year: int
@@ -153,6 +162,7 @@ class ReportData(_Data):
     clearances: list[Clearance]
     hazardous_moves: list[HazardousMove]
     scoring: list[ScoringLine]
+    buildings: list[BuildingSheet] = []
 
 
 def _month_start(tz_year: int, month: int, institution: InstitutionConfig) -> float:
@@ -228,12 +238,29 @@ def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
                 f"{v.plate} {v.litres:,.1f} L / {v.km:,.0f} km"
                 + (f" = {v.l_per_100km:.2f} L/100km" if v.l_per_100km else "")
                 for v in period.vehicles) or "no vehicle configured"
+        elif item.evidence == "water_management":
+            water = [m for m in institution.main_meters() if m.energy is EnergyType.WATER]
+            leak = next((k for k in period.alarms.summary if k.kind == "leak"), None)
+            evidenced = bool(water)
+            evidence = (f"{len(water)} water meters; leak alarms raised "
+                        f"{leak.raised if leak else 0}, cleared {leak.cleared if leak else 0}, "
+                        f"open {len(period.alarms.open_leaks)}")
+        elif item.evidence == "sorting_bins":
+            table = codes.waste().categories
+            per = {c: sum(1 for b in institution.bins if b.category == c) for c in table}
+            covered = [c for c, n in per.items() if n]
+            evidenced = bool(covered)
+            met = True if len(covered) == len(table) else None
+            evidence = (", ".join(f"{table[c].zh} {per[c]}" for c in table)
+                        + f" ({len(covered)} of {len(table)} categories with a sensor bin)")
         elif item.evidence == "hazardous_store":
             evidenced = bool(hazardous)
             evidence = f"{len(hazardous)} store-log entries"
         elif item.evidence == "clearance_ledger":
             evidenced = bool(clearances)
-            evidence = f"{len(clearances)} clearance records"
+            sensed = sum(1 for c in clearances if c.source == "sensor")
+            evidence = f"{len(clearances)} clearance records" + (
+                f" ({sensed} from bin-fill sensors)" if sensed else "")
         else:  # clearance_published
             months_with = sorted({w.month for w in waste})
             evidenced = bool(months_with)
@@ -268,6 +295,20 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
     ystart = year_window(tz, year)[0]
     moves = ledger.hazardous(ystart, until)
     waste = period.waste.monthly
+    sheets = []
+    for b in institution.buildings:
+        per_month = []
+        for m in months:
+            s, e = _month_start(year, m, institution), min(
+                _month_start(year, m + 1, institution), until)
+            if s >= until:
+                break
+            per_month.append(building_summary(store, ledger, institution, profile, start=s,
+                                              end=e, building=b.id))
+        sheets.append(BuildingSheet(
+            id=b.id, name=b.name, months=per_month,
+            total=building_summary(store, ledger, institution, profile, start=start,
+                                   end=until, building=b.id)))
     return ReportData(
         kind=kind, year=year, period_label=text, institution_id=institution.institution.id,
         institution_name=institution.institution.name,
@@ -275,7 +316,8 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
         as_of=datetime.fromtimestamp(until, tz), period=period, ytd=ytd, months=points,
         waste=waste, hazardous=hazardous_balance(moves), clearances=clearances,
         hazardous_moves=moves,
-        scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points))
+        scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
+        buildings=sheets)
 
 
 # -- formatting --------------------------------------------------------------------
