@@ -549,12 +549,21 @@ class Store:
         if self._rollup is None or end_ms <= start_ms:
             return self.interval_sums(start_ms, end_ms, keys)
         wanted = None if keys is None else list(dict.fromkeys(keys))
-        longest = self._query("SELECT value FROM meta WHERE key = 'max_interval_s'")
         with self._lock:
             try:
-                raw = self._rollup.sums(
-                    self._conn, start_ms, end_ms, tz, int(longest[0][0]) if longest else 0,
-                    None if wanted is None else [(k.edge, k.device, k.point) for k in wanted])
+                # One read transaction: days, hours and raw edges from the same snapshot,
+                # even while the writer commits batches.
+                self._conn.execute("BEGIN")
+                try:
+                    longest = self._conn.execute(
+                        "SELECT value FROM meta WHERE key = 'max_interval_s'").fetchall()
+                    raw = self._rollup.sums(
+                        self._conn, start_ms, end_ms, tz,
+                        int(longest[0][0]) if longest else 0,
+                        None if wanted is None else [(k.edge, k.device, k.point)
+                                                     for k in wanted])
+                finally:
+                    self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError("query", str(exc)) from exc
         sums = {MeterKey(*k): v for k, v in raw.items()}
