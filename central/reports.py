@@ -77,6 +77,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "vehicles": ("公务用车单车油耗", "Official cars: fuel per car"),
     "waste": ("垃圾分类清运量", "Waste clearance volumes"),
     "hazardous": ("有害垃圾暂存", "Hazardous waste store"),
+    "standby": ("非工作时间待机能耗", "Standby energy after hours"),
+    "open_leaks": ("未解除漏水报警", "Open leak alarms"),
+    "volume": ("容量", "Volume"),
+    "clearances": ("清运次数", "Clearances"),
     "score": ("考核得分", "Score"),
     "item": ("项目", "Item"),
     "points": ("分值", "Points"),
@@ -439,9 +443,11 @@ def render_html(data: ReportData, lang: Lang = "zh", *, kind: str | None = None)
     if data.waste:
         out.append(f"<h2>{escape(label('waste', lang))}</h2>")
         out.append(_table([label("month", lang), label("category", lang),
-                           label("weight", lang) + " kg"],
+                           label("weight", lang) + " kg", label("volume", lang) + " L",
+                           label("clearances", lang)],
                           [[w.month, w.label_zh if lang == "zh" else w.label_en,
-                            num(w.weight_kg, 1)] for w in data.waste]))
+                            num(w.weight_kg, 1), num(w.volume_l, 0), str(w.clearances)]
+                           for w in data.waste]))
     if shown != "monthly":
         p = data.period
         out.append(f"<h2>{escape(label('monthly_chart', lang))}</h2>")
@@ -457,6 +463,8 @@ def render_html(data: ReportData, lang: Lang = "zh", *, kind: str | None = None)
             [label("ac", lang), "—" if p.ac.share is None else num(p.ac.share * 100, 1) + " %"],
             [label("data_centre", lang), num(p.data_centre.kwh, 1) + " kWh"],
             [label("pue", lang), num(p.data_centre.pue, 2)],
+            [label("standby", lang), num(p.standby.after_hours_standby_kwh, 2) + " kWh"],
+            [label("open_leaks", lang), str(len(p.alarms.open_leaks))],
         ]
         out.append(_table([label("metric", lang), label("value", lang)], facts))
         if p.quotas:

@@ -192,3 +192,11 @@ async def test_scoring_sheet_evidence_for_water_and_bins(client: httpx.AsyncClie
                                         "open 0")
     assert lines["4.5"]["met"] is True
     assert lines["4.5"]["evidence"].endswith("(4 of 4 categories with a sensor bin)")
+
+
+async def test_analysis_report_shows_standby_and_open_leaks(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/reports/quarterly",
+                         params={"year": 2025, "number": 1, "lang": "en"})
+    assert r.status_code == 200
+    assert "<td>Standby energy after hours</td><td>0.00 kWh</td>" in r.text
+    assert "<td>Open leak alarms</td><td>0</td>" in r.text
