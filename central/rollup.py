@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS interval_hourly (
     nano INTEGER NOT NULL, PRIMARY KEY (edge, device, point, hour)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS intervals_unrolled ON intervals (start)
     WHERE duration_s > 86400 OR quantity > 1e5 OR quantity < -1e5;
+-- Not a rollup, but the same kind of read support: open alarms need every alarm event ever
+-- stored, a small share of all events (audit.write, device_offline…).
+CREATE INDEX IF NOT EXISTS events_alarms ON events (ts)
+    WHERE name >= 'alarm.' AND name < 'alarm/';
 """
 _UNROLLED = "(duration_s > 86400 OR quantity > 1e5 OR quantity < -1e5)"
 _ROLLED = "duration_s <= 86400 AND quantity <= 1e5 AND quantity >= -1e5"
