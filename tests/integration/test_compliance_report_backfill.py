@@ -134,6 +134,7 @@ def test_per_building_sheets_equal_the_metrics(
     ledger = SqliteLedger(":memory:")
     march_without_the_15th(store)
     data, sheets = figures(store, school, profile, ledger)
+    assert [b.id for b in data.buildings] == ["A", "B"]
     for b in school.buildings:
         rows = sheets[sheet_title(f"{b.id} {b.name}", [])]
         total = rows[-1]
