@@ -540,7 +540,6 @@ class Store:
             (key.edge, key.device, key.point, start_ms, end_ms))
         return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
 
-
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
         """`interval_sums` from the rollups (central/rollup.py): whole local days of `tz`
