@@ -272,6 +272,19 @@ class Rollup:
         return out
 
     @staticmethod
+    def hour_totals(conn: sqlite3.Connection, keys: Sequence[tuple[str, str, str]], h0: int,
+                    h1: int) -> dict[int, float]:
+        """Σ over `keys` per epoch hour h0 ≤ h < h1 (units, not nano), one primary-key range
+        per meter."""
+        acc: dict[int, int] = defaultdict(int)
+        for key in dict.fromkeys(keys):
+            for hour, n in conn.execute(
+                    "SELECT hour, nano FROM interval_hourly WHERE edge = ? AND device = ? "
+                    "AND point = ? AND hour >= ? AND hour < ?", (*key, h0, h1)):
+                acc[int(hour)] += int(n)
+        return {h: n / NANO for h, n in acc.items()}
+
+    @staticmethod
     def _bucket_sums(conn: sqlite3.Connection, table: str, column: str, lo: int, hi: int,
                      keys: Sequence[tuple[str, str, str]] | None,
                      acc: dict[tuple[str, str, str], int]) -> None:

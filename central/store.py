@@ -570,6 +570,19 @@ class Store:
             return sums
         return {k: sums.get(k, 0.0) for k in wanted}
 
+    def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
+                    ) -> dict[int, float] | None:
+        """Consumption of `keys` together per epoch hour h0 ≤ h < h1 from the hourly rollup,
+        or None when this store has no rollup (then read `interval_rows`)."""
+        if self._rollup is None:
+            return None
+        with self._lock:
+            try:
+                return self._rollup.hour_totals(
+                    self._conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
         in time order (an alarm raised long ago may still be open)."""

@@ -165,3 +165,35 @@ def test_a_shorter_interval_does_not_lower_the_longest_duration() -> None:
         store.store_batch(Batch(StreamId("edge-1", 1), 1, 0, True,
                                 (interval(2, MIDNIGHT, 1.0),)), "s")
         assert store.interval_sums(MIDNIGHT, MIDNIGHT + HOUR, [key]) == {key: 2.0}
+
+
+@pytest.mark.parametrize("hours", [(8 * 60, 18 * 60), (8 * 60 + 30, 17 * 60 + 30)])
+def test_after_hours_from_rollups_equals_the_interval_scan(hours: tuple[int, int]) -> None:
+    """Fri 24 Jan – Tue 28 Jan 2025 (Sun 26th a make-up workday, 28th the eve of Spring
+    Festival), 15-minute intervals of random size, a window starting and ending mid-hour;
+    working hours on the hour (rollup path) and at :30 (falls back to the scan)."""
+    import random
+
+    from central.metrics import after_hours, after_hours_for
+    from central.workcalendar import WorkingCalendar
+
+    rnd = random.Random(51161)
+    t0 = local_ms(2025, 1, 24)
+    slots = [(i, d) for i in range(5 * 96) for d in ("m1", "m2")]
+    recs = [IntervalRecord(seq=n + 1, device=d, point="energy_import_kwh",
+                           start=t0 + i * 900_000, duration_s=900,
+                           quantity=round(rnd.uniform(0, 5), 3), unit="kWh")
+            for n, (i, d) in enumerate(slots)]
+    keys = [MeterKey("edge-1", d, "energy_import_kwh") for d in ("m1", "m2")]
+    s, e = t0 + 7 * 60_000 + 3 * HOUR, t0 + 4 * 86_400_000 + 20 * HOUR + 50 * 60_000
+    with Store(":memory:") as store:
+        for i in range(0, len(recs), 100):
+            store.store_batch(Batch(StreamId("edge-1", 1), i, 0, True, tuple(recs[i:i + 100])),
+                              "s")
+        cal = WorkingCalendar()
+        fast = after_hours_for(store, keys, s, e, TZ, cal, hours, "x")
+        slow = after_hours(store.interval_rows(s, e, keys), s, e, TZ, cal, hours, "x")
+    assert fast.kwh == pytest.approx(slow.kwh, abs=1e-6)
+    assert fast.after_hours_kwh == pytest.approx(slow.after_hours_kwh, abs=1e-6)
+    assert fast.unknown_calendar_days == slow.unknown_calendar_days == 0
+    assert 0 < slow.after_hours_kwh < slow.kwh
