@@ -277,10 +277,15 @@ class Rollup:
         """Σ over `keys` per epoch hour h0 ≤ h < h1 (units, not nano), one primary-key range
         per meter."""
         acc: dict[int, int] = defaultdict(int)
-        for key in dict.fromkeys(keys):
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), _KEYS_CHUNK):
+            chunk = unique[i:i + _KEYS_CHUNK]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
             for hour, n in conn.execute(
-                    "SELECT hour, nano FROM interval_hourly WHERE edge = ? AND device = ? "
-                    "AND point = ? AND hour >= ? AND hour < ?", (*key, h0, h1)):
+                    f"SELECT h.hour, SUM(h.nano) FROM (VALUES {values}) AS k CROSS JOIN "
+                    "interval_hourly AS h ON h.edge = k.column1 AND h.device = k.column2 "
+                    "AND h.point = k.column3 AND h.hour >= ? AND h.hour < ? GROUP BY h.hour",
+                    [*(v for key in chunk for v in key), h0, h1]):
                 acc[int(hour)] += int(n)
         return {h: n / NANO for h, n in acc.items()}
 
