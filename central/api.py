@@ -52,7 +52,7 @@ from central.entries import add_entries, import_file
 from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
 from central.ledger import EntryKind, Ledger, SqliteLedger
-from central.metrics import PeriodMetrics, hazardous_balance, period_metrics, waste_monthly
+from central.metrics import PeriodMetrics, period_metrics, waste_for
 from central.overview import Overview, build_overview, compliance_for
 from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
@@ -757,17 +757,15 @@ def create_app(
                 "unchanged": result.unchanged}
 
     @api.get(scoped + "/waste", tags=["compliance"])
-    def get_waste(t: TenantDep,
+    def get_waste(db: StoreDep, t: TenantDep,
                   year: Annotated[int, Query(ge=2000, le=2100)]) -> dict[str, Any]:
-        """Monthly clearance volumes, hazardous-waste balance and the clearances."""
-        tz = t.config.institution.tz
-        s, e = year_window(tz, year)
-        e = min(e, max(s, clock.now()))
-        clearances = t.ledger.clearances(s, e)
-        return {"year": year,
-                "monthly": [w.model_dump() for w in waste_monthly(clearances, tz)],
-                "hazardous": [h.model_dump() for h in hazardous_balance(t.ledger.hazardous(s, e))],
-                "clearances": [c.model_dump(mode="json") for c in clearances]}
+        """The year's clearance ledger (manual entries merged with clearances derived from
+        bin-fill drops), monthly volumes by category, the hazardous-waste store balance and
+        log, and the bins' latest fill levels."""
+        s, e = year_window(t.config.institution.tz, year)
+        now = clock.now()
+        view = waste_for(db, t.ledger, t.config, start=s, end=min(e, max(s, now)), now=now)
+        return {"year": year, **view.model_dump(mode="json")}
 
     @api.get(scoped + "/reports/{report}", tags=["compliance"],
              response_class=Response, responses={200: {"content": {

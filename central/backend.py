@@ -20,14 +20,16 @@ def _postgres(settings: CentralSettings) -> tuple[str, str | None]:
     return settings.postgres_dsn, settings.postgres_secret()
 
 
-def open_ingest_store(settings: CentralSettings) -> IngestStore:
-    """The writer ingest stores batches through; applies PostgreSQL migrations."""
+def open_ingest_store(settings: CentralSettings, *,
+                      rollup_timezone: str | None = None) -> IngestStore:
+    """The writer ingest stores batches through; applies PostgreSQL migrations.
+    `rollup_timezone`: the zone of the SQLite store's daily rollup (central/rollup.py)."""
     if settings.store == "postgres":
         from central.pgstore import PgStore
 
         dsn, password = _postgres(settings)
         return PgStore(dsn, password=password)
-    return Store(settings.database)
+    return Store(settings.database, rollup_timezone=rollup_timezone)
 
 
 def open_reader(settings: CentralSettings) -> Store:

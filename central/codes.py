@@ -103,7 +103,8 @@ class PolicyTable(_Table):
 
 
 Evidence = Literal["targets", "metering", "statistics_ledger", "ac_setpoint", "data_centre",
-                   "vehicle_fuel", "hazardous_store", "clearance_ledger", "clearance_published"]
+                   "vehicle_fuel", "hazardous_store", "clearance_ledger", "clearance_published",
+                   "water_management", "sorting_bins"]
 
 
 class ScoringItem(Label):

@@ -257,6 +257,65 @@ class AcUnit(_Model):
     exempt: bool = False  # data rooms, clinics, labs, archives: not judged
     setpoint_point: PointName = "setpoint_c"
     mode_point: PointName = "mode"
+    on_point: PointName | None = "on"  # judged only while on; None: by mode alone
+
+
+class WasteBin(_Model):
+    """A bin with a fill-level sensor; the central derives clearances from its fill drops."""
+
+    edge: Id
+    device: Id
+    building: Id
+    category: str  # central/codes/waste.yaml
+    capacity_l: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    point: PointName = "fill_pct"
+    name: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.edge}/{self.device}"
+
+
+class ClearanceDetection(_Model):
+    """A fill drop from ≥ full_pct to ≤ empty_pct within window_s is one clearance of
+    capacity × drop."""
+
+    full_pct: Annotated[float, Field(gt=0, le=100)] = 60.0
+    empty_pct: Annotated[float, Field(ge=0, lt=100)] = 15.0
+    window_s: Annotated[int, Field(gt=0, le=86_400)] = 3_600
+
+    @model_validator(mode="after")
+    def _order(self) -> ClearanceDetection:
+        if self.empty_pct >= self.full_pct:
+            raise ValueError(f"empty_pct {self.empty_pct} must be below full_pct "
+                             f"{self.full_pct}")
+        return self
+
+
+class Plug(_Model):
+    """A smart plug or socket whose `power_w` samples the standby accounting reads."""
+
+    edge: Id
+    device: Id
+    building: Id
+    power_point: PointName = "power_w"
+    name: str | None = None
+
+
+class StandbyRule(_Model):
+    """Power above off_w and at most standby_max_w is standby; outside working hours it is
+    waste. A sample holds until the next one, at most max_hold_s."""
+
+    off_w: Annotated[float, Field(ge=0)] = 0.5
+    standby_max_w: Annotated[float, Field(gt=0)] = 15.0
+    max_hold_s: Annotated[int, Field(gt=0, le=86_400)] = 900
+
+    @model_validator(mode="after")
+    def _order(self) -> StandbyRule:
+        if self.off_w >= self.standby_max_w:
+            raise ValueError(f"off_w {self.off_w} must be below standby_max_w "
+                             f"{self.standby_max_w}")
+        return self
 
 
 class AcRule(_Model):
@@ -290,6 +349,10 @@ class InstitutionConfig(_Model):
     ac_rule: AcRule = AcRule()
     working_hours: WorkingHoursConfig | None = None
     calendar: CalendarOverrides = CalendarOverrides()
+    bins: list[WasteBin] = Field(default_factory=list)
+    clearance_detection: ClearanceDetection = ClearanceDetection()
+    plugs: list[Plug] = Field(default_factory=list)
+    standby: StandbyRule = StandbyRule()
 
     @model_validator(mode="after")
     def _cross_check(self) -> InstitutionConfig:
@@ -342,6 +405,23 @@ class InstitutionConfig(_Model):
         for i, ac in enumerate(self.ac_units):
             if ac.building not in buildings:
                 problems.append((f"ac_units[{i}].building", ac.building, "unknown building"))
+        categories = codes.waste().categories
+        bin_ids = Counter(b.id for b in self.bins)
+        for i, wb in enumerate(self.bins):
+            if wb.building not in buildings:
+                problems.append((f"bins[{i}].building", wb.building, "unknown building"))
+            if wb.category not in categories:
+                problems.append((f"bins[{i}].category", wb.category, "unknown waste category "
+                                 f"(known: {', '.join(categories)})"))
+            if bin_ids[wb.id] > 1:
+                problems.append((f"bins[{i}]", wb.id, "the same edge/device is configured twice"))
+        plug_ids = Counter((p.edge, p.device) for p in self.plugs)
+        for i, plug in enumerate(self.plugs):
+            if plug.building not in buildings:
+                problems.append((f"plugs[{i}].building", plug.building, "unknown building"))
+            if plug_ids[(plug.edge, plug.device)] > 1:
+                problems.append((f"plugs[{i}]", f"{plug.edge}/{plug.device}",
+                                 "the same edge/device is configured twice"))
         return problems
 
     @property

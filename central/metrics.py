@@ -16,6 +16,7 @@ is a pure function below it, golden-tested by hand.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from central import codes
+from central.alarms import AlarmEvent, AlarmView, alarm_view
 from central.compliance import (
     ComplianceReport,
     EnergyLine,
@@ -36,6 +38,7 @@ from central.compliance import (
 )
 from central.config import (
     AcUnit,
+    ClearanceDetection,
     EnergyType,
     InstitutionConfig,
     MeterKey,
@@ -43,8 +46,12 @@ from central.config import (
 from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
+from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.store import Store
+from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
+
+BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 
 
 class _View(BaseModel):
@@ -129,6 +136,33 @@ class HazardousBalance(_View):
     balance: float
 
 
+class WasteView(_View):
+    levels: list[BinLevel]  # latest fill per bin, as of `now`
+    clearances: list[Clearance]  # the clearance ledger of the period: manual + sensor
+    sensor_clearances: int
+    manual_clearances: int
+    monthly: list[WasteMonth]
+    hazardous_moves: list[HazardousMove]  # the store log of the period
+    hazardous: list[HazardousBalance]  # store balance at the period's end (all moves)
+    detection: ClearanceDetection
+
+
+class BuildingSummary(_View):
+    """The statistics-ledger figures of one building and period; equal to the same fields of
+    `period_metrics(..., building=...)`."""
+
+    building: str
+    name: str
+    start: datetime
+    end: datetime
+    electricity_kwh: float
+    water_m3: float
+    energy_kgce: float
+    energy_kgce_for_area: float
+    floor_area_m2: float
+    kgce_per_m2: float | None
+
+
 class PeriodMetrics(_View):
     institution_id: str
     building: str | None
@@ -152,6 +186,9 @@ class PeriodMetrics(_View):
     ac: AcCompliance
     after_hours: AfterHours
     vehicles: list[VehicleLine]
+    standby: StandbyWaste
+    alarms: AlarmView
+    waste: WasteView
 
 
 # -- pure formulas -----------------------------------------------------------------
@@ -301,21 +338,30 @@ def after_hours(rows: Iterable[tuple[MeterKey, int, int, float]], start_ms: int,
                       working_hours=label, unknown_calendar_days=len(unknown))
 
 
-def ac_compliance(series: Mapping[str, tuple[Sequence[tuple[int, float | int | bool | str]],
-                                             Sequence[tuple[int, float | int | bool | str]]]],
+Samples = Sequence[tuple[int, float | int | bool | str]]
+ON_VALUES = (True, 1, "on", "true", "1")
+
+
+def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, Samples,
+                                                                         Samples]],
                   start_ms: int, end_ms: int, *, summer_min: float, winter_max: float,
                   cooling: Iterable[str], heating: Iterable[str], max_hold_ms: int,
                   units: int, exempt: int) -> AcCompliance:
     """Time-weighted share of AC running time in a judged mode whose setpoint kept the rule.
 
-    `series` maps a unit to its (setpoint samples, mode samples). Each sample holds until the
-    next sample of the same point, at most `max_hold_ms`; time when either is unknown is not
-    judged. Cooling: setpoint ≥ summer_min; heating: setpoint ≤ winter_max."""
+    `series` maps a unit to its (setpoint samples, mode samples[, on samples]). Each sample
+    holds until the next sample of the same point, at most `max_hold_ms`; time when either
+    is unknown is not judged. With on samples, only time the unit is on is judged (a unit
+    switched off in cool mode at 24 °C breaks no rule); a unit without any on sample is
+    judged on its mode alone. Cooling: setpoint ≥ summer_min; heating: setpoint ≤
+    winter_max."""
     cool, heat = set(cooling), set(heating)
     judged = compliant = 0.0
-    for setpoints, modes in series.values():
+    for unit_series in series.values():
+        setpoints, modes = unit_series[0], unit_series[1]
+        ons: Samples = unit_series[2] if len(unit_series) > 2 else ()
         points = sorted({ts for ts, _ in setpoints} | {ts for ts, _ in modes}
-                        | {start_ms, end_ms})
+                        | {ts for ts, _ in ons} | {start_ms, end_ms})
         points = [p for p in points if start_ms <= p <= end_ms]
 
         def at(samples: Sequence[tuple[int, float | int | bool | str]], t: int
@@ -334,9 +380,11 @@ def ac_compliance(series: Mapping[str, tuple[Sequence[tuple[int, float | int | b
             sp, mode = at(setpoints, a), at(modes, a)
             if sp is None or mode is None or isinstance(sp, str | bool):
                 continue
-            # Both samples expire at most max_hold after they were taken.
+            if ons and at(ons, a) not in ON_VALUES:
+                continue  # off, or on/off unknown
+            # Every sample expires at most max_hold after it was taken.
             seg_end = b
-            for samples in (setpoints, modes):
+            for samples in (setpoints, modes, *((ons,) if ons else ())):
                 last = max((ts for ts, _ in samples if ts <= a), default=a)
                 seg_end = min(seg_end, last + max_hold_ms)
             span = (seg_end - a) / 1000
@@ -422,7 +470,7 @@ def compliance_for(store: Store, institution: InstitutionConfig,
     until = min(now, end)
     if until <= start:
         return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
-    sums = store.interval_sums(int(start * 1000), int(until * 1000), keys)
+    sums = store.period_sums(int(start * 1000), int(until * 1000), tz, keys)
     first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
     manual: list[ManualQuantity] = []
     if ledger is not None:
@@ -439,7 +487,7 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     """Every figure of one period [start, end) for the institution or one building."""
     tz = institution.institution.tz
     s_ms, e_ms = int(start * 1000), int(end * 1000)
-    sums = store.interval_sums(s_ms, e_ms, [m.key for m in institution.meters])
+    sums = store.period_sums(s_ms, e_ms, tz, [m.key for m in institution.meters])
     bills: list[Bill] = []
     fuel: list[FuelEntry] = []
     if ledger is not None and end > start:
@@ -458,20 +506,19 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     users = mean_energy_users(institution, start, end) if building is None else None
 
     pol = codes.policy()
-    hours_cfg = institution.working_hours or pol.working_hours
-    h0, h1 = (int(hours_cfg.start[:2]) * 60 + int(hours_cfg.start[3:]),
-              int(hours_cfg.end[:2]) * 60 + int(hours_cfg.end[3:]))
-    rows = store.interval_rows(s_ms, e_ms, [m.key for m in main_elec]) if end > start else []
-    ah = after_hours(rows, s_ms, e_ms, tz, WorkingCalendar(institution.calendar), (h0, h1),
-                     f"{hours_cfg.start}–{hours_cfg.end}")
+    (h0, h1), hours_label = working_hours(institution)
+    ah = after_hours_for(store, [m.key for m in main_elec], s_ms, e_ms, tz,
+                         WorkingCalendar(institution.calendar), (h0, h1), hours_label)
 
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
     judged = [a for a in ac_units if not a.exempt]
-    series = {
+    series: dict[str, tuple[Samples, Samples, Samples]] = {
         f"{a.edge}/{a.device}": (
             store.sample_series(MeterKey(a.edge, a.device, a.setpoint_point), s_ms, e_ms),
-            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms))
+            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms),
+            store.sample_series(MeterKey(a.edge, a.device, a.on_point), s_ms, e_ms)
+            if a.on_point else [])
         for a in judged
     } if end > start else {}
     rule = institution.ac_rule
@@ -486,6 +533,9 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
         exempt=len(ac_units) - len(judged))
 
     return PeriodMetrics(
+        standby=standby_for(store, institution, start=start, end=end, building=building),
+        alarms=alarms_for(store, institution, start=start, end=end, building=building),
+        waste=waste_for(store, ledger, institution, start=start, end=end, building=building),
         institution_id=institution.institution.id, building=building,
         start=datetime.fromtimestamp(start, tz), end=datetime.fromtimestamp(end, tz),
         profile_id=profile.profile_id, profile_version=profile.version,
@@ -500,3 +550,171 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
         ac=ac, after_hours=ah,
         vehicles=vehicle_lines(institution, profile, fuel, start, end)
         if building is None else [])
+
+
+def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
+    """The working window in minutes after local midnight, and its label."""
+    cfg = institution.working_hours or codes.policy().working_hours
+    return ((int(cfg.start[:2]) * 60 + int(cfg.start[3:]),
+             int(cfg.end[:2]) * 60 + int(cfg.end[3:])), f"{cfg.start}–{cfg.end}")
+
+
+def _device_buildings(institution: InstitutionConfig) -> dict[tuple[str, str | None], str]:
+    out: dict[tuple[str, str | None], str] = {}
+    for m in institution.meters:
+        out[(m.edge, m.device)] = m.building
+    for a in institution.ac_units:
+        out[(a.edge, a.device)] = a.building
+    for b in institution.bins:
+        out[(b.edge, b.device)] = b.building
+    for p in institution.plugs:
+        out[(p.edge, p.device)] = p.building
+    return out
+
+
+def standby_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+                building: str | None = None) -> StandbyWaste:
+    """Standby energy of the configured plugs over [start, end), and the part outside
+    working hours (`central.standby`)."""
+    tz = institution.institution.tz
+    rule = institution.standby
+    hours, label = working_hours(institution)
+    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours)
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    lines = [plug_standby(p, store.sample_series(MeterKey(p.edge, p.device, p.power_point),
+                                                 s_ms, e_ms) if e_ms > s_ms else [],
+                          s_ms, e_ms, rule, working)
+             for p in institution.plugs if building is None or p.building == building]
+    return StandbyWaste(plugs=lines, standby_kwh=math.fsum(x.standby_kwh for x in lines),
+                        after_hours_standby_kwh=math.fsum(x.after_hours_standby_kwh
+                                                          for x in lines),
+                        off_w=rule.off_w, standby_max_w=rule.standby_max_w,
+                        working_hours=label, unknown_calendar_days=len(working.unknown))
+
+
+def alarms_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+               building: str | None = None) -> AlarmView:
+    """Alarms open at `end` (open leaks among them) and raised/cleared per kind in
+    [start, end); for a building, the alarms of devices configured in it."""
+    where = _device_buildings(institution)
+    events = [AlarmEvent(edge=e, device=d, ts=ts, name=n, data=json.loads(data))
+              for e, d, ts, n, data in store.alarm_events(int(end * 1000))
+              if building is None or where.get((e, d)) == building]
+    return alarm_view(events, int(start * 1000), int(end * 1000), institution.institution.tz)
+
+
+def bin_levels(store: Store, institution: InstitutionConfig, *, now: float,
+               building: str | None = None) -> list[BinLevel]:
+    """The latest fill of every configured bin with its category; stale after
+    BIN_STALE_AFTER_S without a reading."""
+    bins = [b for b in institution.bins if building is None or b.building == building]
+    latest = store.latest_samples({b.point for b in bins})
+    out = []
+    for b in bins:
+        sample = latest.get(MeterKey(b.edge, b.device, b.point))
+        out.append(bin_level(b, None if sample is None else (sample.ts, sample.value), now,
+                             BIN_STALE_AFTER_S, institution.institution.tz))
+    return out
+
+
+def waste_for(store: Store, ledger: Ledger | None, institution: InstitutionConfig, *,
+              start: float, end: float, now: float | None = None,
+              building: str | None = None) -> WasteView:
+    """Fill levels, the clearance ledger (manual entries merged with clearances derived
+    from fill drops, `central.waste`), monthly volumes by category and the hazardous store
+    log of [start, end)."""
+    tz = institution.institution.tz
+    rule = institution.clearance_detection
+    bins = [b for b in institution.bins if building is None or b.building == building]
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    sensor: list[Clearance] = []
+    for b in bins:
+        if e_ms <= s_ms:
+            break
+        series = store.sample_series(MeterKey(b.edge, b.device, b.point),
+                                     s_ms - rule.window_s * 1000, e_ms)
+        drops = [d for d in fill_drops(series, rule) if s_ms <= d.low_ms < e_ms]
+        sensor.extend(sensor_clearances(b, drops, tz))
+    manual = [c for c in (ledger.clearances(start, end) if ledger is not None else [])
+              if building is None or c.building == building]
+    clearances = merge_clearances(manual, sensor, institution.bins, rule.window_s)
+    levels = bin_levels(store, institution, now=end if now is None else now,
+                        building=building)
+    moves = ledger.hazardous(start, end) if ledger is not None else []
+    all_moves = ledger.hazardous(0.0, end) if ledger is not None else []
+    return WasteView(
+        levels=levels, clearances=clearances,
+        sensor_clearances=sum(1 for c in clearances if c.source == "sensor"),
+        manual_clearances=sum(1 for c in clearances if c.source == "manual"),
+        monthly=waste_monthly(clearances, tz), hazardous_moves=moves,
+        hazardous=hazardous_balance(all_moves), detection=rule)
+
+
+def building_summary(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+                     profile: CoefficientProfile, *, start: float, end: float,
+                     building: str) -> BuildingSummary:
+    """Energy, water and kgce/m² of one building over [start, end): its main meters and the
+    bills entered for it (vehicle fuel is the institution's, never a building's)."""
+    tz = institution.institution.tz
+    meters = [m for m in institution.meters if m.building == building]
+    sums = (store.period_sums(int(start * 1000), int(end * 1000), tz, [m.key for m in meters])
+            if end > start else {})
+    bills: list[Bill] = []
+    if ledger is not None and end > start:
+        bills = ledger.bills(*_days(start, end, tz))
+    manual = manual_quantities(bills, [], institution, start, end, building=building)
+    lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    kgce = math.fsum(x.kgce for x in lines)
+    vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
+    for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
+    kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
+                    if m.building == building and m.energy is EnergyType.ELECTRICITY)
+    area = mean_floor_area(institution, start, end, building)
+    name = next((b.name for b in institution.buildings if b.id == building), building)
+    return BuildingSummary(
+        building=building, name=name, start=datetime.fromtimestamp(start, tz),
+        end=datetime.fromtimestamp(end, tz), electricity_kwh=kwh, water_m3=water,
+        energy_kgce=kgce, energy_kgce_for_area=for_area, floor_area_m2=area,
+        kgce_per_m2=for_area / area if area > 0 else None)
+
+
+HOUR_MS = 3_600_000
+
+
+def after_hours_for(store: Store, keys: Sequence[MeterKey], start_ms: int, end_ms: int,
+                    tz: ZoneInfo, calendar: WorkingCalendar, hours: tuple[int, int],
+                    label: str) -> AfterHours:
+    """`after_hours` over [start_ms, end_ms): whole hours from the hourly rollup when every
+    hour with consumption lies wholly inside or wholly outside working time (working hours
+    on the hour, the usual case), raw intervals for the partial hours at the edges; the
+    interval scan otherwise. Equal to `after_hours` over `interval_rows` within the rollup's
+    1e-9 rounding."""
+    if end_ms <= start_ms:
+        return after_hours([], start_ms, end_ms, tz, calendar, hours, label)
+    h0, h1 = -(-start_ms // HOUR_MS), end_ms // HOUR_MS
+    totals = store.hour_totals(keys, h0, h1) if h0 < h1 else None
+    if totals is None:
+        return after_hours(store.interval_rows(start_ms, end_ms, keys), start_ms, end_ms, tz,
+                           calendar, hours, label)
+    working = WorkingTime(tz, calendar, hours)
+    inside: list[float] = []
+    outside: list[float] = []
+    for hour, q in totals.items():
+        off = working.outside_ms(hour * HOUR_MS, (hour + 1) * HOUR_MS)
+        if 0 < off < HOUR_MS:  # a working-window edge inside the hour: not splittable
+            return after_hours(store.interval_rows(start_ms, end_ms, keys), start_ms, end_ms,
+                               tz, calendar, hours, label)
+        (outside if off else inside).append(q)
+    parts = []
+    for a, b in ((start_ms, h0 * HOUR_MS), (h1 * HOUR_MS, end_ms)):
+        rows = store.interval_rows(a, b, keys) if b > a else []
+        if rows:
+            parts.append(after_hours(rows, a, b, tz, calendar, hours, label))
+            for edge_ms in (a, b - 1):  # count their days in the same set as the hours'
+                working.window(datetime.fromtimestamp(edge_ms / 1000, tz).date())
+    kwh = math.fsum([*inside, *outside, *(p.kwh for p in parts)])
+    off_kwh = math.fsum([*outside, *(p.after_hours_kwh for p in parts)])
+    unknown = len(working.unknown)
+    return AfterHours(kwh=kwh, after_hours_kwh=off_kwh,
+                      share=off_kwh / kwh if kwh > 0 else None, working_hours=label,
+                      unknown_calendar_days=unknown)

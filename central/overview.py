@@ -14,11 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from central import metrics
+from central.alarms import AlarmView
 from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.store import Store, local_midnight_ms
+from central.waste import BinLevel
 
 STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed
 
@@ -85,6 +87,8 @@ class Overview(_View):
     water_m3_today: float
     buildings: list[BuildingView]
     compliance: ComplianceReport
+    alarms: AlarmView  # open at `now` (open_leaks among them); raised/cleared today
+    bins: list[BinLevel]  # latest fill per bin with its category
     edges: list[EdgeView]
     ingest: dict[str, Any] | None
 
@@ -105,7 +109,7 @@ def build_overview(store: Store, institution: InstitutionConfig,
     local = datetime.fromtimestamp(now, tz)
     midnight_ms = local_midnight_ms(local.date(), tz)
     now_ms = int(now * 1000)
-    today = store.interval_sums(midnight_ms, now_ms, [m.key for m in institution.meters]) \
+    today = store.period_sums(midnight_ms, now_ms, tz, [m.key for m in institution.meters]) \
         if now_ms > midnight_ms else {}
     latest = store.latest_samples()
 
@@ -154,4 +158,6 @@ def build_overview(store: Store, institution: InstitutionConfig,
         buildings=buildings,
         compliance=compliance_for(store, institution, profile, now=now, year=local.year,
                                   ledger=ledger),
+        alarms=metrics.alarms_for(store, institution, start=midnight_ms / 1000, end=now),
+        bins=metrics.bin_levels(store, institution, now=now),
         edges=edges, ingest=ingest)

@@ -503,6 +503,27 @@ class PgStore:
             out.extend((key, int(st), int(du), float(q)) for st, du, q in rows)
         return out
 
+    def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
+                    keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
+        """`interval_sums`: PostgreSQL keeps no daily/hourly rollups yet (the SQLite store
+        does, central/rollup.py), so compliance reads the raw intervals here."""
+        del tz
+        return self.interval_sums(start_ms, end_ms, keys)
+
+    def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
+                    ) -> dict[int, float] | None:
+        """None: no hourly rollup here; callers read `interval_rows` instead."""
+        del keys, h0, h1
+        return None
+
+    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
+        """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
+        in time order."""
+        rows = self._query(
+            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
+            "AND name < 'alarm/' AND ts < %s ORDER BY ts, stream_epoch, seq", (until_ms,))
+        return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
+
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
                       ) -> list[tuple[int, float | int | bool | str]]:
         before = self._query(

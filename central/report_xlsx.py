@@ -1,10 +1,11 @@
 """The consumption statistics ledger (能源资源消费统计台账) as an XLSX workbook.
 
 Sheets: 月度汇总 Monthly (one row per month and a total row whose figures equal the API's
-year-to-date compliance), 能源品种 By type, 公务用车 Vehicles, 垃圾清运 Clearances,
-有害垃圾 Hazardous store. Numbers are written as numbers (not text) so the office can sum and
-chart them; the total row holds values, not formulas, so a reader without a calculation
-engine (openpyxl, the platform's importer) sees the same totals.
+year-to-date compliance), one sheet per building (months and a total row equal to the API's
+`/metrics?building=` figures for the period), 能源品种 By type, 公务用车 Vehicles,
+垃圾清运 Clearances, 有害垃圾 Hazardous store. Numbers are written as numbers (not text) so
+the office can sum and chart them; the total row holds values, not formulas, so a reader
+without a calculation engine (openpyxl, the platform's importer) sees the same totals.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ import io
 import math
 
 from central.reports import Lang, ReportData, label, t
+
+_SHEET_FORBIDDEN = str.maketrans(dict.fromkeys("[]:*?/\\", "_"))
+
+
+def sheet_title(text: str, taken: list[str]) -> str:
+    """A valid, unused sheet title: at most 31 characters, none of []:*?/\\."""
+    base = text.translate(_SHEET_FORBIDDEN)[:31]
+    title, n = base, 2
+    while title in taken:
+        suffix = f" ({n})"
+        title, n = base[:31 - len(suffix)] + suffix, n + 1
+    return title
 
 
 def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
@@ -51,6 +64,27 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
     ws.column_dimensions["A"].width = 34
     for col in "BCD":
         ws.column_dimensions[col].width = 18
+
+    for b in data.buildings:
+        sheet = book.create_sheet(sheet_title(f"{b.id} {b.name}", book.sheetnames))
+        sheet.append([f"{b.name} ({b.id}) {data.period_label}"])
+        sheet["A1"].font = Font(bold=True, size=13)
+        sheet.append([label("month", lang), label("electricity", lang) + " kWh",
+                      label("water", lang) + " m³", label("energy_kgce", lang) + " kgce",
+                      label("floor_area", lang), label("kgce_per_m2", lang)])
+        for cell in sheet[2]:
+            cell.font = bold
+        for bm in b.months:
+            sheet.append([bm.start.strftime("%Y-%m"), bm.electricity_kwh, bm.water_m3,
+                          bm.energy_kgce, bm.floor_area_m2, bm.kgce_per_m2])
+        tot = b.total
+        sheet.append(["合计 Total" if lang == "zh" else "Total", tot.electricity_kwh,
+                      tot.water_m3, tot.energy_kgce, tot.floor_area_m2, tot.kgce_per_m2])
+        for cell in sheet[sheet.max_row]:
+            cell.font = bold
+        sheet.column_dimensions["A"].width = 16
+        for col in "BCDEF":
+            sheet.column_dimensions[col].width = 18
 
     types = book.create_sheet("能源品种 By type")
     types.append(["energy", label("source", lang), label("unit", lang), "quantity",

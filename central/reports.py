@@ -22,17 +22,18 @@ from pydantic import BaseModel, ConfigDict
 
 from central import codes
 from central.compliance import ComplianceReport, year_window
-from central.config import InstitutionConfig
+from central.config import EnergyType, InstitutionConfig
 from central.errors import ReportError
 from central.ledger import Clearance, HazardousMove, Ledger
 from central.metrics import (
+    BuildingSummary,
     HazardousBalance,
     PeriodMetrics,
     WasteMonth,
+    building_summary,
     compliance_for,
     hazardous_balance,
     period_metrics,
-    waste_monthly,
 )
 from central.profile import CoefficientProfile
 from central.store import Store
@@ -76,6 +77,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "vehicles": ("公务用车单车油耗", "Official cars: fuel per car"),
     "waste": ("垃圾分类清运量", "Waste clearance volumes"),
     "hazardous": ("有害垃圾暂存", "Hazardous waste store"),
+    "standby": ("非工作时间待机能耗", "Standby energy after hours"),
+    "open_leaks": ("未解除漏水报警", "Open leak alarms"),
+    "volume": ("容量", "Volume"),
+    "clearances": ("清运次数", "Clearances"),
     "score": ("考核得分", "Score"),
     "item": ("项目", "Item"),
     "points": ("分值", "Points"),
@@ -137,6 +142,13 @@ class ScoringLine(_Data):
     evidence: str
 
 
+class BuildingSheet(_Data):
+    id: str
+    name: str
+    months: list[BuildingSummary]
+    total: BuildingSummary  # the whole period at once: the API's /metrics?building= figures
+
+
 class ReportData(_Data):
     kind: Kind
     year: int
@@ -154,6 +166,7 @@ class ReportData(_Data):
     clearances: list[Clearance]
     hazardous_moves: list[HazardousMove]
     scoring: list[ScoringLine]
+    buildings: list[BuildingSheet] = []
 
 
 def _month_start(tz_year: int, month: int, institution: InstitutionConfig) -> float:
@@ -229,12 +242,29 @@ def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
                 f"{v.plate} {v.litres:,.1f} L / {v.km:,.0f} km"
                 + (f" = {v.l_per_100km:.2f} L/100km" if v.l_per_100km else "")
                 for v in period.vehicles) or "no vehicle configured"
+        elif item.evidence == "water_management":
+            water = [m for m in institution.main_meters() if m.energy is EnergyType.WATER]
+            leak = next((k for k in period.alarms.summary if k.kind == "leak"), None)
+            evidenced = bool(water)
+            evidence = (f"{len(water)} water meters; leak alarms raised "
+                        f"{leak.raised if leak else 0}, cleared {leak.cleared if leak else 0}, "
+                        f"open {len(period.alarms.open_leaks)}")
+        elif item.evidence == "sorting_bins":
+            table = codes.waste().categories
+            per = {c: sum(1 for b in institution.bins if b.category == c) for c in table}
+            covered = [c for c, n in per.items() if n]
+            evidenced = bool(covered)
+            met = True if len(covered) == len(table) else None
+            evidence = (", ".join(f"{table[c].zh} {per[c]}" for c in table)
+                        + f" ({len(covered)} of {len(table)} categories with a sensor bin)")
         elif item.evidence == "hazardous_store":
             evidenced = bool(hazardous)
             evidence = f"{len(hazardous)} store-log entries"
         elif item.evidence == "clearance_ledger":
             evidenced = bool(clearances)
-            evidence = f"{len(clearances)} clearance records"
+            sensed = sum(1 for c in clearances if c.source == "sensor")
+            evidence = f"{len(clearances)} clearance records" + (
+                f" ({sensed} from bin-fill sensors)" if sensed else "")
         else:  # clearance_published
             months_with = sorted({w.month for w in waste})
             evidenced = bool(months_with)
@@ -265,10 +295,24 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
         pm = period_metrics(store, ledger, institution, profile, start=s, end=e)
         points.append(MonthPoint(month=f"{year}-{m:02d}", energy_kgce=pm.energy_kgce,
                                  electricity_kwh=pm.electricity_kwh, water_m3=pm.water_m3))
-    clearances = ledger.clearances(start, until)
+    clearances = period.waste.clearances  # manual entries merged with sensor fill drops
     ystart = year_window(tz, year)[0]
     moves = ledger.hazardous(ystart, until)
-    waste = waste_monthly(clearances, tz)
+    waste = period.waste.monthly
+    sheets = []
+    for b in institution.buildings:
+        per_month = []
+        for m in months:
+            s, e = _month_start(year, m, institution), min(
+                _month_start(year, m + 1, institution), until)
+            if s >= until:
+                break
+            per_month.append(building_summary(store, ledger, institution, profile, start=s,
+                                              end=e, building=b.id))
+        sheets.append(BuildingSheet(
+            id=b.id, name=b.name, months=per_month,
+            total=building_summary(store, ledger, institution, profile, start=start,
+                                   end=until, building=b.id)))
     return ReportData(
         kind=kind, year=year, period_label=text, institution_id=institution.institution.id,
         institution_name=institution.institution.name,
@@ -276,7 +320,8 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
         as_of=datetime.fromtimestamp(until, tz), period=period, ytd=ytd, months=points,
         waste=waste, hazardous=hazardous_balance(moves), clearances=clearances,
         hazardous_moves=moves,
-        scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points))
+        scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
+        buildings=sheets)
 
 
 # -- formatting --------------------------------------------------------------------
@@ -398,9 +443,11 @@ def render_html(data: ReportData, lang: Lang = "zh", *, kind: str | None = None)
     if data.waste:
         out.append(f"<h2>{escape(label('waste', lang))}</h2>")
         out.append(_table([label("month", lang), label("category", lang),
-                           label("weight", lang) + " kg"],
+                           label("weight", lang) + " kg", label("volume", lang) + " L",
+                           label("clearances", lang)],
                           [[w.month, w.label_zh if lang == "zh" else w.label_en,
-                            num(w.weight_kg, 1)] for w in data.waste]))
+                            num(w.weight_kg, 1), num(w.volume_l, 0), str(w.clearances)]
+                           for w in data.waste]))
     if shown != "monthly":
         p = data.period
         out.append(f"<h2>{escape(label('monthly_chart', lang))}</h2>")
@@ -416,6 +463,8 @@ def render_html(data: ReportData, lang: Lang = "zh", *, kind: str | None = None)
             [label("ac", lang), "—" if p.ac.share is None else num(p.ac.share * 100, 1) + " %"],
             [label("data_centre", lang), num(p.data_centre.kwh, 1) + " kWh"],
             [label("pue", lang), num(p.data_centre.pue, 2)],
+            [label("standby", lang), num(p.standby.after_hours_standby_kwh, 2) + " kWh"],
+            [label("open_leaks", lang), str(len(p.alarms.open_leaks))],
         ]
         out.append(_table([label("metric", lang), label("value", lang)], facts))
         if p.quotas:

@@ -82,7 +82,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
     closing: list[IngestStore | Ledger | Store | TelemetryStore | TokenStore | CommandBook] = []
     try:
-        store = open_ingest_store(settings)
+        # Daily rollups follow the institutions' local days (one zone: China's).
+        store = open_ingest_store(settings,
+                                  rollup_timezone=loaded[0][0].institution.timezone)
         closing.append(store)
         # SQLite: every API request opens its own read-only connection on the file.
         # PostgreSQL: the API shares one read-only connection of its own.

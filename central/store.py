@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 
 from central.config import MeterKey
 from central.errors import StoreError
+from central.rollup import Rollup, open_rollup
 from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
 
 SCHEMA_VERSION = 1
@@ -121,7 +122,10 @@ _OVERLAP_SUM = """SELECT edge, device, point,
 # The longest interval ever stored bounds how far before :s a straddling interval can start,
 # which keeps the range scan on `intervals_by_start` short.
 _BUMP_MAX_DURATION = """INSERT INTO meta (key, value) VALUES ('max_interval_s', ?)
-    ON CONFLICT (key) DO UPDATE SET value = MAX(CAST(value AS INTEGER), excluded.value)"""
+    ON CONFLICT (key) DO UPDATE SET
+        value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"""
+# (Both sides cast: `value` is a TEXT column, and SQLite orders any text above any integer,
+# so MAX(90000, '900') was '900' and a long interval fell out of every later period sum.)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +198,10 @@ def _unvalue(v: Any, vtype: str) -> float | int | bool | str:
 class Store:
     """One writer connection (thread-safe through a lock) or a read-only reader."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 rollup_timezone: str | None = None) -> None:
+        """`rollup_timezone` is the zone of the daily rollup's calendar days (default: the
+        one stored, else Asia/Shanghai); opening for writing with another zone rebuilds it."""
         self.path = str(path)
         self.readonly = readonly
         self._lock = threading.RLock()
@@ -217,6 +224,8 @@ class Store:
                 self._conn.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),))
+            self._rollup: Rollup | None = open_rollup(self._conn, rollup_timezone,
+                                                      readonly=readonly)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreError("open", f"{self.path}: {exc}") from exc
@@ -297,6 +306,8 @@ class Store:
                                json.dumps(r.data, ensure_ascii=False, sort_keys=True),
                                int(r.synced)))
         with self._transaction("store_batch") as conn:
+            if intervals and self._rollup is not None:
+                self._rollup.roll_up(conn, intervals)  # reads what the upsert will replace
             before = conn.total_changes
             if samples:
                 conn.executemany(_INSERT_SAMPLE, samples)
@@ -528,6 +539,62 @@ class Store:
             "point = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (key.edge, key.device, key.point, start_ms, end_ms))
         return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
+
+    def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
+                    keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
+        """`interval_sums` from the rollups (central/rollup.py): whole local days of `tz`
+        and whole hours from them, raw intervals only for partial hours. Equal to
+        `interval_sums` within the rollups' 1e-9 rounding per interval."""
+        if self._rollup is None or end_ms <= start_ms:
+            return self.interval_sums(start_ms, end_ms, keys)
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        with self._lock:
+            try:
+                # One read transaction: days, hours and raw edges from the same snapshot,
+                # even while the writer commits batches.
+                self._conn.execute("BEGIN")
+                try:
+                    longest = self._conn.execute(
+                        "SELECT value FROM meta WHERE key = 'max_interval_s'").fetchall()
+                    raw = self._rollup.sums(
+                        self._conn, start_ms, end_ms, tz,
+                        int(longest[0][0]) if longest else 0,
+                        None if wanted is None else [(k.edge, k.device, k.point)
+                                                     for k in wanted])
+                finally:
+                    self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+        sums = {MeterKey(*k): v for k, v in raw.items()}
+        if wanted is None:
+            return sums
+        return {k: sums.get(k, 0.0) for k in wanted}
+
+    def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
+                    ) -> dict[int, float] | None:
+        """Consumption of `keys` together per epoch hour h0 ≤ h < h1 from the hourly rollup,
+        or None when this store has no rollup (then read `interval_rows`)."""
+        if self._rollup is None:
+            return None
+        with self._lock:
+            try:
+                return self._rollup.hour_totals(
+                    self._conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+
+    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
+        """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
+        in time order (an alarm raised long ago may still be open)."""
+        rows = self._query(
+            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
+            "AND name < 'alarm/' AND ts < ? ORDER BY ts, stream_epoch, seq", (until_ms,))
+        return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
+
+    def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Both rollup tables, for tests and diagnostics."""
+        return {t: [tuple(r) for r in self._query(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4")]
+                for t in ("interval_daily", "interval_hourly")}
 
 
 def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
