@@ -65,6 +65,7 @@ from protocols.wire import (
     topic,
 )
 from tests.conftest import Broker, free_port
+from tests.unit.central.central_helpers import TEST_SECRET
 
 pytestmark = pytest.mark.integration
 
@@ -420,7 +421,7 @@ async def test_central_never_acks_past_a_batch_influx_refused(
     settings = CentralSettings(
         institution_config=config, database=tmp_path / "central.sqlite",
         mqtt_host=mosquitto.host, mqtt_port=mosquitto.port, mqtt_client_id="central-influx",
-        http_port=free_port(),
+        http_port=free_port(), auth_secret=TEST_SECRET,
         telemetry=TelemetrySettings(url=vm.url, org="o", bucket="b", attempts=1,
                                     timeout_s=2, cooldown_s=0,
                                     token_env="GG_TEST_INFLUX_TOKEN"))

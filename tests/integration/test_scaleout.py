@@ -23,6 +23,7 @@ import aiomqtt
 import httpx
 import psycopg
 import pytest
+import yaml
 
 from tests.conftest import free_port, wait_for_port
 from tests.contracts.pg import APP_PASSWORD, PgServer, postgres_server
@@ -54,9 +55,11 @@ class ScaledInstitution(Institution):
                 "--store", "postgres", "--postgres-dsn", self.dsn,
                 "--postgres-password-file", str(secret), "--share-group", "central",
                 "--client-id", f"central-{i}", "--mqtt-port", str(self.broker_port),
-                "--http-port", str(port)], workdir / f"worker-{i}.log")
+                "--http-port", str(port), "--db", str(workdir / "central.sqlite"),
+                "--auth-secret-file", str(workdir / "auth.secret")], workdir / f"worker-{i}.log")
             for i, port in enumerate(self.worker_ports)]
         self.central = self.workers[0]
+        self._token: str | None = None
 
     async def start(self) -> None:
         await super().start()  # broker, meters, proxy, worker 0, edge
@@ -78,8 +81,28 @@ class ScaledInstitution(Institution):
         with psycopg.connect(self.dsn, password=APP_PASSWORD, autocommit=True) as conn:
             return conn.execute(sql.encode(), params).fetchall()
 
+    def token(self) -> str:
+        """An admin token of the workers' shared token table (minted once)."""
+        if self._token is None:
+            from central.auth import Authenticator, Role, TokenStore
+
+            secret = (self.dir / "auth.secret").read_text(encoding="utf-8").strip()
+            tokens = TokenStore(self.dir / "central.auth.sqlite")
+            try:
+                _, self._token = Authenticator(secret, tokens).issue("scaleout", Role.ADMIN,
+                                                                     None)
+            finally:
+                tokens.close()
+        return self._token
+
+    def institution_id(self) -> str:
+        config = yaml.safe_load((self.dir / "institution.yaml").read_text(encoding="utf-8"))
+        return str(config["institution"]["id"])
+
     def worker_stats(self, i: int) -> dict[str, Any]:
-        r = httpx.get(f"http://127.0.0.1:{self.worker_ports[i]}/api/v1/overview", timeout=30)
+        r = httpx.get(f"http://127.0.0.1:{self.worker_ports[i]}"
+                      f"/api/v1/institutions/{self.institution_id()}/overview", timeout=30,
+                      headers={"Authorization": f"Bearer {self.token()}"})
         r.raise_for_status()
         ingest: dict[str, Any] = r.json()["ingest"]
         return ingest
