@@ -46,6 +46,7 @@ from edge.intervals import MeterState, Outcome, feed
 from edge.outbox import Outbox
 from protocols.clock import Clock
 from protocols.errors import WriteRejectedError
+from protocols.registermap import PointValue
 from protocols.wire import Event, IntervalFlag, IntervalRecord, Record, Sample, Severity
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,9 @@ class DeviceRuntime:
     retry_at: float = -math.inf
     bad: dict[str, str] = field(default_factory=dict)
     states: dict[str, MeterState] = field(default_factory=dict)
+    # The latest good value of each point and when the device was last read (for rules).
+    values: dict[str, PointValue] = field(default_factory=dict)
+    read_at: float | None = None
 
     points: dict[str, PointInfo] = field(default_factory=dict)
 
@@ -266,6 +270,8 @@ class BusScheduler:
                 records.append(self._event(ts, "point.bad_value", Severity.WARNING, driver.id,
                                            {"point": point, "reason": reason}))
         dev.bad = dict(reading.bad)
+        dev.values.update(reading.values)
+        dev.read_at = ts
         points = dev.points
         for name, value in reading.values.items():
             info = points.get(name)
@@ -349,6 +355,8 @@ class BusScheduler:
             log.warning("%s.%s: wrote %r, read back %r", device_id, point, checked,
                         result.read_back)
         info = dev.points.get(point)
+        if result.read_back is not None:
+            dev.values[point] = result.read_back
         if result.read_back is not None and info is not None:
             records.append(Sample(0, round(after * 1000), device_id, point, result.read_back,
                                   info.unit, self.clock.synced))
