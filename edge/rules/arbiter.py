@@ -150,6 +150,8 @@ class Arbiter:
             if view is None or not view.fresh:
                 continue
             before = view.values.get(point)
+            if isinstance(value, float) and not math.isfinite(value):
+                continue  # never a write; overrides are checked on arrival, this is a guard
             if point == "setpoint_c" and device in bounds and isinstance(value, int | float) \
                     and not isinstance(value, bool):
                 clamped = bounds[device].clamp(float(value))
