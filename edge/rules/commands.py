@@ -18,10 +18,23 @@ from edge.drivers.base import DeviceConfig
 from edge.drivers.modbus import ModbusConfig
 from edge.drivers.plugs import PlugConfig
 from edge.rules.arbiter import ActiveOverride
+from edge.rules.config import RulesConfig
 from edge.rules.overrides import OverrideStore
 from protocols.errors import RegisterMapError
 from protocols.registermap import PointValue
 from protocols.wire import Command
+
+
+def zone_of(rules: RulesConfig, device: DeviceConfig) -> str | None:
+    role = rules.devices.get(device.id)
+    return role.zone if role is not None and role.zone is not None else device.zone
+
+
+def protected_devices(rules: RulesConfig, devices: Mapping[str, DeviceConfig]) -> frozenset[str]:
+    """Devices never written: listed, or in a protected zone."""
+    zones = set(rules.protected_zones)
+    return frozenset([*rules.protected,
+                      *(d for d, c in devices.items() if zone_of(rules, c) in zones)])
 
 
 class OverrideRejectedError(ValueError):

@@ -36,7 +36,7 @@ from edge.poller import BusScheduler, DeviceRuntime
 from edge.rules.arbiter import ActiveOverride, Arbiter, Write
 from edge.rules.builtin import LightsLeftOn, StandbyCut, VacancyOff, WaterLeak
 from edge.rules.calendar import InstitutionCalendar
-from edge.rules.commands import CommandOutcome, execute
+from edge.rules.commands import CommandOutcome, execute, protected_devices, zone_of
 from edge.rules.config import RulesConfig
 from edge.rules.engine import evaluate
 from edge.rules.model import Alarm, DeviceKind, DeviceView, Notice, SiteState, Snapshot
@@ -176,21 +176,13 @@ class RulesRuntime:
         self.store = store
         self.stats = RulesStats()
         self.configs: dict[str, DeviceConfig] = {d: drv.config for d, drv in plant.drivers.items()}
-        zones = set(config.protected_zones)
-        self.protected = frozenset(
-            [*config.protected,
-             *(d for d, c in self.configs.items()
-               if self._zone(d, c) is not None and self._zone(d, c) in zones)])
+        self.protected = protected_devices(config, self.configs)
         self.arbiter = Arbiter(config.arbiter_settings(), self.protected)
         self.history = History(history_window_s(config), calendar.tz)
         self.started_at: float | None = None
         self._alarms: dict[tuple[str, str, str], Alarm] = {}
         self._notices: set[tuple[str, str | None, str, str]] = set()
         self._failing: dict[tuple[str, str], Write] = {}
-
-    def _zone(self, device: str, config: DeviceConfig) -> str | None:
-        role = self.config.devices.get(device)
-        return role.zone if role is not None and role.zone is not None else config.zone
 
     # -- observation ------------------------------------------------------------------
 
@@ -212,7 +204,7 @@ class RulesRuntime:
             attrs: dict[str, str | bool] = {}
             if isinstance(cfg, BinFillConfig):
                 attrs["category"] = str(cfg.category.value)
-            views[driver.id] = DeviceView(driver.id, kind, self._zone(driver.id, cfg),
+            views[driver.id] = DeviceView(driver.id, kind, zone_of(self.config, cfg),
                                           dict(dev.values), fresh, attrs)
             if dev.read_at is not None:
                 read_at[driver.id] = dev.read_at
