@@ -202,8 +202,9 @@ class StandbyCut(RuleConfig):
         for d in self.selected(state):
             if not d.fresh or d.is_on() is not True:
                 continue
-            if calendar.at(now, d.zone).working_time:
-                continue
+            after = calendar.at(now, d.zone).after_hours_for_s
+            if after is None or after < self.for_min * 60:
+                continue  # the whole window must lie outside working hours
             powers = _window(state, d.id, now, self.for_min * 60, "power_w")
             if powers is not None and max(powers) < self.below_w:
                 out.proposals.append(Proposal(

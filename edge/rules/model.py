@@ -86,24 +86,24 @@ class SiteState:
         return any(seen)
 
     def vacant_for(self, zone: str | None, now: float) -> float | None:
-        """Seconds the zone has been seen continuously unoccupied by its sensors (from their
-        history), or None when it is occupied now or there is no evidence."""
+        """Seconds since the zone's sensors were first seen unoccupied after they last saw
+        someone (from their history), or None when it is occupied now or there is no
+        evidence. Counting from the first empty reading, not the last occupied one, never
+        makes a room empty sooner than the sensors can tell."""
         if zone is None or self.occupied(zone) is not False:
             return None
-        sensors = [d.id for d in self.devices.values()
-                   if d.kind is DeviceKind.OCCUPANCY and d.zone == zone]
-        last_occupied: float | None = None
-        earliest: float | None = None
-        for sid in sensors:
-            for ts, values in self.history.get(sid, ()):
-                earliest = ts if earliest is None else min(earliest, ts)
-                if values.get("occupied") is True:
-                    last_occupied = ts if last_occupied is None else max(last_occupied, ts)
-        if last_occupied is not None:
-            return now - last_occupied
-        if earliest is None:
-            return None
-        return now - earliest  # unoccupied in every sample we have
+        samples = sorted(
+            (ts, values.get("occupied") is True)
+            for d in self.devices.values()
+            if d.kind is DeviceKind.OCCUPANCY and d.zone == zone
+            for ts, values in self.history.get(d.id, ()))
+        first_empty: float | None = None
+        for ts, occupied in samples:
+            if occupied:
+                first_empty = None
+            elif first_empty is None:
+                first_empty = ts
+        return None if first_empty is None else now - first_empty
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,7 +125,7 @@ def history(sensor: str, points: list[tuple[float, bool]]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("last_occupied_min_ago", "proposed"), [
     (None, True),  # no occupied reading in 20 min of history
-    (16, True), (15, True), (14, False), (1, False),
+    (17, True), (16, True), (15, False), (1, False),  # empty from the first empty reading
 ])
 def test_vacancy(last_occupied_min_ago: int | None, proposed: bool) -> None:
     now = MONDAY_NOON
