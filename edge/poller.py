@@ -80,9 +80,22 @@ class PollStats:
 # -- pure planning ------------------------------------------------------------------------
 
 
+def _slot_index(t: float, interval: float) -> int:
+    """The index of the last multiple of `interval` at or before `t`, to a microsecond.
+
+    Tolerances are in seconds, not in units of the interval: at today's epoch times a
+    relative epsilon of 1e-9 is below float resolution for intervals of 1000 s and more, and
+    `next_slot` then returned the slot it was given (a poller spinning on one slot)."""
+    k = round(t / interval)
+    if abs(t - k * interval) < _EPS:
+        return k
+    return math.floor(t / interval)
+
+
 def next_aligned(now: float, interval: float) -> float:
     """The first multiple of `interval` at or after `now`."""
-    return math.ceil(now / interval - 1e-9) * interval
+    k = _slot_index(now, interval)
+    return k * interval if abs(now - k * interval) < _EPS else (k + 1) * interval
 
 
 def is_due(slot: float, interval: float) -> bool:
@@ -97,7 +110,7 @@ def due_points(intervals: Mapping[str, float], slot: float) -> frozenset[str]:
 
 def next_slot(after: float, intervals: Iterable[float]) -> float:
     """The first slot strictly after `after` for any of the intervals."""
-    return min(next_aligned(after + _EPS, every) for every in intervals)
+    return min((_slot_index(after, every) + 1) * every for every in intervals)
 
 
 def backoff_s(failures: int, interval: float, cap: float) -> float:
@@ -195,7 +208,7 @@ class BusScheduler:
                 following = next_slot(slot, self._intervals)
                 now = self.clock.now()
                 if following < now:  # the slot ran past the next ones: skip, never queue
-                    late = next_slot(now - _EPS, self._intervals)
+                    late = min(next_aligned(now, i) for i in self._intervals)
                     self.stats.overruns += sum(
                         1 for _ in _slots_between(following, late, self._intervals))
                     following = late
