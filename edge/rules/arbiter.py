@@ -173,5 +173,10 @@ class Arbiter:
                 out.held.append(Held(device, point, value, rule, "rate_limit"))
                 continue
             self._writes[device].append(now)
+            if point == "on" and isinstance(value, bool):
+                # Our own switch counts as a change now: a person switching it back before
+                # the next observation must not look like "no change since long ago".
+                self._on[device] = value
+                self._changed_at[device] = now
             out.writes.append(Write(device, point, value, before, source, rule, reason))
         return out

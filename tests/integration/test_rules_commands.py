@@ -64,3 +64,5 @@ async def test_commands_over_mqtt(mosquitto: Broker, tmp_path: Path) -> None:
     assert agent.uplink.stats.bad_commands == 2
     [rejected] = events(records, "audit.rejected")
     assert rejected.data["value"] == 5
+    # 5 °C never reached the AC's setpoint register (holding 0x0001).
+    assert [s for s in ac.log if s.op == "write" and s.address == 1] == []

@@ -6,6 +6,7 @@ restart, the unsynced pause and the calendar fallback state."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -338,3 +339,38 @@ def test_rules_config_names_unknown_devices() -> None:
     raw["rules"]["rules"][1]["exempt"] = ["fridge"]
     with pytest.raises(ConfigError, match=r"rules.rules\[1\] \(id 'after-hours'\).exempt"):
         parse_edge_config(raw)
+
+
+async def test_occupancy_flapping_every_second(tmp_path: Path) -> None:
+    """RELIABILITY #16: a PIR flapping every second and a person switching the AC back on
+    whenever it goes off: the rules switch it at most once per minimum on window."""
+    raw = config(min_on_s=300, min_off_s=300, tick_s=1, max_writes=1000,
+                 rules=[{"id": "vacancy", "type": "vacancy_off", "after_min": 0}])
+    raw["devices"].append({"id": "pir-301", "driver": "modbus", "bus": "gw", "device_id": 20,
+                           "model": "pir-modbus", "zone": "301"})
+    clock = Clock(NOON)
+    agent = EdgeAgent.create(parse_edge_config(raw), clock=clock, base_dir=tmp_path)
+    r = Rig.__new__(Rig)
+    r.clock, r.agent, r.writes, r.fail = clock, agent, [], []
+    agent.write = r._write  # type: ignore[method-assign]
+    assert agent.rules is not None
+    r.rules = agent.rules
+    try:
+        switched_off: list[float] = []
+        for second in range(1800):
+            clock.t = NOON + second
+            on = r.agent.rules is not None and any(
+                d.values.get("on") for s in agent.schedulers for d in s.devices
+                if d.driver.id == "ac-301")
+            if not on and second % 7 == 0:
+                r.set("ac-301", on=True, mode="cool", setpoint_c=26.0)  # a person
+            else:
+                r.set("ac-301")
+            r.set("pir-301", occupied=second % 2 == 0)
+            writes = await r.rules.tick()
+            switched_off += [clock.t for w in writes if w.point == "on"]
+        assert len(switched_off) >= 3
+        gaps = [b - a for a, b in itertools.pairwise(switched_off)]
+        assert min(gaps) >= 300
+    finally:
+        r.close()
