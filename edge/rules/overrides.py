@@ -65,10 +65,15 @@ class OverrideStore:
     def close(self) -> None:
         self._db.close()
 
+    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise OverrideStoreError(f"rules state {self.path}: {exc}") from None
+
     def seen(self, command_id: str) -> str | None:
-        row = self._db.execute("SELECT status FROM commands WHERE id = ?",
-                               (command_id,)).fetchone()
-        return None if row is None else str(row[0])
+        rows = self._query("SELECT status FROM commands WHERE id = ?", (command_id,))
+        return None if not rows else str(rows[0][0])
 
     def record_command(self, command_id: str, name: str, now: float, status: str,
                        detail: str = "", override: ActiveOverride | None = None,
@@ -128,18 +133,20 @@ class OverrideStore:
             raise OverrideStoreError(f"rules state {self.path}: {exc}") from None
 
     def is_open(self, override_id: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM overrides WHERE id = ? AND ended IS NULL",
-                               (override_id,)).fetchone()
-        return row is not None
+        return bool(self._query("SELECT 1 FROM overrides WHERE id = ? AND ended IS NULL",
+                                (override_id,)))
 
     def expire(self, now: float) -> list[ActiveOverride]:
         """End the overrides whose time is up; returns them (for `override.expired` events)."""
         ended = [s.override for s in self.all() if s.ended is None and s.override.expires <= now]
         if ended:
-            with self._db:
-                self._db.execute("BEGIN IMMEDIATE")
-                for o in ended:
-                    self._end(o.id, now, "expired")
+            try:
+                with self._db:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    for o in ended:
+                        self._end(o.id, now, "expired")
+            except sqlite3.Error as exc:
+                raise OverrideStoreError(f"rules state {self.path}: {exc}") from None
         return ended
 
     def active(self, now: float) -> list[ActiveOverride]:
@@ -147,12 +154,15 @@ class OverrideStore:
                 if s.ended is None and s.override.expires > now]
 
     def all(self) -> list[StoredOverride]:
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT id, device, point, value, reason, origin, created, expires, ended, "
-            "end_reason FROM overrides ORDER BY created, id").fetchall()
+            "end_reason FROM overrides ORDER BY created, id")
         out = []
         for r in rows:
-            value: PointValue = json.loads(r[3])
-            out.append(StoredOverride(ActiveOverride(r[0], r[1], r[2], value, r[4], r[7], r[5]),
-                                      r[6], r[8], r[9]))
+            value: PointValue = json.loads(str(r[3]))
+            out.append(StoredOverride(
+                ActiveOverride(str(r[0]), str(r[1]), str(r[2]), value, str(r[4]),
+                               float(r[7]), str(r[5])),  # type: ignore[arg-type]
+                float(r[6]), None if r[8] is None else float(r[8]),  # type: ignore[arg-type]
+                None if r[9] is None else str(r[9])))
         return out

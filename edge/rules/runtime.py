@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sqlite3
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 from edge.drivers.base import Actuator, DeviceConfig, Driver, WriteResult
 from edge.drivers.modbus import ModbusConfig
 from edge.drivers.sensors import BinFillConfig
-from edge.errors import DeviceError, OutboxError
+from edge.errors import DeviceError, EdgeError, OutboxError
 from edge.outbox import Outbox
 from edge.poller import BusScheduler, DeviceRuntime
 from edge.rules.arbiter import ActiveOverride, Arbiter, Write
@@ -383,7 +384,9 @@ class RulesRuntime:
                 await self.clock.sleep_until(when)
                 try:
                     await self.tick()
-                except (DeviceError, OutboxError) as exc:  # pragma: no cover - defensive
+                except (EdgeError, sqlite3.Error) as exc:
+                    # The rules state file failing (disk full) must not stop polling: the
+                    # next tick re-derives everything anyway.
                     log.error("rules tick failed: %s", exc)
                 when = self.next_tick(max(when, self.clock.now()))
         finally:
