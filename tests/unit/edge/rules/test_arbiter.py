@@ -203,3 +203,30 @@ def test_at_most_one_change_per_minimum_window_under_flapping(
             changes.append(now)
     gaps = [b - a_ for a_, b in itertools.pairwise(changes)]
     assert all(g >= window for g in gaps), gaps
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([False, None]), st.booleans()), min_size=1,
+                max_size=900))
+def test_rule_switches_spaced_by_the_minimum_window_when_a_person_fights_back(
+        ticks: list[tuple[bool | None, bool]]) -> None:
+    """Occupancy flapping under a vacancy rule (off or no opinion every second) while a
+    person switches the device back on at random seconds: the rule's own switches are at
+    least one minimum on time apart."""
+    window = 300
+    a = Arbiter(ArbiterSettings(min_on_s=window, min_off_s=window, max_writes=1000,
+                                rate_window_s=600))
+    on = True
+    rule_writes: list[float] = []
+    for i, (desire, person_on) in enumerate(ticks):
+        now = MONDAY_NOON + i
+        if person_on:
+            on = True  # by hand, between two ticks
+        v = views(dev("p", DeviceKind.PLUG, on=on))
+        a.observe(v, now)
+        proposals = [] if desire is None else [Proposal("p", "on", desire, "r", "vacant")]
+        for w in a.decide(v, proposals, [], {}, now).writes:
+            on = bool(w.value)
+            rule_writes.append(now)
+    gaps = [b - a_ for a_, b in itertools.pairwise(rule_writes)]
+    assert all(g >= window for g in gaps), gaps
