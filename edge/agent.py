@@ -17,9 +17,11 @@ from edge.drivers.links import SerialLink, TcpLink
 from edge.drivers.mqtt import MqttHub
 from edge.outbox import Outbox
 from edge.poller import BusScheduler, PollStats
+from edge.rules.overrides import OverrideStore
+from edge.rules.runtime import RulesRuntime
 from edge.uplink import Uplink
 from protocols.clock import Clock
-from protocols.wire import DeviceInfo
+from protocols.wire import Command, DeviceInfo, Event, Severity
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class EdgeAgent:
     hubs: list[Hub]
     drivers: dict[str, AnyDriver]
     poll_stats: PollStats = field(default_factory=PollStats)
+    rules: RulesRuntime | None = None
 
     @property
     def pollers(self) -> list[BusScheduler]:
@@ -106,7 +109,29 @@ class EdgeAgent:
                                    tuple(p.name for p in d.points))
                         for d in drivers.values())
         uplink = Uplink(config, outbox, clock, devices)
-        return cls(config, outbox, schedulers, uplink, list(hubs.values()), drivers, stats)
+        agent = cls(config, outbox, schedulers, uplink, list(hubs.values()), drivers, stats)
+        if config.rules is not None and config.rules.enabled:
+            state_path = Path(config.rules.state_path)
+            if not state_path.is_absolute():
+                state_path = (base_dir / state_path if base_dir is not None
+                              else path.parent / state_path)
+            agent.rules = RulesRuntime(
+                plant=agent, config=config.rules, calendar=config.calendar.build(base_dir),
+                outbox=outbox, clock=clock, store=OverrideStore(state_path))
+        uplink.on_command = agent.handle_command
+        return agent
+
+    def handle_command(self, command: Command) -> None:
+        """A command from the central: executed at most once, answered `command.result`."""
+        if self.rules is not None:
+            self.rules.handle_command(command)
+            return
+        clock = self.uplink.clock
+        self.outbox.append([Event(0, round(clock.now() * 1000), "command.result",
+                                  Severity.WARNING, None,
+                                  {"id": command.id, "status": "rejected",
+                                   "detail": "rules are not enabled on this edge"},
+                                  clock.synced)], now=clock.now())
 
     def scheduler_of(self, device_id: str) -> BusScheduler:
         for scheduler in self.schedulers:
@@ -137,7 +162,11 @@ class EdgeAgent:
                 for scheduler in self.schedulers:
                     tg.create_task(scheduler.run(), name=f"poll {scheduler.name}")
                 tg.create_task(self.uplink.run(), name="uplink")
+                if self.rules is not None:
+                    tg.create_task(self.rules.run(), name="rules")
         finally:
             for hub in self.hubs:
                 hub.close()
+            if self.rules is not None:
+                self.rules.store.close()
             self.outbox.close()

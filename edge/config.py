@@ -28,6 +28,8 @@ from edge.drivers.plugs import ShellyConfig, TasmotaConfig
 from edge.drivers.registry import ALIASES, DRIVERS, DeviceConfigUnion, kind_of
 from edge.drivers.sensors import BinFillConfig, OccupancyConfig
 from edge.errors import ConfigError
+from edge.rules.calendar import CalendarConfig
+from edge.rules.config import RulesConfig
 from protocols.errors import RegisterMapError
 
 
@@ -196,6 +198,8 @@ class EdgeConfig(Strict):
     outbox: OutboxSettings = OutboxSettings()
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfigUnion] = Field(min_length=1)
+    calendar: CalendarConfig = CalendarConfig()
+    rules: RulesConfig | None = Field(None, description="local rules; none: no actuation")
 
     @field_validator("interval_s")
     @classmethod
@@ -290,12 +294,28 @@ class EdgeConfig(Strict):
                 if slot in addresses:
                     yield f"{where}: {key} on bus {bus.id!r} is already used by {addresses[slot]!r}"
                 addresses.setdefault(slot, dev.id)
+        yield from self._rule_problems(seen_ids)
         for i, dev in enumerate(self.devices):
             if isinstance(dev, Dlt645Config) and dev.address == "auto" and dev.bus is not None:
                 others = [d for d in per_bus.get(dev.bus, []) if d != dev.id]
                 if others:
                     yield (f"devices[{i}] (id {dev.id!r}).address: 'auto' needs the meter alone "
                            f"on its bus; {dev.bus!r} also has {', '.join(others)}")
+
+    def _rule_problems(self, known: dict[str, int]) -> Iterator[str]:
+        """Every device id the rules name must be a configured device."""
+        if self.rules is None:
+            return
+        names = ", ".join(sorted(known))
+        named = [("rules.protected", d) for d in self.rules.protected]
+        named += [("rules.devices", d) for d in self.rules.devices]
+        for i, rule in enumerate(self.rules.rules):
+            where = f"rules.rules[{i}] (id {rule.id!r})"
+            named += [(f"{where}.devices", d) for d in rule.devices or []]
+            named += [(f"{where}.exempt", d) for d in rule.exempt]
+        for where, device in named:
+            if device not in known:
+                yield f"{where}: unknown device {device!r} (devices: {names})"
 
     @staticmethod
     def _overlaps(where: str, dev: ModbusConfig, bus: BusConfig,

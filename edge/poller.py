@@ -46,6 +46,7 @@ from edge.intervals import MeterState, Outcome, feed
 from edge.outbox import Outbox
 from protocols.clock import Clock
 from protocols.errors import WriteRejectedError
+from protocols.registermap import PointValue
 from protocols.wire import Event, IntervalFlag, IntervalRecord, Record, Sample, Severity
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,22 @@ class PollStats:
 # -- pure planning ------------------------------------------------------------------------
 
 
+def _slot_index(t: float, interval: float) -> int:
+    """The index of the last multiple of `interval` at or before `t`, to a microsecond.
+
+    Tolerances are in seconds, not in units of the interval: at today's epoch times a
+    relative epsilon of 1e-9 is below float resolution for intervals of 1000 s and more, and
+    `next_slot` then returned the slot it was given (a poller spinning on one slot)."""
+    k = round(t / interval)
+    if abs(t - k * interval) < _EPS:
+        return k
+    return math.floor(t / interval)
+
+
 def next_aligned(now: float, interval: float) -> float:
     """The first multiple of `interval` at or after `now`."""
-    return math.ceil(now / interval - 1e-9) * interval
+    k = _slot_index(now, interval)
+    return k * interval if abs(now - k * interval) < _EPS else (k + 1) * interval
 
 
 def is_due(slot: float, interval: float) -> bool:
@@ -96,7 +110,7 @@ def due_points(intervals: Mapping[str, float], slot: float) -> frozenset[str]:
 
 def next_slot(after: float, intervals: Iterable[float]) -> float:
     """The first slot strictly after `after` for any of the intervals."""
-    return min(next_aligned(after + _EPS, every) for every in intervals)
+    return min((_slot_index(after, every) + 1) * every for every in intervals)
 
 
 def backoff_s(failures: int, interval: float, cap: float) -> float:
@@ -123,6 +137,9 @@ class DeviceRuntime:
     retry_at: float = -math.inf
     bad: dict[str, str] = field(default_factory=dict)
     states: dict[str, MeterState] = field(default_factory=dict)
+    # The latest good value of each point and when the device was last read (for rules).
+    values: dict[str, PointValue] = field(default_factory=dict)
+    read_at: float | None = None
 
     points: dict[str, PointInfo] = field(default_factory=dict)
 
@@ -191,7 +208,7 @@ class BusScheduler:
                 following = next_slot(slot, self._intervals)
                 now = self.clock.now()
                 if following < now:  # the slot ran past the next ones: skip, never queue
-                    late = next_slot(now - _EPS, self._intervals)
+                    late = min(next_aligned(now, i) for i in self._intervals)
                     self.stats.overruns += sum(
                         1 for _ in _slots_between(following, late, self._intervals))
                     following = late
@@ -266,6 +283,8 @@ class BusScheduler:
                 records.append(self._event(ts, "point.bad_value", Severity.WARNING, driver.id,
                                            {"point": point, "reason": reason}))
         dev.bad = dict(reading.bad)
+        dev.values.update(reading.values)
+        dev.read_at = ts
         points = dev.points
         for name, value in reading.values.items():
             info = points.get(name)
@@ -349,6 +368,8 @@ class BusScheduler:
             log.warning("%s.%s: wrote %r, read back %r", device_id, point, checked,
                         result.read_back)
         info = dev.points.get(point)
+        if result.read_back is not None:
+            dev.values[point] = result.read_back
         if result.read_back is not None and info is not None:
             records.append(Sample(0, round(after * 1000), device_id, point, result.read_back,
                                   info.unit, self.clock.synced))

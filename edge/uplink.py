@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import aiomqtt
 
 from edge.config import EdgeConfig
-from edge.errors import OutboxError
+from edge.errors import EdgeError, OutboxError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
 from protocols.errors import WireError
@@ -28,6 +29,7 @@ from protocols.wire import (
     Ack,
     Birth,
     Channel,
+    Command,
     Death,
     DeviceInfo,
     decode,
@@ -53,6 +55,8 @@ class UplinkStats:
     bad_acks: int = 0
     refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
     ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
+    commands: int = 0  # commands handed to the agent
+    bad_commands: int = 0  # malformed payloads on the cmd topic
     connected: bool = False
 
 
@@ -123,6 +127,8 @@ class Uplink:
         self.devices = devices
         self.stats = UplinkStats()
         self._acked = asyncio.Event()
+        # Set by the agent: receives each decoded command from the edge's cmd topic.
+        self.on_command: Callable[[Command], None] | None = None
 
     def _topic(self, channel: Channel) -> str:
         return topic(self.config.site, self.config.edge_id, channel)
@@ -179,6 +185,7 @@ class Uplink:
         birth = Birth(self.outbox.stream, round(self.clock.now() * 1000), self.clock.synced,
                       SOFTWARE, self.devices)
         await client.subscribe(self._topic(Channel.ACK), qos=1)
+        await self._subscribe_commands(client)
         await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
         raise_if_cancelled()
         # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
@@ -197,6 +204,9 @@ class Uplink:
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             raise_if_cancelled()
+            if message.topic.matches(self._topic(Channel.CMD)):
+                self._command(message.payload)
+                continue
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 self.stats.bad_acks += 1
@@ -219,6 +229,33 @@ class Uplink:
                     log.warning("%s", exc)
                     continue
                 self._acked.set()
+
+    # -- commands (central → edge) ------------------------------------------------------
+
+    async def _subscribe_commands(self, client: aiomqtt.Client) -> None:
+        """The edge's own cmd topic, when the agent handles commands (never retained)."""
+        if self.on_command is not None:
+            await client.subscribe(self._topic(Channel.CMD), qos=1)
+
+    def _command(self, payload: Any) -> None:
+        """Decode one command and hand it to the agent; a malformed one is counted."""
+        if self.on_command is None:
+            return
+        try:
+            if not isinstance(payload, bytes | bytearray):
+                raise WireError("<message>", payload, "must be bytes")
+            cmd = decode(bytes(payload))
+            if not isinstance(cmd, Command):
+                raise WireError("type", type(cmd).__name__, "must be command")
+        except WireError as exc:
+            self.stats.bad_commands += 1
+            log.warning("ignoring malformed command: %s", exc)
+            return
+        self.stats.commands += 1
+        try:
+            self.on_command(cmd)
+        except EdgeError as exc:  # the agent could not record it: no result, the central retries
+            log.error("command %s not executed: %s", cmd.id, exc)
 
     async def _send(self, client: aiomqtt.Client) -> None:
         """Live data first, backlog replayed behind it at a bounded rate.

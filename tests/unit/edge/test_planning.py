@@ -37,6 +37,17 @@ def test_fractional_intervals() -> None:
     assert next_slot(T0 + 2.5, [2.5]) == pytest.approx(T0 + 5.0)
 
 
+@pytest.mark.parametrize("interval", [900.0, 1000.0, 1800.0, 3600.0, 86_400.0])
+def test_next_slot_moves_on_for_long_intervals(interval: float) -> None:
+    """Regression: at 2026 epoch times a relative epsilon vanished for intervals of 1000 s
+    and more, next_slot returned the slot itself and a poller spun on one slot."""
+    slot = next_aligned(1_781_452_800.0, interval)  # 2026-06-15 00:00 Beijing
+    assert next_aligned(slot, interval) == slot
+    assert next_slot(slot, [interval]) == slot + interval
+    assert next_slot(slot + interval / 2, [interval]) == slot + interval
+    assert next_aligned(slot + 1e-3, interval) == slot + interval
+
+
 @pytest.mark.parametrize(("failures", "expected"), [
     (0, 0), (1, 60), (2, 120), (3, 240), (4, 480), (5, 600), (50, 600)])
 def test_backoff(failures: int, expected: float) -> None:
