@@ -83,8 +83,8 @@ async def aiomqtt_receive(port: int, payload: bytes, messages: int) -> float:
     return messages / elapsed
 
 
-async def end_to_end(work: Path, port: int, backlog: int, batch: int, live_rate: float
-                     ) -> dict[str, float]:
+async def end_to_end(work: Path, port: int, backlog: int, batch: int, live_rate: float,
+                     in_flight: int) -> dict[str, float]:
     from simulators.configs import institution_config
     from simulators.scenario import load_scenario
 
@@ -105,7 +105,7 @@ async def end_to_end(work: Path, port: int, backlog: int, batch: int, live_rate:
         config = parse_edge_config({
             "edge_id": "edge-1", "site": "demo-school",
             "mqtt": {"host": "127.0.0.1", "port": port},
-            "uplink": {"batch_max_records": batch, "max_in_flight_batches": 16,
+            "uplink": {"batch_max_records": batch, "max_in_flight_batches": in_flight,
                        "replay_records_per_s": 1_000_000, "resend_after_s": 30},
             "devices": [{"id": "m1", "host": "127.0.0.1", "model": "eastron-sdm120"}]})
         uplink = Uplink(config, outbox, SystemClock())
@@ -176,7 +176,8 @@ async def main_async(args: argparse.Namespace) -> None:
         relay = mosquitto_relay(port, payload, messages) * args.batch
         receive = await aiomqtt_receive(port, payload, messages) * args.batch
         sqlite_rate = raw_sqlite(work / "raw.sqlite", 200_000, args.batch)
-        e2e = await end_to_end(work, port, args.backlog, args.batch, args.live_rate)
+        e2e = await end_to_end(work, port, args.backlog, args.batch, args.live_rate,
+                               args.in_flight)
     finally:
         broker.terminate()
         broker.wait(10)
@@ -201,6 +202,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=360_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--live-rate", type=float, default=1000.0)
+    parser.add_argument("--in-flight", type=int, default=16)
     asyncio.run(main_async(parser.parse_args()))
 
 
