@@ -29,6 +29,7 @@ from central.metrics import PeriodMetrics, hazardous_balance, period_metrics, wa
 from central.overview import Overview, build_overview, compliance_for
 from central.page import load_template, render_page
 from central.profile import CoefficientProfile, check_profile
+from central.prom import add_metrics_route
 from central.report_output import produce
 from central.store import Store
 from protocols.clock import Clock
@@ -176,4 +177,5 @@ def create_app(
         return HTMLResponse(render_page(template, overview(db)),
                             headers={"Cache-Control": "no-store"})
 
+    add_metrics_route(app, ingest_stats, store)  # GET /metrics (central/prom.py)
     return app

@@ -12,9 +12,11 @@ the broker queues uplink while the central restarts, and jittered exponential ba
 from __future__ import annotations
 
 import asyncio
+import bisect
 import dataclasses
 import logging
 import random
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 UPLINK_CHANNELS = (Channel.TELEMETRY, Channel.EVENTS, Channel.STATE)
 
 
+STORE_WRITE_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
 @dataclass(slots=True)
 class IngestStats:
     """Counters since start; exposed by the API and asserted by tests."""
@@ -63,6 +68,15 @@ class IngestStats:
     clock_far_past: int = 0  # timestamped before CLOCK_EPOCH_FLOOR (a clock at 1970)
     connected: bool = False
     last_error: str | None = None
+    # Store write latency of each committed group (or failed write), as a histogram over
+    # STORE_WRITE_BUCKETS_S: counts per bucket (not cumulative) and the sum of seconds.
+    store_write_counts: list[int] = dataclasses.field(
+        default_factory=lambda: [0] * (len(STORE_WRITE_BUCKETS_S) + 1))
+    store_write_seconds: float = 0.0
+
+    def observe_store_write(self, seconds: float) -> None:
+        self.store_write_counts[bisect.bisect_left(STORE_WRITE_BUCKETS_S, seconds)] += 1
+        self.store_write_seconds += seconds
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -126,15 +140,18 @@ class Ingestor:
     def _commit_batches(self, group: list[StoreBatch], acks: dict[StreamId, AckOut]) -> None:
         stats = self.stats
         now = self.clock.now()
+        for item in group:
+            self._check_clocks(item.records, now)
+        started = time.perf_counter()
         try:
-            for item in group:
-                self._check_clocks(item.records, now)
             results = self.store.store_many(
                 [BatchWrite(b.stream, b.after, b.upto, b.records, b.site, b.quarantine)
                  for b in group], now=now)
         except StoreError as exc:
             self._failed(exc)
             return
+        finally:
+            stats.observe_store_write(time.perf_counter() - started)
         self._recovered()
         for item, result in zip(group, results, strict=True):
             stats.batches += 1
