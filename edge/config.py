@@ -52,6 +52,14 @@ class UplinkSettings(Strict):
         50_000, ge=1, description="backlog replay rate after a reconnect; live data goes first")
 
 
+class MetricsSettings(Strict):
+    """Where the agent serves Prometheus metrics (edge/prom.py); absent: not served."""
+
+    host: str = Field("127.0.0.1", min_length=1,
+                      description="listen address; 0.0.0.0 exposes it to the network")
+    port: int = Field(9464, ge=1, le=65535)
+
+
 class OutboxSettings(Strict):
     path: str = "outbox.sqlite"
     max_rows: int = Field(1_000_000, ge=100)
@@ -173,6 +181,7 @@ class EdgeConfig(Strict):
     mqtt: MqttSettings = MqttSettings()
     uplink: UplinkSettings = UplinkSettings()
     outbox: OutboxSettings = OutboxSettings()
+    metrics: MetricsSettings | None = None
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfigUnion] = Field(min_length=1)
 

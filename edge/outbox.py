@@ -291,7 +291,10 @@ class Outbox:
         return cur.rowcount
 
     def stats(self) -> OutboxStats:
-        (oldest,) = self._db.execute("SELECT min(created) FROM rows").fetchone()
+        # The first row by seq (an index walk of one row, where min(created) scanned them
+        # all): rows are appended in seq order, so it is the oldest one left.
+        row = self._db.execute("SELECT created FROM rows ORDER BY seq LIMIT 1").fetchone()
+        oldest = None if row is None else row[0]
         return OutboxStats(depth=self._depth, oldest_created=oldest, acked_upto=self._acked,
                            last_seq=self.last_seq, dropped_samples=self._dropped_samples,
                            dropped_other=self._dropped_other)

@@ -54,6 +54,8 @@ class UplinkStats:
     refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
     ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
     connected: bool = False
+    in_flight_batches: int = 0  # backlog batches sent and not yet acknowledged
+    last_sent_seq: int = 0  # highest seq published on this connection
 
 
 class _Client(aiomqtt.Client):
@@ -244,6 +246,7 @@ class Uplink:
             if acked > last_acked:
                 last_acked, last_progress = acked, now
             in_flight = [q for q in in_flight if q > acked]
+            self.stats.in_flight_batches = len(in_flight)
             unacked = max(backlog_next, live_next) > acked
             if unacked and now - last_progress > s.resend_after_s:
                 self.stats.resends += 1
@@ -313,3 +316,4 @@ class Uplink:
             raise_if_cancelled()
             self.stats.batches_sent += 1
             self.stats.records_sent += len(chunk)
+            self.stats.last_sent_seq = max(self.stats.last_sent_seq, chunk[-1].seq)
