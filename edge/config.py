@@ -44,7 +44,7 @@ class MqttSettings(Strict):
 
 class UplinkSettings(Strict):
     batch_max_records: int = Field(500, ge=1, le=10_000)
-    max_in_flight_batches: int = Field(8, ge=1, le=1000)
+    max_in_flight_batches: int = Field(32, ge=1, le=1000)
     resend_after_s: float = Field(15.0, gt=0)
     linger_s: float = Field(
         0.25, ge=0, le=60, description="wait this long to fill a partial live batch")

@@ -34,8 +34,15 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
 MAX_MESSAGE_BYTES = 1 << 20
 # orjson turns integers beyond 64 bits into floats where the stdlib keeps them exact, and
-# an exact integer is what the validators judge: such payloads take the stdlib path.
-_LONG_NUMBER = re.compile(rb"\d{19}")
+# an exact integer is what the validators judge: payloads with a run of 19 or more digits
+# take the stdlib path. Found by mapping digits to "0" and the rest to " " and searching
+# for 19 zeros (C speed; a regex took three times as long as parsing the JSON).
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_number(payload: bytes) -> bool:
+    return payload.translate(_DIGITS_TO_ZERO).find(_LONG_RUN) >= 0
 MAX_TS_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
 
 
@@ -565,7 +572,7 @@ def decode(payload: bytes | str) -> Message:
         raise WireError("<message>", f"{len(payload)} bytes", f"larger than {MAX_MESSAGE_BYTES}")
     obj: Any = None
     if (orjson is not None and isinstance(payload, bytes)
-            and not _LONG_NUMBER.search(payload)):
+            and not _has_long_number(payload)):
         try:
             obj = orjson.loads(payload)
         except orjson.JSONDecodeError:
