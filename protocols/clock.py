@@ -20,6 +20,7 @@ Times are POSIX seconds (UTC) as floats.
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
 import itertools
 import math
@@ -78,6 +79,10 @@ class SystemClock:
         self._offset = self._wall() - monotonic()
         self.jumps = 0
         self.last_jump_s = 0.0
+        # (wall time after the step, step in seconds) of the latest steps, for whoever
+        # reports them one by one (edge/clockwatch.py); bounded.
+        self.recent_jumps: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=64)
 
     def now(self) -> float:
         wall = self._wall()
@@ -86,6 +91,7 @@ class SystemClock:
         if abs(step) > JUMP_TOLERANCE_S:
             self.jumps += 1
             self.last_jump_s = step
+            self.recent_jumps.append((wall, step))
         self._offset = offset
         return wall
 
