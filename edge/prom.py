@@ -147,7 +147,8 @@ def registry_for(agent: EdgeAgent) -> CollectorRegistry:
 
 async def serve_metrics(agent: EdgeAgent, settings: MetricsSettings,
                         started: asyncio.Event | None = None) -> None:
-    """Serve `GET /metrics` until cancelled."""
+    """Serve `GET /metrics` until cancelled. If the address cannot be bound, log it and
+    return: the agent goes on polling and forwarding without metrics."""
     registry = registry_for(agent)
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -171,7 +172,12 @@ async def serve_metrics(agent: EdgeAgent, settings: MetricsSettings,
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    server = await asyncio.start_server(answer, settings.host, settings.port)
+    try:
+        server = await asyncio.start_server(answer, settings.host, settings.port)
+    except OSError as exc:  # port taken, address not ours: polling matters more than metrics
+        log.error("metrics not served: cannot listen on %s:%d: %s", settings.host,
+                  settings.port, exc)
+        return
     log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
     if started is not None:
         started.set()
