@@ -56,6 +56,7 @@ from central.metrics import PeriodMetrics, period_metrics, waste_for
 from central.overview import Overview, build_overview, compliance_for
 from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
+from central.prom import add_metrics_route
 from central.report_output import produce
 from central.store import Store
 from protocols.clock import Clock
@@ -872,4 +873,5 @@ def create_app(
     app.include_router(api)
     for router in (dashboard_router(clock, ingest_counters, _open_store), *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
+    add_metrics_route(app, ingest_stats, store)  # GET /metrics (central/prom.py)
     return app

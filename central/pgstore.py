@@ -46,6 +46,7 @@ from central.config import MeterKey
 from central.errors import StoreError
 from central.store import (
     MAX_DEAD_LETTER_BYTES,
+    BatchWrite,
     DeadLetter,
     EdgeState,
     LatestSample,
@@ -235,6 +236,13 @@ class PgStore:
     def store_batch(self, batch: Batch, site: str, *, now: float = 0.0) -> int:
         return self.store_records(batch.stream, batch.after, batch.seq, batch.records,
                                   site=site, now=now).watermark
+
+    def store_many(self, writes: Sequence[BatchWrite], *, now: float) -> list[StoreResult]:
+        """The batches one after the other, each in its own transaction with its stream's
+        row lock (the SQLite store commits them as one group). A failure raises before any
+        ack is sent; batches committed before it are absorbed as duplicates on resend."""
+        return [self.store_records(w.stream, w.after, w.upto, w.records, site=w.site, now=now,
+                                   quarantine=w.quarantine) for w in writes]
 
     def store_records(self, stream: StreamId, after: int, upto: int,
                       records: Sequence[Record], *, site: str, now: float,

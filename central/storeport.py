@@ -16,6 +16,7 @@ from central.config import MeterKey
 
 if TYPE_CHECKING:
     from central.store import (
+        BatchWrite,
         DeadLetter,
         EdgeState,
         LatestSample,
@@ -31,6 +32,8 @@ class IngestStore(Protocol):
     def store_records(self, stream: StreamId, after: int, upto: int,
                       records: Sequence[Record], *, site: str, now: float,
                       quarantine: Sequence[Quarantine] = ()) -> StoreResult: ...
+
+    def store_many(self, writes: Sequence[BatchWrite], *, now: float) -> list[StoreResult]: ...
 
     def store_batch(self, batch: Batch, site: str, *, now: float = 0.0) -> int: ...
 

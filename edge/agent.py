@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edge.clockwatch import watch_clock
 from edge.config import BusConfig, EdgeConfig, ModbusTcpBus, MqttBus, SerialBus, SerialOverTcpBus
 from edge.drivers import registry
 from edge.drivers.base import Driver, WriteResult
@@ -17,6 +18,7 @@ from edge.drivers.links import SerialLink, TcpLink
 from edge.drivers.mqtt import MqttHub
 from edge.outbox import Outbox
 from edge.poller import BusScheduler, PollStats
+from edge.prom import serve_metrics
 from edge.rules.overrides import OverrideStore
 from edge.rules.runtime import RulesRuntime
 from edge.uplink import Uplink
@@ -164,6 +166,9 @@ class EdgeAgent:
                 tg.create_task(self.uplink.run(), name="uplink")
                 if self.rules is not None:
                     tg.create_task(self.rules.run(), name="rules")
+                tg.create_task(watch_clock(self.uplink.clock, self.outbox), name="clock")
+                if self.config.metrics is not None:
+                    tg.create_task(serve_metrics(self, self.config.metrics), name="metrics")
         finally:
             for hub in self.hubs:
                 hub.close()

@@ -67,12 +67,20 @@ class MqttSettings(Strict):
 
 class UplinkSettings(Strict):
     batch_max_records: int = Field(500, ge=1, le=10_000)
-    max_in_flight_batches: int = Field(8, ge=1, le=1000)
+    max_in_flight_batches: int = Field(32, ge=1, le=1000)
     resend_after_s: float = Field(15.0, gt=0)
     linger_s: float = Field(
         0.25, ge=0, le=60, description="wait this long to fill a partial live batch")
     replay_records_per_s: int = Field(
         50_000, ge=1, description="backlog replay rate after a reconnect; live data goes first")
+
+
+class MetricsSettings(Strict):
+    """Where the agent serves Prometheus metrics (edge/prom.py); absent: not served."""
+
+    host: str = Field("127.0.0.1", min_length=1,
+                      description="listen address; 0.0.0.0 exposes it to the network")
+    port: int = Field(9464, ge=1, le=65535)
 
 
 class OutboxSettings(Strict):
@@ -196,6 +204,7 @@ class EdgeConfig(Strict):
     mqtt: MqttSettings = MqttSettings()
     uplink: UplinkSettings = UplinkSettings()
     outbox: OutboxSettings = OutboxSettings()
+    metrics: MetricsSettings | None = None
     buses: list[BusConfig] = Field(default_factory=list)
     devices: list[DeviceConfigUnion] = Field(min_length=1)
     calendar: CalendarConfig = CalendarConfig()

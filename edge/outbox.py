@@ -64,6 +64,9 @@ CREATE TABLE IF NOT EXISTS meter_state (
 """
 
 
+_CHANNELS = {c.value: c for c in Channel}
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
@@ -260,7 +263,8 @@ class Outbox:
     # -- read and acknowledge -------------------------------------------------------
 
     def read_after(self, seq: int, limit: int) -> list[OutboxRow]:
-        return [OutboxRow(s, Channel(c), b) for s, c, b in self._db.execute(
+        channel = _CHANNELS.__getitem__  # a dict lookup: Channel(c) per row cost more
+        return [OutboxRow(s, channel(c), b) for s, c, b in self._db.execute(
             "SELECT seq, channel, body FROM rows WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit))]
 
@@ -291,7 +295,10 @@ class Outbox:
         return cur.rowcount
 
     def stats(self) -> OutboxStats:
-        (oldest,) = self._db.execute("SELECT min(created) FROM rows").fetchone()
+        # The first row by seq (an index walk of one row, where min(created) scanned them
+        # all): rows are appended in seq order, so it is the oldest one left.
+        row = self._db.execute("SELECT created FROM rows ORDER BY seq LIMIT 1").fetchone()
+        oldest = None if row is None else row[0]
         return OutboxStats(depth=self._depth, oldest_created=oldest, acked_upto=self._acked,
                            last_seq=self.last_seq, dropped_samples=self._dropped_samples,
                            dropped_other=self._dropped_other)

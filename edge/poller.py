@@ -33,8 +33,10 @@ cumulative points, events, and the updated meter states.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +55,11 @@ log = logging.getLogger(__name__)
 
 AnyDriver = Driver[Any, Any]
 _EPS = 1e-6
+
+
+# A gap of more than this many of the longest interval between slots is a wall-clock step.
+_STEP_SLOTS = 100
+POLL_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -75,6 +82,14 @@ class PollStats:
     write_failures: int = 0
     writes_rejected: int = 0
     readback_mismatches: int = 0
+    # Duration of each device read (real seconds), as counts per POLL_SECONDS_BUCKETS bucket
+    # (not cumulative; the last one is +Inf) and their sum: edge/prom.py exports it.
+    read_counts: list[int] = field(default_factory=lambda: [0] * (len(POLL_SECONDS_BUCKETS) + 1))
+    read_seconds: float = 0.0
+
+    def observe_read(self, seconds: float) -> None:
+        self.read_counts[bisect.bisect_left(POLL_SECONDS_BUCKETS, seconds)] += 1
+        self.read_seconds += seconds
 
 
 # -- pure planning ------------------------------------------------------------------------
@@ -209,9 +224,16 @@ class BusScheduler:
                 now = self.clock.now()
                 if following < now:  # the slot ran past the next ones: skip, never queue
                     late = min(next_aligned(now, i) for i in self._intervals)
-                    self.stats.overruns += sum(
-                        1 for _ in _slots_between(following, late, self._intervals))
+                    if now - following <= _STEP_SLOTS * self._intervals[-1]:
+                        self.stats.overruns += sum(
+                            1 for _ in _slots_between(following, late, self._intervals))
+                    # else the wall clock stepped forward (from 1970, say): not an overrun,
+                    # and counting decades of slots one by one would hang the poller
                     following = late
+                elif following - now > self._intervals[-1]:
+                    # The wall clock stepped back (a Pi at 1970, NTP correcting a fast
+                    # clock): re-align to it instead of waiting out the difference.
+                    following = next_slot(now - _EPS, self._intervals)
                 slot = following
         finally:
             self.clock.unregister()
@@ -236,11 +258,14 @@ class BusScheduler:
         for dev, points in jobs:
             ts = self.clock.now()
             self.stats.polls += 1
+            started = time.perf_counter()
             try:
                 reading = await dev.driver.read(points, slot)
             except DeviceError as exc:
                 self._failed(dev, exc, ts, slot, records)
                 continue
+            finally:
+                self.stats.observe_read(time.perf_counter() - started)
             self._succeeded(dev, reading, ts, records, changed)
         self._append(records, changed)
 

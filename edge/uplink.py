@@ -58,6 +58,8 @@ class UplinkStats:
     commands: int = 0  # commands handed to the agent
     bad_commands: int = 0  # malformed payloads on the cmd topic
     connected: bool = False
+    in_flight_batches: int = 0  # backlog batches sent and not yet acknowledged
+    last_sent_seq: int = 0  # highest seq published on this connection
 
 
 class _Client(aiomqtt.Client):
@@ -285,6 +287,7 @@ class Uplink:
             if acked > last_acked:
                 last_acked, last_progress = acked, now
             in_flight = [q for q in in_flight if q > acked]
+            self.stats.in_flight_batches = len(in_flight)
             unacked = max(backlog_next, live_next) > acked
             if unacked and now - last_progress > s.resend_after_s:
                 self.stats.resends += 1
@@ -354,3 +357,4 @@ class Uplink:
             raise_if_cancelled()
             self.stats.batches_sent += 1
             self.stats.records_sent += len(chunk)
+            self.stats.last_sent_seq = max(self.stats.last_sent_seq, chunk[-1].seq)

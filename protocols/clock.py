@@ -20,8 +20,11 @@ Times are POSIX seconds (UTC) as floats.
 from __future__ import annotations
 
 import asyncio
+import collections
 import heapq
 import itertools
+import math
+import os
 import time
 from collections.abc import Callable
 from typing import Protocol
@@ -68,14 +71,18 @@ class SystemClock:
     """
 
     def __init__(self, *, synced: bool = True,
-                 wall: Callable[[], float] = time.time,
+                 wall: Callable[[], float] | None = None,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._synced = synced
-        self._wall = wall
+        self._wall: Callable[[], float] = wall if wall is not None else _wall_from_environment()
         self._monotonic = monotonic
-        self._offset = wall() - monotonic()
+        self._offset = self._wall() - monotonic()
         self.jumps = 0
         self.last_jump_s = 0.0
+        # (wall time after the step, step in seconds) of the latest steps, for whoever
+        # reports them one by one (edge/clockwatch.py); bounded.
+        self.recent_jumps: collections.deque[tuple[float, float]] = collections.deque(
+            maxlen=64)
 
     def now(self) -> float:
         wall = self._wall()
@@ -84,6 +91,7 @@ class SystemClock:
         if abs(step) > JUMP_TOLERANCE_S:
             self.jumps += 1
             self.last_jump_s = step
+            self.recent_jumps.append((wall, step))
         self._offset = offset
         return wall
 
@@ -101,10 +109,13 @@ class SystemClock:
         pass
 
     async def sleep_until(self, when: float) -> None:
-        delay = when - time.time()
-        while delay > 0:
+        """Return at `when` on the wall clock, or early when the wall clock steps: a 1 h step
+        backwards must not stall a poller for an hour; it re-plans from `now()`."""
+        jumps = self.jumps
+        delay = when - self.now()
+        while delay > 0 and self.jumps == jumps:
             await asyncio.sleep(min(delay, 1.0))
-            delay = when - time.time()
+            delay = when - self.now()
 
 
 class VirtualClock:
@@ -193,3 +204,29 @@ class VirtualClock:
                     fut.set_result(None)
             # Let the woken tasks run up to their next await before re-checking.
             await asyncio.sleep(0)
+
+
+# For the reliability suite only: a process-level test shifts the wall clock of a running
+# edge (to 1970, two days ahead, one hour back) by writing an offset in seconds to the file
+# this variable names. Never set in production; without it the wall clock is time.time.
+TEST_CLOCK_OFFSET_FILE = "GREENGUARD_TEST_CLOCK_OFFSET_FILE"
+
+
+def _wall_from_environment() -> Callable[[], float]:
+    path = os.environ.get(TEST_CLOCK_OFFSET_FILE)
+    if not path:
+        return time.time
+    state = {"offset": 0.0, "checked": -math.inf}
+
+    def wall() -> float:
+        mono = time.monotonic()
+        if mono - state["checked"] >= 0.1:  # re-read at most ten times a second
+            state["checked"] = mono
+            try:
+                with open(path, encoding="utf-8") as f:
+                    state["offset"] = float(f.read())
+            except (OSError, ValueError):
+                pass  # keep the last offset while the file is being rewritten
+        return time.time() + state["offset"]
+
+    return wall

@@ -55,7 +55,9 @@ class Oracle:
 
 
 class Process:
-    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+    def __init__(self, name: str, argv: list[str], log: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.env = env
         self.name = name
         self.argv = argv
         self.log = log
@@ -64,7 +66,9 @@ class Process:
     def start(self) -> None:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     env=None if self.env is None else {**os.environ,
+                                                                        **self.env})
         out.close()
 
     def kill(self) -> None:
@@ -100,8 +104,12 @@ class Institution:
     def __init__(self, workdir: Path, *, outbox_max_rows: int = 1_000_000,
                  keepalive_s: int = 30, resend_after_s: float = 2.0,
                  outbox_path: str = "outbox.sqlite",
-                 central_db: str = "central.sqlite") -> None:
+                 central_db: str = "central.sqlite",
+                 edge_env: dict[str, str] | None = None,
+                 edge_metrics: bool = False) -> None:
         self.dir = workdir
+        self.edge_env = edge_env
+        self.edge_metrics_port = free_port() if edge_metrics else None
         self.outbox_path = outbox_path
         self.central_db = central_db
         self.broker_port = free_port()
@@ -149,7 +157,8 @@ class Institution:
         self._write_edge_config()
         self.central.start()
         self.edge = Process("edge", [str(BIN / "greenguard"), "edge", "--config",
-                                     str(self.dir / "edge.yaml")], self.dir / "edge.log")
+                                     str(self.dir / "edge.yaml")], self.dir / "edge.log",
+                            env=self.edge_env)
         self.edge.start()
 
     def _write_edge_config(self) -> None:
@@ -165,6 +174,8 @@ class Institution:
                        "keepalive_s": self.keepalive_s}
         doc["uplink"] = {"batch_max_records": 200, "resend_after_s": self.resend_after_s}
         doc["outbox"] = {"path": self.outbox_path, "max_rows": self.outbox_max_rows}
+        if self.edge_metrics_port is not None:
+            doc["metrics"] = {"host": "127.0.0.1", "port": self.edge_metrics_port}
         for dev in doc["devices"]:
             dev["poll_interval_s"] = 0.5
             dev["timeout_s"] = 0.4
@@ -259,6 +270,22 @@ class Institution:
                       dropped_by_policy=len(dropped), dead_letters=int(dead),
                       stored_despite_drop=len(dropped & stored),
                       unexpected=len(stored - set(range(1, produced + 1))))
+
+
+Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+async def scrape(port: int) -> Metrics:
+    """GET /metrics over real HTTP; {(name, sorted labels): value}."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+        response = await http.get("/metrics")
+    response.raise_for_status()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(response.text)
+            for s in family.samples}
 
 
 def integrity_check(path: Path) -> str:

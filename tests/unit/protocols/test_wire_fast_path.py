@@ -1,0 +1,94 @@
+"""The fast sample decoder must agree with the full validator on every input: it either
+builds exactly the Sample `record_from_dict` builds, or declines (None) and leaves the
+verdict, and the error naming the field, to the full validator."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from protocols import wire
+from protocols.errors import WireError
+
+_ANY_SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, -1, 2**63 - 1, 2**63, 253402300799999, 253402300800000,
+                     float("nan"), float("inf"), -0.0, 1.5, "", "W", "kWh", "℃", "\ud800",
+                     "m-1", "-m", "a" * 64, "a" * 65, "Power", "power_w"]),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=70))
+_GOOD = {"kind": "sample", "seq": 7, "ts": 1_750_000_000_000, "device": "m-1",
+         "point": "power_w", "value": 12.5, "unit": "W"}
+
+
+@st.composite
+def sample_dicts(draw: st.DrawFn) -> dict[str, Any]:
+    raw: dict[str, Any] = dict(_GOOD)
+    for key in draw(st.sets(st.sampled_from([*_GOOD, "synced"]))):
+        if draw(st.booleans()):
+            raw.pop(key, None)
+        else:
+            raw[key] = draw(_ANY_SCALAR)
+    return raw
+
+
+def _full(raw: dict[str, Any]) -> wire.Record | WireError:
+    try:
+        return wire.record_from_dict(raw, "records[0].")
+    except WireError as exc:
+        return exc
+
+
+@settings(max_examples=600)
+@given(sample_dicts())
+@example({**_GOOD, "value": float("nan")})
+@example({**_GOOD, "value": float("inf")})
+@example({**_GOOD, "value": True})
+@example({**_GOOD, "value": "℃"})
+@example({**_GOOD, "unit": "x" * 17})
+@example({**_GOOD, "device": "-bad"})
+@example({**_GOOD, "seq": 0})
+@example({**_GOOD, "ts": -1})
+@example({**_GOOD, "synced": 1})
+def test_fast_path_agrees_with_the_full_validator(raw: dict[str, Any]) -> None:
+    fast = wire._fast_sample(raw)
+    full = _full(raw)
+    if fast is not None:
+        assert fast == full
+        assert type(fast.value) is type(full.value)  # type: ignore[union-attr]
+
+
+@settings(max_examples=200)
+@given(sample_dicts())
+def test_decode_names_the_same_field_with_or_without_orjson(raw: dict[str, Any]) -> None:
+    payload = json.dumps({"v": 1, "type": "batch", "stream": {"edge": "e1", "epoch": 1},
+                          "seq": 7, "after": 0, "sent": 0, "synced": True,
+                          "records": [raw]}).encode()
+    try:
+        expected: Any = wire.from_dict(json.loads(payload))
+    except WireError as exc:
+        expected = str(exc)
+    try:
+        got: Any = wire.decode(payload)
+    except WireError as exc:
+        got = str(exc)
+    assert got == expected
+
+
+def test_the_fast_path_is_taken_for_an_ordinary_sample() -> None:
+    assert wire._fast_sample(dict(_GOOD)) == wire.Sample(7, 1_750_000_000_000, "m-1",
+                                                         "power_w", 12.5, "W")
+
+
+def test_integers_beyond_64_bits_stay_exact() -> None:
+    # orjson would read this value as a float; the stdlib path keeps the integer.
+    big = 2**70
+    payload = ('{"v":1,"type":"batch","stream":{"edge":"e1","epoch":1},"seq":7,"after":0,'
+               '"sent":0,"synced":true,"records":[{"kind":"sample","seq":7,"ts":0,'
+               f'"device":"m","point":"p","value":{big},"unit":"W"}}]}}').encode()
+    batch = wire.decode(payload)
+    assert isinstance(batch, wire.Batch)
+    assert batch.records[0].value == big  # type: ignore[union-attr]
+    assert type(batch.records[0].value) is int  # type: ignore[union-attr]
