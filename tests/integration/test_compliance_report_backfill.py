@@ -13,7 +13,7 @@ import httpx
 import openpyxl
 import pytest
 
-from central.api import create_app
+from central.api import Tenant, create_app
 from central.config import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.metrics import building_summary
@@ -23,7 +23,7 @@ from central.reports import ReportData, gather
 from central.store import Store
 from protocols.clock import VirtualClock
 from protocols.wire import Event, IntervalRecord, Severity
-from tests.unit.central.central_helpers import batch, local_ms, local_ts
+from tests.unit.central.central_helpers import authenticator, batch, bearer, local_ms, local_ts
 from tests.unit.central.registry_helpers import SCHOOL
 
 pytestmark = pytest.mark.integration
@@ -163,20 +163,23 @@ async def client(store: Store, school: InstitutionConfig,
                                             "point": "water_m3"})]
     store.store_batch(batch(events, after=0, edge="edge-3"), "s", now=NOW)
     ledger = SqliteLedger(":memory:")
-    app = create_app(store, school, profile, VirtualClock(NOW), ledger=ledger)
+    auth = authenticator()
+    app = create_app(store, [Tenant(school, profile, ledger)], VirtualClock(NOW), auth)
+    iid = school.institution.id
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as c:
+                                 base_url=f"http://test/api/v1/institutions/{iid}/",
+                                 headers=bearer(auth, "viewer", [iid])) as c:
         yield c
     ledger.close()
 
 
 async def test_xlsx_building_totals_equal_the_api(client: httpx.AsyncClient,
                                                   school: InstitutionConfig) -> None:
-    r = await client.get("/api/v1/reports/ledger", params={"year": 2025, "format": "xlsx"})
+    r = await client.get("reports/ledger", params={"year": 2025, "format": "xlsx"})
     assert r.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(r.content), data_only=True)
     for b in school.buildings:
-        api = (await client.get("/api/v1/metrics", params={
+        api = (await client.get("metrics", params={
             "start": "2025-01-01", "end": "2026-01-01", "building": b.id})).json()
         total = list(book[sheet_title(f"{b.id} {b.name}", [])].iter_rows(values_only=True))[-1]
         assert total[1] == pytest.approx(api["electricity_kwh"], rel=1e-12)
@@ -186,7 +189,7 @@ async def test_xlsx_building_totals_equal_the_api(client: httpx.AsyncClient,
 
 
 async def test_scoring_sheet_evidence_for_water_and_bins(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/reports/scoring", params={"year": 2025, "format": "json"})
+    r = await client.get("reports/scoring", params={"year": 2025, "format": "json"})
     lines = {x["id"]: x for x in r.json()}
     assert lines["3.5"]["evidenced"] is True
     assert lines["3.5"]["evidence"] == ("1 water meters; leak alarms raised 1, cleared 1, "
@@ -196,7 +199,7 @@ async def test_scoring_sheet_evidence_for_water_and_bins(client: httpx.AsyncClie
 
 
 async def test_analysis_report_shows_standby_and_open_leaks(client: httpx.AsyncClient) -> None:
-    r = await client.get("/api/v1/reports/quarterly",
+    r = await client.get("reports/quarterly",
                          params={"year": 2025, "number": 1, "lang": "en"})
     assert r.status_code == 200
     assert "<td>Standby energy after hours</td><td>0.00 kWh</td>" in r.text
