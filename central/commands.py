@@ -250,8 +250,12 @@ class CommandService:
 
 
 class MqttCommandLink:
-    """A second MQTT client of the central, for commands only (its own clean session: a
-    command not delivered now is not queued for hours; its expiry would pass anyway)."""
+    """Publishes commands. The central attaches it to the ingest's own connection
+    (`attach`, called by `run_ingest(on_client=...)`), so it has one MQTT identity: under the
+    hardened broker the client id is the certificate's CN, and a second connection with the
+    same certificate would take the ingest's session over. `run` keeps a connection of its
+    own instead (clean session: a command not delivered now is not queued for hours, its
+    expiry would pass anyway), for tools that publish without ingesting."""
 
     def __init__(self, host: str, port: int, client_id: str, *, keepalive_s: int = 30,
                  timeout_s: float = 10.0, tls: aiomqtt.TLSParameters | None = None) -> None:
@@ -264,6 +268,12 @@ class MqttCommandLink:
     @property
     def connected(self) -> bool:
         return self._client is not None
+
+    def attach(self, client: aiomqtt.Client | None) -> None:
+        """Publish over `client` (another task's connection) until called with None."""
+        self._client = client
+        if client is not None:
+            self._loop = asyncio.get_running_loop()
 
     async def run(self) -> None:
         """Stay connected until cancelled, reconnecting after errors."""

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,8 +294,13 @@ async def run_ingest(
     *,
     subscribed: asyncio.Event | None = None,
     rng: random.Random | None = None,
+    on_client: Callable[[aiomqtt.Client | None], None] | None = None,
 ) -> None:
-    """Run until cancelled; reconnect with jittered exponential backoff on any MQTT error."""
+    """Run until cancelled; reconnect with jittered exponential backoff on any MQTT error.
+    `on_client` is told the connected client (and None when it goes): the central publishes
+    its commands over this connection, so it needs one MQTT identity, not two (under the
+    hardened broker the client id is the certificate's CN; a second connection with the
+    same certificate would take the first one's session over)."""
     rng = rng or random.Random()
     stats = ingestor.stats
     delays = backoff_delays(options.backoff_initial_s, options.backoff_max_s, rng)
@@ -328,7 +333,13 @@ async def run_ingest(
                         outage_logged = False
                     if subscribed is not None:
                         subscribed.set()
-                    await _pump(client, ingestor, options)
+                    if on_client is not None:
+                        on_client(client)
+                    try:
+                        await _pump(client, ingestor, options)
+                    finally:
+                        if on_client is not None:
+                            on_client(None)
             except aiomqtt.MqttError as exc:
                 if stats.connected:
                     stats.disconnects += 1

@@ -126,10 +126,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                               tls=tls, share_group=settings.mqtt_share_group)
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(run_ingest(ingestor, options, subscribed=subscribed),
-                           name="central.ingest")
+            tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,
+                                      on_client=link.attach), name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
-            tg.create_task(link.run(), name="central.commands")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:
