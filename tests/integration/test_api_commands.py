@@ -18,7 +18,7 @@ import yaml
 from central.auth import Authenticator, Role, TokenStore
 from central.config import CentralSettings
 from central.service import run_central
-from protocols.clock import SystemClock
+from protocols.clock import Clock, SystemClock
 from protocols.wire import (
     Ack,
     Batch,
@@ -62,9 +62,11 @@ def token(settings: CentralSettings, role: Role) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def central(settings: CentralSettings) -> AsyncIterator[None]:
+async def central(settings: CentralSettings, clock: Clock | None = None
+                  ) -> AsyncIterator[None]:
+    """The central service in this event loop, until the block ends."""
     ready = asyncio.Event()
-    task = asyncio.create_task(run_central(settings, SystemClock(), ready=ready))
+    task = asyncio.create_task(run_central(settings, clock or SystemClock(), ready=ready))
     try:
         async with asyncio.timeout(20):
             done, _ = await asyncio.wait([task, asyncio.create_task(ready.wait())],

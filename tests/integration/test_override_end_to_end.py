@@ -11,8 +11,6 @@ stand-in central); this test is the one that fails if the two halves disagree.""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,6 @@ import yaml
 
 from central.auth import Authenticator, Role, TokenStore
 from central.config import CentralSettings
-from central.service import run_central
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
 from protocols.clock import VirtualClock
@@ -31,6 +28,7 @@ from simulators.modbus_bus import ModbusDeviceServer
 from simulators.modbus_devices import AcController, AcUnit
 from tests.conftest import Broker, free_port
 from tests.integration.devsim import START, running
+from tests.integration.test_api_commands import central
 from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
 pytestmark = pytest.mark.integration
@@ -42,24 +40,6 @@ def _institution() -> dict[str, Any]:
     config = dict(INSTITUTION)
     config["ac_units"] = [{"edge": EDGE, "device": "ac-301", "building": "A"}]
     return config
-
-
-@contextlib.asynccontextmanager
-async def central(settings: CentralSettings, clock: VirtualClock) -> AsyncIterator[None]:
-    ready = asyncio.Event()
-    task = asyncio.create_task(run_central(settings, clock, ready=ready))
-    try:
-        async with asyncio.timeout(30):
-            done, _ = await asyncio.wait([task, asyncio.create_task(ready.wait())],
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                task.result()
-        yield
-    finally:
-        task.cancel()
-        async with asyncio.timeout(15):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 async def test_an_override_sent_through_the_api_switches_the_ac_and_reports_back(
