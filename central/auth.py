@@ -24,7 +24,6 @@ import enum
 import json
 import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from central.errors import ConfigError, StoreError
+from central.sqlitefile import SqliteFile
 
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
@@ -137,32 +137,11 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
-class TokenStore:
+class TokenStore(SqliteFile):
     """The token table in its own SQLite file (the central's state directory)."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError("token store open", f"{self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError("token store", str(exc)) from exc
+        super().__init__(path, _SCHEMA, "token store")
 
     @staticmethod
     def _info(row: Sequence[Any]) -> TokenInfo:

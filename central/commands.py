@@ -22,8 +22,6 @@ import asyncio
 import json
 import logging
 import secrets
-import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,8 @@ from typing import Annotated, Any, Literal, Protocol
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from central.errors import CentralError, StoreError
+from central.errors import CentralError
+from central.sqlitefile import SqliteFile
 from central.store import Store
 from protocols.wire import Channel, Command, encode, topic
 
@@ -137,31 +136,9 @@ class _Row:
     sent: bool
 
 
-class CommandBook:
+class CommandBook(SqliteFile):
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StoreError("command store open", f"{self.path}: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            try:
-                return self._conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise StoreError("command store", str(exc)) from exc
+        super().__init__(path, _SCHEMA, "command store")
 
     def add(self, row: _Row) -> None:
         self._run("INSERT INTO commands (id, institution, site, edge, name, args, issued, "
