@@ -737,6 +737,21 @@ class Store:
             (key.edge, key.device, key.point, start_ms, end_ms))
         return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
 
+    def bucket_means(self, key: MeterKey, start_ms: int, end_ms: int, step_ms: int
+                     ) -> list[tuple[int, float]]:
+        """(bucket start, mean) of the point's numeric samples (vtype n, or b as 0/1) in
+        [start_ms, end_ms), per `step_ms` bucket aligned to the epoch, buckets without
+        samples left out; the bucket arithmetic and the mean run inside SQLite. The read of
+        `SqliteTelemetry.series` (central/telemetry.py), not part of the store port."""
+        rows = self._query(
+            "SELECT (ts / :step) * :step AS bucket, AVG(CAST(value AS REAL)) FROM samples "
+            "WHERE stream_edge = :edge AND device = :device AND point = :point "
+            "AND ts >= :start AND ts < :end AND vtype IN ('n', 'b') "
+            "GROUP BY bucket ORDER BY bucket",
+            {"step": step_ms, "edge": key.edge, "device": key.device, "point": key.point,
+             "start": start_ms, "end": end_ms})
+        return [(int(b), float(v)) for b, v in rows]
+
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
         """`interval_sums` from the rollups (central/rollup.py): whole local days of `tz`
