@@ -620,10 +620,11 @@ class PgStore:
 
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
-        in time order."""
+        in time order. The prefix test is `left()`, not a range: a range of text follows the
+        database's collation, which may order '.' and '/' otherwise than bytes do."""
         rows = self._query(
-            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
-            "AND name < 'alarm/' AND ts < %s ORDER BY ts, stream_epoch, seq", (until_ms,))
+            "SELECT stream_edge, device, ts, name, data FROM events WHERE "
+            "left(name, 6) = 'alarm.' AND ts < %s ORDER BY ts, stream_epoch, seq", (until_ms,))
         return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int

@@ -383,3 +383,16 @@ def test_edges_report_the_clock_sync_of_the_last_birth(store: FullStore) -> None
     assert [(e.edge, e.synced) for e in store.edges()] == [("edge-1", False), ("edge-2", None)]
     store.record_birth("s", Birth(StreamId("edge-1", 2), 2000, True, "1.0"), now=3.0)
     assert store.edges()[0].synced is True
+
+
+def test_alarm_events_are_the_alarm_prefix_before_until_in_time_order(store: FullStore
+                                                                      ) -> None:
+    store.store_batch(batch([ev(1, 3000, "alarm.leak", {"state": "raised"}),
+                             ev(2, 1000, "alarm.offline", {"state": "raised"}, device=None),
+                             ev(3, 1500, "alarm"), ev(4, 1500, "alarmist"),
+                             ev(5, 1500, "alarms.x"), ev(6, 1500, "alarm/x"),
+                             ev(7, 4000, "alarm.late")], after=0), "s")
+    got = store.alarm_events(4000)
+    assert [(e, d, ts, n) for e, d, ts, n, _ in got] == [
+        ("edge-1", None, 1000, "alarm.offline"), ("edge-1", "meter-a", 3000, "alarm.leak")]
+    assert json.loads(got[0][4]) == {"state": "raised"}
