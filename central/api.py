@@ -649,8 +649,7 @@ def create_app(
             r = states.get(edge)
             latest = db.latest_event_with(edge, "outbox_depth")
             v = None if latest is None else latest["outbox_depth"]
-            depth = int(v) if isinstance(v, int | float) and math.isfinite(v) \
-                else None
+            depth = int(v) if isinstance(v, int | float) and math.isfinite(v) else None
             if r is None:
                 out.append(EdgeHealth(edge=edge, site=None, online=False, connected=None,
                                       last_seen=None, age_s=None, epoch=None, software=None,
