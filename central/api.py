@@ -58,7 +58,8 @@ from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
 from central.prom import add_metrics_route
 from central.report_output import produce
-from central.store import Store
+from central.store import Store, StoredEvent
+from central.storeport import StoreReader
 from protocols.clock import Clock
 
 API_VERSION = "v1"
@@ -312,10 +313,6 @@ def _tenant(request: Request, iid: IidParam) -> Tenant:
 TenantDep = Annotated[Tenant, Depends(_tenant)]
 
 
-def _placeholders(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # the range every date and time parameter must fall in
 
 
@@ -380,30 +377,24 @@ def _downsample(rows: Sequence[tuple[int, float | int | bool | str]], start: int
     return out
 
 
-def _event(row: Sequence[Any]) -> EventOut:
-    edge, epoch, seq, ts, name, severity, device, data, synced = row
+def _event(ev: StoredEvent) -> EventOut:
     try:
-        parsed = json.loads(data)
+        parsed = json.loads(ev.data)
     except ValueError:
-        parsed = {"raw": data}
-    return EventOut(edge=edge, epoch=int(epoch), seq=int(seq), ts=int(ts), name=name,
-                    severity=severity, device=device,
+        parsed = {"raw": ev.data}
+    return EventOut(edge=ev.edge, epoch=ev.epoch, seq=ev.seq, ts=ev.ts, name=ev.name,
+                    severity=ev.severity, device=ev.device,
                     data=parsed if isinstance(parsed, dict) else {"value": parsed},
-                    synced=bool(synced))
+                    synced=ev.synced)
 
 
-def _events(db: Store, tenant: Tenant, *, where: str, params: Sequence[Any],
-            limit: int, newest_first: bool = True) -> list[EventOut]:
-    edges = sorted(tenant.edges)
-    if not edges:
-        return []
-    order = "DESC" if newest_first else "ASC"
-    rows = db._query(
-        "SELECT stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced "
-        f"FROM events WHERE stream_edge IN ({_placeholders(len(edges))}) AND {where} "
-        f"ORDER BY ts {order}, stream_epoch {order}, seq {order} LIMIT ?",
-        [*edges, *params, limit])
-    return [_event(r) for r in rows]
+def _events(db: StoreReader, tenant: Tenant, *, names: Sequence[str] | None = None,
+            prefix: str | None = None, start_ms: int | None = None,
+            end_ms: int | None = None, limit: int, newest_first: bool = True
+            ) -> list[EventOut]:
+    return [_event(ev) for ev in db.events(tenant.edges, names=names, prefix=prefix,
+                                          start_ms=start_ms, end_ms=end_ms, limit=limit,
+                                          newest_first=newest_first)]
 
 
 # -- the app ----------------------------------------------------------------------------
@@ -590,24 +581,11 @@ def create_app(
         """Interval records (consumption per interval, with estimated/gap/reset flags) whose
         start lies in [start, end), oldest first."""
         s, e = _window(start, end, t)
-        edges = sorted(t.edges if edge is None else t.edges & {edge})
-        if not edges:
-            return []
-        where, params = "", []
-        if device is not None:
-            where, params = " AND device = ?", [device]
-        if point is not None:
-            where += " AND point = ?"
-            params.append(point)
-        rows = db._query(
-            "SELECT edge, device, point, start, duration_s, quantity, unit, flags, synced "
-            f"FROM intervals WHERE edge IN ({_placeholders(len(edges))}) AND start >= ? "
-            f"AND start < ?{where} ORDER BY start, edge, device, point LIMIT ?",
-            [*edges, s, e, *params, limit])
-        return [IntervalOut(edge=r[0], device=r[1], point=r[2], start=int(r[3]),
-                            duration_s=int(r[4]), quantity=float(r[5]), unit=r[6],
-                            flags=[f for f in str(r[7]).split(",") if f] if r[7] else [],
-                            synced=bool(r[8])) for r in rows]
+        edges = t.edges if edge is None else t.edges & {edge}
+        rows = db.interval_records(edges, s, e, device=device, point=point, limit=limit)
+        return [IntervalOut(edge=r.edge, device=r.device, point=r.point, start=r.start,
+                            duration_s=r.duration_s, quantity=r.quantity, unit=r.unit,
+                            flags=list(r.flags), synced=r.synced) for r in rows]
 
     @api.get(scoped + "/events", tags=["events"])
     def get_events(
@@ -621,21 +599,15 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 200,
     ) -> list[EventOut]:
         """Events from the institution's edges, newest first."""
-        where, params = ["1"], []
+        names = prefix = None
         if name is not None:
             if name.endswith("*"):
-                where.append("substr(name, 1, ?) = ?")
-                params += [len(name) - 1, name[:-1]]
+                prefix = name[:-1]
             else:
-                where.append("name = ?")
-                params.append(name)
-        if since is not None:
-            where.append("ts >= ?")
-            params.append(_ms("since", since, t))
-        if until is not None:
-            where.append("ts < ?")
-            params.append(_ms("until", until, t))
-        return _events(db, t, where=" AND ".join(where), params=params, limit=limit)
+                names = [name]
+        return _events(db, t, names=names, prefix=prefix,
+                       start_ms=None if since is None else _ms("since", since, t),
+                       end_ms=None if until is None else _ms("until", until, t), limit=limit)
 
     @api.get(scoped + "/audit", tags=["events"])
     def get_audit(
@@ -644,8 +616,7 @@ def create_app(
     ) -> list[EventOut]:
         """The audit trail: every device-changing decision (`audit.write` events) and every
         command's result (`command.result`), newest first."""
-        return _events(db, t, where="name IN ('audit.write', 'command.result')", params=[],
-                       limit=limit)
+        return _events(db, t, names=["audit.write", "command.result"], limit=limit)
 
     @api.get(scoped + "/alarms", tags=["events"])
     def get_alarms(
@@ -655,8 +626,7 @@ def create_app(
     ) -> list[AlarmOut]:
         """The current state of every alarm (`alarm.<kind>` per device and rule): the
         latest raised/cleared event of each decides."""
-        events = _events(db, t, where="substr(name, 1, 6) = 'alarm.'", params=[],
-                         limit=MAX_ROWS * 10, newest_first=False)
+        events = _events(db, t, prefix="alarm.", limit=MAX_ROWS * 10, newest_first=False)
         current: dict[tuple[str, str, str | None, str | None], AlarmOut] = {}
         for ev in events:
             st = ev.data.get("state")
@@ -673,34 +643,25 @@ def create_app(
     def get_edges(db: StoreDep, t: TenantDep) -> list[EdgeHealth]:
         """Health of the institution's edges: online, last seen, clock, outbox depth."""
         now = clock.now()
-        rows = {r[0]: r for r in db._query(
-            "SELECT edge, site, epoch, online, software, synced, last_seen FROM edges")}
+        states = {e.edge: e for e in db.edges()}
         out = []
         for edge in sorted(t.edges):
-            r = rows.get(edge)
-            depth_rows = db._query(
-                "SELECT data FROM events WHERE stream_edge = ? AND instr(data, "
-                "'\"outbox_depth\"') > 0 ORDER BY ts DESC, seq DESC LIMIT 1", (edge,))
-            depth = None
-            if depth_rows:
-                try:
-                    v = json.loads(depth_rows[0][0]).get("outbox_depth")
-                    depth = int(v) if isinstance(v, int | float) and math.isfinite(v) else None
-                except (ValueError, AttributeError):
-                    depth = None
+            r = states.get(edge)
+            latest = db.latest_event_with(edge, "outbox_depth")
+            v = None if latest is None else latest["outbox_depth"]
+            depth = int(v) if isinstance(v, int | float) and math.isfinite(v) else None
             if r is None:
                 out.append(EdgeHealth(edge=edge, site=None, online=False, connected=None,
                                       last_seen=None, age_s=None, epoch=None, software=None,
                                       clock_synced=None, outbox_depth=depth))
                 continue
-            _, site, epoch, online, software, synced, last_seen = r
-            age = None if last_seen is None else max(0.0, now - float(last_seen))
-            connected = None if online is None else bool(online)
+            age = None if r.last_seen is None else max(0.0, now - float(r.last_seen))
+            connected = r.online
             out.append(EdgeHealth(
-                edge=edge, site=site, connected=connected,
+                edge=edge, site=r.site, connected=connected,
                 online=connected is not False and age is not None and age <= ONLINE_WITHIN_S,
-                last_seen=last_seen, age_s=age, epoch=epoch, software=software,
-                clock_synced=None if synced is None else bool(synced), outbox_depth=depth))
+                last_seen=r.last_seen, age_s=age, epoch=r.epoch, software=r.software,
+                clock_synced=r.synced, outbox_depth=depth))
         return out
 
     @api.get(scoped + "/compliance", tags=["compliance"])
@@ -813,8 +774,7 @@ def create_app(
         if request.edge not in t.edges:
             raise HTTPException(status_code=404, detail=f"edge: {request.edge!r} is not an "
                                 f"edge of institution {t.id!r}")
-        site = next((r[0] for r in db._query("SELECT site FROM edges WHERE edge = ?",
-                                             (request.edge,))), None)
+        site = next((e.site for e in db.edges() if e.edge == request.edge), None)
         if site is None:
             raise HTTPException(status_code=409, detail=f"edge: {request.edge!r} has never "
                                 "connected, so its site (the command topic) is unknown")

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from central.errors import CentralError
 from central.sqlitefile import SqliteFile
-from central.store import Store
+from central.storeport import StoreReader
 from protocols.wire import Channel, Command, encode, topic
 
 log = logging.getLogger(__name__)
@@ -164,20 +164,13 @@ class CommandBook(SqliteFile):
                      r[8], bool(r[9])) for r in self._run(sql, params)]
 
 
-def _answers(db: Store, rows: Sequence[_Row]) -> dict[str, tuple[str, str | None, int]]:
+def _answers(db: StoreReader, rows: Sequence[_Row]) -> dict[str, tuple[str, str | None, int]]:
     """The latest `command.result` answer per command id, from the commands' edges."""
     out: dict[str, tuple[str, str | None, int]] = {}
     for edge in sorted({r.edge for r in rows}):
-        ids = [r.id for r in rows if r.edge == edge]
-        marks = ", ".join("?" * len(ids))
-        found = db._query(
-            "SELECT json_extract(data, '$.id'), json_extract(data, '$.status'), "
-            "json_extract(data, '$.detail'), ts FROM events WHERE stream_edge = ? AND "
-            f"name = 'command.result' AND json_extract(data, '$.id') IN ({marks}) "
-            "ORDER BY ts, stream_epoch, seq", [edge, *ids])
-        for cid, status, detail, ts in found:
-            if status in EDGE_STATUSES:
-                out[str(cid)] = (str(status), None if detail is None else str(detail), int(ts))
+        for found in db.command_results(edge, [r.id for r in rows if r.edge == edge]):
+            if found.status in EDGE_STATUSES:
+                out[found.id] = (found.status, found.detail, found.ts)
     return out
 
 
@@ -200,7 +193,7 @@ class CommandService:
         self.book.mark_sent(row.id)
         return row
 
-    def views(self, db: Store, institution: str, *, now_ms: int,
+    def views(self, db: StoreReader, institution: str, *, now_ms: int,
               command_id: str | None = None, limit: int = 200) -> list[CommandView]:
         rows = self.book.rows(institution, command_id=command_id, limit=limit)
         answers = _answers(db, rows)

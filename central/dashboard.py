@@ -15,7 +15,6 @@ No `from __future__ import annotations` here: the routes are built inside
 `dashboard_router` and FastAPI must see the store dependency's real annotation.
 """
 
-import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
@@ -37,7 +36,8 @@ from central.metrics import (
 )
 from central.overview import STALE_AFTER_S, InstitutionView, Overview, build_overview
 from central.profile import CoefficientProfile
-from central.store import Store
+from central.store import Store, event_data
+from central.storeport import StoreReader
 from protocols.clock import Clock
 
 LIVE_WINDOW_S = 3600  # the sparkline's span
@@ -189,33 +189,21 @@ def alarm_state(events: Sequence[Alarm]) -> list[Alarm]:
     return active
 
 
-def _alarm_events(store: Store, since_ms: int, limit: int) -> list[Alarm]:
-    # Read through the store's query helper until the store grows an events reader of its own.
-    rows = store._query(
-        "SELECT stream_edge, ts, name, severity, device, data FROM events "
-        "WHERE ts >= ? AND name LIKE 'alarm.%' ORDER BY ts DESC, rowid DESC LIMIT ?",
-        (since_ms, limit))
+def _alarm_events(store: StoreReader, since_ms: int, limit: int) -> list[Alarm]:
     out: list[Alarm] = []
-    for edge, ts, name, severity, device, raw in rows:
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
+    for ev in store.events(None, prefix="alarm.", start_ms=since_ms, limit=limit):
+        data = event_data(ev.data) or {}
         state = data.get("state")
         rule = data.get("rule")
-        out.append(Alarm(kind=str(name)[len("alarm."):], edge=str(edge),
+        out.append(Alarm(kind=ev.name[len("alarm."):], edge=ev.edge,
                          state="cleared" if state == "cleared" else "raised",
-                         device=None if device is None else str(device),
-                         rule=rule if isinstance(rule, str) else None,
-                         severity=str(severity), ts=int(ts), data=data))
+                         device=ev.device, rule=rule if isinstance(rule, str) else None,
+                         severity=ev.severity, ts=ev.ts, data=data))
     return out
 
 
-def _clock_synced(store: Store) -> dict[str, bool | None]:
-    rows = store._query("SELECT edge, synced FROM edges")
-    return {str(e): None if s is None else bool(s) for e, s in rows}
+def _clock_synced(store: StoreReader) -> dict[str, bool | None]:
+    return {e.edge: e.synced for e in store.edges()}
 
 
 def _month_start(day: date, institution: InstitutionConfig) -> float:

@@ -47,11 +47,17 @@ from central.errors import StoreError
 from central.store import (
     MAX_DEAD_LETTER_BYTES,
     BatchWrite,
+    CommandResult,
     DeadLetter,
     EdgeState,
     LatestSample,
     Quarantine,
+    StoredEvent,
+    StoredInterval,
     StoreResult,
+    command_result,
+    event_data,
+    flag_list,
     local_midnight_ms,
 )
 from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
@@ -440,12 +446,13 @@ class PgStore:
 
     def edges(self) -> list[EdgeState]:
         rows = self._query("SELECT edge, site, epoch, online, software, devices, birth_ts, "
-                           "last_seen, changed FROM edges ORDER BY edge")
+                           "last_seen, changed, synced FROM edges ORDER BY edge")
         return [EdgeState(edge=e, site=s, epoch=None if ep is None else int(ep),
                           online=None if on is None else bool(on), software=sw,
                           devices=json.loads(dv) if dv else [],
-                          birth_ts=None if bt is None else int(bt), last_seen=ls, changed=ch)
-                for e, s, ep, on, sw, dv, bt, ls, ch in rows]
+                          birth_ts=None if bt is None else int(bt), last_seen=ls, changed=ch,
+                          synced=None if sy is None else bool(sy))
+                for e, s, ep, on, sw, dv, bt, ls, ch, sy in rows]
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = self._query("SELECT id, topic, payload, size, error, first_seen, last_seen, "
@@ -482,6 +489,93 @@ class PgStore:
 
     def ping(self) -> None:
         self._query("SELECT 1")
+
+    # -- API and dashboard reads (see central/store.py for the contract) ----------------
+    # Text columns are ordered with COLLATE "C": byte order, as SQLite's, whatever the
+    # database's collation.
+
+    def events(self, edges: Iterable[str] | None, *, names: Iterable[str] | None = None,
+               prefix: str | None = None, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int, newest_first: bool = True
+               ) -> list[StoredEvent]:
+        where: list[str] = []
+        params: list[Any] = []
+        if edges is not None:
+            wanted = sorted(set(edges))
+            if not wanted:
+                return []
+            where.append("stream_edge = ANY(%s)")
+            params.append(wanted)
+        if names is not None:
+            named = sorted(set(names))
+            if not named:
+                return []
+            where.append("name = ANY(%s)")
+            params.append(named)
+        if prefix:
+            where.append("left(name, %s::integer) = %s")
+            params += [len(prefix), prefix]
+        if start_ms is not None:
+            where.append("ts >= %s")
+            params.append(start_ms)
+        if end_ms is not None:
+            where.append("ts < %s")
+            params.append(end_ms)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(
+            "SELECT stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced "
+            f"FROM events WHERE {' AND '.join(where) or 'TRUE'} ORDER BY ts {order}, "
+            f'stream_epoch {order}, seq {order}, stream_edge COLLATE "C" {order} LIMIT %s',
+            [*params, limit])
+        return [StoredEvent(str(e), int(ep), int(sq), int(ts), str(n), str(sv), dv, str(d),
+                            bool(sy)) for e, ep, sq, ts, n, sv, dv, d, sy in rows]
+
+    def interval_records(self, edges: Iterable[str], start_ms: int, end_ms: int, *,
+                         device: str | None = None, point: str | None = None, limit: int
+                         ) -> list[StoredInterval]:
+        wanted = sorted(set(edges))
+        if not wanted:
+            return []
+        where, params = "", list[Any]()
+        if device is not None:
+            where, params = " AND device = %s", [device]
+        if point is not None:
+            where += " AND point = %s"
+            params.append(point)
+        rows = self._query(
+            "SELECT edge, device, point, start, duration_s, quantity, unit, flags, synced "
+            f"FROM intervals WHERE edge = ANY(%s) AND start >= %s AND start < %s{where} "
+            'ORDER BY start, edge COLLATE "C", device COLLATE "C", point COLLATE "C" '
+            "LIMIT %s", [wanted, start_ms, end_ms, *params, limit])
+        return [StoredInterval(e, d, p, int(st), int(du), float(q), u, flag_list(f), bool(sy))
+                for e, d, p, st, du, q, u, f, sy in rows]
+
+    def latest_event_with(self, edge: str, key: str) -> dict[str, Any] | None:
+        """Read in pages: usually the first candidate (the text mentions `key`) has it."""
+        needle = json.dumps(key, ensure_ascii=False)
+        offset, page = 0, 8
+        while True:
+            rows = self._query(
+                "SELECT data FROM events WHERE stream_edge = %s AND strpos(data, %s) > 0 "
+                "ORDER BY ts DESC, stream_epoch DESC, seq DESC LIMIT %s OFFSET %s",
+                (edge, needle, page, offset))
+            for (raw,) in rows:
+                data = event_data(str(raw))
+                if data is not None and key in data:
+                    return data
+            if len(rows) < page:
+                return None
+            offset += page
+            page = min(page * 4, 4096)
+
+    def command_results(self, edge: str, ids: Iterable[str]) -> list[CommandResult]:
+        wanted = frozenset(ids)
+        if not wanted:
+            return []
+        rows = self._query("SELECT data, ts FROM events WHERE stream_edge = %s AND "
+                           "name = 'command.result' ORDER BY ts, stream_epoch, seq", (edge,))
+        return [r for r in (command_result(str(d), int(ts), wanted) for d, ts in rows)
+                if r is not None]
 
     # -- compliance reads ---------------------------------------------------------------
 
@@ -526,10 +620,11 @@ class PgStore:
 
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
-        in time order."""
+        in time order. The prefix test is `left()`, not a range: a range of text follows the
+        database's collation, which may order '.' and '/' otherwise than bytes do."""
         rows = self._query(
-            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
-            "AND name < 'alarm/' AND ts < %s ORDER BY ts, stream_epoch, seq", (until_ms,))
+            "SELECT stream_edge, device, ts, name, data FROM events WHERE "
+            "left(name, 6) = 'alarm.' AND ts < %s ORDER BY ts, stream_epoch, seq", (until_ms,))
         return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int

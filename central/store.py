@@ -165,6 +165,72 @@ class EdgeState:
     birth_ts: int | None  # ms, the edge's clock
     last_seen: float | None  # POSIX seconds, the central's clock
     changed: float | None
+    synced: bool | None = None  # the edge's clock synchronised at its last birth
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as stored; `data` is the JSON text of the event's data, as the edge sent
+    it (readers decode it, a malformed one included)."""
+
+    edge: str
+    epoch: int
+    seq: int
+    ts: int  # ms, the edge's clock
+    name: str
+    severity: str
+    device: str | None
+    data: str
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInterval:
+    edge: str
+    device: str
+    point: str
+    start: int  # ms
+    duration_s: int
+    quantity: float
+    unit: str
+    flags: tuple[str, ...]
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """One `command.result` event of an edge: the answer to the command `id`."""
+
+    id: str
+    status: str | None  # None when the edge sent no string
+    detail: str | None
+    ts: int  # ms, the edge's clock
+
+
+def event_data(raw: str) -> dict[str, Any] | None:
+    """An event's data decoded, or None when it is not a JSON object."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def command_result(raw: str, ts: int, ids: frozenset[str]) -> CommandResult | None:
+    """The answer in one `command.result` event's data if it names one of `ids`. Decoded in
+    Python by both stores (PostgreSQL keeps `data` as text, json_extract is SQLite's)."""
+    data = event_data(raw)
+    if data is None or not isinstance(data.get("id"), str) or data["id"] not in ids:
+        return None
+    status, detail = data.get("status"), data.get("detail")
+    return CommandResult(
+        id=data["id"], status=status if isinstance(status, str) else None,
+        detail=None if detail is None else detail if isinstance(detail, str)
+        else json.dumps(detail, ensure_ascii=False), ts=int(ts))
+
+
+def flag_list(flags: str | None) -> tuple[str, ...]:
+    return tuple(f for f in str(flags).split(",") if f) if flags else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -517,11 +583,11 @@ class Store:
 
     def edges(self) -> list[EdgeState]:
         rows = self._query("SELECT edge, site, epoch, online, software, devices, birth_ts, "
-                           "last_seen, changed FROM edges ORDER BY edge")
+                           "last_seen, changed, synced FROM edges ORDER BY edge")
         return [EdgeState(edge=e, site=s, epoch=ep, online=None if on is None else bool(on),
                           software=sw, devices=json.loads(dv) if dv else [], birth_ts=bt,
-                          last_seen=ls, changed=ch)
-                for e, s, ep, on, sw, dv, bt, ls, ch in rows]
+                          last_seen=ls, changed=ch, synced=None if sy is None else bool(sy))
+                for e, s, ep, on, sw, dv, bt, ls, ch, sy in rows]
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         rows = self._query("SELECT id, topic, payload, size, error, first_seen, last_seen, "
@@ -547,6 +613,79 @@ class Store:
 
     def ping(self) -> None:
         self._query("SELECT 1")
+
+    # -- API and dashboard reads (the same contract in central/pgstore.py) ------------
+
+    def events(self, edges: Iterable[str] | None, *, names: Iterable[str] | None = None,
+               prefix: str | None = None, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int, newest_first: bool = True
+               ) -> list[StoredEvent]:
+        """Events of `edges` (None: of every edge) with one of `names` and/or a name
+        starting with `prefix`, ts in [start_ms, end_ms), at most `limit`, ordered by
+        (ts, epoch, seq, edge), newest first unless `newest_first` is False."""
+        where, params = _event_filter(edges, names, prefix, start_ms, end_ms)
+        if where is None:
+            return []
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(
+            "SELECT stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced "
+            f"FROM events WHERE {where} ORDER BY ts {order}, stream_epoch {order}, "
+            f"seq {order}, stream_edge {order} LIMIT ?", [*params, limit])
+        return [StoredEvent(str(e), int(ep), int(sq), int(ts), str(n), str(sv), dv, str(d),
+                            bool(sy)) for e, ep, sq, ts, n, sv, dv, d, sy in rows]
+
+    def interval_records(self, edges: Iterable[str], start_ms: int, end_ms: int, *,
+                         device: str | None = None, point: str | None = None, limit: int
+                         ) -> list[StoredInterval]:
+        """Interval records of `edges` starting in [start_ms, end_ms), optionally of one
+        device and/or point, at most `limit`, ordered by (start, edge, device, point)."""
+        wanted = sorted(set(edges))
+        if not wanted:
+            return []
+        where, params = "", list[Any]()
+        if device is not None:
+            where, params = " AND device = ?", [device]
+        if point is not None:
+            where += " AND point = ?"
+            params.append(point)
+        rows = self._query(
+            "SELECT edge, device, point, start, duration_s, quantity, unit, flags, synced "
+            f"FROM intervals WHERE edge IN ({', '.join('?' * len(wanted))}) AND start >= ? "
+            f"AND start < ?{where} ORDER BY start, edge, device, point LIMIT ?",
+            [*wanted, start_ms, end_ms, *params, limit])
+        return [StoredInterval(e, d, p, int(st), int(du), float(q), u, flag_list(f), bool(sy))
+                for e, d, p, st, du, q, u, f, sy in rows]
+
+    def latest_event_with(self, edge: str, key: str) -> dict[str, Any] | None:
+        """The data of the edge's newest event (by ts, epoch, seq) whose data has the
+        top-level `key` (e.g. `outbox_depth`), or None."""
+        needle = json.dumps(key, ensure_ascii=False)
+        with self._lock:
+            try:
+                cursor = self._conn.execute(
+                    "SELECT data FROM events WHERE stream_edge = ? AND instr(data, ?) > 0 "
+                    "ORDER BY ts DESC, stream_epoch DESC, seq DESC", (edge, needle))
+                try:
+                    for (raw,) in cursor:
+                        data = event_data(str(raw))
+                        if data is not None and key in data:
+                            return data
+                finally:
+                    cursor.close()
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+        return None
+
+    def command_results(self, edge: str, ids: Iterable[str]) -> list[CommandResult]:
+        """The edge's `command.result` events answering one of `ids`, oldest first (by ts,
+        epoch, seq): the last one per id is the current answer."""
+        wanted = frozenset(ids)
+        if not wanted:
+            return []
+        rows = self._query("SELECT data, ts FROM events WHERE stream_edge = ? AND "
+                           "name = 'command.result' ORDER BY ts, stream_epoch, seq", (edge,))
+        return [r for r in (command_result(str(d), int(ts), wanted) for d, ts in rows)
+                if r is not None]
 
     # -- compliance reads (central/metrics.py; read-only, owned by the compliance side) ----
 
@@ -597,6 +736,21 @@ class Store:
             "point = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (key.edge, key.device, key.point, start_ms, end_ms))
         return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
+
+    def bucket_means(self, key: MeterKey, start_ms: int, end_ms: int, step_ms: int
+                     ) -> list[tuple[int, float]]:
+        """(bucket start, mean) of the point's numeric samples (vtype n, or b as 0/1) in
+        [start_ms, end_ms), per `step_ms` bucket aligned to the epoch, buckets without
+        samples left out; the bucket arithmetic and the mean run inside SQLite. The read of
+        `SqliteTelemetry.series` (central/telemetry.py), not part of the store port."""
+        rows = self._query(
+            "SELECT (ts / :step) * :step AS bucket, AVG(CAST(value AS REAL)) FROM samples "
+            "WHERE stream_edge = :edge AND device = :device AND point = :point "
+            "AND ts >= :start AND ts < :end AND vtype IN ('n', 'b') "
+            "GROUP BY bucket ORDER BY bucket",
+            {"step": step_ms, "edge": key.edge, "device": key.device, "point": key.point,
+             "start": start_ms, "end": end_ms})
+        return [(int(b), float(v)) for b, v in rows]
 
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
@@ -653,6 +807,37 @@ class Store:
         """Both rollup tables, for tests and diagnostics."""
         return {t: [tuple(r) for r in self._query(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4")]
                 for t in ("interval_daily", "interval_hourly")}
+
+
+def _event_filter(edges: Iterable[str] | None, names: Iterable[str] | None,
+                  prefix: str | None, start_ms: int | None, end_ms: int | None
+                  ) -> tuple[str | None, list[Any]]:
+    """The WHERE clause (SQLite placeholders) of `Store.events`; None when nothing can
+    match (no edges or no names given)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if edges is not None:
+        wanted = sorted(set(edges))
+        if not wanted:
+            return None, []
+        where.append(f"stream_edge IN ({', '.join('?' * len(wanted))})")
+        params += wanted
+    if names is not None:
+        named = sorted(set(names))
+        if not named:
+            return None, []
+        where.append(f"name IN ({', '.join('?' * len(named))})")
+        params += named
+    if prefix:
+        where.append("substr(name, 1, ?) = ?")
+        params += [len(prefix), prefix]
+    if start_ms is not None:
+        where.append("ts >= ?")
+        params.append(start_ms)
+    if end_ms is not None:
+        where.append("ts < ?")
+        params.append(end_ms)
+    return " AND ".join(where) or "1", params
 
 
 def local_midnight_ms(day: date, tz: ZoneInfo) -> int:

@@ -17,10 +17,13 @@ from central.config import MeterKey
 if TYPE_CHECKING:
     from central.store import (
         BatchWrite,
+        CommandResult,
         DeadLetter,
         EdgeState,
         LatestSample,
         Quarantine,
+        StoredEvent,
+        StoredInterval,
         StoreResult,
     )
     from protocols.wire import Batch, Birth, Death, Record, StreamId
@@ -92,6 +95,21 @@ class StoreReader(Protocol):
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
                       ) -> list[tuple[int, float | int | bool | str]]: ...
+
+    # The API's and the dashboard's reads: no caller outside the stores writes SQL.
+
+    def events(self, edges: Iterable[str] | None, *, names: Iterable[str] | None = None,
+               prefix: str | None = None, start_ms: int | None = None,
+               end_ms: int | None = None, limit: int, newest_first: bool = True
+               ) -> list[StoredEvent]: ...
+
+    def interval_records(self, edges: Iterable[str], start_ms: int, end_ms: int, *,
+                         device: str | None = None, point: str | None = None, limit: int
+                         ) -> list[StoredInterval]: ...
+
+    def latest_event_with(self, edge: str, key: str) -> dict[str, Any] | None: ...
+
+    def command_results(self, edge: str, ids: Iterable[str]) -> list[CommandResult]: ...
 
     def close(self) -> None: ...
 

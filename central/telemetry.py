@@ -172,17 +172,8 @@ class SqliteTelemetry(TelemetryStore):
     def series(self, key: MeterKey, start_ms: int, end_ms: int, step_ms: int
                ) -> list[SeriesPoint]:
         check_series_args(start_ms, end_ms, step_ms)
-        # Numeric values only (vtype n = number, b = boolean stored as 0/1): the bucket
-        # arithmetic and the mean run inside SQLite.
-        # A read-only query on the store this adapter wraps (store.py stays untouched).
-        rows = self.store._query(
-            "SELECT (ts / :step) * :step AS bucket, AVG(CAST(value AS REAL)) FROM samples "
-            "WHERE stream_edge = :edge AND device = :device AND point = :point "
-            "AND ts >= :start AND ts < :end AND vtype IN ('n', 'b') "
-            "GROUP BY bucket ORDER BY bucket",
-            {"step": step_ms, "edge": key.edge, "device": key.device, "point": key.point,
-             "start": start_ms, "end": end_ms})
-        return [SeriesPoint(int(b), float(v)) for b, v in rows]
+        return [SeriesPoint(b, v) for b, v in self.store.bucket_means(key, start_ms, end_ms,
+                                                                      step_ms)]
 
     def latest(self, points: Iterable[str] | None = None) -> dict[MeterKey, LatestSample]:
         return self.store.latest_samples(points)

@@ -4,8 +4,10 @@ reads compliance uses. (The SQLite-only unit tests in tests/unit/central stay as
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,9 +15,18 @@ import pytest
 from central.config import MeterKey
 from central.errors import StoreError
 from central.pgstore import PgStore
-from central.store import Quarantine, Store
+from central.store import CommandResult, Quarantine, Store, StoredEvent, StoredInterval
 from central.storeport import FullStore
-from protocols.wire import Birth, Death, DeviceInfo, StreamId
+from protocols.wire import (
+    Birth,
+    Death,
+    DeviceInfo,
+    Event,
+    IntervalFlag,
+    IntervalRecord,
+    Severity,
+    StreamId,
+)
 from tests.unit.central.central_helpers import batch, event, interval, local_ms, sample
 
 S1 = StreamId("edge-1", 1)
@@ -236,3 +247,152 @@ def test_any_delivery_order_gives_the_same_rows(reopen_store: Callable[..., Full
     assert [r[5] for r in got["intervals"]] == [4.0, 3.0]  # seq 9 replaced seqs 2 and 4
     assert len(got["samples"]) == 2
     assert len(got["events"]) == 1
+
+
+# -- the API's and the dashboard's reads ------------------------------------------------
+
+
+def ev(seq: int, ts: int, name: str, data: dict[str, Any] | None = None, *,
+       device: str | None = "meter-a", synced: bool = True) -> Event:
+    return Event(seq=seq, ts=ts, name=name, severity=Severity.WARNING, device=device,
+                 data={} if data is None else data, synced=synced)
+
+
+def _key(e: StoredEvent) -> tuple[str, int, int]:
+    return (e.edge, e.epoch, e.seq)
+
+
+def test_events_filter_by_edge_name_prefix_and_time(store: FullStore) -> None:
+    store.store_batch(batch([ev(1, 1000, "alarm.offline", {"state": "raised"}),
+                             ev(2, 2000, "alarmist"),
+                             ev(3, 3000, "audit.write", device=None, synced=False),
+                             ev(4, 2000, "alarm.standby", {"state": "cleared"})], after=0),
+                      "s")
+    store.store_batch(batch([ev(2, 2000, "alarm.offline")], after=0, edge="edge-2"), "s")
+    store.store_batch(batch([ev(1, 2000, "alarm.offline")], after=0, epoch=2), "s")
+    both = ["edge-1", "edge-2"]
+    # Newest first by (ts, epoch, seq, edge): equal timestamps keep one order on both.
+    assert [_key(e) for e in store.events(both, limit=100)] == [
+        ("edge-1", 1, 3), ("edge-1", 2, 1), ("edge-1", 1, 4), ("edge-2", 1, 2),
+        ("edge-1", 1, 2), ("edge-1", 1, 1)]
+    assert [_key(e) for e in store.events(both, limit=100, newest_first=False)] == [
+        ("edge-1", 1, 1), ("edge-1", 1, 2), ("edge-2", 1, 2), ("edge-1", 1, 4),
+        ("edge-1", 2, 1), ("edge-1", 1, 3)]
+    assert [_key(e) for e in store.events(both, prefix="alarm.", limit=100)] == [
+        ("edge-1", 2, 1), ("edge-1", 1, 4), ("edge-2", 1, 2), ("edge-1", 1, 1)]
+    assert [_key(e) for e in store.events(["edge-1"], names=["alarmist", "audit.write"],
+                                          limit=100)] == [("edge-1", 1, 3), ("edge-1", 1, 2)]
+    assert [_key(e) for e in store.events(["edge-2", "edge-9"], limit=100)] == [
+        ("edge-2", 1, 2)]
+    window = store.events(both, prefix="alarm.", start_ms=1000, end_ms=2000, limit=100)
+    assert [_key(e) for e in window] == [("edge-1", 1, 1)]
+    assert [_key(e) for e in store.events(None, start_ms=2001, limit=100)] == [
+        ("edge-1", 1, 3)]
+    assert len(store.events(None, limit=2)) == 2
+    assert store.events([], limit=100) == []
+    assert store.events(both, names=[], limit=100) == []
+    assert store.events(both, names=["alarm.offline"], prefix="audit.", limit=100) == []
+    audit, first = store.events(["edge-1"], names=["alarm.offline", "audit.write"],
+                                end_ms=3001, limit=2)
+    assert audit == StoredEvent("edge-1", 1, 3, 3000, "audit.write", "warning", None, "{}",
+                                False)
+    assert (first.ts, first.epoch, first.device, first.synced) == (2000, 2, "meter-a", True)
+    [offline] = store.events(["edge-1"], names=["alarm.offline"], end_ms=1001, limit=1)
+    assert json.loads(offline.data) == {"state": "raised"}
+
+
+def test_interval_records_of_edges_devices_and_points(store: FullStore) -> None:
+    t0 = 1_735_689_600_000
+    store.store_batch(batch([
+        interval(1, start=t0 + 900_000, quantity=2.0),
+        interval(2, start=t0, quantity=1.0, device="meter-b"),
+        interval(3, start=t0, quantity=3.0, point="energy_export_kwh"),
+        IntervalRecord(seq=4, device="meter-a", point="energy_import_kwh", start=t0,
+                       duration_s=900, quantity=0.5, unit="kWh", synced=False,
+                       flags=frozenset({IntervalFlag.ESTIMATED, IntervalFlag.GAP}))],
+        after=0), "s")
+    store.store_batch(batch([interval(1, start=t0)], after=0, edge="edge-2"), "s")
+    rows = store.interval_records(["edge-2", "edge-1"], t0, t0 + 3_600_000, limit=100)
+    assert [(r.edge, r.device, r.point, r.start) for r in rows] == [
+        ("edge-1", "meter-a", "energy_export_kwh", t0),
+        ("edge-1", "meter-a", "energy_import_kwh", t0),
+        ("edge-1", "meter-b", "energy_import_kwh", t0),
+        ("edge-2", "meter-a", "energy_import_kwh", t0),
+        ("edge-1", "meter-a", "energy_import_kwh", t0 + 900_000)]
+    assert rows[1] == StoredInterval("edge-1", "meter-a", "energy_import_kwh", t0, 900, 0.5,
+                                     "kWh", ("estimated", "gap"), False)
+    assert (rows[0].flags, rows[0].synced) == ((), True)
+    only = store.interval_records(["edge-1"], t0, t0 + 900_000, device="meter-a",
+                                  point="energy_import_kwh", limit=100)
+    assert [r.quantity for r in only] == [0.5]
+    assert [r.device for r in store.interval_records(["edge-1"], t0, t0 + 1, device="meter-b",
+                                                     limit=100)] == ["meter-b"]
+    assert len(store.interval_records(["edge-1", "edge-2"], t0, t0 + 3_600_000, limit=2)) == 2
+    assert store.interval_records([], t0, t0 + 3_600_000, limit=100) == []
+    assert store.interval_records(["edge-1"], t0 + 1, t0 + 900_000, limit=100) == []
+
+
+def test_latest_event_with_a_top_level_key(store: FullStore) -> None:
+    assert store.latest_event_with("edge-1", "outbox_depth") is None
+    store.store_batch(batch([ev(1, 1000, "uplink.status", {"outbox_depth": 5}),
+                             ev(2, 3000, "uplink.status", {"outbox_depth": 7, "sent": 1})],
+                            after=0), "s")
+    # A newer epoch at an older timestamp does not win; ts decides first.
+    store.store_batch(batch([ev(1, 2000, "uplink.status", {"outbox_depth": 6})],
+                            after=0, epoch=2), "s")
+    # Newer events that mention the key only inside nested data are passed over (more of
+    # them than one page of candidates).
+    store.store_batch(batch([ev(seq, 4000 + seq, "rule.fired",
+                                {"detail": {"outbox_depth": seq}}) for seq in range(3, 43)],
+                            after=2), "s")
+    store.store_batch(batch([ev(1, 9000, "uplink.status", {"outbox_depth": 99})], after=0,
+                            edge="edge-2"), "s")
+    assert store.latest_event_with("edge-1", "outbox_depth") == {"outbox_depth": 7, "sent": 1}
+    assert store.latest_event_with("edge-2", "outbox_depth") == {"outbox_depth": 99}
+    assert store.latest_event_with("edge-1", "detail") == {"detail": {"outbox_depth": 42}}
+    assert store.latest_event_with("edge-1", "missing") is None
+    assert store.latest_event_with("edge-9", "outbox_depth") is None
+
+
+def test_command_results_of_an_edge(store: FullStore) -> None:
+    store.store_batch(batch([
+        ev(1, 3000, "command.result", {"id": "c-1", "status": "applied"}),
+        ev(2, 1000, "command.result", {"id": "c-1", "status": "accepted", "detail": "queued"}),
+        ev(3, 2000, "command.result", {"id": "c-2", "status": "rejected",
+                                       "detail": {"code": 4}}),
+        ev(4, 2500, "command.result", {"id": "c-3", "status": 7}),
+        ev(5, 2600, "command.result", {"status": "applied"}),
+        ev(6, 2700, "audit.write", {"id": "c-1", "status": "applied"})], after=0), "s")
+    store.store_batch(batch([ev(1, 500, "command.result", {"id": "c-1", "status": "failed"})],
+                            after=0, edge="edge-2"), "s")
+    got = store.command_results("edge-1", ["c-1", "c-2", "c-3", "c-9"])
+    assert got == [CommandResult("c-1", "accepted", "queued", 1000),
+                   CommandResult("c-2", "rejected", '{"code": 4}', 2000),
+                   CommandResult("c-3", None, None, 2500),
+                   CommandResult("c-1", "applied", None, 3000)]
+    assert store.command_results("edge-1", ["c-2"]) == [got[1]]
+    assert store.command_results("edge-2", ["c-1"]) == [
+        CommandResult("c-1", "failed", None, 500)]
+    assert store.command_results("edge-1", []) == []
+    assert store.command_results("edge-9", ["c-1"]) == []
+
+
+def test_edges_report_the_clock_sync_of_the_last_birth(store: FullStore) -> None:
+    store.record_birth("s", Birth(StreamId("edge-1", 1), 1000, False, "1.0"), now=1.0)
+    store.store_batch(batch([sample(1)], after=0, edge="edge-2"), "s", now=2.0)
+    assert [(e.edge, e.synced) for e in store.edges()] == [("edge-1", False), ("edge-2", None)]
+    store.record_birth("s", Birth(StreamId("edge-1", 2), 2000, True, "1.0"), now=3.0)
+    assert store.edges()[0].synced is True
+
+
+def test_alarm_events_are_the_alarm_prefix_before_until_in_time_order(store: FullStore
+                                                                      ) -> None:
+    store.store_batch(batch([ev(1, 3000, "alarm.leak", {"state": "raised"}),
+                             ev(2, 1000, "alarm.offline", {"state": "raised"}, device=None),
+                             ev(3, 1500, "alarm"), ev(4, 1500, "alarmist"),
+                             ev(5, 1500, "alarms.x"), ev(6, 1500, "alarm/x"),
+                             ev(7, 4000, "alarm.late")], after=0), "s")
+    got = store.alarm_events(4000)
+    assert [(e, d, ts, n) for e, d, ts, n, _ in got] == [
+        ("edge-1", None, 1000, "alarm.offline"), ("edge-1", "meter-a", 3000, "alarm.leak")]
+    assert json.loads(got[0][4]) == {"state": "raised"}
