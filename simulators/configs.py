@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from simulators.classrooms import AC_MODEL, WORKING_HOURS, vacation_days
 from simulators.scenario import MeterKind, Scenario
 
 EDGE_ID = "edge-1"
@@ -13,9 +14,12 @@ EDGE_ID = "edge-1"
 
 def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_host: str,
                 mqtt_port: int, poll_interval_s: float = 60.0, interval_s: int = 900,
-                mqtt_protocol: str = "5") -> dict[str, Any]:
-    """One edge reading every meter of the scenario through one Modbus TCP gateway."""
-    return {
+                mqtt_protocol: str = "5", ac_port: int | None = None) -> dict[str, Any]:
+    """One edge reading every meter of the scenario through one Modbus TCP gateway. With
+    `ac_port`, also the scenario's AC units through a second gateway on that port, and the
+    local rules that clamp their setpoints and switch them off after hours (the demo);
+    without it, the meters only (`greenguard sim` serves no AC units)."""
+    doc: dict[str, Any] = {
         "edge_id": EDGE_ID,
         "site": scenario.institution.id,
         "interval_s": interval_s,
@@ -36,6 +40,31 @@ def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_
             for meter in scenario.meters
         ],
     }
+    if not scenario.ac_units or ac_port is None:
+        return doc
+    doc["devices"] += [
+        {
+            "id": ac.id,
+            "driver": "modbus_tcp",
+            "host": modbus_host,
+            "port": ac_port,
+            "device_id": ac.device_id,
+            "model": AC_MODEL,
+            "poll_interval_s": poll_interval_s,
+            "timeout_s": min(2.0, poll_interval_s / 2),
+            "building": ac.building,
+            **({"zone": ac.zone} if ac.zone else {}),
+        }
+        for ac in scenario.ac_units
+    ]
+    doc["calendar"] = {"timezone": "Asia/Shanghai", "working_hours": WORKING_HOURS,
+                       "holidays": [d.isoformat() for d in vacation_days(scenario)]}
+    doc["rules"] = {
+        "tick_s": poll_interval_s, "tick_offset_s": min(5.0, poll_interval_s / 4),
+        "rules": [{"id": "ac-26", "type": "setpoint_limits"},
+                  {"id": "after-hours", "type": "after_hours_off", "warning_min": 10}],
+    }
+    return doc
 
 
 def institution_config(scenario: Scenario) -> dict[str, Any]:
@@ -55,5 +84,10 @@ def institution_config(scenario: Scenario) -> dict[str, Any]:
              "energy": "electricity" if meter.kind is MeterKind.ELECTRICITY else "water",
              "role": "main"}
             for meter in scenario.meters
+        ],
+        "ac_units": [
+            {"edge": EDGE_ID, "device": ac.id, "building": ac.building,
+             **({"zone": ac.zone} if ac.zone else {})}
+            for ac in scenario.ac_units
         ],
     }

@@ -38,8 +38,10 @@ from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
 from protocols.clock import VirtualClock
 from simulators.broker import demo_broker
+from simulators.classrooms import Classroom, build_classrooms
 from simulators.configs import EDGE_ID, edge_config, institution_config
 from simulators.meters import SimulatedMeter
+from simulators.modbus_bus import ModbusDeviceServer
 from simulators.modbus_server import ModbusMeterServer
 from simulators.scenario import build_meters, load_scenario
 
@@ -61,10 +63,12 @@ class DemoSummary:
     sim_end: float  # last interval boundary covered
     broker: str
     samples_polled: int
+    samples_read_back: int  # one sample per completed write of the rules (its read-back)
     samples_stored: int
     intervals_stored: int
     outbox_left: int
     meters: list[MeterResult] = field(default_factory=list)
+    audit_writes: int = 0  # audit.write events stored at the central (the rules' writes)
     compliance: dict[str, object] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
@@ -125,14 +129,22 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     _fresh(workdir)
     clock = VirtualClock(start, speed=speed)
     meters = build_meters(spec, clock, start)
+    rooms = build_classrooms(spec, clock, start)
     institution_path = workdir / "institution.yaml"
     institution_path.write_text(
         yaml.safe_dump(institution_config(spec), allow_unicode=True, sort_keys=False),
         encoding="utf-8")
-    async with demo_broker(prefer=broker) as mqtt, ModbusMeterServer(meters) as modbus:
+    async with contextlib.AsyncExitStack() as stack:
+        mqtt = await stack.enter_async_context(demo_broker(prefer=broker))
+        modbus = await stack.enter_async_context(ModbusMeterServer(meters))
+        ac_port = None
+        if rooms:  # the AC controllers answer on a gateway of their own
+            ac_gateway = await stack.enter_async_context(
+                ModbusDeviceServer([r.controller for r in rooms], framing="tcp"))
+            ac_port = ac_gateway.port
         edge_doc = edge_config(spec, modbus_host="127.0.0.1", modbus_port=modbus.port,
                                mqtt_host=mqtt.host, mqtt_port=mqtt.port,
-                               poll_interval_s=poll_interval_s,
+                               poll_interval_s=poll_interval_s, ac_port=ac_port,
                                # amqtt speaks MQTT 3.1.1 only
                                mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5")
         (workdir / "edge.yaml").write_text(
@@ -156,25 +168,37 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
             local = datetime.fromtimestamp(start, BEIJING).strftime("%Y-%m-%d %H:%M")
             pace = "as fast as possible" if speed is None else f"{speed:g}× real time"
             print(f"greenguard demo: {spec.institution.name} ({spec.institution.id}), "
-                  f"{len(meters)} meters, broker {mqtt.kind} on {mqtt.host}:{mqtt.port}, "
+                  f"{len(meters)} meters, {len(rooms)} AC units, "
+                  f"broker {mqtt.kind} on {mqtt.host}:{mqtt.port}, "
                   f"simulated time from {local} Beijing time at {pace}", file=out)
             print(f"Dashboard: http://127.0.0.1:{http_port}/#token={tokens['viewer']}   "
                   f"(Ctrl-C to stop; admin and viewer tokens in {workdir / 'tokens.json'})",
                   file=out, flush=True)
             edge = tg.create_task(agent.run(), name="edge")
+            if rooms:  # the people join the clock once the pollers have, not before
+                await agent.wait_started()
+            people = _people(tg, rooms, start=start, until=until)
             ticking = tg.create_task(clock.run(until=until), name="clock")
             if until is None:
-                await asyncio.gather(central, edge, ticking)
+                await asyncio.gather(central, edge, ticking, *people)
                 return None
             await ticking
             await clock.settled()
             await _drained(agent, within_s=60)
             summary = _summarise(agent, settings, meters, stats, start=start, until=until,
                                  interval_s=agent.config.interval_s, broker=mqtt.kind)
-            edge.cancel()
-            central.cancel()
+            for task in (edge, central, *people):
+                task.cancel()
         summary.wall_seconds = time.monotonic() - t_wall
         return summary
+
+
+def _people(tg: asyncio.TaskGroup, rooms: list[Classroom], *, start: float,
+            until: float | None) -> list[asyncio.Task[None]]:
+    """The simulated people of every room, acting until `until` (or for a year)."""
+    end = start + 366 * 86_400 if until is None else until
+    return [tg.create_task(room.people.run(start, end), name=f"people {room.spec.id}")
+            for room in rooms]
 
 
 async def _drained(agent: EdgeAgent, *, within_s: float) -> None:
@@ -192,6 +216,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
     store = Store(settings.database, readonly=True)
     try:
         counts = store.counts()
+        audits = sum(1 for row in store.rows("events") if row[4] == "audit.write")
         sums = store.interval_sums(int(start * 1000), int(end * 1000))
         results = []
         for meter in meters:
@@ -211,7 +236,8 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
         store.close()
     return DemoSummary(
         sim_start=start, sim_end=end, broker=broker,
-        samples_polled=agent.poll_stats.samples, samples_stored=int(counts.get("samples", 0)),
+        samples_polled=agent.poll_stats.samples, samples_read_back=agent.poll_stats.writes,
+        audit_writes=audits, samples_stored=int(counts.get("samples", 0)),
         intervals_stored=int(counts.get("intervals", 0)),
         outbox_left=agent.outbox.stats().depth,
         meters=results, compliance=report.model_dump(mode="json"))
@@ -221,8 +247,11 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
     span_h = (summary.sim_end - summary.sim_start) / 3600
     print(f"\nSimulated {span_h:.1f} h in {summary.wall_seconds:.1f} s "
           f"(broker: {summary.broker})", file=out)
-    print(f"Readings: {summary.samples_polled} polled, {summary.samples_stored} stored at the "
-          f"central; interval records stored: {summary.intervals_stored}", file=out)
+    print(f"Readings: {summary.samples_polled} polled and {summary.samples_read_back} read "
+          f"back after writes, {summary.samples_stored} stored at the central; interval "
+          f"records stored: {summary.intervals_stored}", file=out)
+    print(f"Rules: {summary.audit_writes} audited writes (audit.write) stored at the central",
+          file=out)
     print(f"\n{'meter':<18}{'central':>14}{'simulator':>14}{'difference':>12}  unit", file=out)
     for m in summary.meters:
         print(f"{m.meter:<18}{m.central:>14.3f}{m.truth:>14.3f}{m.central - m.truth:>12.4f}"

@@ -206,12 +206,23 @@ class Meter(_Strict):
         return self
 
 
+class AcUnitSpec(_Strict):
+    """A room air conditioner behind a Modbus AC controller (register map
+    `ac-controller-modbus`), used by simulated people and governed by the edge's rules."""
+
+    id: Slug
+    building: str
+    device_id: int = Field(ge=1, le=247, description="Modbus unit id on the AC gateway")
+    zone: str | None = None
+
+
 class Scenario(_Strict):
     version: int = Field(default=1, ge=1, le=1)
     institution: Institution
     calendar: Calendar = Calendar()
     buildings: tuple[Building, ...] = Field(min_length=1)
     meters: tuple[Meter, ...] = Field(min_length=1)
+    ac_units: tuple[AcUnitSpec, ...] = ()
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -219,6 +230,7 @@ class Scenario(_Strict):
         for field, ids in (
             ("buildings", [b.id for b in self.buildings]),
             ("meters", [m.id for m in self.meters]),
+            ("ac_units", [a.id for a in self.ac_units]),
         ):
             seen: set[str] = set()
             for i, item_id in enumerate(ids):
@@ -239,6 +251,22 @@ class Scenario(_Strict):
                     f"{device_ids[meter.device_id]!r} (one simulated bus)"
                 )
             device_ids.setdefault(meter.device_id, meter.id)
+        meter_ids = {m.id for m in self.meters}
+        ac_device_ids: dict[int, str] = {}
+        for i, ac in enumerate(self.ac_units):
+            if ac.building not in buildings:
+                problems.append(
+                    f"ac_units[{i}].building: unknown building {ac.building!r}; "
+                    f"defined: {', '.join(sorted(buildings))}"
+                )
+            if ac.id in meter_ids:
+                problems.append(f"ac_units[{i}].id: {ac.id!r} is already a meter id")
+            if ac.device_id in ac_device_ids:
+                problems.append(
+                    f"ac_units[{i}].device_id: {ac.device_id} is already used by AC unit "
+                    f"{ac_device_ids[ac.device_id]!r} (one simulated AC gateway)"
+                )
+            ac_device_ids.setdefault(ac.device_id, ac.id)
         if problems:
             raise ValueError("\n".join(problems))  # one line per problem, see _problems
         return self
@@ -345,6 +373,7 @@ def build_meters(scenario: Scenario, clock: TimeSource, start: float) -> list[Si
 
 
 __all__ = [
+    "AcUnitSpec",
     "Building",
     "Calendar",
     "Institution",

@@ -22,6 +22,10 @@ from typing import Any
 
 import pytest
 
+from central.config import load_institution
+from central.metrics import period_metrics
+from central.profile import load_profile
+from central.store import Store
 from simulators.demo import DemoSummary, run_demo
 from tests.conftest import free_port
 
@@ -57,7 +61,9 @@ def test_every_meter_matches_the_simulators_ground_truth(one_day: DemoSummary) -
 
 def test_nothing_lost_or_duplicated_on_the_way(one_day: DemoSummary) -> None:
     assert one_day.outbox_left == 0
-    assert one_day.samples_stored == one_day.samples_polled
+    # Every poll, plus the read-back of every write the rules made to the AC units.
+    assert one_day.samples_read_back > 0
+    assert one_day.samples_stored == one_day.samples_polled + one_day.samples_read_back
     # 6 meters × 96 quarter hours, plus the meters' export registers: 2 cumulative points on
     # each Eastron (import and export), 1 on each water meter.
     assert one_day.intervals_stored == 96 * (3 * 2 + 3 * 1)
@@ -83,6 +89,41 @@ def test_compliance_figures_match_a_hand_computation(one_day: DemoSummary) -> No
     assert items["kgce_per_m2"]["projected"] == pytest.approx(projected_m2, rel=1e-5)
     assert items["kgce_per_m2"]["points"] == (3.5 if projected_m2 <= 3.30 else 0.0)
     assert c["score"] == sum(i["points"] for i in items.values())
+
+
+# Tuesday 16 June 2026, a summer school day: at 08:00 the simulated people switch the AC
+# units on at 22 °C.
+SUMMER_MORNING = datetime(2026, 6, 16, 7, 45, tzinfo=BEIJING).timestamp()
+
+
+def test_rules_clamp_the_setpoints_people_lowered(tmp_path: Path) -> None:
+    """A short bounded run: the edge's setpoint rule answers every 22 °C with an audited
+    write to 26 °C, and the central stores those events and the AC samples it judges."""
+    from tests.conftest import _mosquitto_binary
+
+    broker = "mosquitto" if _mosquitto_binary() or os.environ.get("CI") == "true" else "amqtt"
+    summary = asyncio.run(run_demo(
+        workdir=tmp_path / "run", start=SUMMER_MORNING, sim_seconds=1800, speed=None,
+        http_port=free_port(), broker=broker, out=io.StringIO()))
+    assert summary is not None
+    assert summary.outbox_left == 0
+    units = {"ac-teaching-301", "ac-teaching-302", "ac-admin-office"}
+    with Store(tmp_path / "run" / "central.sqlite", readonly=True) as store:
+        audits = [(row[6], json.loads(row[7])) for row in store.rows("events")
+                  if row[4] == "audit.write"]
+        setpoints = [(row[4], row[6]) for row in store.rows("samples")
+                     if row[5] == "setpoint_c"]
+        institution = load_institution(tmp_path / "run" / "institution.yaml")
+        metrics = period_metrics(store, None, institution, load_profile("national"),
+                                 start=SUMMER_MORNING, end=SUMMER_MORNING + 1800)
+    clamped = {device for device, data in audits if data["point"] == "setpoint_c"
+               and data["before"] == 22.0 and data["after"] == 26.0 and data["rule"] == "ac-26"}
+    assert clamped == units
+    assert summary.audit_writes == len(audits) == 3
+    assert {device for device, _ in setpoints} == units
+    assert {value for _, value in setpoints} <= {22.0, 26.0}
+    assert metrics.ac.units == 3
+    assert metrics.ac.judged_s > 0
 
 
 # amqtt (the demo-only broker) can drop an accepted connection's socket without closing it

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
+from central.config import InstitutionConfig
+from edge.config import parse_edge_config
 from protocols.clock import VirtualClock
 from protocols.registermap import Table
+from simulators.configs import edge_config, institution_config
 from simulators.errors import ScenarioError
 from simulators.meters import UnmappedRegisters
 from simulators.profile import DayKind, FlowProfile, PowerProfile, local_day_start
@@ -139,6 +142,39 @@ def test_duplicate_ids_and_unknown_building_are_all_reported(school_data: dict[s
     assert "buildings[1].id: duplicate id 'teaching'" in message
     assert "meters[1].id: duplicate id 'teaching-elec'" in message
     assert "meters[2].building: unknown building 'dormitory'" in message
+
+
+def test_ac_units_are_checked_against_buildings_meters_and_each_other(
+        school_data: dict[str, Any]) -> None:
+    school_data["ac_units"] = [
+        {"id": "ac-1", "building": "gym", "device_id": 11},
+        {"id": "teaching-elec", "building": "teaching", "device_id": 11},
+        {"id": "ac-1", "building": "admin", "device_id": 12},
+    ]
+    message = problems_of(school_data)
+    assert "ac_units[0].building: unknown building 'gym'" in message
+    assert "ac_units[1].id: 'teaching-elec' is already a meter id" in message
+    assert "ac_units[1].device_id: 11 is already used by AC unit 'ac-1'" in message
+    assert "ac_units[2].id: duplicate id 'ac-1'" in message
+
+
+def test_school_configs_carry_the_ac_units_and_their_rules() -> None:
+    scenario = load_scenario("school")
+    assert len(scenario.ac_units) == 3
+    edge = parse_edge_config(edge_config(
+        scenario, modbus_host="127.0.0.1", modbus_port=1502, mqtt_host="127.0.0.1",
+        mqtt_port=1883, ac_port=1503), source="edge.yaml")
+    acs = {d.id: d for d in edge.devices if d.id.startswith("ac-")}
+    assert set(acs) == {a.id for a in scenario.ac_units}
+    assert edge.rules is not None
+    assert {r.type for r in edge.rules.rules} == {"setpoint_limits", "after_hours_off"}
+    assert dt.date(2026, 7, 4) in edge.calendar.holidays  # the summer vacation is off
+    institution = InstitutionConfig.model_validate(institution_config(scenario))
+    assert {a.device for a in institution.ac_units} == set(acs)
+    meters_only = edge_config(scenario, modbus_host="127.0.0.1", modbus_port=1502,
+                              mqtt_host="127.0.0.1", mqtt_port=1883)  # `greenguard sim`
+    assert len(meters_only["devices"]) == 6
+    assert "rules" not in meters_only
 
 
 @pytest.mark.parametrize(
