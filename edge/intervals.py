@@ -12,7 +12,12 @@ Nothing is silently absorbed:
   the reset (a replaced or zeroed meter starts near 0), and the caller emits an event;
 - a first reading in the middle of an interval → that interval is flagged GAP (its start is
   unknown), never reported as complete;
-- a reading at or before the previous reading's time is returned as rejected.
+- a reading at or before the previous reading's time is returned as rejected;
+- a wall-clock step forward — the previous reading stamped before 2024 (a Pi that booted at
+  1970 before NTP) or more than `clock_step_s` earlier — is CLOCK_STEP: the time between the
+  two readings is not real, so the consumption is not spread over decades of intervals (which
+  also hung the poller): the open interval is closed as GAP and the delta goes to the
+  interval of the new reading, flagged GAP+ESTIMATED. Totals are still conserved.
 """
 
 from __future__ import annotations
@@ -30,6 +35,11 @@ class Outcome(enum.Enum):
     RESET = "reset"  # register went backwards
     REJECTED_TIME = "rejected_time"  # not after the previous reading
     REJECTED_VALUE = "rejected_value"  # NaN / infinite / negative
+    CLOCK_STEP = "clock_step"  # the previous reading's time was not real (see module doc)
+
+
+PLAUSIBLE_FLOOR_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z, as protocols.clock
+CLOCK_STEP_S = 366 * 86_400  # readings further apart than this: a clock step, not an outage
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +72,7 @@ def _floor(ts_ms: int, length_ms: int) -> int:
 
 
 def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
-         max_gap_s: float) -> FeedResult:
+         max_gap_s: float, clock_step_s: float = CLOCK_STEP_S) -> FeedResult:
     """Add one reading; mutates `state` and returns the intervals it closed."""
     if not math.isfinite(value) or value < 0:
         return FeedResult(Outcome.REJECTED_VALUE)
@@ -88,6 +98,9 @@ def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
         piece_flags |= {IntervalFlag.GAP, IntervalFlag.ESTIMATED}
     if state.open_start_ms is None:
         state.open_start_ms = _floor(t0, length)
+    if ts_ms >= PLAUSIBLE_FLOOR_MS and (t0 < PLAUSIBLE_FLOOR_MS
+                                        or ts_ms - t0 > clock_step_s * 1000):
+        return _clock_step(state, ts_ms, value, delta, piece_flags, interval_s)
     closed: list[ClosedInterval] = []
     span = ts_ms - t0
     cursor = t0
@@ -112,3 +125,20 @@ def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
         state.open_flags |= piece_flags
     state.last_ts_ms, state.last_value = ts_ms, value
     return FeedResult(outcome, tuple(closed))
+
+
+def _clock_step(state: MeterState, ts_ms: int, value: float, delta: float,
+                flags: set[IntervalFlag], interval_s: int) -> FeedResult:
+    """Close the open interval (its end is unknown) and start again at `ts_ms` with the
+    whole delta in the new reading's interval: nothing lost, nothing spread over time that
+    did not pass."""
+    closed: tuple[ClosedInterval, ...] = ()
+    assert state.open_start_ms is not None
+    if state.open_quantity != 0.0 or state.open_flags:
+        closed = (ClosedInterval(state.open_start_ms, interval_s, state.open_quantity,
+                                 frozenset(state.open_flags | {IntervalFlag.GAP})),)
+    state.open_start_ms = _floor(ts_ms, interval_s * 1000)
+    state.open_quantity = delta
+    state.open_flags = flags | {IntervalFlag.GAP, IntervalFlag.ESTIMATED}
+    state.last_ts_ms, state.last_value = ts_ms, value
+    return FeedResult(Outcome.CLOCK_STEP, closed)

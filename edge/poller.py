@@ -331,6 +331,9 @@ class BusScheduler:
             if result.outcome is Outcome.RESET:
                 records.append(self._event(ts, "meter.counter_reset", Severity.ALARM,
                                            driver.id, {"point": name, "value": value}))
+            elif result.outcome is Outcome.CLOCK_STEP:
+                records.append(self._event(ts, "meter.clock_step", Severity.WARNING,
+                                           driver.id, {"point": name, "value": value}))
             for closed in result.closed:
                 flags = closed.flags if synced else closed.flags | {IntervalFlag.ESTIMATED}
                 records.append(IntervalRecord(0, driver.id, name, closed.start_ms,

@@ -95,3 +95,38 @@ def test_intervals_plus_open_part_conserve_consumption(steps: list[tuple[int, fl
     starts = [c.start_ms for c in closed]
     assert starts == sorted(set(starts))
     assert all(s % 900_000 == 0 for s in starts)
+
+
+NOW_MS = 1_781_000_000_000  # June 2026
+DAY = 86_400_000
+
+
+def test_a_clock_step_from_1970_is_not_spread_over_decades() -> None:
+    """A Pi that booted at 1970, read its meter, then NTP set the clock: the delta lands in
+    the interval of the first real reading, flagged, instead of ~2 million 15-min intervals."""
+    state, closed, outcomes = run([(5 * MIN, 100.0), (10 * MIN, 101.0), (NOW_MS, 103.5),
+                                   (NOW_MS + 15 * MIN, 104.5)])
+    assert outcomes == [Outcome.FIRST, Outcome.ACCEPTED, Outcome.CLOCK_STEP, Outcome.ACCEPTED]
+    assert len(closed) == 2
+    at_1970, after_step = closed
+    assert (at_1970.start_ms, at_1970.quantity) == (0, pytest.approx(1.0))
+    assert GAP in at_1970.flags  # its end is unknown
+    assert after_step.start_ms == NOW_MS - NOW_MS % 900_000
+    assert after_step.flags >= {GAP, EST}
+    total = sum(c.quantity for c in closed) + state.open_quantity
+    assert total == pytest.approx(104.5 - 100.0)
+
+
+def test_readings_more_than_a_year_apart_are_a_clock_step() -> None:
+    _, closed, outcomes = run([(NOW_MS - 400 * DAY, 10.0), (NOW_MS, 30.0)])
+    assert outcomes[1] is Outcome.CLOCK_STEP
+    # The first reading's interval (started mid-interval, so GAP) closes with nothing in it;
+    # the 20 units stay open in the interval of NOW_MS.
+    assert [(c.quantity, GAP in c.flags) for c in closed] == [(0.0, True)]
+
+
+def test_a_ten_day_outage_is_still_a_gap_spread_over_its_intervals() -> None:
+    _, closed, outcomes = run([(NOW_MS - 10 * DAY, 10.0), (NOW_MS, 970.0)])
+    assert outcomes[1] is Outcome.ACCEPTED
+    assert len(closed) == 10 * 96 - 1 or len(closed) == 10 * 96
+    assert all(c.flags >= {GAP, EST} for c in closed)
