@@ -363,7 +363,8 @@ async def _pump(client: aiomqtt.Client, ingestor: Ingestor, options: MqttOptions
     """Receive and decode messages as they come; commit everything that queued up meanwhile
     in one transaction (group commit), then publish the acks: never before the commit.
 
-    The commit runs on the event loop, not in a worker thread: SQLite gives up the GIL on
+    The commit runs on the event loop, not in a worker thread (unless an InfluxDB telemetry
+    store is configured, whose HTTP writes may take seconds): SQLite gives up the GIL on
     every row of an executemany, and with the loop busy decoding, each row then waited for
     the GIL's switch interval (measured: 168 ms per group in a thread against 60 ms inline).
     Receiver and writer end together: whichever fails first (an MqttError) cancels the
@@ -390,7 +391,12 @@ async def _pump(client: aiomqtt.Client, ingestor: Ingestor, options: MqttOptions
             group = pending[:]
             pending.clear()
             room.set()
-            acks = ingestor.commit(group)
+            if ingestor.telemetry is None:
+                acks = ingestor.commit(group)
+            else:
+                # An InfluxDB write is HTTP with retries (seconds when it is down): off the
+                # loop, or MQTT keepalives stall and the broker drops the connection.
+                acks = await asyncio.to_thread(ingestor.commit, group)
             raise_if_cancelled()
             for out in acks:
                 await client.publish(out.topic, out.payload, qos=1, retain=False,
