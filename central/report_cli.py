@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from central.backend import open_ledger, open_reader
-from central.config import InstitutionConfig, load_institution, load_settings
+from central.config import InstitutionConfig, load_institutions, load_settings
 from central.entries import import_file
 from central.errors import CentralError, ConfigError, EntryError, ReportError
 from central.ledger import EntryKind, Ledger
@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("kind", nargs="?", choices=[k.value for k in EntryKind],
                         help="for import: bill, fuel, clearance or hazardous")
     parser.add_argument("--config", "-c", dest="institution_config", type=Path,
-                        metavar="PATH", help="institution YAML")
+                        metavar="PATH", help="institution YAML, or the central's directory "
+                        "of them (then name one with --institution)")
+    parser.add_argument("--institution", metavar="ID",
+                        help="which institution of a --config directory")
     parser.add_argument("--db", dest="database", type=Path, metavar="PATH",
                         help="SQLite database (default central.sqlite)")
     parser.add_argument("--ledger-db", dest="ledger_database", type=Path, metavar="PATH",
@@ -53,10 +56,12 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(institution_config=args.institution_config,
                                  database=args.database,
                                  ledger_database=args.ledger_database)
-        institution = load_institution(settings.institution_config)
+        institutions = load_institutions(settings.institution_config)
+        institution = _choose(institutions, args.institution)
         profile = load_profile(institution.institution.coefficient_profile)
         check_profile(institution, profile)
-        ledger = open_ledger(settings)
+        ledger = open_ledger(settings, institution.institution.id,
+                             only=len(institutions) == 1)
         try:
             if args.report == "import":
                 return _import(args, ledger, institution, profile)
@@ -80,6 +85,22 @@ def run(args: argparse.Namespace) -> int:
     target.write_bytes(content)
     print(f"wrote {target} ({len(content):,} bytes)")
     return 0
+
+
+def _choose(institutions: list[InstitutionConfig], wanted: str | None) -> InstitutionConfig:
+    """The one institution of the file, or the one `--institution` names in a directory (the
+    same per-institution ledger the central uses)."""
+    ids = [i.institution.id for i in institutions]
+    if wanted is None:
+        if len(institutions) == 1:
+            return institutions[0]
+        raise ConfigError("arguments", [("--institution", None,
+                                         f"the config directory holds {len(ids)} "
+                                         f"institutions; name one of {', '.join(ids)}")])
+    for i in institutions:
+        if i.institution.id == wanted:
+            return i
+    raise ConfigError("arguments", [("--institution", wanted, f"not one of {', '.join(ids)}")])
 
 
 def _import(args: argparse.Namespace, ledger: Ledger, institution: InstitutionConfig,

@@ -199,3 +199,38 @@ def test_cli_writes_reports_and_imports(tmp_path: Path, school: InstitutionConfi
     fuel.write_text("ref,vehicle,day,litres,km\nf2,bus-9,2025-02-01,20,250\n")
     assert greenguard(["report", "import", "fuel", "--file", str(fuel), *common]) == 2
     assert "row 2.vehicle: unknown vehicle" in capsys.readouterr().err
+
+
+def test_cli_reads_one_institution_of_a_config_directory(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The central's `--config` may be a directory; `greenguard report` then needs
+    `--institution` and uses that institution's own ledger file, as the central does."""
+    db = tmp_path / "central.sqlite"
+    with Store(db) as store:
+        populate(store)
+    configs = tmp_path / "institutions"
+    configs.mkdir()
+    (configs / "a.yaml").write_text(yaml.safe_dump(SCHOOL, allow_unicode=True),
+                                    encoding="utf-8")
+    other = {**SCHOOL, "institution": {**SCHOOL["institution"], "id": "other-school"},
+             "meters": [], "vehicles": []}
+    (configs / "b.yaml").write_text(yaml.safe_dump(other, allow_unicode=True),
+                                    encoding="utf-8")
+    school_id = SCHOOL["institution"]["id"]
+    common = ["--config", str(configs), "--db", str(db)]
+    assert greenguard(["report", "ledger", "--year", "2025", *common]) == 2
+    err = capsys.readouterr().err
+    assert "--institution" in err
+    assert school_id in err
+    assert "other-school" in err
+    assert greenguard(["report", "ledger", "--institution", "nobody", *common]) == 2
+    assert "not one of" in capsys.readouterr().err
+    fuel = tmp_path / "fuel.csv"
+    fuel.write_text("ref,vehicle,day,litres,km\nf1,car-1,2025-02-01,200,2500\n")
+    assert greenguard(["report", "import", "fuel", "--file", str(fuel),
+                       "--institution", school_id, *common]) == 0
+    assert (tmp_path / f"central.{school_id}.ledger.sqlite").is_file()
+    out = tmp_path / "ledger.xlsx"
+    assert greenguard(["report", "ledger", "--year", "2025", "--institution", school_id,
+                       "-o", str(out), *common]) == 0
+    assert openpyxl.load_workbook(out)["公务用车 Vehicles"]["D2"].value == 200.0
