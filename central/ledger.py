@@ -157,20 +157,28 @@ class Ledger(abc.ABC):
         """Upsert by ref, all entries in one transaction."""
 
     @abc.abstractmethod
+    def _select(self, kind: EntryKind, lo: float, hi: float, *, overlap: bool,
+                end_open: bool) -> list[Any]:
+        """Entries of `kind` whose [lo, hi] range overlaps the query range (`overlap`) or
+        whose lo falls in it, ordered by lo and ref; `end_open` excludes lo == hi."""
+
     def bills(self, first: date, last: date) -> list[Bill]:
         """Bills whose period overlaps local days first…last inclusive."""
+        return self._select(EntryKind.BILL, first.toordinal(), last.toordinal(),
+                            overlap=True, end_open=False)
 
-    @abc.abstractmethod
     def fuel(self, first: date, last: date) -> list[FuelEntry]:
         """Fuel entries dated first…last inclusive."""
+        return self._select(EntryKind.FUEL, first.toordinal(), last.toordinal(),
+                            overlap=False, end_open=False)
 
-    @abc.abstractmethod
     def clearances(self, start: float, end: float) -> list[Clearance]:
         """Clearances with start ≤ time < end (POSIX seconds)."""
+        return self._select(EntryKind.CLEARANCE, start, end, overlap=False, end_open=True)
 
-    @abc.abstractmethod
     def hazardous(self, start: float, end: float) -> list[HazardousMove]:
         """Store-log moves with start ≤ time < end."""
+        return self._select(EntryKind.HAZARDOUS, start, end, overlap=False, end_open=True)
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need nothing
         """Release the adapter's resources."""
@@ -273,20 +281,6 @@ class SqliteLedger(Ledger):
                 raise StoreError("ledger query", str(exc)) from exc
         model = MODELS[kind]
         return [model.model_validate(json.loads(data)) for (data,) in rows]
-
-    def bills(self, first: date, last: date) -> list[Bill]:
-        return self._select(EntryKind.BILL, first.toordinal(), last.toordinal(),
-                            overlap=True, end_open=False)
-
-    def fuel(self, first: date, last: date) -> list[FuelEntry]:
-        return self._select(EntryKind.FUEL, first.toordinal(), last.toordinal(),
-                            overlap=False, end_open=False)
-
-    def clearances(self, start: float, end: float) -> list[Clearance]:
-        return self._select(EntryKind.CLEARANCE, start, end, overlap=False, end_open=True)
-
-    def hazardous(self, start: float, end: float) -> list[HazardousMove]:
-        return self._select(EntryKind.HAZARDOUS, start, end, overlap=False, end_open=True)
 
     def count(self) -> dict[str, int]:
         with self._lock:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
 import psycopg
@@ -22,11 +21,7 @@ from central import migrations
 from central.errors import StoreError
 from central.ledger import (
     MODELS,
-    Bill,
-    Clearance,
     EntryKind,
-    FuelEntry,
-    HazardousMove,
     Ledger,
     PutResult,
     _Entry,
@@ -124,20 +119,6 @@ class PgLedger(Ledger):
                 raise StoreError("ledger query", str(exc)) from exc
         model = MODELS[kind]
         return [model.model_validate(json.loads(data)) for (data,) in rows]
-
-    def bills(self, first: date, last: date) -> list[Bill]:
-        return self._select(EntryKind.BILL, first.toordinal(), last.toordinal(),
-                            overlap=True, end_open=False)
-
-    def fuel(self, first: date, last: date) -> list[FuelEntry]:
-        return self._select(EntryKind.FUEL, first.toordinal(), last.toordinal(),
-                            overlap=False, end_open=False)
-
-    def clearances(self, start: float, end: float) -> list[Clearance]:
-        return self._select(EntryKind.CLEARANCE, start, end, overlap=False, end_open=True)
-
-    def hazardous(self, start: float, end: float) -> list[HazardousMove]:
-        return self._select(EntryKind.HAZARDOUS, start, end, overlap=False, end_open=True)
 
     def count(self) -> dict[str, int]:
         with self._lock:
