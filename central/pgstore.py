@@ -33,7 +33,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -58,7 +58,7 @@ from central.store import (
     command_result,
     event_data,
     flag_list,
-    local_midnight_ms,
+    sums_per_day,
 )
 from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
 
@@ -428,14 +428,7 @@ class PgStore:
 
     def daily_sums(self, first: date, last: date, tz: ZoneInfo,
                    keys: Iterable[MeterKey] | None = None) -> dict[date, dict[MeterKey, float]]:
-        wanted = list(keys) if keys is not None else None
-        out: dict[date, dict[MeterKey, float]] = {}
-        day = first
-        while day <= last:
-            out[day] = self.interval_sums(local_midnight_ms(day, tz),
-                                          local_midnight_ms(day + timedelta(days=1), tz), wanted)
-            day += timedelta(days=1)
-        return out
+        return sums_per_day(self.interval_sums, first, last, tz, keys)
 
     def latest_samples(self, points: Iterable[str] | None = None
                        ) -> dict[MeterKey, LatestSample]:

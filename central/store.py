@@ -27,7 +27,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -565,14 +565,7 @@ class Store:
     def daily_sums(self, first: date, last: date, tz: ZoneInfo,
                    keys: Iterable[MeterKey] | None = None) -> dict[date, dict[MeterKey, float]]:
         """Consumption per local calendar day from `first` to `last` inclusive."""
-        wanted = list(keys) if keys is not None else None
-        out: dict[date, dict[MeterKey, float]] = {}
-        day = first
-        while day <= last:
-            out[day] = self.interval_sums(local_midnight_ms(day, tz),
-                                          local_midnight_ms(day + timedelta(days=1), tz), wanted)
-            day += timedelta(days=1)
-        return out
+        return sums_per_day(self.interval_sums, first, last, tz, keys)
 
     def latest_samples(self, points: Iterable[str] | None = None
                        ) -> dict[MeterKey, LatestSample]:
@@ -838,6 +831,21 @@ def _event_filter(edges: Iterable[str] | None, names: Iterable[str] | None,
         where.append("ts < ?")
         params.append(end_ms)
     return " AND ".join(where) or "1", params
+
+
+def sums_per_day(interval_sums: Callable[[int, int, list[MeterKey] | None],
+                                         dict[MeterKey, float]],
+                 first: date, last: date, tz: ZoneInfo,
+                 keys: Iterable[MeterKey] | None) -> dict[date, dict[MeterKey, float]]:
+    """`daily_sums` of either store: `interval_sums` over each local day first…last."""
+    wanted = list(keys) if keys is not None else None
+    out: dict[date, dict[MeterKey, float]] = {}
+    day = first
+    while day <= last:
+        out[day] = interval_sums(local_midnight_ms(day, tz),
+                                 local_midnight_ms(day + timedelta(days=1), tz), wanted)
+        day += timedelta(days=1)
+    return out
 
 
 def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
