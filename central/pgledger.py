@@ -27,8 +27,7 @@ from central.ledger import (
     _Entry,
     _range,
 )
-
-Conn = psycopg.Connection[tuple[Any, ...]]
+from central.pgstore import Conn, connect
 
 
 class PgLedger(Ledger):
@@ -47,17 +46,9 @@ class PgLedger(Ledger):
                 raise
 
     def _connection(self) -> Conn:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        kwargs: dict[str, Any] = {"autocommit": True,
-                                  "connect_timeout": self._connect_timeout_s,
-                                  "application_name": "greenguard-ledger"}
-        if self._password is not None:
-            kwargs["password"] = self._password
-        try:
-            self._conn = psycopg.connect(self.dsn, **kwargs)
-        except psycopg.Error as exc:
-            raise StoreError("ledger open", f"postgres: {exc}") from exc
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, self._password, self._connect_timeout_s,
+                                 "greenguard-ledger", what="ledger open")
         return self._conn
 
     def close(self) -> None:

@@ -63,6 +63,22 @@ from central.store import (
 from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
 
 T = TypeVar("T")
+
+
+def connect(dsn: str, password: str | None, timeout_s: int, application: str, *,
+            readonly: bool = False, what: str) -> Conn:
+    """An autocommit connection of the store or the ledger; `StoreError(what)` if refused.
+    The password is passed apart from the DSN, which never holds one."""
+    kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": timeout_s,
+                              "application_name": application}
+    if password is not None:
+        kwargs["password"] = password
+    if readonly:
+        kwargs["options"] = "-c default_transaction_read_only=on"
+    try:
+        return psycopg.connect(dsn, **kwargs)
+    except psycopg.Error as exc:
+        raise StoreError(what, f"postgres: {exc}") from exc
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 RETRIES = 8  # serialization failures and deadlocks before giving up (no ack; edge resends)
@@ -172,19 +188,9 @@ class PgStore:
     # -- connection -----------------------------------------------------------------
 
     def _connection(self) -> Conn:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        kwargs: dict[str, Any] = {"autocommit": True,
-                                  "connect_timeout": self._connect_timeout_s,
-                                  "application_name": "greenguard-central"}
-        if self._password is not None:
-            kwargs["password"] = self._password
-        if self.readonly:
-            kwargs["options"] = "-c default_transaction_read_only=on"
-        try:
-            self._conn = psycopg.connect(self.dsn, **kwargs)
-        except psycopg.Error as exc:
-            raise StoreError("open", f"postgres: {exc}") from exc
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, self._password, self._connect_timeout_s,
+                                 "greenguard-central", readonly=self.readonly, what="open")
         return self._conn
 
     def _drop(self) -> None:
