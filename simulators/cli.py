@@ -8,6 +8,7 @@ chosen, so an edge-only install never loads FastAPI and the central never loads 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -17,67 +18,27 @@ from protocols import __version__
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _edge(parser: argparse.ArgumentParser) -> Handler:
-    from edge.cli import add_arguments, run
-
-    add_arguments(parser)
+def _role(module: str, parser: argparse.ArgumentParser) -> Handler:
+    """Import the subcommand's module (only the chosen one) and let it add its arguments.
+    Each module has `add_arguments(parser)` and `run(args) -> int`."""
+    loaded = importlib.import_module(module)
+    loaded.add_arguments(parser)
+    run: Handler = loaded.run
     return run
 
 
-def _central(parser: argparse.ArgumentParser) -> Handler:
-    from central.cli import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-def _report(parser: argparse.ArgumentParser) -> Handler:
-    from central.report_cli import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-def _grafana(parser: argparse.ArgumentParser) -> Handler:
-    from central.grafana.cli import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-def _demo(parser: argparse.ArgumentParser) -> Handler:
-    from simulators.demo import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-def _sim(parser: argparse.ArgumentParser) -> Handler:
-    from simulators.serve import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-def _certs(parser: argparse.ArgumentParser) -> Handler:
-    from central.certs import add_arguments, run
-
-    add_arguments(parser)
-    return run
-
-
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Handler]]] = {
+COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
     "demo": ("run a simulated school end to end: broker, meters, edge, central, dashboard",
-             _demo),
-    "edge": ("run an edge agent from its YAML config", _edge),
-    "central": ("run the central aggregator (ingest, compliance, API, dashboard)", _central),
-    "sim": ("serve a scenario's simulated meters over Modbus TCP", _sim),
+             "simulators.demo"),
+    "edge": ("run an edge agent from its YAML config", "edge.cli"),
+    "central": ("run the central aggregator (ingest, compliance, API, dashboard)", "central.cli"),
+    "sim": ("serve a scenario's simulated meters over Modbus TCP", "simulators.serve"),
     "report": ("produce a report (monthly, quarterly, annual, ledger, scoring) or import "
-               "ledger entries", _report),
+               "ledger entries", "central.report_cli"),
     "certs": ("make a CA and TLS certificates for the broker, the central and each edge",
-              _certs),
+              "central.certs"),
     "grafana": ("export the Grafana dashboards as JSON or push them to a Grafana server",
-                _grafana),
+                "central.grafana.cli"),
 }
 
 
@@ -94,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Only the chosen subcommand's module is imported; the others just get their help line.
     chosen = next((a for a in args if not a.startswith("-")), None)
     handler: Handler | None = None
-    for name, (help_text, build) in COMMANDS.items():
+    for name, (help_text, module) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            handler = build(sub_parser)
+            handler = _role(module, sub_parser)
     ns = parser.parse_args(args)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(ns.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
