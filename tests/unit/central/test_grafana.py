@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from central.grafana.export import dashboards, export, render, stale
 from central.grafana.push import GrafanaError, push
 from central.grafana.sdk import DATASOURCE_UID, DashboardModel, FluxQuery, to_json
 from simulators.cli import main
+from tests.httpstub import serving
 
 ROOT = Path(__file__).resolve().parents[3]
 COMMITTED = ROOT / "deploy" / "grafana" / "dashboards"
@@ -222,16 +222,8 @@ def grafana() -> Iterator[FakeGrafana]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="fake-grafana", daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "fake-grafana") as state.port:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_push_creates_the_folder_then_every_dashboard(grafana: FakeGrafana) -> None:

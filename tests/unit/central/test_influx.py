@@ -6,10 +6,9 @@ tests/contracts/test_telemetry_store.py."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from central.store import Store
 from central.telemetry import SeriesPoint, TelemetryBatch
 from protocols.clock import VirtualClock
 from protocols.wire import Sample, StreamId, encode
+from tests.httpstub import serving
 from tests.unit.central.central_helpers import batch, interval, sample
 
 
@@ -67,16 +67,8 @@ def fake() -> Iterator[FakeInflux]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, name="fake-influx", daemon=True)
-    thread.start()
-    try:
+    with serving(Handler, "fake-influx") as state.port:
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 class FakeTime:
