@@ -58,8 +58,8 @@ from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
 from central.prom import add_metrics_route
 from central.report_output import produce
-from central.store import Store, StoredEvent
-from central.storeport import StoreReader
+from central.store import Store
+from central.storeport import StoredEvent, StoreReader
 from protocols.clock import Clock
 
 API_VERSION = "v1"

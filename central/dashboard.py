@@ -36,8 +36,8 @@ from central.metrics import (
 )
 from central.overview import STALE_AFTER_S, InstitutionView, Overview, build_overview
 from central.profile import CoefficientProfile
-from central.store import Store, event_data
-from central.storeport import StoreReader
+from central.store import Store
+from central.storeport import StoreReader, event_data
 from protocols.clock import Clock
 
 LIVE_WINDOW_S = 3600  # the sparkline's span

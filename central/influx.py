@@ -40,7 +40,7 @@ from typing import Any
 
 from central.config import MeterKey, TelemetrySettings
 from central.errors import ConfigError, StoreError
-from central.store import LatestSample
+from central.storeport import LatestSample
 from central.telemetry import (
     DeviceTags,
     PlaceTags,

@@ -25,8 +25,7 @@ from typing import Any
 import aiomqtt
 
 from central.errors import StoreError
-from central.store import BatchWrite
-from central.storeport import IngestStore
+from central.storeport import BatchWrite, IngestStore
 from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
 from protocols.clock import Clock

@@ -19,7 +19,8 @@ from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
-from central.store import Store, local_midnight_ms
+from central.store import Store
+from central.storeport import local_midnight_ms
 from central.waste import BinLevel
 
 STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -44,22 +44,21 @@ from psycopg import sql
 from central import migrations
 from central.config import MeterKey
 from central.errors import StoreError
-from central.store import (
-    MAX_DEAD_LETTER_BYTES,
+from central.storeport import (
     BatchWrite,
     CommandResult,
     DeadLetter,
     EdgeState,
+    FullStore,
     LatestSample,
     Quarantine,
     StoredEvent,
     StoredInterval,
     StoreResult,
-    command_result,
     event_data,
-    flag_list,
     sums_per_day,
 )
+from central.storesql import MAX_DEAD_LETTER_BYTES, command_result, flag_list
 from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
 
 T = TypeVar("T")
@@ -637,3 +636,9 @@ class PgStore:
             "AND point = %s AND ts >= %s AND ts < %s ORDER BY ts",
             (key.edge, key.device, key.point, start_ms, end_ms))
         return [(int(ts), _unvalue(n, t, vt)) for ts, n, t, vt in [*before, *rows]]
+
+
+if TYPE_CHECKING:  # mypy checks that the adapter satisfies the whole port
+
+    def _is_a_full_store(store: PgStore) -> FullStore:
+        return store

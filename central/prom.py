@@ -29,7 +29,8 @@ from prometheus_client.registry import Collector
 
 from central.errors import StoreError
 from central.ingest import STORE_WRITE_BUCKETS_S, IngestStats
-from central.store import EdgeState, Store
+from central.store import Store
+from central.storeport import EdgeState
 
 _COUNTERS = (
     ("ingest_messages", "received", "MQTT uplink messages handled"),

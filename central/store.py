@@ -24,23 +24,36 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from central.config import MeterKey
 from central.errors import StoreError
 from central.rollup import Rollup, open_rollup
+from central.storeport import (
+    BatchWrite,
+    CommandResult,
+    DeadLetter,
+    EdgeState,
+    FullStore,
+    LatestSample,
+    Quarantine,
+    StoredEvent,
+    StoredInterval,
+    StoreResult,
+    event_data,
+    sums_per_day,
+)
+from central.storesql import MAX_DEAD_LETTER_BYTES, command_result, flag_list
 from protocols.wire import Batch, Birth, Death, IntervalRecord, Record, Sample, StreamId
 
 SCHEMA_VERSION = 1
-MAX_DEAD_LETTER_BYTES = 64 * 1024  # longer payloads are truncated; `size` keeps the original
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,135 +139,6 @@ _BUMP_MAX_DURATION = """INSERT INTO meta (key, value) VALUES ('max_interval_s', 
         value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"""
 # (Both sides cast: `value` is a TEXT column, and SQLite orders any text above any integer,
 # so MAX(90000, '900') was '900' and a long interval fell out of every later period sum.)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreResult:
-    """Outcome of one committed batch: the watermark to acknowledge and what was new."""
-
-    watermark: int
-    inserted: int  # rows inserted, or intervals replaced by a newer (epoch, seq)
-    duplicates: int  # records already stored (or intervals superseded by a newer write)
-    quarantined: int
-
-
-@dataclass(frozen=True, slots=True)
-class Quarantine:
-    """A payload or record refused by ingest, kept verbatim for an engineer to inspect."""
-
-    topic: str
-    payload: bytes
-    error: str
-
-
-@dataclass(frozen=True, slots=True)
-class LatestSample:
-    ts: int  # ms
-    value: float | int | bool | str
-    unit: str
-
-
-@dataclass(frozen=True, slots=True)
-class EdgeState:
-    edge: str
-    site: str
-    epoch: int | None
-    online: bool | None  # None: never seen a birth or death
-    software: str | None
-    devices: list[dict[str, Any]]
-    birth_ts: int | None  # ms, the edge's clock
-    last_seen: float | None  # POSIX seconds, the central's clock
-    changed: float | None
-    synced: bool | None = None  # the edge's clock synchronised at its last birth
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """One event as stored; `data` is the JSON text of the event's data, as the edge sent
-    it (readers decode it, a malformed one included)."""
-
-    edge: str
-    epoch: int
-    seq: int
-    ts: int  # ms, the edge's clock
-    name: str
-    severity: str
-    device: str | None
-    data: str
-    synced: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoredInterval:
-    edge: str
-    device: str
-    point: str
-    start: int  # ms
-    duration_s: int
-    quantity: float
-    unit: str
-    flags: tuple[str, ...]
-    synced: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """One `command.result` event of an edge: the answer to the command `id`."""
-
-    id: str
-    status: str | None  # None when the edge sent no string
-    detail: str | None
-    ts: int  # ms, the edge's clock
-
-
-def event_data(raw: str) -> dict[str, Any] | None:
-    """An event's data decoded, or None when it is not a JSON object."""
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def command_result(raw: str, ts: int, ids: frozenset[str]) -> CommandResult | None:
-    """The answer in one `command.result` event's data if it names one of `ids`. Decoded in
-    Python by both stores (PostgreSQL keeps `data` as text, json_extract is SQLite's)."""
-    data = event_data(raw)
-    if data is None or not isinstance(data.get("id"), str) or data["id"] not in ids:
-        return None
-    status, detail = data.get("status"), data.get("detail")
-    return CommandResult(
-        id=data["id"], status=status if isinstance(status, str) else None,
-        detail=None if detail is None else detail if isinstance(detail, str)
-        else json.dumps(detail, ensure_ascii=False), ts=int(ts))
-
-
-def flag_list(flags: str | None) -> tuple[str, ...]:
-    return tuple(f for f in str(flags).split(",") if f) if flags else ()
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: int
-    topic: str
-    payload: bytes
-    size: int
-    error: str
-    first_seen: float
-    last_seen: float
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class BatchWrite:
-    """One batch as ingest hands it to `Store.store_many`."""
-
-    stream: StreamId
-    after: int
-    upto: int
-    records: Sequence[Record]
-    site: str
-    quarantine: Sequence[Quarantine] = ()
 
 
 @dataclass(slots=True)
@@ -833,21 +717,7 @@ def _event_filter(edges: Iterable[str] | None, names: Iterable[str] | None,
     return " AND ".join(where) or "1", params
 
 
-def sums_per_day(interval_sums: Callable[[int, int, list[MeterKey] | None],
-                                         dict[MeterKey, float]],
-                 first: date, last: date, tz: ZoneInfo,
-                 keys: Iterable[MeterKey] | None) -> dict[date, dict[MeterKey, float]]:
-    """`daily_sums` of either store: `interval_sums` over each local day first…last."""
-    wanted = list(keys) if keys is not None else None
-    out: dict[date, dict[MeterKey, float]] = {}
-    day = first
-    while day <= last:
-        out[day] = interval_sums(local_midnight_ms(day, tz),
-                                 local_midnight_ms(day + timedelta(days=1), tz), wanted)
-        day += timedelta(days=1)
-    return out
+if TYPE_CHECKING:  # mypy checks that the adapter satisfies the whole port
 
-
-def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
-    """Start of `day` in `tz` as epoch milliseconds."""
-    return math.floor(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)
+    def _is_a_full_store(store: Store) -> FullStore:
+        return store

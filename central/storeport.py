@@ -1,32 +1,141 @@
-"""The store as a port: what ingest writes through and what compliance reads through.
+"""The store as a port: what ingest writes through, what compliance and the API read
+through, and the records that cross it.
 
 `central.store.Store` (embedded SQLite, the default) and `central.pgstore.PgStore`
 (PostgreSQL, shared by several ingest workers) both satisfy these protocols, and the contract
-suite in tests/contracts/ runs the same tests against both.
+suite in tests/contracts/ runs the same tests against both. The records below are the port's
+own: callers import them from here, never from an adapter, and no adapter imports another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date
-from typing import TYPE_CHECKING, Any, Protocol
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from central.config import MeterKey
+from protocols.wire import Batch, Birth, Death, Record, StreamId
 
-if TYPE_CHECKING:
-    from central.store import (
-        BatchWrite,
-        CommandResult,
-        DeadLetter,
-        EdgeState,
-        LatestSample,
-        Quarantine,
-        StoredEvent,
-        StoredInterval,
-        StoreResult,
-    )
-    from protocols.wire import Batch, Birth, Death, Record, StreamId
+# -- records ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    """Outcome of one committed batch: the watermark to acknowledge and what was new."""
+
+    watermark: int
+    inserted: int  # rows inserted, or intervals replaced by a newer (epoch, seq)
+    duplicates: int  # records already stored (or intervals superseded by a newer write)
+    quarantined: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quarantine:
+    """A payload or record refused by ingest, kept verbatim for an engineer to inspect."""
+
+    topic: str
+    payload: bytes
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class LatestSample:
+    ts: int  # ms
+    value: float | int | bool | str
+    unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeState:
+    edge: str
+    site: str
+    epoch: int | None
+    online: bool | None  # None: never seen a birth or death
+    software: str | None
+    devices: list[dict[str, Any]]
+    birth_ts: int | None  # ms, the edge's clock
+    last_seen: float | None  # POSIX seconds, the central's clock
+    changed: float | None
+    synced: bool | None = None  # the edge's clock synchronised at its last birth
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event as stored; `data` is the JSON text of the event's data, as the edge sent
+    it (readers decode it, a malformed one included)."""
+
+    edge: str
+    epoch: int
+    seq: int
+    ts: int  # ms, the edge's clock
+    name: str
+    severity: str
+    device: str | None
+    data: str
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredInterval:
+    edge: str
+    device: str
+    point: str
+    start: int  # ms
+    duration_s: int
+    quantity: float
+    unit: str
+    flags: tuple[str, ...]
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """One `command.result` event of an edge: the answer to the command `id`."""
+
+    id: str
+    status: str | None  # None when the edge sent no string
+    detail: str | None
+    ts: int  # ms, the edge's clock
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    topic: str
+    payload: bytes
+    size: int
+    error: str
+    first_seen: float
+    last_seen: float
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWrite:
+    """One batch as ingest hands it to `IngestStore.store_many`."""
+
+    stream: StreamId
+    after: int
+    upto: int
+    records: Sequence[Record]
+    site: str
+    quarantine: Sequence[Quarantine] = ()
+
+
+def event_data(raw: str) -> dict[str, Any] | None:
+    """An event's data decoded, or None when it is not a JSON object."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+# -- the port -------------------------------------------------------------------------
 
 
 class IngestStore(Protocol):
@@ -118,12 +227,24 @@ class FullStore(IngestStore, StoreReader, Protocol):
     """Both sides: what one adapter object offers."""
 
 
-if TYPE_CHECKING:  # mypy checks that both adapters satisfy the whole port
-    from central.pgstore import PgStore
-    from central.store import Store
+# -- the port's definitions that both adapters share ----------------------------------
 
-    def _sqlite_is_a_full_store(store: Store) -> FullStore:
-        return store
 
-    def _postgres_is_a_full_store(store: PgStore) -> FullStore:
-        return store
+def sums_per_day(interval_sums: Callable[[int, int, list[MeterKey] | None],
+                                         dict[MeterKey, float]],
+                 first: date, last: date, tz: ZoneInfo,
+                 keys: Iterable[MeterKey] | None) -> dict[date, dict[MeterKey, float]]:
+    """`daily_sums` of either store: `interval_sums` over each local day first…last."""
+    wanted = list(keys) if keys is not None else None
+    out: dict[date, dict[MeterKey, float]] = {}
+    day = first
+    while day <= last:
+        out[day] = interval_sums(local_midnight_ms(day, tz),
+                                 local_midnight_ms(day + timedelta(days=1), tz), wanted)
+        day += timedelta(days=1)
+    return out
+
+
+def local_midnight_ms(day: date, tz: ZoneInfo) -> int:
+    """Start of `day` in `tz` as epoch milliseconds."""
+    return math.floor(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)

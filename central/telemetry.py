@@ -34,7 +34,8 @@ from central.errors import StoreError
 from protocols.wire import Record, StreamId, Value
 
 if TYPE_CHECKING:
-    from central.store import LatestSample, Store
+    from central.store import Store
+    from central.storeport import LatestSample
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from central.store import Quarantine
+from central.storeport import Quarantine
 from protocols.errors import WireError
 from protocols.wire import (
     Batch,

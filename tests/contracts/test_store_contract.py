@@ -15,8 +15,8 @@ import pytest
 from central.config import MeterKey
 from central.errors import StoreError
 from central.pgstore import PgStore
-from central.store import CommandResult, Quarantine, Store, StoredEvent, StoredInterval
-from central.storeport import FullStore
+from central.store import Store
+from central.storeport import CommandResult, FullStore, Quarantine, StoredEvent, StoredInterval
 from protocols.wire import (
     Birth,
     Death,

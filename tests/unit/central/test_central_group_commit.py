@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from central.ingest import Ingestor, IngestStats
-from central.store import BatchWrite, Store
+from central.store import Store
+from central.storeport import BatchWrite
 from protocols.clock import VirtualClock
 from protocols.wire import Batch, Birth, StreamId, encode
 from tests.unit.central.central_helpers import batch, interval, sample
