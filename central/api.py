@@ -289,8 +289,8 @@ class WhoAmI(_Out):
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _open_store(request: Request) -> Iterator[Store]:
-    source: Store | str | Path = request.app.state.store
+def _open_store(request: Request) -> Iterator[StoreReader]:
+    source: StoreReader | str | Path = request.app.state.store
     if not isinstance(source, str | Path):  # an open store (or PgStore): shared
         yield source
         return
@@ -301,7 +301,7 @@ def _open_store(request: Request) -> Iterator[Store]:
         reader.close()
 
 
-StoreDep = Annotated[Store, Depends(_open_store)]
+StoreDep = Annotated[StoreReader, Depends(_open_store)]
 
 
 def _tenant(request: Request, iid: IidParam) -> Tenant:
@@ -401,7 +401,7 @@ def _events(db: StoreReader, tenant: Tenant, *, names: Sequence[str] | None = No
 
 
 def create_app(
-    store: Store | str | Path,
+    store: StoreReader | str | Path,
     tenants: Sequence[Tenant],
     clock: Clock,
     auth: Authenticator,
@@ -508,7 +508,7 @@ def create_app(
     def get_buildings(t: TenantDep) -> list[BuildingOut]:
         return building_out(t)
 
-    def points_of(db: Store, t: Tenant) -> dict[tuple[str, str], list[PointOut]]:
+    def points_of(db: StoreReader, t: Tenant) -> dict[tuple[str, str], list[PointOut]]:
         out: dict[tuple[str, str], list[PointOut]] = {}
         for key, s in sorted(db.latest_samples().items()):
             if key.edge in t.edges:

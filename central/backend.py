@@ -6,13 +6,11 @@ figures open the same backend from the same settings (`--store`, GREENGUARD_STOR
 
 from __future__ import annotations
 
-from typing import cast
-
 from central.config import CentralSettings
 from central.errors import ConfigError
 from central.ledger import Ledger, SqliteLedger
 from central.store import Store
-from central.storeport import IngestStore
+from central.storeport import IngestStore, StoreReader
 
 
 def _postgres(settings: CentralSettings) -> tuple[str, str | None]:
@@ -32,15 +30,14 @@ def open_ingest_store(settings: CentralSettings, *,
     return Store(settings.database, rollup_timezone=rollup_timezone)
 
 
-def open_reader(settings: CentralSettings) -> Store:
-    """A read-only store for the API, compliance and reports. PgStore has every read of
-    `Store` (the contract suite in tests/contracts checks both); the compliance code still
-    annotates `Store`, hence the cast."""
+def open_reader(settings: CentralSettings) -> StoreReader:
+    """A read-only store for the API, compliance and reports: either adapter behind the
+    port's reads (the contract suite in tests/contracts checks both)."""
     if settings.store == "postgres":
         from central.pgstore import PgStore
 
         dsn, password = _postgres(settings)
-        return cast(Store, PgStore(dsn, password=password, readonly=True, migrate=False))
+        return PgStore(dsn, password=password, readonly=True, migrate=False)
     return Store(settings.database, readonly=True)
 
 

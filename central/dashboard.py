@@ -36,7 +36,6 @@ from central.metrics import (
 )
 from central.overview import STALE_AFTER_S, InstitutionView, Overview, build_overview
 from central.profile import CoefficientProfile
-from central.store import Store
 from central.storeport import StoreReader, event_data
 from protocols.clock import Clock
 
@@ -210,7 +209,7 @@ def _month_start(day: date, institution: InstitutionConfig) -> float:
     return datetime(day.year, day.month, 1, tzinfo=institution.institution.tz).timestamp()
 
 
-def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig,
+def build_dashboard(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
                     profile: CoefficientProfile, *, now: float,
                     ingest: dict[str, Any] | None = None) -> Dashboard:
     o: Overview = build_overview(store, institution, profile, now=now, ingest=ingest,
@@ -261,7 +260,7 @@ def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig
         ingest=o.ingest)
 
 
-def build_live(store: Store, institution: InstitutionConfig, *, now: float,
+def build_live(store: StoreReader, institution: InstitutionConfig, *, now: float,
                window_s: int = LIVE_WINDOW_S, points: int = LIVE_POINTS) -> LivePower:
     """Live power now (fresh readings only, as in the overview) and a step-function sum of
     the main electricity meters' power over the last `window_s`."""
@@ -293,12 +292,12 @@ def build_live(store: Store, institution: InstitutionConfig, *, now: float,
 
 
 def dashboard_router(clock: Clock, ingest: Callable[[], dict[str, Any] | None],
-                     open_store: Callable[..., Iterator[Store]]) -> APIRouter:
+                     open_store: Callable[..., Iterator[StoreReader]]) -> APIRouter:
     """The dashboard's routes, per institution; `open_store` is the app's store dependency.
     Mounted behind the app's `authorize()`, which answers 404 for an institution the token
     may not see, so `request.app.state.tenants[iid]` exists here."""
     router = APIRouter(prefix="/api/v1/institutions/{iid}/dashboard", tags=["dashboard"])
-    db_dep = Annotated[Store, Depends(open_store)]
+    db_dep = Annotated[StoreReader, Depends(open_store)]
 
     @router.get("", summary="Everything the built-in dashboard shows")
     def get_dashboard(db: db_dep, request: Request, iid: str) -> Dashboard:

@@ -47,7 +47,7 @@ from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
-from central.store import Store
+from central.storeport import StoreReader as Store  # the port, not the SQLite adapter
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 

@@ -19,8 +19,7 @@ from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
-from central.store import Store
-from central.storeport import local_midnight_ms
+from central.storeport import StoreReader, local_midnight_ms
 from central.waste import BinLevel
 
 STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed
@@ -94,7 +93,7 @@ class Overview(_View):
     ingest: dict[str, Any] | None
 
 
-def compliance_for(store: Store, institution: InstitutionConfig,
+def compliance_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float, year: int,
                    ledger: Ledger | None = None) -> ComplianceReport:
     """Year-to-date figures (see `central.metrics.compliance_for`)."""
@@ -102,7 +101,7 @@ def compliance_for(store: Store, institution: InstitutionConfig,
                                   ledger=ledger)
 
 
-def build_overview(store: Store, institution: InstitutionConfig,
+def build_overview(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float,
                    ingest: dict[str, Any] | None = None,
                    ledger: Ledger | None = None) -> Overview:

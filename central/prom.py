@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from central.errors import StoreError
 from central.ingest import STORE_WRITE_BUCKETS_S, IngestStats
 from central.store import Store
-from central.storeport import EdgeState
+from central.storeport import EdgeState, StoreReader
 
 _COUNTERS = (
     ("ingest_messages", "received", "MQTT uplink messages handled"),
@@ -50,7 +50,7 @@ _CLOCK = (("unsynced", "clock_unsynced"), ("future", "clock_future"),
 
 
 class CentralCollector(Collector):
-    def __init__(self, stats: IngestStats | None, store: Store | str | Path) -> None:
+    def __init__(self, stats: IngestStats | None, store: StoreReader | str | Path) -> None:
         self.stats = stats
         self.store = store
 
@@ -107,14 +107,14 @@ class CentralCollector(Collector):
         yield online
 
     def _read_edges(self) -> list[EdgeState]:
-        if isinstance(self.store, Store):
+        if not isinstance(self.store, str | Path):  # an open store: SQLite or PostgreSQL
             return self.store.edges()
         with Store(self.store, readonly=True) as reader:
             return reader.edges()
 
 
 def add_metrics_route(app: FastAPI, stats: IngestStats | None,
-                      store: Store | str | Path) -> CollectorRegistry:
+                      store: StoreReader | str | Path) -> CollectorRegistry:
     """Serve `GET /metrics` from `app`; returns the registry (to add more collectors)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(CentralCollector(stats, store))

@@ -25,8 +25,7 @@ from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.ledger import Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
-from central.store import Store
-from central.storeport import IngestStore
+from central.storeport import IngestStore, StoreReader
 from central.telemetry import DeviceTags, TelemetryStore
 from protocols.clock import Clock
 
@@ -80,7 +79,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     loaded, secret = load_checked(settings)
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
-    closing: list[IngestStore | Ledger | Store | TelemetryStore | TokenStore | CommandBook] = []
+    closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenStore
+                  | CommandBook] = []
     try:
         # Daily rollups follow the institutions' local days (one zone: China's).
         store = open_ingest_store(settings,
@@ -88,7 +88,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         closing.append(store)
         # SQLite: every API request opens its own read-only connection on the file.
         # PostgreSQL: the API shares one read-only connection of its own.
-        reader: Store | Path = settings.database
+        reader: StoreReader | Path = settings.database
         if settings.store == "postgres":
             reader = open_reader(settings)
             closing.append(reader)

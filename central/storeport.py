@@ -222,6 +222,10 @@ class StoreReader(Protocol):
 
     def close(self) -> None: ...
 
+    def __enter__(self) -> StoreReader: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 class FullStore(IngestStore, StoreReader, Protocol):
     """Both sides: what one adapter object offers."""

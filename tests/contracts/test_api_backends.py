@@ -160,3 +160,14 @@ async def test_event_interval_edge_and_command_reads(
         ("edge-2", "standby")]
     assert {e["edge"]: e["clock_synced"] for e in dashboard["edges"]} == {
         "edge-1": True, "edge-2": None}
+
+
+async def test_prometheus_edges_from_the_shared_reader(
+        client: tuple[httpx.AsyncClient, IngestStore, Recorder]) -> None:
+    """/metrics reads the edges through the reader it is given, PostgreSQL's included (it
+    once tried to open that reader as a SQLite path and reported the store down)."""
+    c, _writer, _recorder = client
+    r = await c.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert "greenguard_store_up 1.0" in r.text
+    assert 'greenguard_edge_online{edge="edge-1",site="school"} 1.0' in r.text
