@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.metrics import compliance_for
 from central.profile import load_profile
 from central.store import Store

@@ -46,11 +46,11 @@ from central.auth import (
 )
 from central.commands import CommandRequest, CommandService, CommandUnavailableError, CommandView
 from central.compliance import ComplianceReport, year_window
-from central.config import InstitutionConfig, MeterKey
 from central.dashboard import dashboard_router
 from central.entries import add_entries, import_file
 from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
+from central.institution import InstitutionConfig, MeterKey
 from central.ledger import EntryKind, Ledger, SqliteLedger
 from central.metrics import PeriodMetrics, period_metrics, waste_for
 from central.overview import Overview, build_overview, compliance_for

@@ -14,8 +14,9 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from central.config import EnergyType, problems_from, read_yaml
+from central.energy import EnergyType
 from central.errors import ConfigError
+from central.validation import problems_from, read_yaml
 
 Code = Annotated[str, Field(pattern=r"^[0-9]{2}[0-9A-Z]{3}$")]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from central.config import EnergyType, InstitutionConfig, MeterKey, YearTarget
+from central.energy import EnergyType
+from central.institution import InstitutionConfig, MeterKey, YearTarget
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
 

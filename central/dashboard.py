@@ -24,7 +24,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
 from central.compliance import ComplianceReport, year_window
-from central.config import EnergyType, InstitutionConfig
+from central.energy import EnergyType
+from central.institution import InstitutionConfig
 from central.ledger import Ledger
 from central.metrics import (
     AcCompliance,

@@ -23,8 +23,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from central import codes
-from central.config import EnergyType, InstitutionConfig, problems_from
+from central.energy import EnergyType
 from central.errors import EntryError, Problem, ProfileError
+from central.institution import InstitutionConfig
 from central.ledger import (
     MODELS,
     Bill,
@@ -37,6 +38,7 @@ from central.ledger import (
     local_datetime,
 )
 from central.profile import CoefficientProfile
+from central.validation import problems_from
 
 MAX_ROWS = 100_000  # an import larger than this is refused, not truncated
 

@@ -38,8 +38,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from central.config import MeterKey, TelemetrySettings
+from central.config import TelemetrySettings
 from central.errors import ConfigError, StoreError
+from central.institution import MeterKey
 from central.storeport import LatestSample
 from central.telemetry import (
     DeviceTags,

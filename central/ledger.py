@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from central.config import EnergyType
+from central.energy import EnergyType
 from central.errors import StoreError
 
 Ref = Annotated[str, Field(min_length=1, max_length=64)]

@@ -36,13 +36,8 @@ from central.compliance import (
     energy_lines,
     year_window,
 )
-from central.config import (
-    AcUnit,
-    ClearanceDetection,
-    EnergyType,
-    InstitutionConfig,
-    MeterKey,
-)
+from central.energy import EnergyType
+from central.institution import AcUnit, ClearanceDetection, InstitutionConfig, MeterKey
 from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area

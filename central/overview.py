@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 from central import metrics
 from central.alarms import AlarmView
 from central.compliance import ComplianceReport
-from central.config import EnergyType, InstitutionConfig, InstitutionType, MeterRole
+from central.energy import EnergyType
+from central.institution import InstitutionConfig, InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.storeport import StoreReader, local_midnight_ms

@@ -42,8 +42,8 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from central import migrations
-from central.config import MeterKey
 from central.errors import StoreError
+from central.institution import MeterKey
 from central.storeport import (
     BatchWrite,
     CommandResult,

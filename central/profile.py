@@ -16,8 +16,10 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from central.config import EnergyType, InstitutionConfig, Meter, problems_from, read_yaml
+from central.energy import EnergyType
 from central.errors import ConfigError, Problem, ProfileError
+from central.institution import InstitutionConfig, Meter
+from central.validation import problems_from, read_yaml
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 PositiveFinite = Annotated[float, Field(gt=0, allow_inf_nan=False)]

@@ -13,7 +13,7 @@ import math
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from central.config import Building, Headcount, InstitutionConfig
+from central.institution import Building, Headcount, InstitutionConfig
 
 
 def _midnight(day: date, tz_key: str) -> float:

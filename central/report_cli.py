@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 
 from central.backend import open_ledger, open_reader
-from central.config import InstitutionConfig, load_institutions, load_settings
+from central.config import load_settings
 from central.entries import import_file
 from central.errors import CentralError, ConfigError, EntryError, ReportError
+from central.institution import InstitutionConfig, load_institutions
 from central.ledger import EntryKind, Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.report_output import FORMATS, produce

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from central.config import InstitutionConfig
 from central.errors import ReportError
+from central.institution import InstitutionConfig
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.reports import Kind, Lang, gather, render_html

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict
 
 from central import codes
 from central.compliance import ComplianceReport, year_window
-from central.config import EnergyType, InstitutionConfig
+from central.energy import EnergyType
 from central.errors import ReportError
+from central.institution import InstitutionConfig
 from central.ledger import Clearance, HazardousMove, Ledger
 from central.metrics import (
     BuildingSummary,

@@ -19,10 +19,11 @@ from central.api import Tenant, create_app
 from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
 from central.commands import CommandBook, CommandService, MqttCommandLink
-from central.config import CentralSettings, InstitutionConfig, load_institutions
+from central.config import CentralSettings
 from central.errors import HttpServerError
 from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
+from central.institution import InstitutionConfig, load_institutions
 from central.ledger import Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.storeport import IngestStore, StoreReader

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from central.config import Plug, StandbyRule
+from central.institution import Plug, StandbyRule
 from central.workcalendar import WorkingCalendar
 
 SampleValue = float | int | bool | str

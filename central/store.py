@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from central.config import MeterKey
 from central.errors import StoreError
+from central.institution import MeterKey
 from central.rollup import Rollup, open_rollup
 from central.storeport import (
     BatchWrite,

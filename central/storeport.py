@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from central.config import MeterKey
+from central.institution import MeterKey
 from protocols.wire import Batch, Birth, Death, Record, StreamId
 
 # -- records ------------------------------------------------------------------------

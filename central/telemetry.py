@@ -29,8 +29,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from central.config import InstitutionConfig, MeterKey
 from central.errors import StoreError
+from central.institution import InstitutionConfig, MeterKey
 from protocols.wire import Record, StreamId, Value
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from central import codes
-from central.config import ClearanceDetection, WasteBin
+from central.institution import ClearanceDetection, WasteBin
 from central.ledger import Clearance
 
 SampleValue = float | int | bool | str

@@ -9,7 +9,7 @@ result that used the calendar reports.
 
 from __future__ import annotations
 
-from central.config import CalendarOverrides
+from central.institution import CalendarOverrides
 from protocols.workcalendar import Fallback, year_is_known
 from protocols.workcalendar import WorkingCalendar as _CoreCalendar
 

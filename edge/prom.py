@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -26,11 +26,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from edge.config import MetricsSettings
-from edge.poller import POLL_SECONDS_BUCKETS
-
-if TYPE_CHECKING:
-    from edge.agent import EdgeAgent
+from edge.config import EdgeConfig, MetricsSettings
+from edge.outbox import Outbox
+from edge.poller import POLL_SECONDS_BUCKETS, BusScheduler, PollStats
+from edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +50,28 @@ _UPLINK_COUNTERS = (
 )
 
 
+class Observed(Protocol):
+    """What a scrape reads of the running agent (`edge.agent.EdgeAgent`, which serves the
+    metrics and so imports this module, not the other way round)."""
+
+    @property
+    def config(self) -> EdgeConfig: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def schedulers(self) -> Sequence[BusScheduler]: ...
+
+    @property
+    def uplink(self) -> Uplink: ...
+
+    @property
+    def poll_stats(self) -> PollStats: ...
+
+
 class EdgeCollector(Collector):
-    def __init__(self, agent: EdgeAgent) -> None:
+    def __init__(self, agent: Observed) -> None:
         self.agent = agent
 
     def collect(self) -> Iterator[Metric]:
@@ -139,13 +158,13 @@ def _gauge(name: str, doc: str, labels: list[str], values: list[str],
     return family
 
 
-def registry_for(agent: EdgeAgent) -> CollectorRegistry:
+def registry_for(agent: Observed) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(EdgeCollector(agent))
     return registry
 
 
-async def serve_metrics(agent: EdgeAgent, settings: MetricsSettings,
+async def serve_metrics(agent: Observed, settings: MetricsSettings,
                         started: asyncio.Event | None = None) -> None:
     """Serve `GET /metrics` until cancelled. If the address cannot be bound, log it and
     return: the agent goes on polling and forwarding without metrics."""

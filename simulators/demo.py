@@ -28,8 +28,9 @@ from typing import TextIO
 import yaml
 
 from central.auth import Authenticator, Role, TokenStore, generate_secret
-from central.config import CentralSettings, load_institution
+from central.config import CentralSettings
 from central.ingest import IngestStats
+from central.institution import load_institution
 from central.overview import compliance_for
 from central.profile import load_profile
 from central.service import run_central

@@ -17,7 +17,8 @@ import pytest
 from central.api import Tenant, create_app
 from central.backend import open_ingest_store, open_reader
 from central.commands import CommandBook, CommandService
-from central.config import CentralSettings, parse_institution
+from central.config import CentralSettings
+from central.institution import parse_institution
 from central.profile import load_profile
 from central.storeport import IngestStore
 from protocols.clock import VirtualClock

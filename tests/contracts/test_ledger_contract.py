@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from central.config import EnergyType
+from central.energy import EnergyType
 from central.ledger import (
     Bill,
     Clearance,

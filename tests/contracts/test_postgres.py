@@ -11,8 +11,8 @@ import psycopg
 import pytest
 
 from central import migrations
-from central.config import MeterKey
 from central.errors import StoreError
+from central.institution import MeterKey
 from central.pgledger import PgLedger
 from central.pgstore import PgStore
 from protocols.wire import Batch, StreamId

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from central.config import MeterKey
 from central.errors import StoreError
+from central.institution import MeterKey
 from central.pgstore import PgStore
 from central.store import Store
 from central.storeport import CommandResult, FullStore, Quarantine, StoredEvent, StoredInterval

@@ -34,10 +34,11 @@ import aiomqtt
 import pytest
 import yaml
 
-from central.config import CentralSettings, MeterKey, TelemetrySettings
+from central.config import CentralSettings, TelemetrySettings
 from central.errors import StoreError
 from central.influx import InfluxTelemetry
 from central.ingest import IngestStats
+from central.institution import MeterKey
 from central.service import run_central
 from central.store import Store
 from central.telemetry import (

@@ -30,7 +30,7 @@ from schemathesis.specs.openapi.checks import (
 from central.api import Tenant, create_app
 from central.auth import Authenticator, Role, TokenInfo, TokenStore
 from central.commands import CommandBook, CommandService
-from central.config import parse_institution
+from central.institution import parse_institution
 from central.ledger import SqliteLedger
 from central.profile import load_profile
 from central.store import Store

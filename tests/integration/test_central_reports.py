@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store

@@ -14,7 +14,7 @@ import openpyxl
 import pytest
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.metrics import building_summary
 from central.profile import CoefficientProfile, load_profile

@@ -33,8 +33,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 
 from central.api import Tenant, create_app
-from central.config import parse_institution
 from central.ingest import IngestStats
+from central.institution import parse_institution
 from central.ledger import SqliteLedger
 from central.profile import load_profile
 from central.store import Store

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from central.config import load_institution
+from central.institution import load_institution
 from central.metrics import period_metrics
 from central.profile import load_profile
 from central.store import Store

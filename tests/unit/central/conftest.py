@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store
 from tests.unit.central.central_helpers import INSTITUTION

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig
 from central.ingest import IngestStats
+from central.institution import InstitutionConfig
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock

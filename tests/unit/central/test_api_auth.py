@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from central.api import Tenant, TenantDep, create_app
 from central.auth import Authenticator, Role, TokenStore
 from central.commands import CommandBook, CommandRequest, CommandService
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock

@@ -12,7 +12,7 @@ import pytest
 
 from central.api import Tenant, create_app
 from central.commands import CommandBook, CommandService, CommandUnavailableError
-from central.config import InstitutionConfig
+from central.institution import InstitutionConfig
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock

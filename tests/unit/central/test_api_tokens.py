@@ -13,8 +13,8 @@ import yaml
 
 from central import cli
 from central.auth import Authenticator, AuthError, Role, TokenStore, check_secret
-from central.config import load_institutions
 from central.errors import ConfigError
+from central.institution import load_institutions
 from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
 
@@ -129,7 +129,7 @@ def test_several_institutions_from_a_directory(tmp_path: Path) -> None:
 
 def test_an_edge_shared_by_two_institutions_is_refused(tmp_path: Path) -> None:
     from central.api import Tenant, create_app
-    from central.config import parse_institution
+    from central.institution import parse_institution
     from central.profile import load_profile
     from protocols.clock import VirtualClock
     from tests.unit.central.central_helpers import authenticator

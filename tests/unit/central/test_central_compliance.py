@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from central.compliance import ScoreKey, compute, fraction_elapsed, year_window
-from central.config import InstitutionConfig, MeterKey, parse_institution
+from central.institution import InstitutionConfig, MeterKey, parse_institution
 from central.profile import CoefficientProfile
 from tests.unit.central.central_helpers import INSTITUTION, local_ts
 

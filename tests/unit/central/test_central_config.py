@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from central.config import (
-    EnergyType,
-    InstitutionConfig,
-    MeterRole,
-    load_institution,
-    load_settings,
-    parse_institution,
-)
+from central.config import load_settings
+from central.energy import EnergyType
 from central.errors import ConfigError, ProfileError
+from central.institution import InstitutionConfig, MeterRole, load_institution, parse_institution
 from central.profile import Confidence, check_profile, load_profile
 from tests.unit.central.central_helpers import INSTITUTION
 

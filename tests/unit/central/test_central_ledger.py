@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig, parse_institution
+from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.profile import CoefficientProfile
 from central.store import Store

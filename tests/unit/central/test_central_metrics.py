@@ -10,7 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from central.compliance import ManualQuantity, ScoreKey, compute
-from central.config import EnergyType, InstitutionConfig, MeterKey, parse_institution
+from central.energy import EnergyType
+from central.institution import InstitutionConfig, MeterKey, parse_institution
 from central.ledger import Bill, FuelEntry
 from central.metrics import (
     ac_compliance,

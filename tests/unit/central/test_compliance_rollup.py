@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.config import MeterKey
+from central.institution import MeterKey
 from central.rollup import NANO, LocalDays, hour_parts, rolled
 from central.store import Store
 from protocols.wire import Batch, IntervalRecord, StreamId

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from central.config import InstitutionConfig, StandbyRule, parse_institution
+from central.institution import InstitutionConfig, StandbyRule, parse_institution
 from central.metrics import alarms_for, period_metrics, standby_for
 from central.profile import load_profile
 from central.store import Store

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from central.config import ClearanceDetection, InstitutionConfig, parse_institution
 from central.errors import ConfigError
+from central.institution import ClearanceDetection, InstitutionConfig, parse_institution
 from central.ledger import Clearance, EntryKind, HazardousMove, SqliteLedger
 from central.metrics import waste_for
 from central.store import Store

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig, parse_institution
 from central.dashboard import Alarm, alarm_state, step_sum
 from central.entries import add_entries
 from central.ingest import IngestStats
+from central.institution import InstitutionConfig, parse_institution
 from central.ledger import EntryKind, SqliteLedger
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store

@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
-from central.config import ConfigError, MeterKey, TelemetrySettings, load_settings
+from central.config import TelemetrySettings, load_settings
 from central.errors import StoreError
 from central.influx import InfluxTelemetry, flux_string, influx_token, series_flux
 from central.ingest import Ingestor, IngestStats
+from central.institution import ConfigError, MeterKey
 from central.store import Store
 from central.telemetry import SeriesPoint, TelemetryBatch
 from protocols.clock import VirtualClock

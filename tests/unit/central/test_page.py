@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig
+from central.institution import InstitutionConfig
 from central.page import ASSETS, read_asset
 from central.profile import CoefficientProfile
 from central.store import Store

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from central.config import InstitutionConfig
+from central.institution import InstitutionConfig
 from edge.config import parse_edge_config
 from protocols.clock import VirtualClock
 from protocols.registermap import Table
