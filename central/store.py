@@ -17,18 +17,21 @@ Why it looks like this:
 - WAL with `synchronous=FULL`, because an ack makes the edge delete its copy: a committed
   batch must survive power loss, not only a process crash. Readers (the API) open their own
   read-only connections and never wait for the writer.
+
+The statements that are the same on PostgreSQL (central/pgstore.py) live once in
+central/storesql.py, spelt for SQLite by `SQLITE`; what is here is SQLite's own: the
+connection and its group commit, executemany bulk inserts, the daily/hourly rollups
+(central/rollup.py) and the longest-interval bound in `meta`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -38,19 +41,11 @@ from central.institution import MeterKey
 from central.rollup import Rollup, open_rollup
 from central.storeport import (
     BatchWrite,
-    CommandResult,
-    DeadLetter,
-    EdgeState,
     FullStore,
-    LatestSample,
     Quarantine,
-    StoredEvent,
-    StoredInterval,
     StoreResult,
-    event_data,
-    sums_per_day,
 )
-from central.storesql import MAX_DEAD_LETTER_BYTES, command_result, flag_list
+from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, same_text
 from protocols.wire import Batch, Birth, Death, IntervalRecord, Record, Sample, StreamId
 
 SCHEMA_VERSION = 1
@@ -98,9 +93,6 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     first_seen REAL NOT NULL, last_seen REAL NOT NULL, count INTEGER NOT NULL);
 """
 
-_TABLES = ("streams", "pending", "samples", "latest", "intervals", "events", "edges",
-           "dead_letter")
-
 _INSERT_SAMPLE = """INSERT OR IGNORE INTO samples
     (stream_edge, stream_epoch, seq, ts, device, point, value, vtype, unit, synced)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
@@ -115,25 +107,8 @@ _UPSERT_LATEST = """INSERT INTO latest
 _INSERT_EVENT = """INSERT OR IGNORE INTO events
     (stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-_UPSERT_INTERVAL = """INSERT INTO intervals
-    (edge, device, point, start, duration_s, quantity, unit, flags, synced, stream_epoch, seq)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (edge, device, point, start) DO UPDATE SET
-        duration_s = excluded.duration_s, quantity = excluded.quantity, unit = excluded.unit,
-        flags = excluded.flags, synced = excluded.synced,
-        stream_epoch = excluded.stream_epoch, seq = excluded.seq
-    WHERE (excluded.stream_epoch, excluded.seq) > (intervals.stream_epoch, intervals.seq)"""
-# Proportional share of each interval that overlaps [:s, :e), so period sums are exact even
-# when an interval straddles midnight or New Year.
-_OVERLAP_SUM = """SELECT edge, device, point,
-        SUM(CASE WHEN start >= :s AND start + duration_s * 1000 <= :e THEN quantity
-                 ELSE quantity * (MIN(start + duration_s * 1000, :e) - MAX(start, :s))
-                      / (duration_s * 1000.0) END)
-    FROM intervals
-    WHERE start < :e AND start >= :lo AND start + duration_s * 1000 > :s
-    GROUP BY edge, device, point"""
-# The longest interval ever stored bounds how far before :s a straddling interval can start,
-# which keeps the range scan on `intervals_by_start` short.
+# The longest interval ever stored bounds how far before a period a straddling interval can
+# start, which keeps the range scan on `intervals_by_start` short.
 _BUMP_MAX_DURATION = """INSERT INTO meta (key, value) VALUES ('max_interval_s', ?)
     ON CONFLICT (key) DO UPDATE SET
         value = MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))"""
@@ -189,8 +164,15 @@ def _unvalue(v: Any, vtype: str) -> float | int | bool | str:
     return v  # type: ignore[no-any-return]
 
 
-class Store:
+SQLITE = Dialect(name="sqlite", placeholder="?", greatest="MAX", least="MIN", collate="",
+                 find="instr", for_update="", value_columns="value, vtype", decode=_unvalue,
+                 text=same_text, array_lists=False)
+
+
+class Store(SqlReads):
     """One writer connection (thread-safe through a lock) or a read-only reader."""
+
+    dialect = SQLITE
 
     def __init__(self, path: str | Path, *, readonly: bool = False,
                  rollup_timezone: str | None = None) -> None:
@@ -303,17 +285,19 @@ class Store:
                     latest[key] = row
         results = []
         with self._transaction("store_batch") as conn:
+            tx = Writes(SQLITE, conn.execute)
             for w, rows in zip(writes, prepared, strict=True):
+                locked = tx.lock_stream(w.stream, w.site, now)
                 inserted = self._write_records(conn, rows)
                 for q in w.quarantine:
-                    self._dead_letter(conn, q, now)
-                watermark = self._advance(conn, w.stream, w.after, w.upto, w.site, now)
+                    tx.dead_letter(q, now)
+                watermark = tx.advance(w.stream, locked, w.after, w.upto, w.site, now)
                 results.append(StoreResult(watermark, inserted, len(w.records) - inserted,
                                            len(w.quarantine)))
             if latest:
                 conn.executemany(_UPSERT_LATEST, list(latest.values()))
             for edge, site in dict.fromkeys((w.stream.edge, w.site) for w in writes):
-                self._touch(conn, edge, site, now)
+                tx.touch(edge, site, now)
         return results
 
     def _write_records(self, conn: sqlite3.Connection, rows: _BatchRows) -> int:
@@ -328,241 +312,39 @@ class Store:
         if rows.events:
             conn.executemany(_INSERT_EVENT, rows.events)
         if rows.intervals:
-            conn.executemany(_UPSERT_INTERVAL, rows.intervals)
+            conn.executemany(UPSERT_INTERVAL, rows.intervals)
         inserted = conn.total_changes - before
         if rows.intervals:
             conn.execute(_BUMP_MAX_DURATION, (max(row[4] for row in rows.intervals),))
         return inserted
 
-    @staticmethod
-    def _advance(conn: sqlite3.Connection, stream: StreamId, after: int, upto: int,
-                 site: str, now: float) -> int:
-        key = (stream.edge, stream.epoch)
-        row = conn.execute("SELECT watermark FROM streams WHERE edge = ? AND epoch = ?",
-                           key).fetchone()
-        w = 0 if row is None else int(row[0])
-        if after <= w:
-            w = max(w, upto)
-        else:
-            conn.execute("INSERT OR IGNORE INTO pending (edge, epoch, after, upto) "
-                         "VALUES (?, ?, ?, ?)", (*key, after, upto))
-        while True:  # merge every pending range the watermark now reaches
-            (top,) = conn.execute("SELECT MAX(upto) FROM pending WHERE edge = ? AND epoch = ? "
-                                  "AND after <= ?", (*key, w)).fetchone()
-            conn.execute("DELETE FROM pending WHERE edge = ? AND epoch = ? AND after <= ?",
-                         (*key, w))
-            if top is None or top <= w:
-                break
-            w = int(top)
-        conn.execute(
-            "INSERT INTO streams (edge, epoch, site, watermark, updated) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (edge, epoch) DO UPDATE SET site = excluded.site, "
-            "watermark = excluded.watermark, updated = excluded.updated",
-            (*key, site, w, now))
-        return w
-
-    @staticmethod
-    def _touch(conn: sqlite3.Connection, edge: str, site: str, now: float) -> None:
-        conn.execute(
-            "INSERT INTO edges (edge, site, last_seen) VALUES (?, ?, ?) "
-            "ON CONFLICT (edge) DO UPDATE SET site = excluded.site, "
-            "last_seen = MAX(COALESCE(last_seen, excluded.last_seen), excluded.last_seen)",
-            (edge, site, now))
-
-    @staticmethod
-    def _dead_letter(conn: sqlite3.Connection, q: Quarantine, now: float) -> None:
-        digest = hashlib.sha256(q.topic.encode() + b"\0" + q.payload).hexdigest()
-        conn.execute(
-            "INSERT INTO dead_letter (digest, topic, payload, size, error, first_seen, "
-            "last_seen, count) VALUES (?, ?, ?, ?, ?, ?, ?, 1) "
-            "ON CONFLICT (digest) DO UPDATE SET count = count + 1, last_seen = excluded.last_seen",
-            (digest, q.topic, q.payload[:MAX_DEAD_LETTER_BYTES], len(q.payload), q.error, now,
-             now))
-
     def dead_letter(self, quarantine: Quarantine, *, now: float) -> None:
         """Keep a refused payload. Identical payloads on the same topic are counted, not
         stored again, so an edge resending garbage cannot fill the disk."""
         with self._transaction("dead_letter") as conn:
-            self._dead_letter(conn, quarantine, now)
+            Writes(SQLITE, conn.execute).dead_letter(quarantine, now)
 
     def record_birth(self, site: str, birth: Birth, *, now: float) -> None:
-        devices = json.dumps([{"id": d.id, "kind": d.kind, "model": d.model,
-                               "points": list(d.points)} for d in birth.devices],
-                             ensure_ascii=False)
         with self._transaction("record_birth") as conn:
-            conn.execute(
-                "INSERT INTO edges (edge, site, epoch, online, software, devices, birth_ts, "
-                "synced, last_seen, changed) VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (edge) DO UPDATE SET site = excluded.site, epoch = excluded.epoch, "
-                "online = 1, software = excluded.software, devices = excluded.devices, "
-                "birth_ts = excluded.birth_ts, synced = excluded.synced, "
-                "last_seen = excluded.last_seen, changed = excluded.changed "
-                "WHERE edges.epoch IS NULL OR excluded.epoch >= edges.epoch",
-                (birth.stream.edge, site, birth.stream.epoch, birth.software, devices,
-                 birth.ts, int(birth.synced), now, now))
+            Writes(SQLITE, conn.execute).record_birth(site, birth, now)
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
-        """Mark the edge offline, unless the death is a stale will of an older epoch."""
         with self._transaction("record_death") as conn:
-            conn.execute(
-                "INSERT INTO edges (edge, site, epoch, online, changed) VALUES (?, ?, ?, 0, ?) "
-                "ON CONFLICT (edge) DO UPDATE SET online = 0, changed = excluded.changed "
-                "WHERE edges.epoch IS NULL OR edges.epoch <= excluded.epoch",
-                (death.stream.edge, site, death.stream.epoch, now))
+            Writes(SQLITE, conn.execute).record_death(site, death, now)
 
-    # -- reads --------------------------------------------------------------------
+    # -- reads (the shared ones are central/storesql.py's SqlReads) --------------------
 
-    def watermark(self, stream: StreamId) -> int:
-        rows = self._query("SELECT watermark FROM streams WHERE edge = ? AND epoch = ?",
-                           (stream.edge, stream.epoch))
-        return int(rows[0][0]) if rows else 0
-
-    def pending_ranges(self, stream: StreamId) -> list[tuple[int, int]]:
-        rows = self._query("SELECT after, upto FROM pending WHERE edge = ? AND epoch = ? "
-                           "ORDER BY after", (stream.edge, stream.epoch))
-        return [(int(a), int(u)) for a, u in rows]
-
-    def interval_sums(self, start_ms: int, end_ms: int,
-                      keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
-        """Consumption per meter over [start_ms, end_ms), pro-rating straddling intervals."""
-        if end_ms <= start_ms:
-            return {}
+    def _lower_bound(self, start_ms: int) -> int:
+        """The longest interval ever stored bounds how far before a period's start an
+        interval overlapping it can begin."""
         longest = self._query("SELECT value FROM meta WHERE key = 'max_interval_s'")
-        lo = start_ms - (int(longest[0][0]) * 1000 if longest else 0)
-        rows = self._query(_OVERLAP_SUM, {"s": start_ms, "e": end_ms, "lo": lo})
-        sums = {MeterKey(e, d, p): float(q) for e, d, p, q in rows}
-        if keys is None:
-            return sums
-        return {k: sums.get(k, 0.0) for k in keys}
-
-    def first_interval_start(self, start_ms: int, end_ms: int,
-                             keys: Iterable[MeterKey] | None = None) -> int | None:
-        """Start of the earliest interval in [start_ms, end_ms) of the given meters: when
-        metering began within a period."""
-        rows = self._query("SELECT edge, device, point, MIN(start) FROM intervals "
-                           "WHERE start >= ? AND start < ? GROUP BY edge, device, point",
-                           (start_ms, end_ms))
-        wanted = None if keys is None else set(keys)
-        starts = [int(m) for e, d, p, m in rows if wanted is None or MeterKey(e, d, p) in wanted]
-        return min(starts) if starts else None
-
-    def daily_sums(self, first: date, last: date, tz: ZoneInfo,
-                   keys: Iterable[MeterKey] | None = None) -> dict[date, dict[MeterKey, float]]:
-        """Consumption per local calendar day from `first` to `last` inclusive."""
-        return sums_per_day(self.interval_sums, first, last, tz, keys)
-
-    def latest_samples(self, points: Iterable[str] | None = None
-                       ) -> dict[MeterKey, LatestSample]:
-        rows = self._query("SELECT edge, device, point, ts, value, vtype, unit FROM latest")
-        wanted = set(points) if points is not None else None
-        return {MeterKey(e, d, p): LatestSample(int(ts), _unvalue(v, vt), u)
-                for e, d, p, ts, v, vt, u in rows if wanted is None or p in wanted}
-
-    def edges(self) -> list[EdgeState]:
-        rows = self._query("SELECT edge, site, epoch, online, software, devices, birth_ts, "
-                           "last_seen, changed, synced FROM edges ORDER BY edge")
-        return [EdgeState(edge=e, site=s, epoch=ep, online=None if on is None else bool(on),
-                          software=sw, devices=json.loads(dv) if dv else [], birth_ts=bt,
-                          last_seen=ls, changed=ch, synced=None if sy is None else bool(sy))
-                for e, s, ep, on, sw, dv, bt, ls, ch, sy in rows]
-
-    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
-        rows = self._query("SELECT id, topic, payload, size, error, first_seen, last_seen, "
-                           "count FROM dead_letter ORDER BY last_seen DESC, id DESC LIMIT ?",
-                           (limit,))
-        return [DeadLetter(int(i), t, bytes(p), int(sz), e, f, ls, int(c))
-                for i, t, p, sz, e, f, ls, c in rows]
-
-    def counts(self) -> dict[str, int]:
-        """Row counts per table; dead letters count every refusal, including repeats."""
-        out: dict[str, int] = {}
-        for table in _TABLES:
-            out[table] = int(self._query(f"SELECT COUNT(*) FROM {table}")[0][0])
-        out["dead_letter_refusals"] = int(
-            self._query("SELECT COALESCE(SUM(count), 0) FROM dead_letter")[0][0])
-        return out
+        return start_ms - (int(longest[0][0]) * 1000 if longest else 0)
 
     def rows(self, table: str) -> list[tuple[Any, ...]]:
         """Every row of one table in a stable order; for contract tests and diagnostics."""
-        if table not in _TABLES:
+        if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
         return [tuple(r) for r in self._query(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")]
-
-    def ping(self) -> None:
-        self._query("SELECT 1")
-
-    # -- API and dashboard reads (the same contract in central/pgstore.py) ------------
-
-    def events(self, edges: Iterable[str] | None, *, names: Iterable[str] | None = None,
-               prefix: str | None = None, start_ms: int | None = None,
-               end_ms: int | None = None, limit: int, newest_first: bool = True
-               ) -> list[StoredEvent]:
-        """Events of `edges` (None: of every edge) with one of `names` and/or a name
-        starting with `prefix`, ts in [start_ms, end_ms), at most `limit`, ordered by
-        (ts, epoch, seq, edge), newest first unless `newest_first` is False."""
-        where, params = _event_filter(edges, names, prefix, start_ms, end_ms)
-        if where is None:
-            return []
-        order = "DESC" if newest_first else "ASC"
-        rows = self._query(
-            "SELECT stream_edge, stream_epoch, seq, ts, name, severity, device, data, synced "
-            f"FROM events WHERE {where} ORDER BY ts {order}, stream_epoch {order}, "
-            f"seq {order}, stream_edge {order} LIMIT ?", [*params, limit])
-        return [StoredEvent(str(e), int(ep), int(sq), int(ts), str(n), str(sv), dv, str(d),
-                            bool(sy)) for e, ep, sq, ts, n, sv, dv, d, sy in rows]
-
-    def interval_records(self, edges: Iterable[str], start_ms: int, end_ms: int, *,
-                         device: str | None = None, point: str | None = None, limit: int
-                         ) -> list[StoredInterval]:
-        """Interval records of `edges` starting in [start_ms, end_ms), optionally of one
-        device and/or point, at most `limit`, ordered by (start, edge, device, point)."""
-        wanted = sorted(set(edges))
-        if not wanted:
-            return []
-        where, params = "", list[Any]()
-        if device is not None:
-            where, params = " AND device = ?", [device]
-        if point is not None:
-            where += " AND point = ?"
-            params.append(point)
-        rows = self._query(
-            "SELECT edge, device, point, start, duration_s, quantity, unit, flags, synced "
-            f"FROM intervals WHERE edge IN ({', '.join('?' * len(wanted))}) AND start >= ? "
-            f"AND start < ?{where} ORDER BY start, edge, device, point LIMIT ?",
-            [*wanted, start_ms, end_ms, *params, limit])
-        return [StoredInterval(e, d, p, int(st), int(du), float(q), u, flag_list(f), bool(sy))
-                for e, d, p, st, du, q, u, f, sy in rows]
-
-    def latest_event_with(self, edge: str, key: str) -> dict[str, Any] | None:
-        """The data of the edge's newest event (by ts, epoch, seq) whose data has the
-        top-level `key` (e.g. `outbox_depth`), or None."""
-        needle = json.dumps(key, ensure_ascii=False)
-        with self._lock:
-            try:
-                cursor = self._conn.execute(
-                    "SELECT data FROM events WHERE stream_edge = ? AND instr(data, ?) > 0 "
-                    "ORDER BY ts DESC, stream_epoch DESC, seq DESC", (edge, needle))
-                try:
-                    for (raw,) in cursor:
-                        data = event_data(str(raw))
-                        if data is not None and key in data:
-                            return data
-                finally:
-                    cursor.close()
-            except sqlite3.Error as exc:
-                raise StoreError("query", str(exc)) from exc
-        return None
-
-    def command_results(self, edge: str, ids: Iterable[str]) -> list[CommandResult]:
-        """The edge's `command.result` events answering one of `ids`, oldest first (by ts,
-        epoch, seq): the last one per id is the current answer."""
-        wanted = frozenset(ids)
-        if not wanted:
-            return []
-        rows = self._query("SELECT data, ts FROM events WHERE stream_edge = ? AND "
-                           "name = 'command.result' ORDER BY ts, stream_epoch, seq", (edge,))
-        return [r for r in (command_result(str(d), int(ts), wanted) for d, ts in rows)
-                if r is not None]
 
     # -- compliance reads (central/metrics.py; read-only, owned by the compliance side) ----
 
@@ -583,36 +365,6 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError("query", str(exc)) from exc
         return None
-
-    def interval_rows(self, start_ms: int, end_ms: int, keys: Iterable[MeterKey]
-                      ) -> list[tuple[MeterKey, int, int, float]]:
-        """(meter, start ms, duration s, quantity) of every interval of `keys` overlapping
-        [start_ms, end_ms), in start order per meter; the caller pro-rates at the edges."""
-        longest = self._query("SELECT value FROM meta WHERE key = 'max_interval_s'")
-        lo = start_ms - (int(longest[0][0]) * 1000 if longest else 0)
-        out: list[tuple[MeterKey, int, int, float]] = []
-        for key in dict.fromkeys(keys):
-            rows = self._query(
-                "SELECT start, duration_s, quantity FROM intervals WHERE edge = ? AND "
-                "device = ? AND point = ? AND start >= ? AND start < ? "
-                "AND start + duration_s * 1000 > ? ORDER BY start",
-                (key.edge, key.device, key.point, lo, end_ms, start_ms))
-            out.extend((key, int(st), int(du), float(q)) for st, du, q in rows)
-        return out
-
-    def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
-                      ) -> list[tuple[int, float | int | bool | str]]:
-        """Samples of one point in [start_ms, end_ms), preceded by the last one before
-        start_ms (the value in force when the window opens), in time order."""
-        before = self._query(
-            "SELECT ts, value, vtype FROM samples WHERE stream_edge = ? AND device = ? AND "
-            "point = ? AND ts < ? ORDER BY ts DESC LIMIT 1",
-            (key.edge, key.device, key.point, start_ms))
-        rows = self._query(
-            "SELECT ts, value, vtype FROM samples WHERE stream_edge = ? AND device = ? AND "
-            "point = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            (key.edge, key.device, key.point, start_ms, end_ms))
-        return [(int(ts), _unvalue(v, vt)) for ts, v, vt in [*before, *rows]]
 
     def bucket_means(self, key: MeterKey, start_ms: int, end_ms: int, step_ms: int
                      ) -> list[tuple[int, float]]:
@@ -672,49 +424,10 @@ class Store:
             except sqlite3.Error as exc:
                 raise StoreError("query", str(exc)) from exc
 
-    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
-        """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
-        in time order (an alarm raised long ago may still be open)."""
-        rows = self._query(
-            "SELECT stream_edge, device, ts, name, data FROM events WHERE name >= 'alarm.' "
-            "AND name < 'alarm/' AND ts < ? ORDER BY ts, stream_epoch, seq", (until_ms,))
-        return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]
-
     def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Both rollup tables, for tests and diagnostics."""
         return {t: [tuple(r) for r in self._query(f"SELECT * FROM {t} ORDER BY 1, 2, 3, 4")]
                 for t in ("interval_daily", "interval_hourly")}
-
-
-def _event_filter(edges: Iterable[str] | None, names: Iterable[str] | None,
-                  prefix: str | None, start_ms: int | None, end_ms: int | None
-                  ) -> tuple[str | None, list[Any]]:
-    """The WHERE clause (SQLite placeholders) of `Store.events`; None when nothing can
-    match (no edges or no names given)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if edges is not None:
-        wanted = sorted(set(edges))
-        if not wanted:
-            return None, []
-        where.append(f"stream_edge IN ({', '.join('?' * len(wanted))})")
-        params += wanted
-    if names is not None:
-        named = sorted(set(names))
-        if not named:
-            return None, []
-        where.append(f"name IN ({', '.join('?' * len(named))})")
-        params += named
-    if prefix:
-        where.append("substr(name, 1, ?) = ?")
-        params += [len(prefix), prefix]
-    if start_ms is not None:
-        where.append("ts >= ?")
-        params.append(start_ms)
-    if end_ms is not None:
-        where.append("ts < ?")
-        params.append(end_ms)
-    return " AND ".join(where) or "1", params
 
 
 if TYPE_CHECKING:  # mypy checks that the adapter satisfies the whole port

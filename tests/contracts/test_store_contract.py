@@ -131,6 +131,23 @@ def test_dead_letters_are_counted_not_duplicated(store: FullStore) -> None:
     assert store.counts()["dead_letter_refusals"] == 2
 
 
+def test_dead_letter_last_seen_never_moves_back(store: FullStore) -> None:
+    """A repeat stored with an earlier central clock (a step back) keeps the latest time;
+    the two backends once disagreed here (SQLite took the repeat's)."""
+    q = Quarantine("gg/v1/s/e/telemetry", b"garbage", "not JSON")
+    store.dead_letter(q, now=5.0)
+    store.dead_letter(q, now=3.0)
+    [dl] = store.dead_letters()
+    assert (dl.count, dl.first_seen, dl.last_seen) == (2, 5.0, 5.0)
+
+
+def test_edges_are_listed_in_byte_order(store: FullStore) -> None:
+    """Edge ids sort as bytes on both backends, whatever PostgreSQL's collation."""
+    for i, edge in enumerate(["edge-b", "Edge-c", "edge-a", "EDGE-d"]):
+        store.store_batch(batch([sample(1)], after=0, edge=edge), "s", now=float(i))
+    assert [e.edge for e in store.edges()] == ["EDGE-d", "Edge-c", "edge-a", "edge-b"]
+
+
 def _make_writes_fail(store: FullStore, backend: str) -> None:
     """Inject a failure in the middle of the next big batch: SQLite's file may not grow
     (a full disk), PostgreSQL's samples trigger raises on seq 150."""
