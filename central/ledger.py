@@ -34,6 +34,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from central.energy import EnergyType
 from central.errors import StoreError
+from central.sqlitefile import open_file
 
 Ref = Annotated[str, Field(min_length=1, max_length=64)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -184,6 +185,27 @@ class Ledger(abc.ABC):
         """Release the adapter's resources."""
 
 
+class SqlLedger(Ledger):
+    """The reads both SQL adapters share, written once with `?` placeholders; `_fetch`
+    runs one in the adapter's database."""
+
+    @abc.abstractmethod
+    def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]: ...
+
+    def _select(self, kind: EntryKind, lo: float, hi: float, *, overlap: bool,
+                end_open: bool) -> list[Any]:
+        upper = "lo < ?" if end_open else "lo <= ?"
+        lower = "hi >= ?" if overlap else "lo >= ?"
+        rows = self._fetch(f"SELECT data FROM ledger_entries WHERE kind = ? AND {upper} AND "
+                           f"{lower} ORDER BY lo, ref", (kind.value, hi, lo))
+        model = MODELS[kind]
+        return [model.model_validate(json.loads(data)) for (data,) in rows]
+
+    def count(self) -> dict[str, int]:
+        rows = self._fetch("SELECT kind, COUNT(*) FROM ledger_entries GROUP BY kind", ())
+        return {str(k): int(n) for k, n in rows}
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ledger_entries (
@@ -207,18 +229,12 @@ def _range(kind: EntryKind, entry: _Entry) -> tuple[float, float]:
     raise TypeError(f"not a ledger entry of kind {kind}: {type(entry).__name__}")
 
 
-class SqliteLedger(Ledger):
+class SqliteLedger(SqlLedger):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self._lock = threading.RLock()
+        self._conn = open_file(self.path, _SCHEMA, "ledger")
         try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.executescript(_SCHEMA)
             self._conn.execute("INSERT OR IGNORE INTO ledger_meta (key, value) "
                                "VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         except sqlite3.Error as exc:
@@ -267,26 +283,12 @@ class SqliteLedger(Ledger):
                     unchanged += 1
         return PutResult(inserted, updated, unchanged)
 
-    def _select(self, kind: EntryKind, lo: float, hi: float, *, overlap: bool,
-                end_open: bool) -> list[Any]:
-        """Entries whose [lo, hi] range overlaps (or whose lo falls in) the query range."""
-        upper = "lo < ?" if end_open else "lo <= ?"
-        lower = "hi >= ?" if overlap else "lo >= ?"
-        sql = (f"SELECT data FROM ledger_entries WHERE kind = ? AND {upper} AND {lower} "
-               "ORDER BY lo, ref")
+    def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]:
         with self._lock:
             try:
-                rows = self._conn.execute(sql, (kind.value, hi, lo)).fetchall()
+                return self._conn.execute(query, params).fetchall()
             except sqlite3.Error as exc:
                 raise StoreError("ledger query", str(exc)) from exc
-        model = MODELS[kind]
-        return [model.model_validate(json.loads(data)) for (data,) in rows]
-
-    def count(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT kind, COUNT(*) FROM ledger_entries GROUP BY kind").fetchall()
-        return {str(k): int(n) for k, n in rows}
 
 
 def local_datetime(value: datetime, tz_key: str) -> datetime:

@@ -10,52 +10,36 @@ central/migrations/ledger/.
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-
 from central import migrations
-from central.errors import StoreError
 from central.ledger import (
     MODELS,
     EntryKind,
-    Ledger,
     PutResult,
+    SqlLedger,
     _Entry,
     _range,
 )
-from central.pgstore import Conn, connect
+from central.pgstore import POSTGRES, PgConnection
 
 
-class PgLedger(Ledger):
+class PgLedger(SqlLedger):
     def __init__(self, dsn: str, *, password: str | None = None, migrate: bool = True,
                  connect_timeout_s: int = 10) -> None:
         self.dsn = dsn
-        self._password = password
-        self._connect_timeout_s = connect_timeout_s
-        self._lock = threading.RLock()
-        self._conn: Conn | None = None
+        self._db = PgConnection(dsn, password, connect_timeout_s, "greenguard-ledger",
+                                what="ledger open")
         if migrate:
             try:
-                migrations.apply(self._connection(), "ledger")
+                migrations.apply(self._db.get(), "ledger")
             except BaseException:
                 self.close()
                 raise
 
-    def _connection(self) -> Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, self._password, self._connect_timeout_s,
-                                 "greenguard-ledger", what="ledger open")
-        return self._conn
-
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._db.close()
 
     def put(self, kind: EntryKind, entries: Sequence[_Entry]) -> PutResult:
         model = MODELS[kind]
@@ -63,56 +47,30 @@ class PgLedger(Ledger):
             if not isinstance(entry, model):
                 raise TypeError(f"{kind} entries must be {model.__name__}")
         inserted = updated = unchanged = 0
-        with self._lock:
-            conn = self._connection()
-            try:
-                with conn.transaction():
-                    for entry in entries:
-                        data = entry.model_dump_json()
-                        lo, hi = _range(kind, entry)
-                        cur = conn.execute(
-                            "INSERT INTO ledger_entries (kind, ref, lo, hi, data) "
-                            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, ref) DO NOTHING",
-                            (kind.value, entry.ref, lo, hi, data))
-                        if cur.rowcount == 1:
-                            inserted += 1
-                            continue
-                        row = conn.execute("SELECT data FROM ledger_entries WHERE kind = %s "
-                                           "AND ref = %s FOR UPDATE",
-                                           (kind.value, entry.ref)).fetchone()
-                        if row is not None and row[0] == data:
-                            unchanged += 1
-                            continue
-                        conn.execute("UPDATE ledger_entries SET lo = %s, hi = %s, data = %s, "
-                                     "updated_count = updated_count + 1 "
-                                     "WHERE kind = %s AND ref = %s",
-                                     (lo, hi, data, kind.value, entry.ref))
-                        updated += 1
-            except psycopg.Error as exc:
-                if conn.closed or conn.broken:
-                    self._conn = None
-                raise StoreError("ledger put", str(exc)) from exc
+        with self._db.use("ledger put") as conn, conn.transaction():
+            for entry in entries:
+                data = entry.model_dump_json()
+                lo, hi = _range(kind, entry)
+                cur = conn.execute(
+                    "INSERT INTO ledger_entries (kind, ref, lo, hi, data) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (kind, ref) DO NOTHING",
+                    (kind.value, entry.ref, lo, hi, data))
+                if cur.rowcount == 1:
+                    inserted += 1
+                    continue
+                row = conn.execute("SELECT data FROM ledger_entries WHERE kind = %s "
+                                   "AND ref = %s FOR UPDATE",
+                                   (kind.value, entry.ref)).fetchone()
+                if row is not None and row[0] == data:
+                    unchanged += 1
+                    continue
+                conn.execute("UPDATE ledger_entries SET lo = %s, hi = %s, data = %s, "
+                             "updated_count = updated_count + 1 "
+                             "WHERE kind = %s AND ref = %s",
+                             (lo, hi, data, kind.value, entry.ref))
+                updated += 1
         return PutResult(inserted, updated, unchanged)
 
-    def _select(self, kind: EntryKind, lo: float, hi: float, *, overlap: bool,
-                end_open: bool) -> list[Any]:
-        upper = "lo < %s" if end_open else "lo <= %s"
-        lower = "hi >= %s" if overlap else "lo >= %s"
-        query = (f"SELECT data FROM ledger_entries WHERE kind = %s AND {upper} AND {lower} "
-                 "ORDER BY lo, ref")
-        with self._lock:
-            conn = self._connection()
-            try:
-                rows = conn.execute(query.encode(), (kind.value, hi, lo)).fetchall()
-            except psycopg.Error as exc:
-                if conn.closed or conn.broken:
-                    self._conn = None
-                raise StoreError("ledger query", str(exc)) from exc
-        model = MODELS[kind]
-        return [model.model_validate(json.loads(data)) for (data,) in rows]
-
-    def count(self) -> dict[str, int]:
-        with self._lock:
-            rows = self._connection().execute(
-                "SELECT kind, COUNT(*) FROM ledger_entries GROUP BY kind").fetchall()
-        return {str(k): int(n) for k, n in rows}
+    def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]:
+        with self._db.use("ledger query") as conn:
+            return conn.execute(POSTGRES.sql(query).encode(), params).fetchall()

@@ -35,7 +35,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -73,6 +73,53 @@ def connect(dsn: str, password: str | None, timeout_s: int, application: str, *,
     except psycopg.Error as exc:
         raise StoreError(what, f"postgres: {exc}") from exc
 Conn = psycopg.Connection[tuple[Any, ...]]
+
+
+class PgConnection:
+    """The one connection of the store or the ledger: opened on first use, used under one
+    lock, and dropped after a failure that broke it, so the next call reconnects (a server
+    restart costs one refused call, nothing is acknowledged in between)."""
+
+    def __init__(self, dsn: str, password: str | None, timeout_s: int, application: str, *,
+                 readonly: bool = False, what: str) -> None:
+        self.dsn = dsn
+        self.readonly = readonly
+        self._password = password
+        self._timeout_s = timeout_s
+        self._application = application
+        self._what = what  # names a refused connection in its StoreError
+        self.lock = threading.RLock()
+        self._conn: Conn | None = None
+
+    def get(self) -> Conn:
+        """The open connection (opened now if needed); call with `lock` held."""
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, self._password, self._timeout_s,
+                                 self._application, readonly=self.readonly, what=self._what)
+        return self._conn
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        with self.lock:
+            self.drop()
+
+    @contextlib.contextmanager
+    def use(self, operation: str) -> Iterator[Conn]:
+        """The connection under the lock; a database error becomes `StoreError(operation)`
+        and drops the connection if it broke."""
+        with self.lock:
+            conn = self.get()
+            try:
+                yield conn
+            except psycopg.Error as exc:
+                if conn.closed or conn.broken:
+                    self.drop()
+                raise StoreError(operation, str(exc)) from exc
 
 RETRIES = 8  # serialization failures and deadlocks before giving up (no ack; edge resends)
 
@@ -158,35 +205,18 @@ class PgStore(SqlReads):
                  migrate: bool = True, connect_timeout_s: int = 10) -> None:
         self.dsn = dsn
         self.readonly = readonly
-        self._password = password
-        self._connect_timeout_s = connect_timeout_s
-        self._lock = threading.RLock()
-        self._conn: Conn | None = None
+        self._db = PgConnection(dsn, password, connect_timeout_s, "greenguard-central",
+                                readonly=readonly, what="open")
         self.conflict_retries = 0  # serialization failures / deadlocks retried (diagnostics)
         if migrate and not readonly:
             try:
-                migrations.apply(self._connection(), "store")
+                migrations.apply(self._db.get(), "store")
             except BaseException:
-                self._drop()
+                self._db.drop()
                 raise
 
-    # -- connection -----------------------------------------------------------------
-
-    def _connection(self) -> Conn:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.dsn, self._password, self._connect_timeout_s,
-                                 "greenguard-central", readonly=self.readonly, what="open")
-        return self._conn
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
-
     def close(self) -> None:
-        with self._lock:
-            self._drop()
+        self._db.close()
 
     def __enter__(self) -> PgStore:
         return self
@@ -199,8 +229,7 @@ class PgStore(SqlReads):
         if self.readonly:
             raise StoreError(operation, "store opened read-only")
         for attempt in range(RETRIES):
-            with self._lock:
-                conn = self._connection()
+            with self._db.use(operation) as conn:
                 try:
                     with conn.transaction():
                         return work(conn)
@@ -209,24 +238,14 @@ class PgStore(SqlReads):
                     if attempt == RETRIES - 1:
                         raise StoreError(operation, f"gave up after {RETRIES} conflicts: "
                                                     f"{exc}") from exc
-                except psycopg.Error as exc:
-                    if conn.closed or conn.broken:
-                        self._drop()
-                    raise StoreError(operation, str(exc)) from exc
             time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
         raise AssertionError("unreachable")
 
     def _query(self, query: str | sql.Composed, params: Sequence[Any] | dict[str, Any] = ()
                ) -> list[tuple[Any, ...]]:
-        with self._lock:
-            conn = self._connection()
-            try:
-                return conn.execute(query if isinstance(query, sql.Composed)
-                                    else query.encode(), params).fetchall()
-            except psycopg.Error as exc:
-                if conn.closed or conn.broken:
-                    self._drop()
-                raise StoreError("query", str(exc)) from exc
+        with self._db.use("query") as conn:
+            return conn.execute(query if isinstance(query, sql.Composed)
+                                else query.encode(), params).fetchall()
 
     # -- writes -------------------------------------------------------------------------
 

@@ -13,6 +13,22 @@ from typing import Any
 from central.errors import StoreError
 
 
+def open_file(path: str, schema: str, what: str) -> sqlite3.Connection:
+    """A connection to one SQLite file (WAL, `synchronous=FULL`; ":memory:" as it is) with
+    `schema` applied, usable from any thread under the caller's lock; `StoreError` naming
+    `what` and the file if it cannot be opened."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+        conn.executescript(schema)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what} open", f"{path}: {exc}") from exc
+    return conn
+
+
 class SqliteFile:
     """A thread-safe connection to one SQLite file with `schema` applied; `what` names the
     file in errors ("token store", "command store")."""
@@ -21,16 +37,7 @@ class SqliteFile:
         self.path = str(path)
         self.what = what
         self._lock = threading.Lock()
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None,
-                                         check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 5000")
-            if self.path != ":memory:":
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.executescript(schema)
-        except sqlite3.Error as exc:
-            raise StoreError(f"{what} open", f"{self.path}: {exc}") from exc
+        self._conn = open_file(self.path, schema, what)
 
     def close(self) -> None:
         with self._lock:

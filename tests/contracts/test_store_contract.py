@@ -156,7 +156,7 @@ def _make_writes_fail(store: FullStore, backend: str) -> None:
         store._conn.execute(f"PRAGMA max_page_count = {pages}")
     else:
         assert isinstance(store, PgStore)
-        conn = store._connection()
+        conn = store._db.get()
         conn.execute("CREATE FUNCTION fail_at_150() RETURNS trigger LANGUAGE plpgsql AS $$ "
                      "BEGIN IF NEW.seq = 150 THEN RAISE EXCEPTION 'disk full (injected)'; "
                      "END IF; RETURN NEW; END $$")
