@@ -176,9 +176,11 @@ class Writes:
         while True:  # merge every pending range the watermark now reaches
             (top,) = self.run("SELECT MAX(upto) FROM pending WHERE edge = ? AND epoch = ? "
                               "AND after <= ?", (*key, w)).fetchone()
+            if top is None:  # nothing reached (the usual case: no gap): nothing to delete
+                break
             self.run("DELETE FROM pending WHERE edge = ? AND epoch = ? AND after <= ?",
                      (*key, w))
-            if top is None or top <= w:
+            if top <= w:
                 break
             w = int(top)
         self.run("UPDATE streams SET site = ?, watermark = ?, updated = ? "
