@@ -17,6 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("protocols", "edge", "central")
 # What each package may import of the others (itself always).
 ALLOWED = {"protocols": set(), "edge": {"protocols"}, "central": {"protocols"}}
+# The stores' public face is the port (central.storeport) and the opener (central.backend):
+# the shared SQL and the PostgreSQL adapters are imported only where listed.
+ONLY_FROM = {
+    "central.storesql": {"central.store", "central.pgstore"},
+    "central.pgstore": {"central.backend", "central.pgledger"},
+    "central.pgledger": {"central.backend"},
+}
+# Modules that must not reach these (directly or through others).
+NEVER_REACHES = {
+    "central.storeport": {"central.store", "central.pgstore", "central.storesql"},
+    "central.institution": {"central.config"},  # the domain model knows no process settings
+    "central.codes": {"central.institution", "central.config"},
+}
 
 
 def module_name(path: Path) -> str:
@@ -108,6 +121,26 @@ def test_package_boundaries_hold() -> None:
     assert crossing == []
 
 
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for d in graph.get(todo.pop(), ()):
+            if d not in seen:
+                seen.add(d)
+                todo.append(d)
+    return seen
+
+
+def test_store_and_model_boundaries_hold() -> None:
+    graph = import_graph()
+    intruders = {m: sorted(i for i, deps in graph.items() if m in deps and i not in allowed)
+                 for m, allowed in ONLY_FROM.items()}
+    assert intruders == {m: [] for m in ONLY_FROM}
+    reached = {m: sorted(reachable(graph, m) & banned) for m, banned in NEVER_REACHES.items()}
+    assert reached == {m: [] for m in NEVER_REACHES}
+
+
 def test_the_checker_sees_cycles_and_every_kind_of_import() -> None:
     """The two tests above would pass on an empty graph: show that the reader finds lazy,
     TYPE_CHECKING, relative and `from package import module` imports, and that a cycle
@@ -121,4 +154,5 @@ def test_the_checker_sees_cycles_and_every_kind_of_import() -> None:
     graph = {"central.a": {"central.b"}, "central.b": {"central.c"},
              "central.c": {"central.a"}, "edge.x": {"central.a"}}
     assert cycles(graph) == [["central.a", "central.b", "central.c"]]
+    assert reachable(graph, "edge.x") == {"central.a", "central.b", "central.c"}
     assert len(import_graph()) > 80  # the real tree was read
