@@ -72,6 +72,8 @@ class Dialect:
 
     def sql(self, statement: str) -> str:
         """`statement`, written with `?` placeholders, in this database's style."""
+        if self.placeholder == "?":
+            return statement
         return _convert(statement, self.placeholder)
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
@@ -81,10 +83,8 @@ class Dialect:
         return f"{column} IN ({', '.join('?' * len(values))})", list(values)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=512)  # the statements are a few dozen shapes
 def _convert(statement: str, placeholder: str) -> str:
-    if placeholder == "?":
-        return statement
     assert "%" not in statement, "a literal % would be taken for a placeholder"
     return statement.replace("?", placeholder)
 
