@@ -4,7 +4,8 @@ through, and the records that cross it.
 `central.store.Store` (embedded SQLite, the default) and `central.pgstore.PgStore`
 (PostgreSQL, shared by several ingest workers) both satisfy these protocols, and the contract
 suite in tests/contracts/ runs the same tests against both. The records below are the port's
-own: callers import them from here, never from an adapter, and no adapter imports another.
+own: callers import them from here, never from an adapter, and neither adapter imports
+the other (what they share is central/storesql.py).
 """
 
 from __future__ import annotations
