@@ -352,9 +352,9 @@ def requests_for(route: APIRoute, path: str, method: str, w: World
              *[p.name for p in route.dependant.query_params]]
     required = {p.name for p in route.dependant.query_params if p.field_info.is_required()}
     for name in names:
-        values = enum_values(route, name)
-        if values is not None and name != "kind":
-            choices[name] = values
+        enumerated = enum_values(route, name)
+        if enumerated is not None and name != "kind":
+            choices[name] = enumerated
         elif name == "iid":
             fixed[name] = A
         elif name == "command_id":
@@ -369,7 +369,7 @@ def requests_for(route: APIRoute, path: str, method: str, w: World
             raise AssertionError(f"{path}: no sample value for {name}")
     out = []
     for combo in itertools.product(*choices.values()):
-        values = {**fixed, **dict(zip(choices, combo, strict=True))}
+        values: dict[str, Any] = {**fixed, **dict(zip(choices, combo, strict=True))}
         url = path
         for name in route.param_convertors:
             url = url.replace(f"{{{name}}}", str(values.pop(name)))
@@ -426,7 +426,7 @@ def leaks(text: str) -> list[str]:
 
 
 def headers(w: World) -> dict[str, dict[str, str]]:
-    out = {"anonymous": {}}
+    out: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in Role:
         out[role.value] = {"Authorization": f"Bearer {w.auth.issue(f'a {role}', role, [A])[1]}"}
     return out
