@@ -10,7 +10,7 @@ from central.errors import ReportError
 from central.ledger import Ledger
 from central.profile import CoefficientProfile
 from central.reports import Kind, Lang, gather, render_html
-from central.store import Store
+from central.storeport import StoreReader
 
 ReportName = Literal["monthly", "quarterly", "annual", "ledger", "scoring"]
 Format = Literal["html", "pdf", "xlsx", "json"]
@@ -26,7 +26,7 @@ MEDIA = {"html": "text/html; charset=utf-8", "pdf": "application/pdf",
          "json": "application/json"}
 
 
-def produce(store: Store, ledger: Ledger, institution: InstitutionConfig,
+def produce(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
             profile: CoefficientProfile, *, report: str, fmt: str, year: int,
             number: int | None = None, lang: Lang = "zh", now: float
             ) -> tuple[bytes, str, str]:

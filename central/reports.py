@@ -36,7 +36,7 @@ from central.metrics import (
     period_metrics,
 )
 from central.profile import CoefficientProfile
-from central.store import Store
+from central.storeport import StoreReader
 
 Lang = Literal["zh", "en"]
 Kind = Literal["monthly", "quarterly", "annual"]
@@ -275,7 +275,7 @@ def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
     return out
 
 
-def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
+def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
            profile: CoefficientProfile, *, kind: Kind, year: int, number: int | None,
            now: float) -> ReportData:
     """Every figure of one report. Periods reaching past `now` stop at `now`."""

@@ -41,7 +41,11 @@ class FillDrop(_View):
 
 
 class BinLevel(_View):
-    bin: str
+    """The latest fill of one configured bin: the one bin-level model (page, API, reports)."""
+
+    bin: str  # edge/device
+    edge: str
+    device: str
     name: str | None
     building: str
     category: str
@@ -114,7 +118,8 @@ def bin_level(bin_: WasteBin, reading: tuple[int, SampleValue] | None, now: floa
         at = datetime.fromtimestamp(reading[0] / 1000, tz)
         age = now - reading[0] / 1000
     return BinLevel(
-        bin=bin_.id, name=bin_.name, building=bin_.building, category=bin_.category,
+        bin=bin_.id, edge=bin_.edge, device=bin_.device, name=bin_.name,
+        building=bin_.building, category=bin_.category,
         label_zh=category.zh if category else bin_.category,
         label_en=category.en if category else bin_.category,
         hazardous=bool(category and category.hazardous), capacity_l=bin_.capacity_l,

@@ -30,7 +30,7 @@ import yaml
 from central.auth import Authenticator, Role, TokenStore, generate_secret
 from central.config import CentralSettings, load_institution
 from central.ingest import IngestStats
-from central.overview import compliance_for
+from central.metrics import compliance_for
 from central.profile import load_profile
 from central.service import run_central
 from central.store import Store
