@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from central.alarms import AlarmEvent, alarm_states
 from central.api import Tenant, create_app
 from central.config import InstitutionConfig, parse_institution
-from central.alarms import AlarmEvent, alarm_states
 from central.dashboard import step_sum
 from central.entries import add_entries
 from central.ingest import IngestStats
