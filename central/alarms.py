@@ -26,10 +26,11 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, computed_field
+from pydantic import computed_field
 
 from central.store import event_data
 from central.storeport import StoreReader
+from central.view import View
 
 __all__ = ["AlarmEvent", "AlarmKindSummary", "AlarmState", "AlarmView", "OpenAlarm",
            "alarm_states", "alarm_view", "read_alarm_events", "recent_alarm_events"]
@@ -38,11 +39,8 @@ PREFIX = "alarm."
 Identity = tuple[str, str | None, str, str, str]
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class AlarmEvent(_View):
+class AlarmEvent(View):
     """One stored alarm event."""
 
     edge: str
@@ -79,7 +77,7 @@ class AlarmEvent(_View):
                 str(self.data.get("point", "")))
 
 
-class AlarmState(_View):
+class AlarmState(View):
     """The current state of one alarm (one identity)."""
 
     kind: str  # leak, lights_on, bin_full, …: the name after "alarm."
@@ -94,7 +92,7 @@ class AlarmState(_View):
     data: dict[str, Any]  # of the event `since` names
 
 
-class OpenAlarm(_View):
+class OpenAlarm(View):
     kind: str
     edge: str
     device: str | None
@@ -105,14 +103,14 @@ class OpenAlarm(_View):
     data: dict[str, Any]
 
 
-class AlarmKindSummary(_View):
+class AlarmKindSummary(View):
     kind: str
     raised: int  # raised events in the period
     cleared: int  # cleared events in the period
     open: int  # open at the end of the period
 
 
-class AlarmView(_View):
+class AlarmView(View):
     start: datetime
     end: datetime
     open: list[OpenAlarm]

@@ -21,8 +21,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from central import metrics
 from central.alarms import (
     AlarmEvent,
@@ -41,6 +39,7 @@ from central.metrics import AcCompliance, AfterHours, ItemLine, WasteMonth
 from central.profile import CoefficientProfile
 from central.reader import TenantReader
 from central.store import local_midnight_ms
+from central.view import View
 from central.waste import BinLevel
 
 __all__ = ["Dashboard", "LivePower", "build_dashboard", "build_live", "step_sum"]
@@ -51,18 +50,15 @@ LIVE_POINTS = 60  # one point per minute of it
 RECENT_ALARMS = 20
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class InstitutionView(_View):
+class InstitutionView(View):
     id: str
     name: str
     type: InstitutionType
     timezone: str
 
 
-class LiveValue(_View):
+class LiveValue(View):
     point: str
     value: float | int | bool | str
     unit: str
@@ -71,7 +67,7 @@ class LiveValue(_View):
     stale: bool
 
 
-class MeterView(_View):
+class MeterView(View):
     edge: str
     device: str
     point: str
@@ -83,7 +79,7 @@ class MeterView(_View):
     live: LiveValue | None
 
 
-class BuildingView(_View):
+class BuildingView(View):
     id: str
     name: str
     floor_area_m2: float
@@ -95,7 +91,7 @@ class BuildingView(_View):
     meters: list[MeterView]
 
 
-class MonthFigures(_View):
+class MonthFigures(View):
     start: datetime
     end: datetime
     electricity_kwh: float
@@ -104,14 +100,14 @@ class MonthFigures(_View):
     after_hours: AfterHours
 
 
-class Alarms(_View):
+class Alarms(View):
     active: list[AlarmState]  # open now (central.alarms), newest first
     recent: list[AlarmEvent]  # the newest alarm events, unknown states included
     today: list[AlarmKindSummary]  # raised and cleared since local midnight, per kind
     unknown_state: int  # alarm events whose state is neither raised nor cleared
 
 
-class Waste(_View):
+class Waste(View):
     year: int
     bins: list[BinLevel]  # every configured bin's latest fill
     monthly: list[WasteMonth]  # clearances of the year per month and category
@@ -119,7 +115,7 @@ class Waste(_View):
     weight_kg: float
 
 
-class Dashboard(_View):
+class Dashboard(View):
     institution: InstitutionView
     now: float
     local_time: datetime
@@ -136,18 +132,18 @@ class Dashboard(_View):
     ingest: dict[str, Any] | None
 
 
-class PowerPoint(_View):
+class PowerPoint(View):
     ts: int  # ms, end of the minute
     power_w: float | None  # None: no fresh reading of any main electricity meter
 
 
-class BuildingPower(_View):
+class BuildingPower(View):
     id: str
     name: str
     power_w: float | None
 
 
-class LivePower(_View):
+class LivePower(View):
     now: float
     local_time: datetime
     power_w: float | None

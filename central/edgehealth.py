@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from central.reader import TenantReader
+from central.view import View
 
 __all__ = ["ONLINE_WITHIN_S", "EdgeHealth", "edge_health"]
 
 ONLINE_WITHIN_S = 300.0  # an edge heard from within this many seconds counts as online
 
 
-class EdgeHealth(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class EdgeHealth(View):
     edge: str = Field(examples=["edge-1"])
     site: str | None = Field(examples=["site-1"])
     online: bool = Field(description="birth seen and no death since, and heard from within "

@@ -23,8 +23,6 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from central import codes
 from central.alarms import AlarmView, alarm_view, read_alarm_events
 from central.compliance import (
@@ -48,14 +46,11 @@ from central.reader import scoped
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.storeport import StoreReader
+from central.view import View as _View  # the one read-model base
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
 
 class ItemLine(_View):

@@ -20,27 +20,23 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from central import codes
 from central.config import ClearanceDetection, WasteBin
 from central.ledger import Clearance
+from central.view import View
 
 SampleValue = float | int | bool | str
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class FillDrop(_View):
+class FillDrop(View):
     high_ms: int
     high_pct: float
     low_ms: int
     low_pct: float
 
 
-class BinLevel(_View):
+class BinLevel(View):
     """The latest fill of one configured bin: the one bin-level model (page, API, reports)."""
 
     bin: str  # edge/device

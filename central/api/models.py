@@ -12,17 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from central.auth import Role
 from central.edgehealth import EdgeHealth
+from central.view import View
 
 IID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ID_PATTERN = IID_PATTERN  # edges and devices
 POINT_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 
 
-class _Out(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class InstitutionSummary(_Out):
+class InstitutionSummary(View):
     id: str = Field(examples=["demo-school"])
     name: str = Field(examples=["示范中学 Demo Middle School"])
     type: str = Field(examples=["school"])
@@ -31,7 +29,7 @@ class InstitutionSummary(_Out):
     meters: int = Field(examples=[6])
 
 
-class BuildingOut(_Out):
+class BuildingOut(View):
     id: str = Field(examples=["A"])
     name: str = Field(examples=["教学楼 Teaching"])
     floor_area_m2: float = Field(examples=[7000.0])
@@ -39,7 +37,7 @@ class BuildingOut(_Out):
     meters: int = Field(examples=[3])
 
 
-class InstitutionDetail(_Out):
+class InstitutionDetail(View):
     id: str
     name: str
     type: str
@@ -52,7 +50,7 @@ class InstitutionDetail(_Out):
                             "water_m3_per_person": 5.0}}])
 
 
-class PointOut(_Out):
+class PointOut(View):
     point: str = Field(examples=["power_w"])
     unit: str | None = Field(examples=["W"])
     ts: int | None = Field(description="last sample, ms since the epoch",
@@ -60,7 +58,7 @@ class PointOut(_Out):
     value: float | int | bool | str | None = Field(examples=[12000.0])
 
 
-class DeviceOut(_Out):
+class DeviceOut(View):
     edge: str = Field(examples=["edge-1"])
     device: str = Field(examples=["meter-a"])
     kind: Literal["meter", "ac", "other"] = Field(examples=["meter"])
@@ -72,7 +70,7 @@ class DeviceOut(_Out):
     points: list[PointOut]
 
 
-class Bucket(_Out):
+class Bucket(View):
     start: int = Field(description="bucket start, ms since the epoch",
                        examples=[1751428800000])
     count: int = Field(examples=[15])
@@ -82,7 +80,7 @@ class Bucket(_Out):
     last: float | int | bool | str | None = Field(examples=[12000.0])
 
 
-class Series(_Out):
+class Series(View):
     edge: str
     device: str
     point: str
@@ -92,7 +90,7 @@ class Series(_Out):
     buckets: list[Bucket]
 
 
-class IntervalOut(_Out):
+class IntervalOut(View):
     edge: str
     device: str
     point: str
@@ -104,7 +102,7 @@ class IntervalOut(_Out):
     synced: bool
 
 
-class EventOut(_Out):
+class EventOut(View):
     edge: str = Field(examples=["edge-1"])
     epoch: int
     seq: int
@@ -117,7 +115,7 @@ class EventOut(_Out):
     synced: bool
 
 
-class AlarmOut(_Out):
+class AlarmOut(View):
     """One alarm's current state (central/alarms.py has the rules)."""
 
     name: str = Field(examples=["alarm.leak"])
@@ -131,7 +129,7 @@ class AlarmOut(_Out):
     data: dict[str, Any]
 
 
-class TokenOut(_Out):
+class TokenOut(View):
     id: str = Field(examples=["9f2c4e1a7b3d5f60"])
     name: str = Field(examples=["energy office"])
     role: Role
@@ -158,17 +156,17 @@ class TokenRequest(BaseModel):
         examples=[86400 * 90])
 
 
-class ErrorOut(_Out):
+class ErrorOut(View):
     detail: str = Field(examples=["unauthorised: token expired"])
 
 
-class ProblemOut(_Out):
+class ProblemOut(View):
     field: str = Field(examples=["entries[0].quantity"])
     value: Any = Field(examples=[-5])
     reason: str = Field(examples=["Input should be greater than or equal to 0"])
 
 
-class UnprocessableOut(_Out):
+class UnprocessableOut(View):
     """A refused request: FastAPI's list of parameter errors (`loc`, `msg`, `input`), or
     one sentence naming the field and value, with `problems` for ledger entries (of
     which none were stored)."""
@@ -192,7 +190,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-class WhoAmI(_Out):
+class WhoAmI(View):
     token_id: str
     name: str
     role: Role
