@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from central import page
 from central.api.deps import ApiSettings, Tenant, ping_store
 from central.api.models import ERRORS
 from central.api.routes import ROUTERS
@@ -17,7 +18,6 @@ from central.auth import Authenticator, authorize
 from central.commands import CommandService, CommandUnavailableError
 from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
-from central.page import page_router
 from central.profile import check_profile
 from central.prom import add_metrics_route
 from central.storeport import StoreReader
@@ -111,7 +111,7 @@ def create_app(
         return {"status": "ok", "time": clock.now(),
                 "mqtt_connected": ingest_stats.connected if ingest_stats else None}
 
-    app.include_router(page_router())  # the page's shell and assets: public, no data
+    app.include_router(page.router)  # the page's shell and assets: public, no data
     for router in (*ROUTERS, *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
     add_metrics_route(app, ingest_stats, store, edges=metrics_edges)  # central/prom.py
