@@ -2,7 +2,8 @@
 
 The shell at `/` is public and carries no data: the page's script reads the figures from
 `/api/v1/institutions/{iid}/dashboard` (central/dashboard.py) with `fetch()`, sending
-`Authorization: Bearer` when it has a token (given once as `#token=…` in the address, then kept in localStorage).
+`Authorization: Bearer` when it has a token (given once as `#token=…` in the address, then
+kept in localStorage).
 
 Everything the page needs is in central/web/ and served here, never from a CDN: institution
 networks are often closed. The Content-Security-Policy makes that a rule the browser
