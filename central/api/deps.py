@@ -7,6 +7,8 @@
     PrincipalDep  the caller's verified token (GETs need a viewer, writes an engineer)
     EngineerDep   a caller with at least the engineer role
     CentralAdminDep  an admin of every institution (token management)
+    CentralCountersDep  the ingest counters, or null for a token that does not see every
+                  institution of the central
 
 `central.auth.authorize()` runs before any of these on every `/api/v1` route, and answers
 404 for an institution the token may not see, so `TenantDep` only ever resolves the caller's
@@ -35,8 +37,9 @@ from central.store import Store
 from central.storeport import StoreReader
 from protocols.clock import Clock
 
-__all__ = ["ApiSettings", "CentralAdminDep", "EngineerDep", "IidParam", "PrincipalDep",
-           "ReaderDep", "SettingsDep", "Tenant", "TenantDep", "ping_store"]
+__all__ = ["ApiSettings", "CentralAdminDep", "CentralCountersDep", "CommandsDep",
+           "EngineerDep", "IidParam", "PrincipalDep", "ReaderDep", "SettingsDep", "Tenant",
+           "TenantDep", "ping_store"]
 
 IidParam = Annotated[str, PathParam(pattern=IID_PATTERN, description="institution id",
                                     examples=["demo-school"])]
@@ -119,6 +122,18 @@ ReaderDep = Annotated[TenantReader, Depends(_reader)]
 PrincipalDep = Annotated[Principal, Depends(authorize())]
 EngineerDep = Annotated[Principal, Depends(authorize(Role.ENGINEER))]
 CentralAdminDep = Annotated[Principal, Depends(require_all_institutions)]
+
+
+def _central_counters(settings: SettingsDep, principal: PrincipalDep
+                      ) -> dict[str, Any] | None:
+    """The ingest counters, to a token that sees every institution of the central: they
+    count every institution's messages, so a token of one institution among several gets
+    null (it would learn how much the others send)."""
+    sees_all = principal.institutions is None or principal.institutions >= settings.tenants.keys()
+    return settings.ingest() if sees_all else None
+
+
+CentralCountersDep = Annotated[dict[str, Any] | None, Depends(_central_counters)]
 
 
 def commands_of(settings: SettingsDep) -> CommandService:

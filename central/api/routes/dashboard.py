@@ -10,16 +10,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from central.api.deps import ReaderDep, SettingsDep, TenantDep
+from central.api.deps import CentralCountersDep, ReaderDep, SettingsDep, TenantDep
 from central.dashboard import Dashboard, LivePower, build_dashboard, build_live
 
 router = APIRouter(prefix="/api/v1/institutions/{iid}", tags=["dashboard"])
 
 
 @router.get("/dashboard", summary="Everything the built-in dashboard shows")
-def get_dashboard(reader: ReaderDep, t: TenantDep, settings: SettingsDep) -> Dashboard:
+def get_dashboard(reader: ReaderDep, t: TenantDep, settings: SettingsDep,
+                  ingest: CentralCountersDep) -> Dashboard:
     return build_dashboard(reader, t.ledger, t.profile, now=settings.clock.now(),
-                           ingest=settings.ingest())
+                           ingest=ingest)
 
 
 @router.get("/dashboard/live", summary="Live power and its recent history")
@@ -32,8 +33,9 @@ def get_live(
 
 
 @router.get("/overview", tags=["compliance"])
-def get_overview(reader: ReaderDep, t: TenantDep, settings: SettingsDep) -> Dashboard:
+def get_overview(reader: ReaderDep, t: TenantDep, settings: SettingsDep,
+                 ingest: CentralCountersDep) -> Dashboard:
     """What the built-in page shows: live power, today's energy, compliance, alarms, bins,
     edges (the dashboard's model)."""
     return build_dashboard(reader, t.ledger, t.profile, now=settings.clock.now(),
-                           ingest=settings.ingest())
+                           ingest=ingest)

@@ -13,6 +13,7 @@ import pytest
 from central.alarms import AlarmEvent, alarm_states, alarm_view
 from central.api import Tenant, create_app
 from central.config import InstitutionConfig, MeterKey, parse_institution
+from central.ingest import IngestStats
 from central.profile import CoefficientProfile
 from central.reader import ScopeError, TenantReader, edges_of, scoped
 from central.store import Store
@@ -23,6 +24,7 @@ from tests.unit.central.central_helpers import (
     SHANGHAI,
     authenticator,
     batch,
+    bearer,
     interval,
     local_ms,
     sample,
@@ -157,3 +159,20 @@ async def test_metrics_shows_no_edges_unless_the_operator_enables_it(
         assert ("edge-9" in text) is enabled
         assert ('greenguard_edge_online{edge="edge-1",site="site-edge-1"} 1.0' in text) \
             is enabled
+
+
+async def test_ingest_counters_only_to_a_token_that_sees_every_institution(
+        store: Store, institution: InstitutionConfig, profile: CoefficientProfile) -> None:
+    auth = authenticator()
+    app = create_app(store, [Tenant(institution, profile), Tenant(other_institution(), profile)],
+                     VirtualClock(T / 1000), auth, IngestStats(received=7))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as c:
+        for scope, shown in ((["demo-school"], False),
+                             (["demo-school", "other-school"], True), (None, True)):
+            for path in ("dashboard", "overview"):
+                r = await c.get(f"/api/v1/institutions/demo-school/{path}",
+                                headers=bearer(auth, "viewer", scope))
+                assert r.status_code == 200, r.text
+                ingest = r.json()["ingest"]
+                assert (ingest is not None and ingest["received"] == 7) is shown, (scope, path)
