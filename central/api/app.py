@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from central import page
-from central.api.deps import ApiSettings, Tenant, ping_store
+from central.api.deps import ApiSettings, Tenant
 from central.api.models import ERRORS
-from central.api.routes import ROUTERS
+from central.api.routes import ROUTERS, health
 from central.auth import Authenticator, authorize
 from central.commands import CommandService, CommandUnavailableError
 from central.errors import ConfigError, EntryError, ReportError, StoreError
@@ -105,12 +104,7 @@ def create_app(
     app.state.auth = auth
     _error_answers(app)
 
-    @app.get("/healthz", tags=["public"], dependencies=[Depends(ping_store)])
-    def healthz() -> dict[str, Any]:
-        """Liveness for load balancers; names no institution."""
-        return {"status": "ok", "time": clock.now(),
-                "mqtt_connected": ingest_stats.connected if ingest_stats else None}
-
+    app.include_router(health.router)  # public: /healthz
     app.include_router(page.router)  # the page's shell and assets: public, no data
     for router in (*ROUTERS, *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
