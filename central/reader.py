@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from central.config import InstitutionConfig, MeterKey
-from central.errors import CentralError
+from central.errors import ScopeError
 from central.store import sums_per_day
 from central.storeport import StoreReader
 
@@ -46,10 +46,6 @@ if TYPE_CHECKING:
     from protocols.wire import StreamId
 
 __all__ = ["ScopeError", "TenantReader", "edges_of", "scoped"]
-
-
-class ScopeError(CentralError):
-    """A central-wide read asked of one institution's reader."""
 
 
 def edges_of(institution: InstitutionConfig) -> frozenset[str]:
