@@ -13,6 +13,7 @@ import pytest
 from central.alarms import AlarmEvent, alarm_states, alarm_view
 from central.api import Tenant, create_app
 from central.config import InstitutionConfig, MeterKey, parse_institution
+from central.errors import ConfigError
 from central.ingest import IngestStats
 from central.profile import CoefficientProfile
 from central.reader import ScopeError, TenantReader, edges_of, scoped
@@ -176,3 +177,15 @@ async def test_ingest_counters_only_to_a_token_that_sees_every_institution(
                 assert r.status_code == 200, r.text
                 ingest = r.json()["ingest"]
                 assert (ingest is not None and ingest["received"] == 7) is shown, (scope, path)
+
+
+def test_an_edge_named_by_another_institutions_bin_is_refused(
+        store: Store, institution: InstitutionConfig, profile: CoefficientProfile) -> None:
+    doc = json.loads(json.dumps(INSTITUTION))
+    doc["institution"]["id"] = "other-school"
+    doc["meters"] = []
+    doc["bins"] = [{"edge": "edge-1", "device": "bin-x", "building": "A", "category": "other",
+                    "capacity_l": 100}]
+    with pytest.raises(ConfigError, match="edge-1"):
+        create_app(store, [Tenant(institution, profile), Tenant(parse_institution(doc), profile)],
+                   VirtualClock(T / 1000), authenticator())
