@@ -11,7 +11,7 @@ does not hold a way to ask for it, not because each caller remembered a filter.
 names and signatures, so code written against the port runs unchanged on a reader:
 
 - reads by meter key (`interval_sums`, `period_sums`, `sample_series`, `hour_totals` …)
-  keep only the keys of the institution's edges; with no keys, only its meters' rows;
+  keep only the keys of the institution's edges; with no keys, its configured meters;
 - reads by edge (`events`, `interval_records`, `latest_event_with`, `command_results`,
   `watermark` …) answer for the institution's edges only; `events(None, …)` means "every
   edge of the institution", not "every edge of the store";
@@ -75,9 +75,16 @@ class TenantReader:
     def owns(self, edge: str) -> bool:
         return edge in self.edges_owned
 
+    def _ask(self, keys: Iterable[MeterKey] | None
+             ) -> tuple[list[MeterKey] | None, list[MeterKey]]:
+        """(the keys asked, read once; the institution's among them). No keys asked: the
+        institution's configured meters."""
+        asked = None if keys is None else list(dict.fromkeys(keys))
+        wanted = self._meter_keys if asked is None else asked
+        return asked, [k for k in wanted if k.edge in self.edges_owned]
+
     def _keys(self, keys: Iterable[MeterKey] | None) -> list[MeterKey]:
-        wanted = self._meter_keys if keys is None else keys
-        return [k for k in dict.fromkeys(wanted) if k.edge in self.edges_owned]
+        return self._ask(keys)[1]
 
     def _edges(self, edges: Iterable[str] | None) -> list[str]:
         if edges is None:
@@ -94,9 +101,9 @@ class TenantReader:
 
     def interval_sums(self, start_ms: int, end_ms: int,
                       keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
-        own = self._keys(keys)
+        asked, own = self._ask(keys)
         sums = self._store.interval_sums(start_ms, end_ms, own) if own else {}
-        return self._complete(sums, keys, own)
+        return self._complete(sums, asked, own)
 
     def first_interval_start(self, start_ms: int, end_ms: int,
                              keys: Iterable[MeterKey] | None = None) -> int | None:
@@ -140,9 +147,9 @@ class TenantReader:
 
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
-        own = self._keys(keys)
+        asked, own = self._ask(keys)
         sums = self._store.period_sums(start_ms, end_ms, tz, own) if own else {}
-        return self._complete(sums, keys, own)
+        return self._complete(sums, asked, own)
 
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None:
@@ -192,14 +199,14 @@ class TenantReader:
     # --------------------------------------------------------------------------------
 
     @staticmethod
-    def _complete(sums: dict[MeterKey, float], keys: Iterable[MeterKey] | None,
+    def _complete(sums: dict[MeterKey, float], asked: list[MeterKey] | None,
                   own: Sequence[MeterKey]) -> dict[MeterKey, float]:
         """With keys asked: every asked key, 0.0 where not the institution's (the port's
         contract: an asked key is present)."""
-        if keys is None:
+        if asked is None:
             mine = set(own)
             return {k: v for k, v in sums.items() if k in mine}
-        return {k: sums.get(k, 0.0) for k in dict.fromkeys(keys)}
+        return {k: sums.get(k, 0.0) for k in asked}
 
 
 if TYPE_CHECKING:  # mypy checks that a tenant reader is a whole store reader

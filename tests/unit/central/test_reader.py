@@ -189,3 +189,12 @@ def test_an_edge_named_by_another_institutions_bin_is_refused(
     with pytest.raises(ConfigError, match="edge-1"):
         create_app(store, [Tenant(institution, profile), Tenant(parse_institution(doc), profile)],
                    VirtualClock(T / 1000), authenticator())
+
+
+def test_keys_given_as_a_generator_are_read_once(store: Store,
+                                                 institution: InstitutionConfig) -> None:
+    fill(store)
+    r = TenantReader(store, institution)
+    s, e = T - 1, T + 3_600_000
+    assert r.interval_sums(s, e, (k for k in (OWN, OTHER))) == {OWN: 2.0, OTHER: 0.0}
+    assert r.period_sums(s, e, SHANGHAI, iter([OWN])) == {OWN: 2.0}
