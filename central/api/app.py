@@ -97,9 +97,9 @@ def create_app(
         description="Compliance figures, telemetry, alarms and edge health of the "
                     "institutions this central serves. Every /api/v1 route needs "
                     "`Authorization: Bearer <token>`; see docs/api.md.")
-    app.state.settings = ApiSettings(store=store, tenants=by_id, clock=clock,
-                                     ingest_stats=ingest_stats, commands=commands,
-                                     metrics_edges=metrics_edges)
+    app.state.settings = ApiSettings(tenants=by_id, clock=clock, ingest_stats=ingest_stats,
+                                     commands=commands, metrics_edges=metrics_edges)
+    app.state.store_source = store  # read by central.api.deps only
     app.state.institution_ids = frozenset(by_id)  # read by central.auth.authorize
     app.state.auth = auth
     _error_answers(app)

@@ -64,11 +64,10 @@ class Tenant:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """What the routes share: the store source, the institutions, the clock and services.
-    `metrics_edges`: serve the edges' labels on `/metrics` without a token (the operator's
-    choice; see docs/monitoring.md)."""
+    """What the routes share: the institutions, the clock and services; not the store (a
+    route reads through `ReaderDep` only). `metrics_edges`: serve the edges' labels on
+    `/metrics` without a token (the operator's choice; see docs/monitoring.md)."""
 
-    store: StoreReader | str | Path
     tenants: dict[str, Tenant]
     clock: Clock
     ingest_stats: IngestStats | None = None
@@ -87,10 +86,11 @@ def _settings(request: Request) -> ApiSettings:
 SettingsDep = Annotated[ApiSettings, Depends(_settings)]
 
 
-def _open_store(settings: SettingsDep) -> Iterator[StoreReader]:
+def _open_store(request: Request) -> Iterator[StoreReader]:
     """Given a path, one read-only SQLite connection per request (WAL readers never block
-    the writer); given an open store (or PgStore), the shared one."""
-    source = settings.store
+    the writer); given an open store (or PgStore), the shared one. The source is kept apart
+    from `ApiSettings` (`app.state.store_source`), out of the routes' reach."""
+    source: StoreReader | str | Path = request.app.state.store_source
     if not isinstance(source, str | Path):
         yield source
         return
