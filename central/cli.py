@@ -31,7 +31,8 @@ from protocols.clock import SystemClock
 
 _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
              "mqtt_site", "mqtt_client_id", "http_host", "http_port", "store", "postgres_dsn",
-             "postgres_password_file", "mqtt_share_group", "auth_secret_file", "auth_database")
+             "postgres_password_file", "mqtt_share_group", "auth_secret_file", "auth_database",
+             "metrics_edges")
 ACTIONS = ("run", "bootstrap-admin", "create-token", "list-tokens", "revoke-token")
 
 
@@ -55,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "while the central restarts")
     parser.add_argument("--http-host", metavar="HOST", help="default 127.0.0.1")
     parser.add_argument("--http-port", type=int, metavar="PORT", help="default 8080")
+    parser.add_argument("--metrics-edges", action="store_const", const=True, default=None,
+                        help="list the edges (site, edge labels) on the token-free /metrics; "
+                             "only where the scraper alone reaches it (env "
+                             "GREENGUARD_METRICS_EDGES; docs/monitoring.md)")
     parser.add_argument("--store", choices=("sqlite", "postgres"),
                         help="store backend (default sqlite; env GREENGUARD_STORE)")
     parser.add_argument("--postgres-dsn", metavar="DSN",

@@ -68,6 +68,9 @@ class CentralSettings(BaseSettings):
     mqtt_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # /metrics needs no token; it lists the edges (site, edge labels) only when this is on
+    # (docs/monitoring.md): turn it on where only the scraper reaches /metrics.
+    metrics_edges: bool = False
     # Store backend: embedded SQLite (default) or a shared PostgreSQL (docs/scale-out.md).
     # The DSN never holds the password: it comes from GREENGUARD_POSTGRES_PASSWORD, from
     # postgres_password_file, or from libpq's own PGPASSWORD / ~/.pgpass.

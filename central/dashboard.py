@@ -1,58 +1,86 @@
-"""JSON behind the built-in dashboard: everything the page draws, in two requests.
+"""The built-in page's model: everything the page draws, built from one institution's reader.
 
-    GET /api/v1/dashboard       the whole page: compliance gauges, today and month to date
-                                by building and 分项 item, AC setpoint compliance,
-                                after-hours energy, alarms, waste, edge health (polled ~10 s)
-    GET /api/v1/dashboard/live  live power and the last hour's power sparkline (polled ~2 s)
+    Dashboard  the whole page: live power and today's energy per building and meter, month
+               to date by building and 分项 item, AC setpoint compliance, after-hours energy,
+               compliance gauges, alarms, waste and bins, edge health, ingest counters
+               (`GET …/dashboard`, and `GET …/overview`, the same model)
+    LivePower  live power and the last hour's power sparkline (`GET …/dashboard/live`)
 
-The page shell at `/` (central/page.py) carries no data, so these routes are where access
-control applies. Every figure is computed by the modules that own it (`central.overview`,
-`central.metrics`, `central.compliance`); this module only picks and groups. Where a source
-does not exist yet (the edge does not report its outbox depth) the field is null and the
-page says so instead of inventing a number.
-
-No `from __future__ import annotations` here: the routes are built inside
-`dashboard_router` and FastAPI must see the store dependency's real annotation.
+Every figure comes from the module that owns it: `central.metrics` (period and year-to-date
+figures), `central.alarms` (alarm state), `central.edgehealth` (edges), `central.waste`
+(bin levels through `metrics.bin_levels`). This module only picks and groups, and reads
+nothing but the `TenantReader` it is given, so it cannot show another institution's data.
+Where a source does not exist (an edge that never reported its outbox depth) the field is
+null and the page says so instead of inventing a number.
 """
 
+from __future__ import annotations
+
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict
-
-from central.compliance import ComplianceReport, year_window
-from central.energy import EnergyType
-from central.institution import InstitutionConfig
-from central.ledger import Ledger
-from central.metrics import (
-    AcCompliance,
-    AfterHours,
-    ItemLine,
-    WasteMonth,
-    period_metrics,
-    waste_monthly,
+from central import metrics
+from central.alarms import (
+    AlarmEvent,
+    AlarmKindSummary,
+    AlarmState,
+    alarm_states,
+    alarm_view,
+    read_alarm_events,
+    recent_alarm_events,
 )
-from central.overview import STALE_AFTER_S, InstitutionView, Overview, build_overview
+from central.compliance import ComplianceReport, year_window
+from central.edgehealth import EdgeHealth, edge_health
+from central.energy import EnergyType
+from central.institution import InstitutionType, MeterRole
+from central.ledger import Ledger
+from central.metrics import AcCompliance, AfterHours, ItemLine, WasteMonth
 from central.profile import CoefficientProfile
-from central.storeport import StoreReader, event_data
-from protocols.clock import Clock
+from central.reader import TenantReader
+from central.storeport import local_midnight_ms
+from central.view import View
+from central.waste import BinLevel
 
+__all__ = ["Dashboard", "LivePower", "build_dashboard", "build_live", "step_sum"]
+
+STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed
 LIVE_WINDOW_S = 3600  # the sparkline's span
 LIVE_POINTS = 60  # one point per minute of it
-ALARM_LOOKBACK = 500  # most recent alarm events read to decide which are still raised
-ALARM_WINDOW_S = 30 * 86_400  # ... within this window, so the scan of `events` stays bounded
 RECENT_ALARMS = 20
-FILL_POINT = "fill_pct"  # bin-fill sensors (docs/devices)
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+
+class InstitutionView(View):
+    id: str
+    name: str
+    type: InstitutionType
+    timezone: str
 
 
-class BuildingEnergy(_View):
+class LiveValue(View):
+    point: str
+    value: float | int | bool | str
+    unit: str
+    ts: int  # ms
+    age_s: float
+    stale: bool
+
+
+class MeterView(View):
+    edge: str
+    device: str
+    point: str
+    energy: EnergyType
+    role: MeterRole
+    item: str | None
+    unit: str
+    today: float
+    live: LiveValue | None
+
+
+class BuildingView(View):
     id: str
     name: str
     floor_area_m2: float
@@ -61,9 +89,10 @@ class BuildingEnergy(_View):
     water_m3_today: float
     energy_kwh_month: float  # main electricity meters, month to date
     water_m3_month: float
+    meters: list[MeterView]
 
 
-class MonthFigures(_View):
+class MonthFigures(View):
     start: datetime
     end: datetime
     electricity_kwh: float
@@ -72,51 +101,22 @@ class MonthFigures(_View):
     after_hours: AfterHours
 
 
-class Alarm(_View):
-    kind: str  # leak, lights_on, bin_full, actuation_failed, …: the name after "alarm."
-    state: Literal["raised", "cleared"]
-    edge: str
-    device: str | None
-    rule: str | None
-    severity: str
-    ts: int  # ms, the edge's clock
-    data: dict[str, Any]
+class Alarms(View):
+    active: list[AlarmState]  # open now (central.alarms), newest first
+    recent: list[AlarmEvent]  # the newest alarm events, unknown states included
+    today: list[AlarmKindSummary]  # raised and cleared since local midnight, per kind
+    unknown_state: int  # alarm events whose state is neither raised nor cleared
 
 
-class Alarms(_View):
-    active: list[Alarm]  # last event per (edge, device, kind, rule) in 30 days is "raised"
-    recent: list[Alarm]  # newest first
-
-
-class BinLevel(_View):
-    edge: str
-    device: str
-    fill_pct: float
-    ts: int  # ms
-    age_s: float
-    stale: bool
-
-
-class Waste(_View):
+class Waste(View):
     year: int
-    bins: list[BinLevel]
+    bins: list[BinLevel]  # every configured bin's latest fill
     monthly: list[WasteMonth]  # clearances of the year per month and category
     clearances: int
     weight_kg: float
 
 
-class EdgeHealth(_View):
-    edge: str
-    site: str
-    online: bool | None
-    software: str | None
-    last_seen: float | None
-    age_s: float | None
-    clock_synced: bool | None  # as the edge reported at its last connection
-    outbox_depth: int | None  # None: the edge does not report it (yet)
-
-
-class Dashboard(_View):
+class Dashboard(View):
     institution: InstitutionView
     now: float
     local_time: datetime
@@ -125,7 +125,7 @@ class Dashboard(_View):
     energy_kwh_today: float
     water_m3_today: float
     compliance: ComplianceReport
-    buildings: list[BuildingEnergy]
+    buildings: list[BuildingView]
     month: MonthFigures
     alarms: Alarms
     waste: Waste
@@ -133,18 +133,18 @@ class Dashboard(_View):
     ingest: dict[str, Any] | None
 
 
-class PowerPoint(_View):
+class PowerPoint(View):
     ts: int  # ms, end of the minute
     power_w: float | None  # None: no fresh reading of any main electricity meter
 
 
-class BuildingPower(_View):
+class BuildingPower(View):
     id: str
     name: str
     power_w: float | None
 
 
-class LivePower(_View):
+class LivePower(View):
     now: float
     local_time: datetime
     power_w: float | None
@@ -152,7 +152,7 @@ class LivePower(_View):
     series: list[PowerPoint]
 
 
-# -- assembly (pure over the store's reads) ---------------------------------------------
+# -- assembly (pure over the reader's reads) --------------------------------------------
 
 
 def step_sum(series: Sequence[Sequence[tuple[int, float]]], ticks: Sequence[int],
@@ -174,97 +174,103 @@ def step_sum(series: Sequence[Sequence[tuple[int, float]]], ticks: Sequence[int]
     return out
 
 
-def alarm_state(events: Sequence[Alarm]) -> list[Alarm]:
-    """Alarms whose newest event (per edge, device, kind and rule) is "raised", newest first.
-    `events` must be newest first."""
-    seen: set[tuple[str, str | None, str, str | None]] = set()
-    active: list[Alarm] = []
-    for a in events:
-        key = (a.edge, a.device, a.kind, a.rule)
-        if key in seen:
-            continue
-        seen.add(key)
-        if a.state == "raised":
-            active.append(a)
-    return active
-
-
-def _alarm_events(store: StoreReader, since_ms: int, limit: int) -> list[Alarm]:
-    out: list[Alarm] = []
-    for ev in store.events(None, prefix="alarm.", start_ms=since_ms, limit=limit):
-        data = event_data(ev.data) or {}
-        state = data.get("state")
-        rule = data.get("rule")
-        out.append(Alarm(kind=ev.name[len("alarm."):], edge=ev.edge,
-                         state="cleared" if state == "cleared" else "raised",
-                         device=ev.device, rule=rule if isinstance(rule, str) else None,
-                         severity=ev.severity, ts=ev.ts, data=data))
+def _buildings(reader: TenantReader, profile: CoefficientProfile, *, now: float,
+               midnight_ms: int, month_start: float) -> list[BuildingView]:
+    institution = reader.institution
+    tz = institution.institution.tz
+    now_ms = int(now * 1000)
+    today = reader.period_sums(midnight_ms, now_ms, tz, [m.key for m in institution.meters]) \
+        if now_ms > midnight_ms else {}
+    month = reader.interval_sums(int(month_start * 1000), int(max(month_start, now) * 1000),
+                                 [m.key for m in institution.main_meters()]) \
+        if now > month_start else {}
+    latest = reader.latest_samples()
+    out: list[BuildingView] = []
+    for b in institution.buildings:
+        meters: list[MeterView] = []
+        power: float | None = None
+        kwh = water = kwh_month = water_month = 0.0
+        for m in (m for m in institution.meters if m.building == b.id):
+            used = today.get(m.key, 0.0)
+            live = None
+            if m.live_point is not None:
+                sample = latest.get(m.key._replace(point=m.live_point))
+                if sample is not None:
+                    age = now - sample.ts / 1000
+                    live = LiveValue(point=m.live_point, value=sample.value, unit=sample.unit,
+                                     ts=sample.ts, age_s=age, stale=age > STALE_AFTER_S)
+            if m.role is MeterRole.MAIN:
+                if m.energy is EnergyType.ELECTRICITY:
+                    kwh += used
+                    kwh_month += month.get(m.key, 0.0)
+                    if (live is not None and not live.stale and m.live_point == "power_w"
+                            and isinstance(live.value, int | float)):
+                        power = (power or 0.0) + float(live.value)
+                elif m.energy is EnergyType.WATER:
+                    water += used
+                    water_month += month.get(m.key, 0.0)
+            meters.append(MeterView(edge=m.edge, device=m.device, point=m.point,
+                                    energy=m.energy, role=m.role, item=m.item,
+                                    unit=profile.unit_of(m), today=used, live=live))
+        out.append(BuildingView(id=b.id, name=b.name, floor_area_m2=b.floor_area_m2,
+                                power_w=power, energy_kwh_today=kwh, water_m3_today=water,
+                                energy_kwh_month=kwh_month, water_m3_month=water_month,
+                                meters=meters))
     return out
 
 
-def _clock_synced(store: StoreReader) -> dict[str, bool | None]:
-    return {e.edge: e.synced for e in store.edges()}
+def _alarms(reader: TenantReader, *, now: float, midnight_ms: int) -> Alarms:
+    until = int(now * 1000) + 1  # events at or before now
+    events = read_alarm_events(reader, until)
+    today = alarm_view(events, midnight_ms, until, reader.institution.institution.tz)
+    active = [a for a in alarm_states(events, until) if a.state == "raised"]
+    active.sort(key=lambda a: a.since, reverse=True)
+    return Alarms(active=active, recent=recent_alarm_events(reader, until, RECENT_ALARMS),
+                  today=today.summary, unknown_state=today.unknown_state)
 
 
-def _month_start(day: date, institution: InstitutionConfig) -> float:
-    return datetime(day.year, day.month, 1, tzinfo=institution.institution.tz).timestamp()
-
-
-def build_dashboard(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
-                    profile: CoefficientProfile, *, now: float,
-                    ingest: dict[str, Any] | None = None) -> Dashboard:
-    o: Overview = build_overview(store, institution, profile, now=now, ingest=ingest,
-                                 ledger=ledger)
-    tz = institution.institution.tz
-    m0 = _month_start(o.today, institution)
-    month = period_metrics(store, ledger, institution, profile, start=m0, end=max(m0, now))
-    month_sums = store.interval_sums(int(m0 * 1000), int(max(m0, now) * 1000),
-                                     [m.key for m in institution.main_meters()]) \
-        if now > m0 else {}
-    buildings = []
-    for b in o.buildings:
-        mains = [m for m in institution.main_meters() if m.building == b.id]
-        buildings.append(BuildingEnergy(
-            id=b.id, name=b.name, floor_area_m2=b.floor_area_m2, power_w=b.power_w,
-            energy_kwh_today=b.energy_kwh_today, water_m3_today=b.water_m3_today,
-            energy_kwh_month=math.fsum(month_sums.get(m.key, 0.0) for m in mains
-                                       if m.energy is EnergyType.ELECTRICITY),
-            water_m3_month=math.fsum(month_sums.get(m.key, 0.0) for m in mains
-                                     if m.energy is EnergyType.WATER)))
-
-    events = _alarm_events(store, int((now - ALARM_WINDOW_S) * 1000), ALARM_LOOKBACK)
-    bins = []
-    for key, s in sorted(store.latest_samples([FILL_POINT]).items()):
-        if isinstance(s.value, bool) or not isinstance(s.value, int | float):
-            continue
-        age = now - s.ts / 1000
-        bins.append(BinLevel(edge=key.edge, device=key.device, fill_pct=float(s.value),
-                             ts=s.ts, age_s=age, stale=age > STALE_AFTER_S))
-    y0, y1 = year_window(tz, o.today.year)
+def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientProfile, *,
+                    now: float, ingest: dict[str, Any] | None = None) -> Dashboard:
+    institution = reader.institution
+    info = institution.institution
+    tz = info.tz
+    local = datetime.fromtimestamp(now, tz)
+    today = local.date()
+    midnight_ms = local_midnight_ms(today, tz)
+    m0 = datetime(today.year, today.month, 1, tzinfo=tz).timestamp()
+    buildings = _buildings(reader, profile, now=now, midnight_ms=midnight_ms, month_start=m0)
+    month = metrics.period_metrics(reader, ledger, institution, profile, start=m0,
+                                   end=max(m0, now))
+    y0, y1 = year_window(tz, today.year)
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
-    synced = _clock_synced(store)
+    powers = [b.power_w for b in buildings if b.power_w is not None]
     return Dashboard(
-        institution=o.institution, now=o.now, local_time=o.local_time, today=o.today,
-        power_w=o.power_w, energy_kwh_today=o.energy_kwh_today,
-        water_m3_today=o.water_m3_today, compliance=o.compliance, buildings=buildings,
+        institution=InstitutionView(id=info.id, name=info.name, type=info.type,
+                                    timezone=info.timezone),
+        now=now, local_time=local, today=today,
+        power_w=sum(powers) if powers else None,
+        energy_kwh_today=sum(b.energy_kwh_today for b in buildings),
+        water_m3_today=sum(b.water_m3_today for b in buildings),
+        compliance=metrics.compliance_for(reader, institution, profile, now=now,
+                                          year=local.year, ledger=ledger),
+        buildings=buildings,
         month=MonthFigures(start=month.start, end=month.end,
                            electricity_kwh=month.electricity_kwh, items=month.items,
                            ac=month.ac, after_hours=month.after_hours),
-        alarms=Alarms(active=alarm_state(events), recent=events[:RECENT_ALARMS]),
-        waste=Waste(year=o.today.year, bins=bins, monthly=waste_monthly(clearances, tz),
+        alarms=_alarms(reader, now=now, midnight_ms=midnight_ms),
+        waste=Waste(year=today.year, bins=metrics.bin_levels(reader, institution, now=now),
+                    monthly=metrics.waste_monthly(clearances, tz),
                     clearances=len(clearances),
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
-        edges=[EdgeHealth(edge=e.edge, site=e.site, online=e.online, software=e.software,
-                          last_seen=e.last_seen, age_s=e.age_s,
-                          clock_synced=synced.get(e.edge), outbox_depth=None)
-               for e in o.edges],
-        ingest=o.ingest)
+        edges=edge_health(reader, now),
+        ingest=ingest)
 
 
-def build_live(store: StoreReader, institution: InstitutionConfig, *, now: float,
-               window_s: int = LIVE_WINDOW_S, points: int = LIVE_POINTS) -> LivePower:
-    """Live power now (fresh readings only, as in the overview) and a step-function sum of
-    the main electricity meters' power over the last `window_s`."""
+def build_live(reader: TenantReader, *, now: float, window_s: int = LIVE_WINDOW_S,
+               points: int = LIVE_POINTS) -> LivePower:
+    """Live power now (fresh readings only, as on the page) and a step-function sum of the
+    main electricity meters' power over the last `window_s`."""
+    institution = reader.institution
     tz = institution.institution.tz
     now_ms = int(now * 1000)
     step = window_s * 1000 // points
@@ -274,7 +280,7 @@ def build_live(store: StoreReader, institution: InstitutionConfig, *, now: float
     for m in institution.main_meters():
         if m.energy is not EnergyType.ELECTRICITY or m.live_point != "power_w":
             continue
-        raw = store.sample_series(m.key._replace(point="power_w"), ticks[0], now_ms + 1)
+        raw = reader.sample_series(m.key._replace(point="power_w"), ticks[0], now_ms + 1)
         series.append((m.building, [(ts, float(v)) for ts, v in raw
                                     if isinstance(v, int | float) and not isinstance(v, bool)]))
     buildings = [
@@ -287,32 +293,3 @@ def build_live(store: StoreReader, institution: InstitutionConfig, *, now: float
                      power_w=math.fsum(powers) if powers else None, buildings=buildings,
                      series=[PowerPoint(ts=t, power_w=v) for t, v in zip(ticks, values,
                                                                           strict=True)])
-
-
-# -- HTTP -------------------------------------------------------------------------------
-
-
-def dashboard_router(clock: Clock, ingest: Callable[[], dict[str, Any] | None],
-                     open_store: Callable[..., Iterator[StoreReader]]) -> APIRouter:
-    """The dashboard's routes, per institution; `open_store` is the app's store dependency.
-    Mounted behind the app's `authorize()`, which answers 404 for an institution the token
-    may not see, so `request.app.state.tenants[iid]` exists here."""
-    router = APIRouter(prefix="/api/v1/institutions/{iid}/dashboard", tags=["dashboard"])
-    db_dep = Annotated[StoreReader, Depends(open_store)]
-
-    @router.get("", summary="Everything the built-in dashboard shows")
-    def get_dashboard(db: db_dep, request: Request, iid: str) -> Dashboard:
-        t = request.app.state.tenants[iid]
-        return build_dashboard(db, t.ledger, t.config, t.profile, now=clock.now(),
-                               ingest=ingest())
-
-    @router.get("/live", summary="Live power and its recent history")
-    def get_live(
-        db: db_dep, request: Request, iid: str,
-        minutes: Annotated[int, Query(ge=5, le=24 * 60,
-                                      description="span of the power history")] = 60,
-    ) -> LivePower:
-        t = request.app.state.tenants[iid]
-        return build_live(db, t.config, now=clock.now(), window_s=minutes * 60)
-
-    return router

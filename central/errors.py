@@ -10,7 +10,9 @@
     ├── ReportError               a report cannot be produced (no CJK font for the PDF, bad period)
     ├── StoreError                a store read or write failed (sqlite error, disk full); a batch
     │                             whose write failed is not acknowledged, so the edge resends it
-    └── HttpServerError           the built-in HTTP server could not start (port in use)
+    ├── HttpServerError           the built-in HTTP server could not start (port in use)
+    └── ScopeError                a central-wide read asked of one institution's reader, or a
+                                  reader of one institution used for another (central/reader.py)
 
 Libraries raise; the service decides (count, quarantine, log once). Malformed MQTT payloads
 are not exceptions here: `protocols.errors.WireError` is caught by ingest and quarantined in
@@ -75,3 +77,7 @@ class StoreError(CentralError):
 
 class HttpServerError(CentralError):
     """The HTTP server could not start (uvicorn exits the process on bind errors)."""
+
+
+class ScopeError(CentralError):
+    """A read outside the institution a `central.reader.TenantReader` is bound to."""

@@ -16,7 +16,6 @@ is a pure function below it, golden-tested by hand.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -24,10 +23,8 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from central import codes
-from central.alarms import AlarmEvent, AlarmView, alarm_view
+from central.alarms import AlarmView, alarm_view, read_alarm_events
 from central.compliance import (
     ComplianceReport,
     EnergyLine,
@@ -40,17 +37,15 @@ from central.energy import EnergyType
 from central.institution import AcUnit, ClearanceDetection, InstitutionConfig, MeterKey
 from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.profile import CoefficientProfile
+from central.reader import scoped
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
-from central.storeport import StoreReader as Store  # the port, not the SQLite adapter
+from central.storeport import StoreReader
+from central.view import View as _View  # the one read-model base
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
-
-
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
 
 class ItemLine(_View):
@@ -454,7 +449,7 @@ def _days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
             datetime.fromtimestamp(max(start, end - 1e-3), tz).date())
 
 
-def compliance_for(store: Store, institution: InstitutionConfig,
+def compliance_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float, year: int,
                    ledger: Ledger | None = None) -> ComplianceReport:
     """Year-to-date figures: interval sums and ledger entries from local Jan 1 to
@@ -476,7 +471,7 @@ def compliance_for(store: Store, institution: InstitutionConfig,
                    data_since=None if first is None else first / 1000, manual=manual)
 
 
-def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+def period_metrics(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, start: float, end: float,
                    building: str | None = None) -> PeriodMetrics:
     """Every figure of one period [start, end) for the institution or one building."""
@@ -567,7 +562,7 @@ def _device_buildings(institution: InstitutionConfig) -> dict[tuple[str, str | N
     return out
 
 
-def standby_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+def standby_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,
                 building: str | None = None) -> StandbyWaste:
     """Standby energy of the configured plugs over [start, end), and the part outside
     working hours (`central.standby`)."""
@@ -587,18 +582,17 @@ def standby_for(store: Store, institution: InstitutionConfig, *, start: float, e
                         working_hours=label, unknown_calendar_days=len(working.unknown))
 
 
-def alarms_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+def alarms_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,
                building: str | None = None) -> AlarmView:
     """Alarms open at `end` (open leaks among them) and raised/cleared per kind in
     [start, end); for a building, the alarms of devices configured in it."""
     where = _device_buildings(institution)
-    events = [AlarmEvent(edge=e, device=d, ts=ts, name=n, data=json.loads(data))
-              for e, d, ts, n, data in store.alarm_events(int(end * 1000))
-              if building is None or where.get((e, d)) == building]
+    events = [e for e in read_alarm_events(scoped(store, institution), int(end * 1000))
+              if building is None or where.get((e.edge, e.device)) == building]
     return alarm_view(events, int(start * 1000), int(end * 1000), institution.institution.tz)
 
 
-def bin_levels(store: Store, institution: InstitutionConfig, *, now: float,
+def bin_levels(store: StoreReader, institution: InstitutionConfig, *, now: float,
                building: str | None = None) -> list[BinLevel]:
     """The latest fill of every configured bin with its category; stale after
     BIN_STALE_AFTER_S without a reading."""
@@ -612,7 +606,7 @@ def bin_levels(store: Store, institution: InstitutionConfig, *, now: float,
     return out
 
 
-def waste_for(store: Store, ledger: Ledger | None, institution: InstitutionConfig, *,
+def waste_for(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig, *,
               start: float, end: float, now: float | None = None,
               building: str | None = None) -> WasteView:
     """Fill levels, the clearance ledger (manual entries merged with clearances derived
@@ -645,7 +639,7 @@ def waste_for(store: Store, ledger: Ledger | None, institution: InstitutionConfi
         hazardous=hazardous_balance(all_moves), detection=rule)
 
 
-def building_summary(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+def building_summary(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                      profile: CoefficientProfile, *, start: float, end: float,
                      building: str) -> BuildingSummary:
     """Energy, water and kgce/m² of one building over [start, end): its main meters and the
@@ -676,7 +670,7 @@ def building_summary(store: Store, ledger: Ledger | None, institution: Instituti
 HOUR_MS = 3_600_000
 
 
-def after_hours_for(store: Store, keys: Sequence[MeterKey], start_ms: int, end_ms: int,
+def after_hours_for(store: StoreReader, keys: Sequence[MeterKey], start_ms: int, end_ms: int,
                     tz: ZoneInfo, calendar: WorkingCalendar, hours: tuple[int, int],
                     label: str) -> AfterHours:
     """`after_hours` over [start_ms, end_ms): whole hours from the hourly rollup when every

@@ -1,8 +1,9 @@
 """The built-in dashboard's page shell and its assets, served from the package.
 
 The shell at `/` is public and carries no data: the page's script reads the figures from
-`/api/v1/dashboard` (central/dashboard.py) with `fetch()`, sending `Authorization: Bearer`
-when it has a token (given once as `#token=…` in the address, then kept in localStorage).
+`/api/v1/institutions/{iid}/dashboard` (central/dashboard.py) with `fetch()`, sending
+`Authorization: Bearer` when it has a token (given once as `#token=…` in the address, then
+kept in localStorage).
 
 Everything the page needs is in central/web/ and served here, never from a CDN: institution
 networks are often closed. The Content-Security-Policy makes that a rule the browser
@@ -11,6 +12,7 @@ enforces: scripts, styles and requests only from this origin, no inline script.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 from fastapi import APIRouter, HTTPException
@@ -34,22 +36,25 @@ def read_asset(name: str) -> bytes:
     return resources.files("central").joinpath("web", name).read_bytes()
 
 
-def page_router() -> APIRouter:
-    """`/` and `/assets/<name>`; read once, at start-up."""
-    shell = read_asset("index.html")
-    assets = {name: read_asset(name) for name in ASSETS}
-    router = APIRouter(tags=["page"])
+@functools.cache
+def _files() -> tuple[bytes, dict[str, bytes]]:
+    """The shell and the assets, read once per process."""
+    return read_asset("index.html"), {name: read_asset(name) for name in ASSETS}
 
-    @router.get("/", include_in_schema=False)
-    def page() -> Response:
-        return Response(shell, media_type="text/html; charset=utf-8",
-                        headers={**HEADERS, "Cache-Control": "no-cache"})
 
-    @router.get("/assets/{name}", include_in_schema=False)
-    def asset(name: str) -> Response:
-        if name not in assets:
-            raise HTTPException(status_code=404, detail=f"name: no such asset (got {name!r})")
-        return Response(assets[name], media_type=ASSETS[name],
-                        headers={**HEADERS, "Cache-Control": "no-cache"})
+router = APIRouter(tags=["page"])
 
-    return router
+
+@router.get("/", include_in_schema=False)
+def page() -> Response:
+    return Response(_files()[0], media_type="text/html; charset=utf-8",
+                    headers={**HEADERS, "Cache-Control": "no-cache"})
+
+
+@router.get("/assets/{name}", include_in_schema=False)
+def asset(name: str) -> Response:
+    assets = _files()[1]
+    if name not in assets:
+        raise HTTPException(status_code=404, detail=f"name: no such asset (got {name!r})")
+    return Response(assets[name], media_type=ASSETS[name],
+                    headers={**HEADERS, "Cache-Control": "no-cache"})

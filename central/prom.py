@@ -5,10 +5,14 @@ the store's edge table, through a collector on the app's own registry: nothing i
 twice, no global state is shared between apps (tests build many), and a scrape costs one
 small query. Metric names follow Prometheus conventions (`_total` counters, base units).
 
-The route needs no token: it carries counts, not readings, and scrapers rarely hold
-bearer tokens. Restrict it at the network: the embedded default listens on 127.0.0.1; when
-the API is exposed, let the reverse proxy refuse `/metrics` to anyone but the scraper
-(docs/monitoring.md).
+The route needs no token: scrapers rarely hold bearer tokens. So by default it carries only
+the central's own counters (ingest, MQTT, store up) and no institution's edges: the per-edge
+gauges (`greenguard_edge_last_seen_timestamp_seconds`, `greenguard_edge_online`, labelled
+with site and edge) would tell any caller which edges of which institutions this central
+serves. The operator turns them on with `metrics_edges` (GREENGUARD_METRICS_EDGES=true)
+when `/metrics` is reachable only by the scraper: the embedded default listens on
+127.0.0.1; when the API is exposed, let the reverse proxy refuse `/metrics` to anyone but
+the scraper (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -50,9 +54,11 @@ _CLOCK = (("unsynced", "clock_unsynced"), ("future", "clock_future"),
 
 
 class CentralCollector(Collector):
-    def __init__(self, stats: IngestStats | None, store: StoreReader | str | Path) -> None:
+    def __init__(self, stats: IngestStats | None, store: StoreReader | str | Path, *,
+                 edges: bool = False) -> None:
         self.stats = stats
         self.store = store
+        self.edges = edges
 
     def collect(self) -> Iterator[Metric]:
         if self.stats is not None:
@@ -90,6 +96,8 @@ class CentralCollector(Collector):
                                     value=0.0)
             return
         yield GaugeMetricFamily("greenguard_store_up", "1 if the store answered", value=1.0)
+        if not self.edges:
+            return
         seen = GaugeMetricFamily(
             "greenguard_edge_last_seen_timestamp_seconds",
             "When the central last stored data from the edge (central clock, POSIX s)",
@@ -107,17 +115,20 @@ class CentralCollector(Collector):
         yield online
 
     def _read_edges(self) -> list[EdgeState]:
-        if not isinstance(self.store, str | Path):  # an open store: SQLite or PostgreSQL
+        """Every edge of the store (the store answers even when they are not shown)."""
+        if not isinstance(self.store, str | Path):
             return self.store.edges()
         with Store(self.store, readonly=True) as reader:
             return reader.edges()
 
 
 def add_metrics_route(app: FastAPI, stats: IngestStats | None,
-                      store: StoreReader | str | Path) -> CollectorRegistry:
-    """Serve `GET /metrics` from `app`; returns the registry (to add more collectors)."""
+                      store: StoreReader | str | Path, *, edges: bool = False
+                      ) -> CollectorRegistry:
+    """Serve `GET /metrics` from `app`; returns the registry (to add more collectors).
+    `edges`: also the per-edge gauges (the operator's choice, see the module docstring)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CentralCollector(stats, store))
+    registry.register(CentralCollector(stats, store, edges=edges))
 
     def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -24,6 +24,7 @@ from central.errors import CentralError, ConfigError, EntryError, ReportError
 from central.institution import InstitutionConfig, load_institutions
 from central.ledger import EntryKind, Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
+from central.reader import scoped
 from central.report_output import FORMATS, produce
 from protocols.clock import SystemClock
 
@@ -70,9 +71,10 @@ def run(args: argparse.Namespace) -> int:
             year = args.year or datetime.fromtimestamp(now, institution.institution.tz).year
             fmt = args.fmt or FORMATS[args.report][0]
             with open_reader(settings) as store:
-                content, _media, name = produce(store, ledger, institution, profile,
-                                                report=args.report, fmt=fmt, year=year,
-                                                number=args.number, lang=args.lang, now=now)
+                content, _media, name = produce(
+                    scoped(store, institution), ledger, institution, profile,
+                    report=args.report, fmt=fmt, year=year, number=args.number,
+                    lang=args.lang, now=now)
         finally:
             ledger.close()
     except CentralError as exc:

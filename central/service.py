@@ -117,7 +117,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             closing.append(telemetry)
         ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, tenants, clock, auth, stats,
-                         commands=CommandService(book, link))
+                         commands=CommandService(book, link),
+                         metrics_edges=settings.metrics_edges)
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))

@@ -14,19 +14,15 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from central.institution import Plug, StandbyRule
+from central.view import View
 from central.workcalendar import WorkingCalendar
 
 SampleValue = float | int | bool | str
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class PlugStandby(_View):
+class PlugStandby(View):
     plug: str
     name: str | None
     building: str
@@ -36,7 +32,7 @@ class PlugStandby(_View):
     reported_h: float  # time covered by samples
 
 
-class StandbyWaste(_View):
+class StandbyWaste(View):
     plugs: list[PlugStandby]
     standby_kwh: float
     after_hours_standby_kwh: float

@@ -20,28 +20,28 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
-
 from central import codes
 from central.institution import ClearanceDetection, WasteBin
 from central.ledger import Clearance
+from central.view import View
 
 SampleValue = float | int | bool | str
 
 
-class _View(BaseModel):
-    model_config = ConfigDict(frozen=True)
 
-
-class FillDrop(_View):
+class FillDrop(View):
     high_ms: int
     high_pct: float
     low_ms: int
     low_pct: float
 
 
-class BinLevel(_View):
-    bin: str
+class BinLevel(View):
+    """The latest fill of one configured bin: the one bin-level model (page, API, reports)."""
+
+    bin: str  # edge/device
+    edge: str
+    device: str
     name: str | None
     building: str
     category: str
@@ -114,7 +114,8 @@ def bin_level(bin_: WasteBin, reading: tuple[int, SampleValue] | None, now: floa
         at = datetime.fromtimestamp(reading[0] / 1000, tz)
         age = now - reading[0] / 1000
     return BinLevel(
-        bin=bin_.id, name=bin_.name, building=bin_.building, category=bin_.category,
+        bin=bin_.id, edge=bin_.edge, device=bin_.device, name=bin_.name,
+        building=bin_.building, category=bin_.category,
         label_zh=category.zh if category else bin_.category,
         label_en=category.en if category else bin_.category,
         hazardous=bool(category and category.hazardous), capacity_l=bin_.capacity_l,

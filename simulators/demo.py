@@ -31,7 +31,7 @@ from central.auth import Authenticator, Role, TokenStore, generate_secret
 from central.config import CentralSettings
 from central.ingest import IngestStats
 from central.institution import load_institution
-from central.overview import compliance_for
+from central.metrics import compliance_for
 from central.profile import load_profile
 from central.service import run_central
 from central.store import Store

@@ -371,7 +371,7 @@
     else {
       html += '<div class="bars">';
       w.bins.forEach(function (b) {
-        var f = b.fill_pct / 100;
+        var f = b.fill_pct === null ? null : b.fill_pct / 100;  // null: no reading yet
         html += '<div class="name">' + esc(b.device) + '</div>' +
           bar(f, f >= 0.8 ? "#b3261e" : (f >= 0.6 ? "#8a4b00" : "#2f7d55"),
               b.device + " " + num(b.fill_pct, 0) + "%") +
@@ -397,9 +397,10 @@
     else {
       html = '<ul class="list">';
       v.edges.forEach(function (e) {
-        var state = e.online === true ? "online" : (e.online === false ? "offline" : "unknown");
+        // online: heard from lately; connected null: no birth or death seen yet
+        var state = e.online ? "online" : (e.connected === null ? "unknown" : "offline");
         html += '<li data-testid="edge-' + esc(e.edge) + '"><span class="dot ' +
-          (e.online === true ? "on" : (e.online === false ? "off" : "")) + '"></span><b>' +
+          (state === "online" ? "on" : (state === "offline" ? "off" : "")) + '"></span><b>' +
           esc(e.edge) + '</b><span data-testid="edge-' + esc(e.edge) + '-state">' + esc(t(state)) +
           '</span><small>' + esc(t("last_seen")) + ' ' + esc(ago(e.age_s)) + ' · ' +
           esc(t("clock_state")) + ' ' + esc(e.clock_synced === null ? "—" :

@@ -134,7 +134,7 @@ class Institution:
             "central", [str(BIN / "greenguard"), "central", "--config",
                         str(workdir / "institution.yaml"), "--db", str(workdir / central_db),
                         "--mqtt-port", str(self.broker_port), "--http-port", str(self.http_port),
-                        "--auth-secret-file", str(workdir / "auth.secret")],
+                        "--auth-secret-file", str(workdir / "auth.secret"), "--metrics-edges"],
             workdir / "central.log")
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -47,6 +47,7 @@ async def until(port: int, name: str, value: float, labels: tuple[tuple[str, str
 
 
 async def test_metrics_follow_ingest(mosquitto: Broker, settings: CentralSettings) -> None:  # noqa: F811
+    settings = settings.model_copy(update={"metrics_edges": True})  # the operator's choice
     port = settings.http_port
     async with central(settings), edge(mosquitto) as client:
         before = await scrape(port)

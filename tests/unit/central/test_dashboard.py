@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from central.alarms import AlarmEvent, alarm_states
 from central.api import Tenant, create_app
-from central.dashboard import Alarm, alarm_state, step_sum
+from central.dashboard import step_sum
 from central.entries import add_entries
 from central.ingest import IngestStats
 from central.institution import InstitutionConfig, parse_institution
@@ -39,6 +40,10 @@ DASHBOARD_INSTITUTION: dict[str, Any] = {
     **INSTITUTION,
     "ac_units": [{"edge": "edge-1", "device": "ac-1", "building": "A"}],
     "working_hours": {"start": "08:30", "end": "17:30"},
+    "bins": [{"edge": "edge-1", "device": "bin-1", "building": "A", "category": "recyclable",
+              "capacity_l": 240},
+             {"edge": "edge-1", "device": "bin-2", "building": "B", "category": "kitchen",
+              "capacity_l": 120}],
 }
 
 
@@ -74,7 +79,7 @@ def populate_dashboard(store: Store, ledger: SqliteLedger) -> None:
           for i in range(5)],
         sample(20, ts=NOW_MS - 2 * MIN, device="bin-1", point="fill_pct", value=85.0,
                unit="%"),
-        sample(21, ts=NOW_MS - 3_600_000, device="bin-2", point="fill_pct", value=20.0,
+        sample(21, ts=NOW_MS - 7 * 3_600_000, device="bin-2", point="fill_pct", value=20.0,
                unit="%"),
         alarm(22, "lights_on", "raised", ts=NOW_MS - 50 * MIN, device="plug-3"),
         alarm(23, "leak", "raised", ts=NOW_MS - 40 * MIN, device="water-a", point="water_m3",
@@ -83,7 +88,7 @@ def populate_dashboard(store: Store, ledger: SqliteLedger) -> None:
         Event(seq=25, ts=NOW_MS - 5 * MIN, name="device_offline", severity=Severity.WARNING,
               device="meter-a", data={}),
         alarm(26, "bin_full", "raised", ts=NOW_MS - 31 * 86_400_000, device="bin-9",
-              fill_pct=95, category="other", hazardous=False),  # beyond the 30-day window
+              fill_pct=95, category="other", hazardous=False),  # a month ago, still open
     ]
     e2 = [
         interval(1, start=jan, quantity=3_000.0, device="meter-b"),
@@ -174,12 +179,19 @@ async def test_month_items_ac_and_after_hours(client: httpx.AsyncClient,
 
 async def test_alarms_active_and_recent(board: dict[str, Any]) -> None:
     alarms = board["alarms"]
+    # Open now, newest first: an alarm raised a month ago and never cleared is still open
+    # (central/alarms.py: no look-back window).
     assert [(a["kind"], a["state"], a["device"]) for a in alarms["active"]] == [
-        ("leak", "raised", "water-a")]
+        ("leak", "raised", "water-a"), ("bin_full", "raised", "bin-9")]
     assert alarms["active"][0]["data"]["flow"] == 0.4
     assert alarms["active"][0]["rule"] == "leak-rule"
+    assert alarms["active"][0]["since"] == NOW_MS - 40 * MIN
     assert [(a["kind"], a["state"]) for a in alarms["recent"]] == [
-        ("lights_on", "cleared"), ("leak", "raised"), ("lights_on", "raised")]
+        ("lights_on", "cleared"), ("leak", "raised"), ("lights_on", "raised"),
+        ("bin_full", "raised")]
+    assert {k["kind"]: (k["raised"], k["cleared"]) for k in alarms["today"]} == {
+        "bin_full": (0, 0), "leak": (1, 0), "lights_on": (1, 1)}
+    assert alarms["unknown_state"] == 0
 
 
 async def test_waste_bins_and_clearances(board: dict[str, Any]) -> None:
@@ -187,7 +199,8 @@ async def test_waste_bins_and_clearances(board: dict[str, Any]) -> None:
     bins = {b["device"]: b for b in waste["bins"]}
     assert bins["bin-1"]["fill_pct"] == 85.0
     assert bins["bin-1"]["stale"] is False
-    assert bins["bin-2"]["stale"] is True  # an hour old
+    assert bins["bin-2"]["stale"] is True  # 7 hours old: bin sensors report every few hours
+    assert bins["bin-2"]["category"] == "kitchen"
     assert waste["clearances"] == 2
     assert waste["weight_kg"] == pytest.approx(200.5)
     assert [(m["month"], m["category"]) for m in waste["monthly"]] == [
@@ -200,7 +213,9 @@ async def test_edge_health(board: dict[str, Any]) -> None:
     assert edges["edge-1"]["clock_synced"] is True
     assert edges["edge-1"]["age_s"] == pytest.approx(30.0)
     assert edges["edge-1"]["outbox_depth"] is None  # not on the wire yet
-    assert edges["edge-2"]["online"] is None
+    # No birth seen but heard from 20 s ago: online, its MQTT state unknown (one model with
+    # the API's /edges, central/edgehealth.py).
+    assert (edges["edge-2"]["online"], edges["edge-2"]["connected"]) == (True, None)
     assert edges["edge-2"]["clock_synced"] is None
     assert board["ingest"]["stored_records"] == 25
 
@@ -236,10 +251,12 @@ async def test_an_empty_institution_gives_honest_empty_sections(
         board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
         live = (await c.get("/api/v1/institutions/demo-school/dashboard/live")).json()
     assert board["power_w"] is None
-    assert board["alarms"] == {"active": [], "recent": []}
+    assert board["alarms"] == {"active": [], "recent": [], "today": [], "unknown_state": 0}
     assert board["waste"]["bins"] == []
     assert board["waste"]["clearances"] == 0
-    assert board["edges"] == []
+    # The configured edges are listed, never connected.
+    assert [(e["edge"], e["online"], e["connected"], e["last_seen"]) for e in board["edges"]
+            ] == [("edge-1", False, None, None), ("edge-2", False, None, None)]
     assert board["month"]["ac"]["units"] == 0
     assert board["month"]["ac"]["share"] is None
     assert board["month"]["after_hours"]["share"] is None
@@ -259,8 +276,11 @@ async def test_a_malformed_alarm_payload_is_shown_not_fatal(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
                                  headers=bearer(auth, "viewer", ["demo-school"])) as c:
         board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
-    (a,) = board["alarms"]["active"]
-    assert (a["kind"], a["state"], a["rule"]) == ("bin_full", "raised", None)
+    # Shown among the recent events, counted as of unknown state, never guessed a raise.
+    assert board["alarms"]["active"] == []
+    (a,) = board["alarms"]["recent"]
+    assert (a["kind"], a["state"], a["rule"]) == ("bin_full", "unknown", None)
+    assert board["alarms"]["unknown_state"] == 1
 
 
 def test_step_sum_holds_each_value_until_it_is_too_old() -> None:
@@ -272,11 +292,11 @@ def test_step_sum_holds_each_value_until_it_is_too_old() -> None:
 
 
 def test_alarm_state_keeps_the_newest_event_per_alarm() -> None:
-    def ev(kind: str, state: str, device: str, ts: int) -> Alarm:
-        return Alarm(kind=kind, state=state, edge="e", device=device,  # type: ignore[arg-type]
-                     rule="r", severity="alarm", ts=ts, data={})
+    def ev(kind: str, state: str, device: str, ts: int) -> AlarmEvent:
+        return AlarmEvent(name=f"alarm.{kind}", edge="e", device=device, ts=ts,
+                          data={"state": state, "rule": "r"}, severity="alarm")
 
-    newest_first = [ev("leak", "cleared", "w1", 5), ev("leak", "raised", "w2", 4),
-                    ev("leak", "raised", "w1", 3), ev("bin_full", "raised", "w1", 2)]
-    assert [(a.kind, a.device) for a in alarm_state(newest_first)] == [
-        ("leak", "w2"), ("bin_full", "w1")]
+    events = [ev("leak", "cleared", "w1", 5), ev("leak", "raised", "w2", 4),
+              ev("leak", "raised", "w1", 3), ev("bin_full", "raised", "w1", 2)]
+    assert [(a.kind, a.device) for a in alarm_states(events, 10) if a.state == "raised"] == [
+        ("bin_full", "w1"), ("leak", "w2")]

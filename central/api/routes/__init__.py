@@ -1,0 +1,25 @@
+"""One module per resource, each with a module-level `router`; `central.api.app` mounts them
+behind `authorize()` in the order of `ROUTERS`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from central.api.routes import (
+    commands,
+    compliance,
+    dashboard,
+    devices,
+    events,
+    institutions,
+    ledger,
+    reports,
+    telemetry,
+    tokens,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    institutions.router, devices.router, telemetry.router, events.router, compliance.router,
+    ledger.router, reports.router, dashboard.router, commands.router, tokens.router)
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,489 @@
+"""Two institutions on one central, over real HTTP (uvicorn on loopback), on SQLite and on
+PostgreSQL: nothing institution B owns reaches any caller of institution A.
+
+Institution B gets data of every kind (a birth, samples, interval records, events of every
+type including alarms, audit and command results, a bin and a plug, bills, fuel, waste
+clearances, hazardous-waste moves, a command; ingest counts its messages). Every route of
+the app's effective route table (a new route cannot escape: a parameter this test cannot
+fill fails it) is called with each of A's roles, every value of every enumerated parameter
+(report kind, format, language, alarm state), the PDF read back as text and the XLSX as its
+sheets' XML. Two checks on each answer:
+
+- no byte of B's ids or names (they all carry `bravo`, or B's Chinese name) nor of B's
+  distinctive figures appears;
+- every GET answers exactly the same before and after B's data is stored (B's figures summed
+  into A's totals would change A's answers without showing B's numbers); except the public
+  `/metrics`, whose ingest counters are the central's own, by design (docs/monitoring.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import json
+import shutil
+import subprocess
+import threading
+import time
+import typing
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from central.api import Tenant, create_app
+from central.auth import Authenticator, Role, TokenStore
+from central.commands import CommandBook, CommandRequest, CommandService
+from central.entries import add_entries
+from central.ingest import IngestStats
+from central.institution import InstitutionConfig, parse_institution
+from central.ledger import EntryKind, Ledger, SqliteLedger
+from central.pgledger import PgLedger
+from central.pgstore import PgStore
+from central.profile import load_profile
+from central.report_output import FORMATS
+from central.store import Store
+from central.storeport import IngestStore
+from protocols.clock import VirtualClock
+from protocols.wire import Batch, Birth, Event, IntervalRecord, Sample, Severity, StreamId
+from tests.conftest import free_port
+from tests.contracts.pg import APP_PASSWORD, PgServer
+from tests.unit.central.central_helpers import TEST_SECRET, local_ts
+
+pytestmark = pytest.mark.integration
+
+NOW = local_ts(2025, 7, 2, 12, 0)
+T = int(NOW * 1000)
+A, B = "alpha-school", "bravo-academy"
+# Every id and name of B carries "bravo" (or is B's Chinese name); its figures are chosen so
+# their digits appear nowhere else.
+B_WORDS = ("bravo", "乙校", "乙楼")
+B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.123",
+             "271.828", "61.803", "3141.59")
+POPPLER = shutil.which("pdftotext") is not None
+PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
+          "/docs/oauth2-redirect", "/redoc"}
+
+
+def institution(iid: str, name: str, edge: str, tag: str, hall: str) -> InstitutionConfig:
+    building = f"{tag}-hall"
+    return parse_institution({
+        "institution": {"id": iid, "name": name, "type": "school"},
+        "buildings": [{"id": building, "name": hall, "floor_area_m2": 6000,
+                       "quota_class": None}],
+        "headcount": {"staff": 100, "students_daily_avg": 1000},
+        "targets": {2025: {"kgce_per_m2": 0.25, "kgce_per_person": 2.0,
+                           "water_m3_per_person": 5.0}},
+        "meters": [
+            {"edge": edge, "device": f"{tag}-meter", "building": building,
+             "energy": "electricity", "role": "main"},
+            {"edge": edge, "device": f"{tag}-ac-meter", "building": building,
+             "energy": "electricity", "role": "sub", "item": "01B00"},
+            {"edge": edge, "device": f"{tag}-water", "building": building,
+             "energy": "water", "role": "main"},
+        ],
+        "ac_units": [{"edge": edge, "device": f"{tag}-ac", "building": building}],
+        "bins": [{"edge": edge, "device": f"{tag}-bin", "building": building,
+                  "category": "recyclable", "capacity_l": 240}],
+        "plugs": [{"edge": edge, "device": f"{tag}-plug", "building": building}],
+        "vehicles": [{"id": f"{tag}-car", "plate": f"{tag[:3].upper()}-1", "fuel": "gasoline"}],
+    })
+
+
+ALPHA = institution(A, "甲校 Alpha School", "edge-alpha", "alpha", "甲楼 Alpha hall")
+BRAVO = institution(B, "乙校 Bravo Academy", "edge-bravo", "bravo", "乙楼 Bravo hall")
+
+
+@dataclass(frozen=True)
+class Figures:
+    power_w: float
+    kwh: float
+    water_m3: float
+    fill_pct: float
+    outbox: int
+    flow: float
+    bill: float
+    litres: float
+    clearance_kg: float
+    hazardous_kg: float
+
+
+ALPHA_FIGURES = Figures(1200.0, 2.5, 0.5, 40.0, 3, 0.2, 1000.0, 30.0, 12.0, 5.0)
+BRAVO_FIGURES = Figures(8765.4321, 555.777, 3141.59, 93.1717, 97531, 0.9137, 31337.0, 47.123,
+                        271.828, 61.803)
+
+
+def ev(seq: int, ts: int, name: str, data: dict[str, Any], device: str | None) -> Event:
+    return Event(seq=seq, ts=ts, name=name, severity=Severity.WARNING, device=device, data=data)
+
+
+def seed_telemetry(store: IngestStore, config: InstitutionConfig, f: Figures,
+                   command_id: str) -> None:
+    """A birth, samples, interval records and events of every kind, for one institution."""
+    edge = config.meters[0].edge
+    tag = config.meters[0].device.removesuffix("-meter")
+    site = f"site-{tag}"
+    store.record_birth(site, Birth(StreamId(edge, 1), T - 3_600_000, True, f"sw-{tag}"),
+                       now=NOW - 3600)
+    records: list[Sample | IntervalRecord | Event] = []
+    seq = itertools.count(1)
+    for minutes in (50, 30, 2):
+        ts = T - minutes * 60_000
+        records += [
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-meter", point="power_w",
+                   value=f.power_w, unit="W"),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-water", point="flow_m3h",
+                   value=f.flow, unit="m3/h"),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-ac", point="setpoint_c", value=24.0,
+                   unit="C"),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-ac", point="mode", value="cool",
+                   unit=""),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-ac", point="on", value=True, unit=""),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-plug", point="power_w", value=7.0,
+                   unit="W"),
+            Sample(seq=next(seq), ts=ts, device=f"{tag}-bin", point="fill_pct",
+                   value=f.fill_pct if minutes != 30 else 5.0, unit="%"),
+        ]
+    for hours in range(1, 6):
+        start = T - hours * 3_600_000
+        for device, point, unit, q in ((f"{tag}-meter", "energy_import_kwh", "kWh", f.kwh),
+                                       (f"{tag}-ac-meter", "energy_import_kwh", "kWh",
+                                        f.kwh / 2),
+                                       (f"{tag}-water", "water_m3", "m3", f.water_m3)):
+            records.append(IntervalRecord(seq=next(seq), device=device, point=point,
+                                          start=start, duration_s=3600, quantity=q,
+                                          unit=unit))
+    records += [
+        ev(next(seq), T - 600_000, "alarm.leak",
+           {"state": "raised", "rule": "leak", "point": "flow_m3h", "flow": f.flow},
+           f"{tag}-water"),
+        ev(next(seq), T - 590_000, "alarm.bin_full",
+           {"state": "raised", "rule": "bin_full", "fill_pct": f.fill_pct}, f"{tag}-bin"),
+        ev(next(seq), T - 580_000, "alarm.lights_on", {"state": "raised", "rule": "lights"},
+           f"{tag}-meter"),
+        ev(next(seq), T - 570_000, "alarm.lights_on", {"state": "cleared", "rule": "lights"},
+           f"{tag}-meter"),
+        ev(next(seq), T - 560_000, "alarm.offline", {"state": "odd", "rule": f"{tag}-rule"},
+           f"{tag}-meter"),
+        ev(next(seq), T - 550_000, "audit.write",
+           {"point": "setpoint_c", "value": 26, "reason": f"{tag} audit"}, f"{tag}-ac"),
+        ev(next(seq), T - 540_000, "command.result",
+           {"id": command_id, "status": "applied", "detail": f"{tag} done"}, None),
+        ev(next(seq), T - 530_000, "uplink.status", {"outbox_depth": f.outbox}, None),
+        ev(next(seq), T - 520_000, "device_offline", {"why": f"{tag} timeout"},
+           f"{tag}-meter"),
+        ev(next(seq), T - 510_000, "rule.fired", {"rule": f"{tag}-after-hours"},
+           f"{tag}-plug"),
+    ]
+    store.store_batch(Batch(stream=StreamId(edge, 1), after=0, sent=T, synced=True,
+                            records=tuple(records)), site, now=NOW - 60)
+
+
+def seed_ledger(ledger: Ledger, config: InstitutionConfig, f: Figures) -> None:
+    profile = load_profile("national")
+    tag = config.meters[0].device.removesuffix("-meter")
+    building = config.buildings[0].id
+    add_entries(ledger, EntryKind.BILL, [
+        {"ref": f"{tag}-bill-1", "energy": "natural_gas", "building": building,
+         "period_start": "2025-06-01", "period_end": "2025-07-31", "quantity": f.bill,
+         "supplier": f"{tag} gas co"}], config, profile)
+    add_entries(ledger, EntryKind.FUEL, [
+        {"ref": f"{tag}-fuel-1", "vehicle": f"{tag}-car", "day": "2025-07-01",
+         "litres": f.litres, "km": 300}], config, profile)
+    add_entries(ledger, EntryKind.CLEARANCE, [
+        {"ref": f"{tag}-clear-1", "time": "2025-07-01T10:00:00", "category": "other",
+         "building": building, "weight_kg": f.clearance_kg, "hauler": f"{tag} hauler"}],
+        config, profile)
+    add_entries(ledger, EntryKind.HAZARDOUS, [
+        {"ref": f"{tag}-haz-1", "time": "2025-07-01T09:00:00", "direction": "in",
+         "item": f"{tag} batteries", "quantity": f.hazardous_kg}], config, profile)
+
+
+class Recorder:
+    def publish(self, site: str, edge: str, command: object) -> None:
+        pass
+
+
+class Server:
+    """The app on uvicorn, on a free loopback port, in a thread."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()),
+                                       name="uvicorn", daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@dataclass
+class World:
+    app: FastAPI
+    writer: IngestStore
+    ledgers: dict[str, Ledger]
+    auth: Authenticator
+    commands: CommandService
+    stats: IngestStats
+    command_ids: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def world(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    profile = load_profile("national")
+    source: Store | PgStore | Path
+    writer: IngestStore
+    ledgers: dict[str, Ledger]
+    closing: list[Any] = []
+    if backend == "sqlite":
+        writer = Store(tmp_path / "central.sqlite")
+        source = tmp_path / "central.sqlite"  # per-request read-only connections
+        ledgers = {iid: SqliteLedger(tmp_path / f"{iid}.ledger.sqlite") for iid in (A, B)}
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        dsn = server.dsn(server.create_database())
+        writer = PgStore(dsn, password=APP_PASSWORD)
+        source = PgStore(dsn, password=APP_PASSWORD, readonly=True, migrate=False)
+        closing.append(source)
+        ledgers = {iid: PgLedger(server.dsn(server.create_database()), password=APP_PASSWORD)
+                   for iid in (A, B)}
+    closing += [writer, *ledgers.values()]
+    auth = Authenticator(TEST_SECRET, TokenStore(":memory:"), now=lambda: NOW)
+    book = CommandBook(":memory:")
+    closing += [auth.tokens, book]
+    commands = CommandService(book, Recorder())
+    stats = IngestStats(received=1, stored_records=80, connected=True)  # A's messages
+    app = create_app(source, [Tenant(ALPHA, profile, ledgers[A]),
+                              Tenant(BRAVO, profile, ledgers[B])],
+                     VirtualClock(NOW), auth, stats, commands=commands)
+    w = World(app, writer, ledgers, auth, commands, stats)
+    w.command_ids[A] = send_command(w, A, ALPHA)
+    seed_telemetry(writer, ALPHA, ALPHA_FIGURES, w.command_ids[A])
+    seed_ledger(ledgers[A], ALPHA, ALPHA_FIGURES)
+    try:
+        yield w
+    finally:
+        for resource in closing:
+            resource.close()
+
+
+def send_command(w: World, iid: str, config: InstitutionConfig) -> str:
+    edge = config.meters[0].edge
+    tag = config.meters[0].device.removesuffix("-meter")
+    request = CommandRequest.model_validate(
+        {"edge": edge, "name": "override.set", "duration_s": 600,
+         "args": {"device": f"{tag}-ac", "point": "setpoint_c", "value": 26,
+                  "reason": f"{tag} exam"}})
+    return w.commands.send(institution=iid, site=f"site-{tag}", request=request,
+                           created_by=f"{tag} engineer", now_ms=T - 900_000).id
+
+
+def seed_bravo(w: World) -> None:
+    w.command_ids[B] = send_command(w, B, BRAVO)
+    seed_telemetry(w.writer, BRAVO, BRAVO_FIGURES, w.command_ids[B])
+    w.stats.received += 1  # as ingest counts B's batch
+    w.stats.stored_records += 80
+    seed_ledger(w.ledgers[B], BRAVO, BRAVO_FIGURES)
+
+
+# -- the requests, from the route table -------------------------------------------------
+
+# A valid value of A for every parameter a route may require (a missing one fails the test).
+PARAMS: dict[str, Any] = {
+    "name": "dashboard.js", "year": 2025, "number": 7, "start": "2025-07-02T00:00:00",
+    "end": "2025-07-03T00:00:00", "edge": "edge-alpha", "device": "alpha-meter",
+    "point": "power_w", "kind": "bill", "bucket_s": 900, "minutes": 60,
+}
+DATE_PARAMS = {"/api/v1/institutions/{iid}/metrics": {"start": "2025-07-01",
+                                                        "end": "2025-07-03"}}
+BODIES: dict[str, Any] = {
+    "/api/v1/tokens": {"name": "isolation", "role": "viewer", "institutions": [A]},
+    "/api/v1/institutions/{iid}/commands": {
+        "edge": "edge-alpha", "name": "override.set", "duration_s": 600,
+        "args": {"device": "alpha-ac", "point": "setpoint_c", "value": 26,
+                 "reason": "isolation"}},
+}
+# Requests that name B's things from A's scope: they must answer as if B did not exist.
+PROBES: list[tuple[str, dict[str, Any]]] = [
+    ("/api/v1/institutions/alpha-school/series",
+     {**{k: PARAMS[k] for k in ("start", "end")}, "edge": "edge-bravo",
+      "device": "bravo-meter", "point": "power_w"}),
+    ("/api/v1/institutions/alpha-school/series",
+     {**{k: PARAMS[k] for k in ("start", "end")}, "edge": "edge-alpha",
+      "device": "bravo-meter", "point": "power_w"}),
+    ("/api/v1/institutions/alpha-school/intervals",
+     {**{k: PARAMS[k] for k in ("start", "end")}, "edge": "edge-bravo"}),
+    ("/api/v1/institutions/alpha-school/events", {"name": "alarm.*"}),
+]
+
+
+def enum_values(route: APIRoute, name: str) -> list[Any] | None:
+    """Every value of a Literal or enum parameter, None for any other parameter."""
+    for p in [*route.dependant.path_params, *route.dependant.query_params]:
+        if p.name != name:
+            continue
+        annotation = p.field_info.annotation
+        args = typing.get_args(annotation)
+        if typing.get_origin(annotation) is typing.Literal:
+            return list(args)
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            return [v.value for v in annotation]
+    return None
+
+
+def requests_for(route: APIRoute, path: str, method: str, w: World
+                 ) -> list[dict[str, Any]]:
+    """Every request of one route: the product of its enumerated parameters' values."""
+    fixed: dict[str, Any] = {}
+    choices: dict[str, list[Any]] = {}
+    names = [*route.param_convertors,
+             *[p.name for p in route.dependant.query_params]]
+    required = {p.name for p in route.dependant.query_params if p.field_info.is_required()}
+    for name in names:
+        enumerated = enum_values(route, name)
+        if enumerated is not None and name != "kind":
+            choices[name] = enumerated
+        elif name == "iid":
+            fixed[name] = A
+        elif name == "command_id":
+            fixed[name] = w.command_ids[A]
+        elif name == "token_id":
+            fixed[name] = w.auth.issue("victim", Role.VIEWER, [A])[0].id
+        elif name in DATE_PARAMS.get(path, {}):
+            fixed[name] = DATE_PARAMS[path][name]
+        elif name in PARAMS:
+            fixed[name] = PARAMS[name]
+        elif name in required or name in route.param_convertors:
+            raise AssertionError(f"{path}: no sample value for {name}")
+    out = []
+    for combo in itertools.product(*choices.values()):
+        values: dict[str, Any] = {**fixed, **dict(zip(choices, combo, strict=True))}
+        if "report" in values:  # each report in the formats it comes in, of a period of B's
+            if values.get("format") not in FORMATS[values["report"]]:
+                continue
+            values["number"] = 3 if values["report"] == "quarterly" else 7
+        url = path
+        for name in route.param_convertors:
+            url = url.replace(f"{{{name}}}", str(values.pop(name)))
+        kwargs: dict[str, Any] = {"method": method, "url": url, "params": values}
+        if method == "POST":
+            if path in BODIES:
+                kwargs["json"] = BODIES[path]
+            elif path.endswith("/import"):
+                kwargs["content"] = (b"ref,vehicle,day,litres,km\n" if values.get("format")
+                                     != "xlsx" else b"")
+            else:
+                kwargs["json"] = []
+        out.append(kwargs)
+    return out
+
+
+def table(app: FastAPI, w: World) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for ctx in iter_route_contexts(app.routes):
+        path, original = ctx.path, ctx.original_route
+        assert path is not None
+        if not isinstance(original, APIRoute):
+            assert path in PUBLIC, f"{path}: a non-API route outside the public list"
+            out.append((path, {"method": "GET", "url": path, "params": {}}))
+            continue
+        for method in sorted((ctx.methods or set()) - {"HEAD"}):
+            out.extend((f"{method} {path}", r)
+                       for r in requests_for(original, path, method, w))
+    return out
+
+
+def text_of(r: httpx.Response) -> str:
+    """What a reader of the answer sees: PDF as its text, XLSX as its sheets' XML."""
+    kind = r.headers.get("content-type", "")
+    if kind.startswith("application/pdf"):
+        result = subprocess.run(["pdftotext", "-", "-"], input=r.content,
+                                capture_output=True, check=True, timeout=60)
+        return result.stdout.decode()
+    if "spreadsheetml" in kind:
+        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+            return "\n".join(z.read(n).decode() for n in sorted(z.namelist())
+                             if n.startswith("xl/"))
+    return r.content.decode("utf-8", errors="replace")
+
+
+def leaks(text: str) -> list[str]:
+    lowered = text.lower()
+    found = [w for w in B_WORDS if w in lowered]
+    found += [f for f in B_FIGURES if f in text]
+    for raw in ("97531",):  # the outbox depth as an integer
+        if f'"outbox_depth":{raw}' in text.replace(" ", ""):
+            found.append(raw)
+    return found
+
+
+def headers(w: World) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {"anonymous": {}}
+    for role in Role:
+        out[role.value] = {"Authorization": f"Bearer {w.auth.issue(f'a {role}', role, [A])[1]}"}
+    return out
+
+
+def test_no_route_shows_another_institutions_data(world: World) -> None:
+    if not POPPLER:
+        pytest.skip("needs pdftotext (poppler-utils) to read the PDF reports")
+    requests = table(world.app, world)
+    assert len(requests) > 50, "the route table looks empty"
+    callers = headers(world)
+    failures: list[str] = []
+
+    def read_all(client: httpx.Client, *, writes: bool) -> dict[tuple[str, str, str], str]:
+        seen: dict[tuple[str, str, str], str] = {}
+        for (label, kwargs), (who, auth) in itertools.product(
+                [*requests, *[("GET probe " + u, {"method": "GET", "url": u, "params": p})
+                              for u, p in PROBES]], callers.items()):
+            if (kwargs["method"] != "GET") != writes:
+                continue
+            r = client.request(**kwargs, headers=auth)
+            probe = label.startswith("GET probe")
+            if r.status_code >= 500 or (
+                    r.status_code != 200 and who != "anonymous" and not probe
+                    and kwargs["method"] == "GET"
+                    and kwargs["url"].startswith("/api/v1/institutions")):
+                failures.append(f"{kwargs['method']} {kwargs['url']} {kwargs['params']} as "
+                                f"{who}: {r.status_code}")
+            text = text_of(r) if r.status_code == 200 else r.text
+            key = (f"{kwargs['method']} {kwargs['url']}",
+                   json.dumps(kwargs["params"], sort_keys=True), who)
+            seen[key] = f"{r.status_code} {text}"
+            found = [] if probe else leaks(text)  # a probe's answer may echo B's ids it names
+            if found:
+                failures.append(f"{kwargs['method']} {kwargs['url']} {kwargs['params']} as "
+                                f"{who}: shows {found}")
+        return seen
+
+    with Server(world.app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        before = read_all(client, writes=False)
+        seed_bravo(world)
+        after = read_all(client, writes=False)
+        read_all(client, writes=True)
+    assert any(v.startswith("200") and "alpha" in v for v in before.values())
+    for key, answer in after.items():
+        if answer != before[key] and key[0] != "GET /metrics":
+            failures.append(f"{' '.join(key)}: changed once B's data was stored")
+    assert not failures, "\n".join(dict.fromkeys(failures))
+
