@@ -97,7 +97,8 @@ async def client(request: pytest.FixtureRequest, tmp_path: Path
     book = CommandBook(":memory:")
     recorder = Recorder([])
     app = create_app(reader, [Tenant(parse_institution(INSTITUTION), load_profile("national"))],
-                     VirtualClock(NOW), auth, commands=CommandService(book, recorder))
+                     VirtualClock(NOW), auth, commands=CommandService(book, recorder),
+                     metrics_edges=True)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://test",
