@@ -183,6 +183,8 @@ class ProfileMeter(MapDevice):
         for phase in (1, 2, 3):
             out[f"voltage_l{phase}_v"] = voltage + phase * 0.5
             out[f"current_l{phase}_a"] = current
+            out[f"power_l{phase}_w"] = inst / max(1, self.phases)
+        out["energy_total_kwh"] = out[self.cumulative]  # import + export, export stays 0
         return {p.name: out[p.name] for p in self.register_map.points}
 
 
