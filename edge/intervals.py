@@ -7,6 +7,9 @@ intervals always equals last reading − first reading, so nothing is created or
 split.
 
 Nothing is silently absorbed:
+- a boundary that falls between two readings (no reading exactly on it) → the consumption
+  is split there by linear interpolation, so the intervals on both sides are flagged
+  ESTIMATED (unless nothing was consumed: then the split is exact);
 - readings further apart than `max_gap_s` → every interval touched is flagged GAP+ESTIMATED;
 - the register going backwards → RESET+ESTIMATED, the new value is taken as consumed since
   the reset (a replaced or zeroed meter starts near 0), and the caller emits an event;
@@ -114,11 +117,15 @@ def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
         allotted += share
         state.open_quantity += share
         state.open_flags |= piece_flags
+        # No reading at the boundary: the split there is interpolated, on both sides.
+        interpolated = boundary != ts_ms and delta != 0
+        if interpolated:
+            state.open_flags.add(IntervalFlag.ESTIMATED)
         closed.append(ClosedInterval(state.open_start_ms, interval_s, state.open_quantity,
                                      frozenset(state.open_flags)))
         state.open_start_ms = boundary
         state.open_quantity = 0.0
-        state.open_flags = set()
+        state.open_flags = {IntervalFlag.ESTIMATED} if interpolated else set()
         cursor = boundary
     if cursor < ts_ms:
         state.open_quantity += delta - allotted
