@@ -88,15 +88,22 @@ PointValue = float | bool | str
 """A decoded point: a number, an on/off state, or an enumeration's semantic name."""
 
 
+_PACK_F32 = struct.Struct(">f").pack
+_FLT_MIN = 1.1754943508222875e-38  # the smallest normal float32
+
+
 def shortest_float32(number: float) -> str:
     """The shortest decimal that reads back as the same float32 (what the meter's display
     shows): 0x402E9375 is 2.7278, not 2.72779989242553710938."""
-    packed = struct.pack(">f", number)
-    for digits in range(1, 10):
+    packed = _PACK_F32(number)
+    # From 6 digits: a float32 is within 2^-24 of its shortest decimal, much less than
+    # half a unit of the 6th digit, so 6-digit rounding already yields any shorter one
+    # (`g` drops the trailing zeros). 9 digits always round-trip.
+    for digits in (6, 7, 8) if abs(number) >= _FLT_MIN else range(1, 9):  # subnormals
         text = f"{number:.{digits}g}"
-        if struct.pack(">f", float(text)) == packed:
+        if _PACK_F32(float(text)) == packed:
             return text
-    return repr(number)  # pragma: no cover - 9 significant digits always round-trip
+    return f"{number:.9g}"
 
 
 def clean_decimal(number: float, dtype: DataType, scale: float, offset: float) -> float:

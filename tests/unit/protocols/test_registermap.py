@@ -25,6 +25,7 @@ from protocols.registermap import (
     load_register_map,
     parse_register_map,
     plan_reads,
+    shortest_float32,
 )
 
 SDM120 = load_register_map("eastron-sdm120")
@@ -266,6 +267,16 @@ def test_float_registers_round_trip(byte_order: str, word_order: str,
         return  # NaN or infinity
     # -0.0 decodes as 0.0 (0.0 offset added), so compare values, not registers.
     assert regmap.decode(spec, regmap.encode(spec, value)) == value
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_shortest_float32_is_the_shortest_round_trip(bits: int) -> None:
+    (value,) = struct.unpack(">f", struct.pack(">I", bits))
+    if not math.isfinite(value):
+        return
+    exhaustive = next(f"{value:.{d}g}" for d in range(1, 10)
+                      if struct.pack(">f", float(f"{value:.{d}g}")) == struct.pack(">f", value))
+    assert float(shortest_float32(value)) == float(exhaustive)
 
 
 def test_kw_to_w_gives_clean_decimals() -> None:
