@@ -26,9 +26,9 @@ from edge.commission.wire import (
 from edge.config import EdgeConfig, ModbusTcpBus, SerialBus, SerialOverTcpBus
 from edge.drivers.base import DeviceConfig, Priority
 from edge.drivers.cjt188 import METER_TYPES, Cjt188Config
-from edge.drivers.cjt188 import _reply_scanner as cjt188_scanner
+from edge.drivers.cjt188 import reply_scanner as cjt188_scanner
 from edge.drivers.dlt645 import Dlt645Config
-from edge.drivers.dlt645 import _reply_scanner as dlt645_scanner
+from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
 from edge.drivers.hubs import ModbusHub, Scanner, StreamHub
 from edge.drivers.modbus import ModbusConfig
 from edge.errors import DeviceError, DeviceTimeoutError
@@ -145,8 +145,7 @@ async def _modbus(dev: ModbusConfig, hub: ModbusHub, timeout_s: float) -> list[P
     return out
 
 
-async def _dlt645(dev: Dlt645Config, hub: StreamHub, timeout_s: float,
-                  warnings: list[str]) -> list[PointResult]:
+async def _dlt645(dev: Dlt645Config, hub: StreamHub, timeout_s: float) -> list[PointResult]:
     out: list[PointResult] = []
     address = dev.address
     if address == "auto":
@@ -277,7 +276,7 @@ async def probe(config: EdgeConfig, *, devices: list[str] | None = None) -> list
                     points = await _modbus(dev, hub, timeout_s)
                 elif isinstance(dev, Dlt645Config):
                     assert isinstance(hub, StreamHub)
-                    points = await _dlt645(dev, hub, timeout_s, warnings)
+                    points = await _dlt645(dev, hub, timeout_s)
                 elif isinstance(dev, Cjt188Config):
                     assert isinstance(hub, StreamHub)
                     points = await _cjt188(dev, hub, timeout_s)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from edge.commission.wire import Capture, hexbytes, hexregs, timed
 from edge.drivers.base import Priority
-from edge.drivers.dlt645 import _reply_scanner as dlt645_scanner
+from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
 from edge.drivers.hubs import ModbusHub, StreamHub
 from edge.errors import DeviceError
 from protocols import dlt645

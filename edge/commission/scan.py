@@ -26,8 +26,8 @@ from edge.commission.wire import (
     timed,
 )
 from edge.drivers.base import Priority
-from edge.drivers.cjt188 import _reply_scanner as cjt188_scanner
-from edge.drivers.dlt645 import _reply_scanner as dlt645_scanner
+from edge.drivers.cjt188 import reply_scanner as cjt188_scanner
+from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
 from edge.drivers.hubs import ModbusHub, StreamHub
 from edge.drivers.modbus import POINT_EXCEPTIONS
 from edge.errors import DeviceError, DeviceFaultError, DeviceTimeoutError, GarbledFrameError
