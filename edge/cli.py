@@ -1,5 +1,7 @@
 """`greenguard edge --config edge.yaml`: run one edge agent on the system clock.
 
+`greenguard edge probe | scan | read`: commissioning on site (edge/commission/).
+
 `greenguard edge --config edge.yaml override set|clear|list`: the engineer on site sets a
 manual override (with an end) in the rules state file next to the outbox; a running agent
 picks it up at its next tick, and it survives restarts until it ends.
@@ -19,6 +21,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from edge.agent import EdgeAgent
+from edge.commission import cli as commission_cli
+from edge.commission.probe import unverified_map_warnings
 from edge.config import EdgeConfig, load_edge_config
 from edge.errors import EdgeError
 from edge.rules.commands import OverrideRejectedError, parse_override, protected_devices
@@ -31,10 +35,11 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", "-c", required=True, type=Path, help="edge YAML config")
+    parser.add_argument("--config", "-c", type=Path, help="edge YAML config")
     parser.add_argument("--check", action="store_true",
                         help="validate the config and exit without connecting to anything")
-    sub = parser.add_subparsers(dest="edge_command", metavar="{override}")
+    sub = parser.add_subparsers(dest="edge_command", metavar="{override,probe,scan,read}")
+    commission_cli.add_subcommands(sub)
     ov = sub.add_parser("override", help="manual overrides for the local rules")
     ov_sub = ov.add_subparsers(dest="override_command", required=True)
     s = ov_sub.add_parser("set", help="hold a device point at a value until the override ends")
@@ -70,6 +75,11 @@ def parse_duration(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "edge_command", None) in commission_cli.COMMANDS:
+        return commission_cli.run(args)
+    if args.config is None:
+        print("--config: required (the edge's YAML config)", file=sys.stderr)
+        return 2
     try:
         config = load_edge_config(args.config)
     except EdgeError as exc:
@@ -77,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.check:
         print(f"{args.config}: ok ({len(config.devices)} devices)")
+        for warning in unverified_map_warnings(config):
+            print(f"warning: {warning}")
         return 0
     if getattr(args, "edge_command", None) == "override":
         return _override(config, args)

@@ -7,6 +7,10 @@ intervals always equals last reading − first reading, so nothing is created or
 split.
 
 Nothing is silently absorbed:
+- a boundary that falls between two readings, neither within `on_boundary_s` (2 s: the
+  latency of a poll slot on the real clock) of it → the consumption is split there by
+  linear interpolation, so the intervals on both sides are flagged ESTIMATED (unless
+  nothing was consumed: then the split is exact);
 - readings further apart than `max_gap_s` → every interval touched is flagged GAP+ESTIMATED;
 - the register going backwards → RESET+ESTIMATED, the new value is taken as consumed since
   the reset (a replaced or zeroed meter starts near 0), and the caller emits an event;
@@ -40,6 +44,7 @@ class Outcome(enum.Enum):
 
 PLAUSIBLE_FLOOR_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z, as protocols.clock
 CLOCK_STEP_S = 366 * 86_400  # readings further apart than this: a clock step, not an outage
+ON_BOUNDARY_S = 2.0  # a reading this close to a boundary counts as read on it (poll latency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +77,8 @@ def _floor(ts_ms: int, length_ms: int) -> int:
 
 
 def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
-         max_gap_s: float, clock_step_s: float = CLOCK_STEP_S) -> FeedResult:
+         max_gap_s: float, clock_step_s: float = CLOCK_STEP_S,
+         on_boundary_s: float = ON_BOUNDARY_S) -> FeedResult:
     """Add one reading; mutates `state` and returns the intervals it closed."""
     if not math.isfinite(value) or value < 0:
         return FeedResult(Outcome.REJECTED_VALUE)
@@ -114,11 +120,16 @@ def feed(state: MeterState, ts_ms: int, value: float, *, interval_s: int,
         allotted += share
         state.open_quantity += share
         state.open_flags |= piece_flags
+        # No reading at the boundary: the split there is interpolated, on both sides.
+        interpolated = (delta != 0 and boundary != ts_ms
+                        and min(boundary - t0, ts_ms - boundary) > on_boundary_s * 1000)
+        if interpolated:
+            state.open_flags.add(IntervalFlag.ESTIMATED)
         closed.append(ClosedInterval(state.open_start_ms, interval_s, state.open_quantity,
                                      frozenset(state.open_flags)))
         state.open_start_ms = boundary
         state.open_quantity = 0.0
-        state.open_flags = set()
+        state.open_flags = {IntervalFlag.ESTIMATED} if interpolated else set()
         cursor = boundary
     if cursor < ts_ms:
         state.open_quantity += delta - allotted

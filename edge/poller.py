@@ -21,6 +21,9 @@ Guarantees, stated in poll slots:
 - **Offline/online once each way.** The first failure logs a warning and records one
   `device.offline` event; the first success after that logs and records one
   `device.online`. Repeated failures are counted, not logged.
+- **Long outages are alarms.** A device offline for its `offline_alarm_after_s` (checked
+  every slot of its bus, also while it backs off) raises one `alarm.device_offline`
+  (`state: raised`); its next good read clears it (`state: cleared`).
 - **Writes first.** `write()` takes the bus ahead of any poll request still queued in the
   current slot (the hub's priority lock) and reads the value back in the same session.
 - **Overruns are dropped, not queued.** If a slot's polls run past the next slot (a slow
@@ -78,6 +81,7 @@ class PollStats:
     skipped_backoff: int = 0  # device polls skipped while the device backs off
     offline_events: int = 0
     online_events: int = 0
+    offline_alarms: int = 0  # alarm.device_offline raised
     writes: int = 0
     write_failures: int = 0
     writes_rejected: int = 0
@@ -155,6 +159,12 @@ class DeviceRuntime:
     # The latest good value of each point and when the device was last read (for rules).
     values: dict[str, PointValue] = field(default_factory=dict)
     read_at: float | None = None
+    offline_since: float | None = None  # when the first failure of the current outage was
+    alarmed: bool = False  # alarm.device_offline raised and not yet cleared
+    # Per-device counters since start (edge/prom.py labels them with the device).
+    polls: int = 0
+    poll_failures: int = 0
+    bad_values: int = 0
 
     points: dict[str, PointInfo] = field(default_factory=dict)
 
@@ -258,6 +268,7 @@ class BusScheduler:
         for dev, points in jobs:
             ts = self.clock.now()
             self.stats.polls += 1
+            dev.polls += 1
             started = time.perf_counter()
             try:
                 reading = await dev.driver.read(points, slot)
@@ -267,7 +278,27 @@ class BusScheduler:
             finally:
                 self.stats.observe_read(time.perf_counter() - started)
             self._succeeded(dev, reading, ts, records, changed)
+        self._offline_alarms(self.clock.now(), records)
         self._append(records, changed)
+
+    def _offline_alarms(self, now: float, records: list[Record]) -> None:
+        """Raise `alarm.device_offline` for every device offline longer than its
+        `offline_alarm_after_s`, also while it backs off and is not polled."""
+        for dev in self.devices:
+            if dev.online is not False or dev.alarmed or dev.offline_since is None:
+                continue
+            after = dev.driver.config.offline_alarm_after_s
+            if now - dev.offline_since < after - _EPS:
+                continue
+            dev.alarmed = True
+            self.stats.offline_alarms += 1
+            log.warning("%s offline for %.0f s: alarm raised", dev.driver.id,
+                        now - dev.offline_since)
+            records.append(self._event(now, "alarm.device_offline", Severity.ALARM,
+                                       dev.driver.id,
+                                       {"state": "raised", "rule": "", "after_s": after,
+                                        "since": round(dev.offline_since * 1000),
+                                        "failures": dev.failures}))
 
     def _event(self, ts: float, name: str, severity: Severity, device: str,
                data: dict[str, object]) -> Event:
@@ -277,7 +308,10 @@ class BusScheduler:
     def _failed(self, dev: DeviceRuntime, exc: DeviceError, ts: float, slot: float,
                 records: list[Record]) -> None:
         self.stats.failures += 1
+        dev.poll_failures += 1
         dev.failures += 1
+        if dev.offline_since is None:
+            dev.offline_since = ts
         dev.retry_at = slot + backoff_s(dev.failures, dev.base_interval, self.backoff_max_s)
         if dev.online is not False:
             log.warning("%s offline: %s", dev.driver.id, exc.reason)
@@ -299,11 +333,18 @@ class BusScheduler:
             records.append(self._event(ts, "device.online", Severity.INFO, driver.id,
                                        {"failures": dev.failures}))
             self.stats.online_events += 1
+        if dev.alarmed:
+            records.append(self._event(ts, "alarm.device_offline", Severity.INFO, driver.id,
+                                       {"state": "cleared", "rule": "",
+                                        "offline_s": round(ts - (dev.offline_since or ts), 3)}))
+            dev.alarmed = False
+        dev.offline_since = None
         dev.online = True
         dev.failures = 0
         dev.retry_at = -math.inf
         for point, reason in reading.bad.items():
             self.stats.bad_values += 1
+            dev.bad_values += 1
             if dev.bad.get(point) != reason:  # an event per change, not per poll
                 records.append(self._event(ts, "point.bad_value", Severity.WARNING, driver.id,
                                            {"point": point, "reason": reason}))

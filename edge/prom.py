@@ -89,6 +89,7 @@ class EdgeCollector(Collector):
                 if dev.online is not None:
                     online.add_metric([*edge, dev.driver.id], 1.0 if dev.online else 0.0)
         yield online
+        yield from _per_device(agent, edge)
         yield from self._outbox(labels, edge)
         stats = agent.uplink.stats
         for name, attr, doc in _UPLINK_COUNTERS:
@@ -142,6 +143,31 @@ class EdgeCollector(Collector):
         yield _gauge("outbox_last_seq", "Last seq assigned", labels, edge, stats.last_seq)
         yield _gauge("outbox_acked_seq", "Seq the central acknowledged up to", labels, edge,
                      stats.acked_upto)
+
+
+_DEVICE_COUNTERS = (
+    ("device_polls", "polls", "Reads of this device attempted"),
+    ("device_poll_failures", "poll_failures", "Reads of this device that failed (timeout, "
+     "garbled answer, device-level exception)"),
+    ("device_bad_values", "bad_values", "Points of this device that did not decode or whose "
+     "register was refused (Modbus exception 01/02/03)"),
+)
+
+
+def _per_device(agent: EdgeAgent, edge: list[str]) -> Iterator[Metric]:
+    """Counters with a `device` label, so one failing meter is visible as itself."""
+    devices = [dev for scheduler in agent.schedulers for dev in scheduler.devices]
+    for name, attr, doc in _DEVICE_COUNTERS:
+        family = CounterMetricFamily(f"greenguard_edge_{name}", doc, labels=["edge", "device"])
+        for dev in devices:
+            family.add_metric([*edge, dev.driver.id], getattr(dev, attr))
+        yield family
+    alarm = GaugeMetricFamily("greenguard_edge_device_offline_alarm",
+                              "1 while alarm.device_offline is raised for the device",
+                              labels=["edge", "device"])
+    for dev in devices:
+        alarm.add_metric([*edge, dev.driver.id], 1.0 if dev.alarmed else 0.0)
+    yield alarm
 
 
 def _counter(name: str, doc: str, labels: list[str], values: list[str],

@@ -200,3 +200,23 @@ def encode_error_reply(address: str, *, meter_type: int = MeterType.COLD_WATER, 
     data = bytes([ser & 0xFF]) + status.to_bytes(2, "little")
     return encode_frame(meter_type, address, REPLY | ERROR | Control.READ_DATA, data,
                         preamble=preamble)
+
+
+def encode_address_reply(address: str, *, meter_type: int = MeterType.COLD_WATER, ser: int = 0,
+                         preamble: bool = True) -> bytes:
+    """A meter's answer to the read-address broadcast (control 83H, DI 810A): the address
+    is the frame's own address field. For simulators and tests."""
+    return encode_frame(meter_type, address, REPLY | Control.READ_ADDRESS,
+                        _di(DI_ADDRESS, False) + bytes([ser & 0xFF]), preamble=preamble)
+
+
+def decode_address_reply(frame: Frame) -> tuple[str, int]:
+    """(address, meter type) from the answer to `encode_read_address`."""
+    if not frame.is_reply or frame.control & 0x3F != Control.READ_ADDRESS:
+        raise FrameError(PROTOCOL, f"control 0x{frame.control:02X} is not a read-address reply")
+    if frame.is_error:
+        raise DeviceReplyError(PROTOCOL, frame.control, "error reply to read address")
+    if frame.data[:2] not in (_di(DI_ADDRESS, False), _di(DI_ADDRESS, True)):
+        raise FrameError(PROTOCOL, f"answer for DI {frame.data[:2].hex().upper()}, "
+                                   "expected 810A")
+    return frame.address, frame.meter_type

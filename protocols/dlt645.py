@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 
 from protocols import frame68
 from protocols.bcd import bcd_to_int, int_to_bcd
@@ -215,8 +216,9 @@ def decode_value(item: DataItem, raw: bytes) -> float:
     if item.signed:
         negative = bool(raw[-1] & 0x80)
         raw = raw[:-1] + bytes([raw[-1] & 0x7F])
-    number = bcd_to_int(raw, protocol=PROTOCOL) / 10**item.decimals
-    return float((-number if negative else number) * item.scale)
+    # In decimal: kW with 4 decimals × 1000 gives 2727.8 W, not 2727.7999999999997.
+    number = Decimal(bcd_to_int(raw, protocol=PROTOCOL)).scaleb(-item.decimals)
+    return float((-number if negative else number) * Decimal(repr(item.scale)))
 
 
 def encode_value(item: DataItem, value: float) -> bytes:

@@ -25,6 +25,7 @@ import math
 import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -85,6 +86,36 @@ _INTEGER_TYPES = frozenset({DataType.UINT16, DataType.INT16, DataType.UINT32, Da
 
 PointValue = float | bool | str
 """A decoded point: a number, an on/off state, or an enumeration's semantic name."""
+
+
+_PACK_F32 = struct.Struct(">f").pack
+_FLT_MIN = 1.1754943508222875e-38  # the smallest normal float32
+
+
+def shortest_float32(number: float) -> str:
+    """The shortest decimal that reads back as the same float32 (what the meter's display
+    shows): 0x402E9375 is 2.7278, not 2.72779989242553710938."""
+    packed = _PACK_F32(number)
+    # From 6 digits: a float32 is within 2^-24 of its shortest decimal, much less than
+    # half a unit of the 6th digit, so 6-digit rounding already yields any shorter one
+    # (`g` drops the trailing zeros). 9 digits always round-trip.
+    for digits in (6, 7, 8) if abs(number) >= _FLT_MIN else range(1, 9):  # subnormals
+        text = f"{number:.{digits}g}"
+        if _PACK_F32(float(text)) == packed:
+            return text
+    return f"{number:.9g}"
+
+
+def clean_decimal(number: float, dtype: DataType, scale: float, offset: float) -> float:
+    """`number × scale + offset` without binary noise: kW → W of 2.7278 is 2727.8, not
+    2727.7999999999997. The register's resolution is the decimal scale (0.1 → one
+    decimal) for integers and the float32's shortest decimal for floats; the arithmetic
+    is done in decimal, so the result is the nearest double to the exact value."""
+    text = shortest_float32(number) if dtype is DataType.FLOAT32 else str(int(number))
+    if scale == 1.0 and offset == 0.0:
+        return float(text)
+    exact = Decimal(text) * Decimal(repr(scale)) + Decimal(repr(offset))
+    return float(exact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +179,13 @@ class RegisterMap:
     points: tuple[PointSpec, ...]
     units: UnitLayout | None = None
     unit: int | None = None  # set on the view returned by `for_unit`
+    source: str = ""  # the vendor document the addresses come from
+    source_version: str = ""  # its edition or version
+
+    @property
+    def all_unverified(self) -> bool:
+        """Every point still `verified: false`: the map is a guess until checked on site."""
+        return all(not p.verified for p in self.points)
 
     def point(self, name: str) -> PointSpec:
         for spec in self.points:
@@ -204,7 +242,7 @@ class RegisterMap:
         number = float(value)
         if math.isnan(number) or math.isinf(number):
             raise DecodeError(self.model, spec.name, f"not a number: {number!r}")
-        result = number * spec.scale + spec.offset
+        result = clean_decimal(number, spec.type, spec.scale, spec.offset)
         if spec.minimum is not None and result < spec.minimum:
             raise DecodeError(self.model, spec.name, f"{result!r} below minimum {spec.minimum}")
         if spec.maximum is not None and result > spec.maximum:
@@ -299,7 +337,7 @@ class RegisterMap:
 # -- loading ----------------------------------------------------------------------
 
 _TOP_KEYS = frozenset({"model", "manufacturer", "description", "energy_type", "byte_order",
-                       "word_order", "points", "units"})
+                       "word_order", "points", "units", "source", "source_version"})
 _POINT_KEYS = frozenset({"name", "unit", "table", "address", "type", "scale", "offset",
                          "cumulative", "minimum", "maximum", "values", "write", "verified",
                          "note"})
@@ -476,6 +514,8 @@ def parse_register_map(data: Any, *, source: str = "<data>") -> RegisterMap:
         word_order=word_order,
         points=tuple(points),
         units=_units(model, data.get("units"), points),
+        source=str(data.get("source", "")),
+        source_version=str(data.get("source_version", "")),
     )
 
 

@@ -57,6 +57,15 @@ class Cjt188Responder:
         if frame is None:
             return 0, None
         self.requests.append((frame.address, frame.control))
+        if frame.control == cjt188.Control.READ_ADDRESS and not frame.is_reply:
+            if frame.address != cjt188.BROADCAST or len(self.meters) != 1:
+                return used, None  # several meters would collide; none is heard
+            only = next(iter(self.meters.values()))
+            if only.silent:
+                return used, None
+            ser = frame.data[2] if len(frame.data) > 2 else 0
+            return used, Answer(cjt188.encode_address_reply(only.address, ser=ser),
+                                only.delay_s, only.garble)
         meter = self.meters.get(frame.address)
         if frame.is_reply or meter is None or meter.silent:
             return used, None

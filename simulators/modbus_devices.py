@@ -16,8 +16,9 @@ simulator and driver cannot silently disagree about addresses, scales or word or
 - `MeterSlave`: the scenario's existing `SimulatedMeter` behind the same interface.
 
 Fault hooks on every device: `silent` (no answer at all), `exception_code` (answer every
-request with it), `garble` (the answer's bytes are corrupted on the wire), `delay_s` (a
-slow device or bridge). `ModbusDeviceServer` serves devices on Modbus TCP or RTU-over-TCP
+request with it), `missing_points` (exception 02 for reads touching those registers),
+`garble` (the answer's bytes are corrupted on the wire), `delay_s` (a slow device or
+bridge). `ModbusDeviceServer` serves devices on Modbus TCP or RTU-over-TCP
 framing through pymodbus, and keeps a bounded log of what was asked in which order.
 """
 
@@ -73,6 +74,9 @@ class FaultHooks:
         self.garble = False
         self.delay_s = 0.0
         self._exception_code: int | None = None
+        # Points this meter model lacks: any read touching their registers answers
+        # exception 02 (illegal data address), like a variant without that register.
+        self.missing_points: set[str] = set()
 
     @property
     def exception_code(self) -> int | None:
@@ -116,6 +120,10 @@ class MapDevice(FaultHooks):
         if not specs:
             raise IllegalAddressError(table.value, address, count,
                                       f"no point of {self.register_map.model} there")
+        lacking = [p.name for p in specs if p.name in self.missing_points]
+        if lacking:
+            raise IllegalAddressError(table.value, address, count,
+                                      f"this {self.register_map.model} lacks {lacking[0]}")
         values = self.values_at(t)
         regs: dict[int, int] = {}
         for spec in specs:
@@ -183,6 +191,8 @@ class ProfileMeter(MapDevice):
         for phase in (1, 2, 3):
             out[f"voltage_l{phase}_v"] = voltage + phase * 0.5
             out[f"current_l{phase}_a"] = current
+            out[f"power_l{phase}_w"] = inst / max(1, self.phases)
+        out["energy_total_kwh"] = out[self.cumulative]  # import + export, export stays 0
         return {p.name: out[p.name] for p in self.register_map.points}
 
 

@@ -6,7 +6,9 @@ The line is multi-drop: every request reaches every device, and only the address
 answers. What a "device" says is up to a `LineResponder`: Modbus RTU devices
 (`RtuResponder`, over `protocols.modbus_rtu`), DL/T 645 meters and CJ/T 188 water meters
 (in their own modules). Faults are per device: silent (no answer), garbled (a byte of the
-answer flipped, so its checksum fails), slow (`delay_s` before answering).
+answer flipped, so its checksum fails), slow (`delay_s` before answering). On a pty the
+line can have a baud rate (`line_baudrate`): a master whose tty is set to another is not
+understood, and nobody answers — what a wrong baud rate looks like on site.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import asyncio
 import collections
 import contextlib
 import os
+import termios
 import tty
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from edge.drivers.links import BAUDRATES
 from protocols import modbus_rtu
 from protocols.errors import DeviceReplyError, FrameError
 from protocols.registermap import Table
@@ -46,9 +50,17 @@ class SerialLineServer:
     """Serve a `LineResponder` on 127.0.0.1 (`transport="tcp"`) or a pty (`"pty"`)."""
 
     def __init__(self, responder: LineResponder, *, transport: str = "tcp",
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+                 host: str = "127.0.0.1", port: int = 0,
+                 line_baudrate: int | None = None) -> None:
         if transport not in ("tcp", "pty"):
             raise ValueError(f"transport must be tcp or pty, got {transport!r}")
+        if line_baudrate is not None and transport != "pty":
+            raise ValueError("line_baudrate needs transport='pty' (a tty has a baud rate)")
+        # The baud rate the devices on the line use; a master whose tty is set to another
+        # is not understood (the devices stay silent), as on a real line. (Parity cannot be
+        # checked the same way: the Linux pty driver clears PARENB.)
+        self.line_baudrate = line_baudrate
+        self.misheard = 0  # requests sent at the wrong baud rate
         self.responder = responder
         self.transport = transport
         self.host = host
@@ -138,11 +150,23 @@ class SerialLineServer:
             data = os.read(self._master, 1024)
         except (BlockingIOError, OSError):
             return
+        if not self._settings_match():
+            self.misheard += 1  # bytes at the wrong speed are noise to the devices
+            self._pty_buffer.clear()
+            return
         self._pty_buffer += data
         for answer in self._answers(self._pty_buffer):
             task = asyncio.get_running_loop().create_task(self._pty_answer(answer))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _settings_match(self) -> bool:
+        """Does the master's tty (set by whoever opened the pty's slave end) use the
+        line's baud rate?"""
+        if self.line_baudrate is None or self._slave is None:
+            return True
+        speeds = {code: baud for baud, code in BAUDRATES.items()}
+        return speeds.get(termios.tcgetattr(self._slave)[4]) == self.line_baudrate
 
     async def _pty_answer(self, answer: Answer) -> None:
         if answer.delay_s > 0:

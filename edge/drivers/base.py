@@ -61,6 +61,9 @@ class DeviceConfig(Strict):
     timeout_s: Seconds | None = Field(None, description="per request; default: the bus's")
     gap_after_s: Seconds | None = Field(
         None, description="readings further apart than this flag intervals as gap")
+    offline_alarm_after_s: Seconds = Field(
+        900.0, description="raise alarm.device_offline when the device has not answered "
+                           "for this long")
     building: str | None = None
     zone: str | None = None
     item_code: str | None = Field(None, pattern=r"^\d{2}[A-Z0-9]\d{2}$")

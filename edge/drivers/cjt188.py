@@ -54,7 +54,7 @@ class Cjt188Config(DeviceConfig):
         return "cjt188-2004"
 
 
-def _reply_scanner() -> Scanner[cjt188.Frame]:
+def reply_scanner() -> Scanner[cjt188.Frame]:
     def scan(buffer: bytes) -> tuple[cjt188.Frame | None, int]:
         frame, used = cjt188.scan_frame(buffer)
         if frame is None or not frame.is_reply:
@@ -77,7 +77,7 @@ class Cjt188Driver(Driver[Cjt188Config, StreamHub]):
                                      ser=self._ser, di_swapped=self.config.di_swapped,
                                      preamble=self.config.preamble)
         async with self.hub.session(Priority.POLL, device=self.id):
-            frame = await self.hub.transact(request, _reply_scanner(), device=self.id,
+            frame = await self.hub.transact(request, reply_scanner(), device=self.id,
                                             timeout_s=self.timeout_s, what="read 901F")
         try:
             data = cjt188.decode_read_reply(frame, address=self.config.address, ser=self._ser)

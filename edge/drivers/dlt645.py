@@ -64,7 +64,7 @@ class Dlt645Config(DeviceConfig):
         return "dlt645-2007"
 
 
-def _reply_scanner(expect: int) -> Scanner[dlt645.Frame]:
+def reply_scanner(expect: int) -> Scanner[dlt645.Frame]:
     """Frames until a reply with function `expect` (requests echoed by the adapter are
     skipped)."""
     def scan(buffer: bytes) -> tuple[dlt645.Frame | None, int]:
@@ -90,7 +90,7 @@ class Dlt645Driver(Driver[Dlt645Config, StreamHub]):
         async with self.hub.session(Priority.POLL, device=self.id):
             frame = await self.hub.transact(
                 dlt645.encode_read_address(preamble=self.config.preamble),
-                _reply_scanner(dlt645.Control.READ_ADDRESS), device=self.id,
+                reply_scanner(dlt645.Control.READ_ADDRESS), device=self.id,
                 timeout_s=self.timeout_s, what="read address")
         try:
             address = dlt645.decode_address_reply(frame)
@@ -112,7 +112,7 @@ class Dlt645Driver(Driver[Dlt645Config, StreamHub]):
             async with self.hub.session(Priority.POLL, device=self.id):
                 frame = await self.hub.transact(
                     dlt645.encode_read(self.address, item.di, preamble=self.config.preamble),
-                    _reply_scanner(dlt645.Control.READ_DATA), device=self.id,
+                    reply_scanner(dlt645.Control.READ_DATA), device=self.id,
                     timeout_s=self.timeout_s, what=f"read DI {item.di:08X}")
             try:
                 reading.values[info.name] = dlt645.decode_read_reply(

@@ -11,7 +11,10 @@ A hub therefore
 - keeps `frame_gap_s` of silence between the end of one transaction and the next,
 - bounds every transaction with the calling device's timeout_s, and after a timeout_s or a
   garbled answer drops whatever is still in the receive buffer so it cannot be taken for
-  the next answer.
+  the next answer,
+- keeps a shared gateway connection open when one unit times out: healthy units behind
+  the same gateway keep their connection; only `RECONNECT_AFTER_TIMEOUTS` timeouts in a
+  row with no answer at all (a dead link) reopen it.
 
 Hubs: `ModbusTcpHub` (Modbus TCP through pymodbus), `StreamHub` (a byte stream — a
 transparent serial server or a local serial port — carrying Modbus RTU, DL/T 645 or
@@ -47,6 +50,10 @@ from protocols.registermap import Table
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+RECONNECT_AFTER_TIMEOUTS = 3
+"""Timeouts in a row, with no unit answering in between, before a Modbus TCP connection is
+reopened."""
 
 
 class PriorityLock:
@@ -194,6 +201,19 @@ class ModbusTcpHub(ModbusHub):
         self.port = port
         self._client = AsyncModbusTcpClient(host, port=port, timeout=timeout_s, retries=0,
                                             reconnect_delay=0)
+        self._silent = 0  # timeouts in a row, over all units of the connection
+
+    def _silence(self) -> None:
+        """One request got no answer. A gateway shares its connection between units, and
+        one dead unit must not cut off the healthy ones: the connection is dropped only
+        after `RECONNECT_AFTER_TIMEOUTS` timeouts in a row with no answer from any unit (a
+        dead link). A late answer cannot be taken for the next one: pymodbus drops answers
+        whose transaction id is not the request's."""
+        self.stats.timeouts += 1
+        self._silent += 1
+        if self._silent >= RECONNECT_AFTER_TIMEOUTS:
+            self._silent = 0
+            self._client.close()
 
     async def _call(self, device: str, timeout_s: float, what: str,
                     call: Callable[[], object]) -> object:
@@ -208,20 +228,20 @@ class ModbusTcpHub(ModbusHub):
                         raise DeviceError(device, f"cannot connect to {self.host}:{self.port}")
                 result = await call()  # type: ignore[misc]  # pymodbus coroutines, untyped
         except TimeoutError:
-            self.stats.timeouts += 1
-            self._client.close()  # an answer still in flight must not meet the next request
+            self._silence()
             raise DeviceTimeoutError(device, f"no answer to {what} within {timeout_s:g} s "
                                              f"from {self.name}") from None
         except ModbusException as exc:
-            self._client.close()
             if "No response" in str(exc) or "timeout_s" in str(exc).lower():
-                self.stats.timeouts += 1
+                self._silence()
                 raise DeviceTimeoutError(device, f"no answer to {what} from {self.name}"
                                          ) from None
+            self._client.close()
             self.stats.garbled += 1
             raise GarbledFrameError(device, f"{what} on {self.name}: {exc}") from None
         finally:
             self._mark_end()
+        self._silent = 0
         if result.isError():
             code = int(getattr(result, "exception_code", 0) or 0)
             self.stats.faults += 1

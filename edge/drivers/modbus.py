@@ -6,9 +6,15 @@ Reads are planned as pure functions (`protocols.registermap.plan_reads`). Device
 share one Modbus address on one bus — the indoor units of a VRF gateway — are planned
 *together*: the scheduler announces every device due in a slot (`prepare`), the first
 `read` of the slot fetches the union in as few requests as the planning limits allow, and
-the other units take their share from it. A unit whose block answers with an exception
-fails alone; a timeout or garbled frame fails the whole gateway for that slot, since the
-link, not the unit, is at fault.
+the other units take their share from it. A timeout or garbled frame fails the whole
+gateway for that slot, since the link, not the unit, is at fault.
+
+Exceptions are sorted by what they blame. 01/02/03 (illegal function, address, value) blame
+the request: the points of a refused multi-point request are read one by one from then on
+(in the same poll, so the good values are kept), a point whose register is refused alone
+is marked bad (`point.bad_value`) and left out for `DROP_RETRY_POLLS` polls, then tried
+again. Only if no register of a device answered does the device fail (a wrong unit id or
+map). Other exceptions (04 device failure, 06 busy, 0A/0B gateway) fail the unit alone.
 
 Writes are absolute, checked against the map's allowlist before any I/O, and read back
 within the same bus session, so no poll can slip in between.
@@ -16,6 +22,7 @@ within the same bus session, so no poll can slip in between.
 
 from __future__ import annotations
 
+import collections
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +54,12 @@ from protocols.registermap import (
     load_register_map,
     plan_reads,
 )
+
+POINT_EXCEPTIONS = frozenset({1, 2, 3})
+"""Modbus exceptions about the request (illegal function, address, value): the register is
+at fault, not the device, so the point is marked bad and the rest of the poll is kept."""
+DROP_RETRY_POLLS = 60
+"""Polls a point whose register was refused is left out before it is tried again."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -177,15 +190,25 @@ class UnitGroup:
         self._plans: dict[tuple[tuple[str, frozenset[str]], ...],
                           list[ReadRequest[BoundPoint]]] = {}
         self.requests = 0  # Modbus requests issued, for the grouping benchmark
+        # Learned from exceptions 01/02/03: points read alone, and points left out for a
+        # while because their register alone was refused ((device, point) → reason, polls).
+        self.alone: set[tuple[str, str]] = set()
+        self.dropped: dict[tuple[str, str], tuple[str, int]] = {}
 
     def plan(self, wanted: dict[str, frozenset[str]]) -> list[ReadRequest[BoundPoint]]:
-        """Requests for the given points of the given members (cached: slots repeat)."""
+        """Requests for the given points of the given members (cached: slots repeat).
+
+        Points that answered a point-level exception are planned in requests of their own
+        (`alone`), so one missing register cannot refuse its neighbours' read again."""
         key = tuple(sorted(wanted.items()))
         plan = self._plans.get(key)
         if plan is None:
             bound = [BoundPoint(dev, self.members[dev].specs[name])
                      for dev, names in wanted.items() for name in names]
-            plan = plan_reads(bound, max_count=self.max_count, max_gap=self.max_gap)
+            shared = [bp for bp in bound if (bp.device, bp.spec.name) not in self.alone]
+            single = [bp for bp in bound if (bp.device, bp.spec.name) in self.alone]
+            plan = plan_reads(shared, max_count=self.max_count, max_gap=self.max_gap)
+            plan += plan_reads(single, max_count=self.max_count, max_gap=-1)
             if len(self._plans) >= 64:  # bounded: per-point intervals give few combinations
                 self._plans.clear()
             self._plans[key] = plan
@@ -208,14 +231,40 @@ class UnitGroup:
             raise result
         return result
 
+    def _skip_dropped(self, todo: dict[str, frozenset[str]],
+                      readings: dict[str, Reading]) -> dict[str, frozenset[str]]:
+        """Leave out points whose register the device refused alone; each is tried again
+        after `DROP_RETRY_POLLS` polls (a meter may gain the register after a firmware
+        update or a configuration change)."""
+        wanted: dict[str, frozenset[str]] = {}
+        for dev, names in todo.items():
+            keep = set(names)
+            for name in names:
+                entry = self.dropped.get((dev, name))
+                if entry is None:
+                    continue
+                reason, left = entry
+                if left <= 0:
+                    del self.dropped[(dev, name)]
+                    continue
+                self.dropped[(dev, name)] = (reason, left - 1)
+                readings[dev].bad[name] = reason
+                keep.discard(name)
+            if keep:
+                wanted[dev] = frozenset(keep)
+        return wanted
+
     async def _read_pending(self) -> None:
         todo = {dev: pts for dev, pts in self._pending.items() if dev not in self._results}
         readings = {dev: Reading() for dev in todo}
         failed: dict[str, DeviceError] = {}
         timeout_s = min(self.members[dev].timeout_s for dev in todo)
         first = next(iter(todo))
-        plan = self.plan(todo)
-        for index, request in enumerate(plan):
+        wanted = self._skip_dropped(todo, readings)
+        queue = collections.deque(self.plan(wanted) if wanted else [])
+        refused: dict[str, DeviceFaultError] = {}  # a point-level exception, per device
+        while queue:
+            request = queue.popleft()
             owners = {bp.device for bp in request.points}
             if owners <= failed.keys():
                 continue
@@ -227,12 +276,25 @@ class UnitGroup:
                                                      request.count, unit=self.unit_id,
                                                      device=label, timeout_s=timeout_s)
             except DeviceFaultError as exc:
-                for dev in owners:
-                    failed.setdefault(dev, DeviceFaultError(dev, exc.reason, exc.code))
+                if exc.code not in POINT_EXCEPTIONS:  # the device, not the register
+                    for dev in owners:
+                        failed.setdefault(dev, DeviceFaultError(dev, exc.reason, exc.code))
+                    continue
+                if len(request.points) > 1:
+                    # Learn: read these points one by one from now on, starting now.
+                    self.alone.update((bp.device, bp.spec.name) for bp in request.points)
+                    self._plans.clear()
+                    queue.extendleft(reversed(plan_reads(request.points, max_gap=-1)))
+                    continue
+                bp = request.points[0]
+                reason = f"{exc.reason} (register {bp.spec.address:#06x})"
+                readings[bp.device].bad[bp.spec.name] = reason
+                self.dropped[(bp.device, bp.spec.name)] = (reason, DROP_RETRY_POLLS)
+                refused.setdefault(bp.device, DeviceFaultError(bp.device, exc.reason, exc.code))
                 continue
             except DeviceError as exc:
                 # The link failed, not one unit: every device not completely read fails.
-                unread = {bp.device for r in plan[index:] for bp in r.points}
+                unread = {bp.device for r in [request, *queue] for bp in r.points}
                 for dev in unread:
                     failed.setdefault(dev, type(exc)(dev, exc.reason))
                 break
@@ -246,6 +308,15 @@ class UnitGroup:
                     readings[bp.device].bad[bp.spec.name] = exc.reason
                 else:
                     readings[bp.device].values[bp.spec.name] = value
+        for dev, fault in refused.items():
+            if dev not in failed and not readings[dev].values:
+                # Not one register answered: a wrong map or unit id, not a missing register.
+                # The device fails as a whole, and nothing is remembered against its points.
+                failed[dev] = fault
+                for key in [k for k in self.dropped if k[0] == dev]:
+                    del self.dropped[key]
+                self.alone = {k for k in self.alone if k[0] != dev}
+                self._plans.clear()
         for dev in todo:
             self._results[dev] = failed.get(dev) or readings[dev]
 

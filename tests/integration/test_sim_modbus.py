@@ -13,7 +13,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException, ModbusIOException
 
 from protocols.clock import VirtualClock
-from protocols.registermap import Table, plan_reads
+from protocols.registermap import Table, plan_reads, shortest_float32
 from simulators.meters import SimulatedMeter
 from simulators.modbus_server import ModbusMeterServer
 from simulators.profile import local_day_start
@@ -27,7 +27,8 @@ ELEC, WATER = 1, 2  # device ids of the school's teaching-building meters
 
 
 def float32(value: float) -> float:
-    return float(struct.unpack(">f", struct.pack(">f", value))[0])
+    """The value as a float32 register carries it, in its shortest decimal (as decoded)."""
+    return float(shortest_float32(struct.unpack(">f", struct.pack(">f", value))[0]))
 
 
 async def advance(clock: VirtualClock, seconds: float) -> None:

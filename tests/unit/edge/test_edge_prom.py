@@ -42,11 +42,19 @@ async def test_metrics_answer_with_live_values(tmp_path: Path) -> None:
             assert 'greenguard_edge_outbox_depth{edge="edge-1"} 0.0' in before
             agent.outbox.append([Sample(0, 1_750_000_000_000, "m1", "power_w", 1.0, "W")] * 3)
             agent.poll_stats.observe_read(0.03)
+            dev = agent.schedulers[0].devices[0]
+            dev.polls, dev.poll_failures, dev.alarmed = 5, 2, True
             after = await http.get("/metrics")
             assert after.status_code == 200
             assert 'greenguard_edge_outbox_depth{edge="edge-1"} 3.0' in after.text
             assert 'greenguard_edge_poll_seconds_bucket{edge="edge-1",le="0.05"} 1.0' in after.text
             assert 'greenguard_edge_poll_seconds_bucket{edge="edge-1",le="0.025"} 0.0' in after.text
+            # Per-device counters: which meter fails, not only how many reads do.
+            assert 'greenguard_edge_device_polls_total{device="m1",edge="edge-1"} 5.0' in after.text
+            assert ('greenguard_edge_device_poll_failures_total{device="m1",edge="edge-1"} 2.0'
+                    in after.text)
+            assert ('greenguard_edge_device_offline_alarm{device="m1",edge="edge-1"} 1.0'
+                    in after.text)
             assert (await http.get("/other")).status_code == 404
     finally:
         task.cancel()

@@ -37,7 +37,32 @@ def test_consumption_is_split_linearly_across_a_boundary() -> None:
     _, closed, _ = run([(0, 0.0), (14 * MIN, 14.0), (16 * MIN, 24.0)], max_gap_s=15 * 60)
     assert len(closed) == 1
     assert closed[0].quantity == pytest.approx(14.0 + 5.0)
-    assert closed[0].flags == frozenset()
+    # No reading at 15:00: the split is interpolated (docs/wire-protocol.md, `estimated`).
+    assert closed[0].flags == frozenset({EST})
+
+
+def test_interpolated_split_flags_both_sides_and_exact_boundaries_none() -> None:
+    _, closed, _ = run([(0, 0.0), (14 * MIN, 14.0), (16 * MIN, 24.0), (30 * MIN, 38.0),
+                        (45 * MIN, 53.0)], max_gap_s=15 * 60)
+    # 0–15 and 15–30 hold interpolated shares; 30–45 was read on both boundaries.
+    assert [c.flags for c in closed] == [frozenset({EST}), frozenset({EST}), frozenset()]
+    assert sum(c.quantity for c in closed) == pytest.approx(53.0)
+
+
+def test_a_reading_just_after_the_boundary_counts_as_on_it() -> None:
+    """On the real clock a slot's read is stamped a few ms after the boundary: not an
+    interpolation worth flagging (every interval would be estimated)."""
+    _, closed, _ = run([(3, 0.0), (MIN + 2, 1.0), (15 * MIN + 40, 15.0), (30 * MIN + 1, 30.0)],
+                       max_gap_s=15 * 60)
+    assert [c.flags for c in closed[1:]] == [frozenset()]
+    _, closed, _ = run([(0, 0.0), (15 * MIN + 2001, 15.0)], max_gap_s=30 * 60)
+    assert closed[0].flags == frozenset({EST})
+
+
+def test_no_consumption_across_a_boundary_is_exact() -> None:
+    _, closed, _ = run([(0, 5.0), (14 * MIN, 5.0), (16 * MIN, 5.0), (30 * MIN, 5.0)],
+                       max_gap_s=15 * 60)
+    assert [c.flags for c in closed] == [frozenset(), frozenset()]
 
 
 def test_first_reading_mid_interval_flags_that_interval_as_gap() -> None:

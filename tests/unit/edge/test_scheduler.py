@@ -172,7 +172,48 @@ async def test_offline_once_online_once_with_backoff(outbox: Outbox) -> None:
     # failures at 0, 1, 3, 6, 9, 12, 15 (waits 1, 2, then capped at 3 slots); back at 18
     assert tried == [0, 1, 3, 6, 9, 12, 15, 18, 19, 20]
     names = [r.name for r in records(outbox) if isinstance(r, Event)]
-    assert names == ["device.offline", "device.online"]
+    # Offline from minute 0 to 18, longer than the default offline_alarm_after_s (900 s).
+    assert names == ["device.offline", "alarm.device_offline", "device.online",
+                     "alarm.device_offline"]
+
+
+async def _outage(outbox: Outbox, config: FakeConfig, minutes: int) -> list[Event]:
+    clock = JumpClock(T0)
+    device = FakeDevice(config, clock)
+    scheduler = BusScheduler(device.hub, [device], outbox=outbox, clock=clock, interval_s=900,
+                             backoff_max_s=3600)
+    task = asyncio.create_task(scheduler.run())
+    await scheduler.started.wait()
+    device.fail = True
+    await clock.run(until=T0 + minutes * 60)
+    await clock.settled()
+    raised = scheduler.devices[0].alarmed
+    device.fail = False
+    await clock.run(until=T0 + (minutes + 70) * 60)
+    await clock.settled()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert not scheduler.devices[0].alarmed
+    assert scheduler.devices[0].poll_failures >= 1
+    events = [r for r in records(outbox) if isinstance(r, Event)]
+    assert raised == any(e.name == "alarm.device_offline" for e in events)
+    return events
+
+
+async def test_offline_alarm_raised_after_the_configured_time_even_while_backing_off(
+        outbox: Outbox) -> None:
+    # Backoff grows to 32 min, so the device is not polled at minute 10: the alarm is
+    # raised at the slot where the outage reaches 10 min anyway, and cleared on return.
+    events = await _outage(outbox, FakeConfig(id="d1", offline_alarm_after_s=600), 30)
+    alarms = [(e.ts - round(T0 * 1000), e.severity.value, e.data["state"]) for e in events
+              if e.name == "alarm.device_offline"]
+    assert alarms[0] == (600_000, "alarm", "raised")
+    assert [a[1:] for a in alarms] == [("alarm", "raised"), ("info", "cleared")]
+
+
+async def test_short_outage_raises_no_alarm(outbox: Outbox) -> None:
+    events = await _outage(outbox, FakeConfig(id="d1", offline_alarm_after_s=3600), 5)
+    assert [e.name for e in events] == ["device.offline", "device.online"]
 
 
 async def test_writes_are_checked_read_back_and_audited(outbox: Outbox) -> None:

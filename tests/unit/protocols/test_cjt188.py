@@ -87,3 +87,17 @@ def test_scanner_raises_only_frame_errors(data: bytes) -> None:
         pass
     except ValueError:
         pass  # an address with hex digits cannot be asked for: not reachable from the wire
+
+
+def test_read_address_round_trip() -> None:
+    """The broadcast (AAAAAAAAAAAAAA, control 03, DI 810A) and the answer `scan cjt188`
+    reads the address from: the answer's own address field."""
+    request = cjt188.parse_frame(cjt188.encode_read_address(preamble=False))
+    assert (request.address, request.control, request.data[:2]) == (
+        cjt188.BROADCAST, 0x03, bytes.fromhex("810A"))
+    raw = cjt188.encode_address_reply("11223344556677", ser=5)
+    assert raw.hex(" ").upper() == ("FE FE FE 68 10 77 66 55 44 33 22 11 83 03 81 0A 05 6A 16")
+    assert cjt188.decode_address_reply(cjt188.parse_frame(raw[3:])) == ("11223344556677", 0x10)
+    with pytest.raises(FrameError, match="not a read-address reply"):
+        cjt188.decode_address_reply(cjt188.parse_frame(
+            cjt188.encode_read("11223344556677", preamble=False)))

@@ -25,6 +25,7 @@ from protocols.registermap import (
     load_register_map,
     parse_register_map,
     plan_reads,
+    shortest_float32,
 )
 
 SDM120 = load_register_map("eastron-sdm120")
@@ -33,12 +34,12 @@ MAPS = {"eastron-sdm120": SDM120, "generic-water-modbus": WATER}
 
 # Hand-computed raw registers. For float32 the value is the nearest IEEE-754 single, e.g.
 #   struct.pack(">f", 12345.67) == b"\x46\x40\xe6\xae"  -> [0x4640, 0xE6AE] = [17984, 59054]
-#   and struct.unpack(">f", ...) == 12345.669921875.
+#   and struct.unpack(">f", ...) == 12345.67.
 GOLDEN: list[tuple[str, str, list[int], float]] = [
     # struct.pack(">f", 12345.67) -> 46 40 E6 AE
-    ("eastron-sdm120", "energy_import_kwh", [17984, 59054], 12345.669921875),
+    ("eastron-sdm120", "energy_import_kwh", [17984, 59054], 12345.67),
     # struct.pack(">f", 230.1) -> 43 66 19 9A
-    ("eastron-sdm120", "voltage_v", [17254, 6554], 230.10000610351562),
+    ("eastron-sdm120", "voltage_v", [17254, 6554], 230.1),
     # struct.pack(">f", 5.25) -> 40 A8 00 00
     ("eastron-sdm120", "current_a", [16552, 0], 5.25),
     # struct.pack(">f", 1500.0) -> 44 BB 80 00
@@ -46,7 +47,7 @@ GOLDEN: list[tuple[str, str, list[int], float]] = [
     # struct.pack(">f", -0.5) -> BF 00 00 00 (leading power factor)
     ("eastron-sdm120", "power_factor", [48896, 0], -0.5),
     # struct.pack(">f", 0.999) -> 3F 7F BE 77
-    ("eastron-sdm120", "power_factor", [16255, 48759], 0.9990000128746033),
+    ("eastron-sdm120", "power_factor", [16255, 48759], 0.999),
     # struct.pack(">f", 50.0) -> 42 48 00 00
     ("eastron-sdm120", "frequency_hz", [16968, 0], 50.0),
     ("eastron-sdm120", "energy_export_kwh", [0, 0], 0.0),
@@ -135,10 +136,10 @@ ORDERS: list[tuple[str, str, str, list[int], float]] = [
     ("uint32", "little", "big", [0x3412, 0x7856], 305419896),
     ("uint32", "little", "little", [0x7856, 0x3412], 305419896),
     # 12345.67 as float32 = 46 40 E6 AE
-    ("float32", "big", "big", [0x4640, 0xE6AE], 12345.669921875),
-    ("float32", "big", "little", [0xE6AE, 0x4640], 12345.669921875),
-    ("float32", "little", "big", [0x4046, 0xAEE6], 12345.669921875),
-    ("float32", "little", "little", [0xAEE6, 0x4046], 12345.669921875),
+    ("float32", "big", "big", [0x4640, 0xE6AE], 12345.67),
+    ("float32", "big", "little", [0xE6AE, 0x4640], 12345.67),
+    ("float32", "little", "big", [0x4046, 0xAEE6], 12345.67),
+    ("float32", "little", "little", [0xAEE6, 0x4046], 12345.67),
     # -2 as int32 = FF FF FF FE
     ("int32", "big", "big", [0xFFFF, 0xFFFE], -2),
     ("int32", "big", "little", [0xFFFE, 0xFFFF], -2),
@@ -268,18 +269,42 @@ def test_float_registers_round_trip(byte_order: str, word_order: str,
     assert regmap.decode(spec, regmap.encode(spec, value)) == value
 
 
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_shortest_float32_is_the_shortest_round_trip(bits: int) -> None:
+    (value,) = struct.unpack(">f", struct.pack(">I", bits))
+    if not math.isfinite(value):
+        return
+    exhaustive = next(f"{value:.{d}g}" for d in range(1, 10)
+                      if struct.pack(">f", float(f"{value:.{d}g}")) == struct.pack(">f", value))
+    assert float(shortest_float32(value)) == float(exhaustive)
+
+
+def test_kw_to_w_gives_clean_decimals() -> None:
+    """Regression (issue 14): a kW float32 × 1000 stored 2727.7999999999997."""
+    ddsu = load_register_map("chint-ddsu666")
+    spec = ddsu.point("power_w")
+    assert ddsu.decode(spec, list(struct.unpack(">HH", struct.pack(">f", 2.7278)))) == 2727.8
+    regmap, scaled = _one_point_map("uint32", scale=0.1)
+    assert regmap.decode(scaled, [0x0001, 0xE241]) == 12345.7  # not 12345.699999999999
+
+
 @given(orders, orders, st.floats(width=32, allow_nan=False, allow_infinity=False))
 def test_float_values_round_trip(byte_order: str, word_order: str, value: float) -> None:
     regmap, spec = _one_point_map("float32", byte_order=byte_order, word_order=word_order)
-    assert regmap.decode(spec, regmap.encode(spec, value)) == value
+    registers = regmap.encode(spec, value)
+    decoded = regmap.decode(spec, registers)
+    # The shortest decimal of the float32: the same registers again, the same bits.
+    assert regmap.encode(spec, decoded) == registers
+    assert struct.pack(">f", decoded) == struct.pack(">f", value)
 
 
 @given(st.floats(min_value=-1e6, max_value=1e6))
 def test_float32_precision(value: float) -> None:
     spec = SDM120.point("power_w")
     decoded = SDM120.decode(spec, SDM120.encode(spec, value))
-    assert decoded == struct.unpack(">f", struct.pack(">f", value))[0]
-    assert math.isclose(decoded, value, rel_tol=2**-24, abs_tol=1e-38)
+    assert struct.pack(">f", decoded) == struct.pack(">f", value)
+    assert decoded == float(f"{decoded:.9g}")  # at most 9 significant digits: no noise
+    assert math.isclose(decoded, value, rel_tol=2**-23, abs_tol=1e-38)
 
 
 # -- invalid map documents -------------------------------------------------------------

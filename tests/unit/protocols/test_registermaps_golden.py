@@ -26,19 +26,21 @@ MAPS = {name: load_register_map(name) for name in builtin_models()}
 
 GOLDEN: list[tuple[str, str, list[int], Any]] = [
     # Eastron SDM630, float32 big-endian ("ABCD")
-    ("eastron-sdm630", "voltage_l1_v", [0x4366, 0x199A], 230.10000610351562),  # 43 66 19 9A
+    ("eastron-sdm630", "voltage_l1_v", [0x4366, 0x199A], 230.1),  # 43 66 19 9A
     ("eastron-sdm630", "voltage_l3_v", [0x4369, 0x0000], 233.0),  # 43 69 00 00
     ("eastron-sdm630", "current_l2_a", [0x40A8, 0x0000], 5.25),  # 40 A8 00 00
     ("eastron-sdm630", "power_w", [0x44BB, 0x8000], 1500.0),  # 0x0034, 44 BB 80 00
     ("eastron-sdm630", "power_factor", [0xBF00, 0x0000], -0.5),
     ("eastron-sdm630", "frequency_hz", [0x4248, 0x0000], 50.0),
-    ("eastron-sdm630", "energy_import_kwh", [0x4640, 0xE6AE], 12345.669921875),
+    ("eastron-sdm630", "energy_import_kwh", [0x4640, 0xE6AE], 12345.67),
+    ("eastron-sdm630", "power_l1_w", [0x44BB, 0x8000], 1500.0),  # 30013 = 0x000C
+    ("eastron-sdm630", "energy_total_kwh", [0x4640, 0xE6AE], 12345.67),  # 30343 = 0x0156
     # CHINT DDSU666: holding, float32; power in kW on the wire, W in the point
-    ("chint-ddsu666", "voltage_v", [0x4366, 0x199A], 230.10000610351562),
+    ("chint-ddsu666", "voltage_v", [0x4366, 0x199A], 230.1),
     ("chint-ddsu666", "power_w", [0x3FC0, 0x0000], 1500.0),  # 1.5 kW = 3F C0 00 00
     ("chint-ddsu666", "power_w", [0xBF80, 0x0000], -1000.0),  # export: -1 kW
-    ("chint-ddsu666", "frequency_hz", [0x4247, 0xD70A], 49.959999084472656),
-    ("chint-ddsu666", "energy_import_kwh", [0x4640, 0xE6AE], 12345.669921875),
+    ("chint-ddsu666", "frequency_hz", [0x4247, 0xD70A], 49.96),
+    ("chint-ddsu666", "energy_import_kwh", [0x4640, 0xE6AE], 12345.67),
     # Acrel ADL400 (unverified layout): integers with scales
     ("acrel-adl400", "voltage_l1_v", [2301], 230.1),  # 0x08FD × 0.1
     ("acrel-adl400", "current_l3_a", [525], 5.25),  # × 0.01
@@ -181,6 +183,23 @@ def test_unverified_fields_are_marked() -> None:
     assert all(not p.verified for p in MAPS["acrel-adl400"].points)
     assert [p.name for p in MAPS["chint-ddsu666"].points if not p.verified] == ["power_factor"]
     assert all(p.verified for p in MAPS["eastron-sdm630"].points)
+    assert MAPS["acrel-adl400"].all_unverified
+    assert not any(m.all_unverified for name, m in MAPS.items() if name != "acrel-adl400")
+
+
+def test_every_map_states_its_source() -> None:
+    for name, regmap in MAPS.items():
+        assert regmap.source, name
+        assert regmap.source_version, name
+
+
+def test_sdm630_phase_powers_and_total_energy() -> None:
+    sdm630 = MAPS["eastron-sdm630"]
+    # Eastron's 3xxxx register numbers are 1-based: 30013 is input register 0x000C.
+    assert {n: sdm630.point(n).address for n in ("power_l1_w", "power_l2_w", "power_l3_w",
+                                                 "energy_total_kwh")} == {
+        "power_l1_w": 30013 - 30001, "power_l2_w": 30015 - 30001,
+        "power_l3_w": 30017 - 30001, "energy_total_kwh": 30343 - 30001}
 
 
 def test_planning_the_new_maps() -> None:
@@ -189,7 +208,8 @@ def test_planning_the_new_maps() -> None:
                 for r in plan_reads(MAPS[model].points, **kw)]
 
     # 0x34…0x40 and 0x46…0x4C are 6 registers apart: one request
-    assert shape("eastron-sdm630") == [("input", 0x00, 12), ("input", 0x34, 24)]
+    assert shape("eastron-sdm630") == [("input", 0x00, 18), ("input", 0x34, 24),
+                                       ("input", 0x156, 2)]
     assert shape("chint-ddsu666") == [("holding", 0x2000, 16), ("holding", 0x4000, 2)]
     assert shape("ac-controller-modbus") == [("holding", 0, 3), ("input", 0, 1),
                                              ("coil", 0, 1), ("discrete", 0, 1)]

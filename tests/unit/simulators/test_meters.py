@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from protocols.registermap import RegisterMap, Table, load_register_map
+from protocols.registermap import RegisterMap, Table, load_register_map, shortest_float32
 from simulators.errors import IllegalAddressError
 from simulators.meters import SimulatedMeter, UnmappedRegisters
 from simulators.profile import FlowProfile, PowerProfile, ProfileParams, local_day_start
@@ -35,7 +35,8 @@ class FixedClock:
 
 
 def float32(value: float) -> float:
-    return float(struct.unpack(">f", struct.pack(">f", value))[0])
+    """The value as a float32 register carries it, in its shortest decimal (as decoded)."""
+    return float(shortest_float32(struct.unpack(">f", struct.pack(">f", value))[0]))
 
 
 def electricity(clock: FixedClock, **kwargs: object) -> SimulatedMeter:
