@@ -154,7 +154,7 @@ _DEVICE_COUNTERS = (
 )
 
 
-def _per_device(agent: EdgeAgent, edge: list[str]) -> Iterator[Metric]:
+def _per_device(agent: Observed, edge: list[str]) -> Iterator[Metric]:
     """Counters with a `device` label, so one failing meter is visible as itself."""
     devices = [dev for scheduler in agent.schedulers for dev in scheduler.devices]
     for name, attr, doc in _DEVICE_COUNTERS:
