@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from central.config import EnergyType, InstitutionConfig, MeterKey, YearTarget
+from central.period import Period
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
 
@@ -130,14 +131,13 @@ class ComplianceReport(_Result):
 
 
 def year_window(tz: ZoneInfo, year: int) -> tuple[float, float]:
-    """Local Jan 1 00:00 of `year` and of the next year, as POSIX seconds."""
-    return (datetime(year, 1, 1, tzinfo=tz).timestamp(),
-            datetime(year + 1, 1, 1, tzinfo=tz).timestamp())
+    """Local Jan 1 00:00 of `year` and of the next year (`Period.year(...).bounds`)."""
+    return Period.year(year, tz).bounds
 
 
 def fraction_elapsed(tz: ZoneInfo, year: int, now: float) -> float:
-    start, end = year_window(tz, year)
-    return min(1.0, max(0.0, (now - start) / (end - start)))
+    year_p = Period.year(year, tz)
+    return year_p.until(now).seconds / year_p.seconds
 
 
 def at_most(value: float, target: float) -> bool:

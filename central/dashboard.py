@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict
 
-from central.compliance import ComplianceReport, year_window
+from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig
 from central.ledger import Ledger
 from central.metrics import (
@@ -35,6 +35,7 @@ from central.metrics import (
     waste_monthly,
 )
 from central.overview import STALE_AFTER_S, InstitutionView, Overview, build_overview
+from central.period import Period
 from central.profile import CoefficientProfile
 from central.store import Store, event_data
 from central.storeport import StoreReader
@@ -206,17 +207,13 @@ def _clock_synced(store: StoreReader) -> dict[str, bool | None]:
     return {e.edge: e.synced for e in store.edges()}
 
 
-def _month_start(day: date, institution: InstitutionConfig) -> float:
-    return datetime(day.year, day.month, 1, tzinfo=institution.institution.tz).timestamp()
-
-
 def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig,
                     profile: CoefficientProfile, *, now: float,
                     ingest: dict[str, Any] | None = None) -> Dashboard:
     o: Overview = build_overview(store, institution, profile, now=now, ingest=ingest,
                                  ledger=ledger)
     tz = institution.institution.tz
-    m0 = _month_start(o.today, institution)
+    m0 = Period.month(o.today.year, o.today.month, tz).start
     month = period_metrics(store, ledger, institution, profile, start=m0, end=max(m0, now))
     month_sums = store.interval_sums(int(m0 * 1000), int(max(m0, now) * 1000),
                                      [m.key for m in institution.main_meters()]) \
@@ -240,7 +237,7 @@ def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig
         age = now - s.ts / 1000
         bins.append(BinLevel(edge=key.edge, device=key.device, fill_pct=float(s.value),
                              ts=s.ts, age_s=age, stale=age > STALE_AFTER_S))
-    y0, y1 = year_window(tz, o.today.year)
+    y0, y1 = Period.year(o.today.year, tz).bounds
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
     synced = _clock_synced(store)
     return Dashboard(

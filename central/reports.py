@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from central import codes
-from central.compliance import ComplianceReport, year_window
+from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig
 from central.errors import ReportError
 from central.ledger import Clearance, HazardousMove, Ledger
@@ -35,6 +35,7 @@ from central.metrics import (
     hazardous_balance,
     period_metrics,
 )
+from central.period import Period
 from central.profile import CoefficientProfile
 from central.store import Store
 
@@ -169,13 +170,6 @@ class ReportData(_Data):
     buildings: list[BuildingSheet] = []
 
 
-def _month_start(tz_year: int, month: int, institution: InstitutionConfig) -> float:
-    tz = institution.institution.tz
-    if month == 13:
-        return datetime(tz_year + 1, 1, 1, tzinfo=tz).timestamp()
-    return datetime(tz_year, month, 1, tzinfo=tz).timestamp()
-
-
 def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
                   number: int | None) -> tuple[float, float, str, list[int]]:
     """[start, end) of a month, quarter or year, its label and its months."""
@@ -192,8 +186,8 @@ def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
     else:
         months = list(range(1, 13))
         text = str(year)
-    return (_month_start(year, months[0], institution),
-            _month_start(year, months[-1] + 1, institution), text, months)
+    span = Period.months(year, months[0], months[-1], institution.institution.tz)
+    return span.start, span.end, text, months
 
 
 def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
@@ -280,35 +274,26 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
            now: float) -> ReportData:
     """Every figure of one report. Periods reaching past `now` stop at `now`."""
     tz = institution.institution.tz
-    start, end, text, months = period_bounds(institution, kind, year, number)
+    start, end, text, _months = period_bounds(institution, kind, year, number)
     if start >= now:
         raise ReportError(f"period {text} has not started yet")
     until = min(end, now)
     period = period_metrics(store, ledger, institution, profile, start=start, end=until)
     ytd = compliance_for(store, institution, profile, now=until, year=year, ledger=ledger)
+    month_periods = Period(start, end, tz).until(until).month_periods()
     points: list[MonthPoint] = []
-    for m in months:
-        s, e = _month_start(year, m, institution), min(_month_start(year, m + 1, institution),
-                                                        until)
-        if s >= until:
-            break
-        pm = period_metrics(store, ledger, institution, profile, start=s, end=e)
-        points.append(MonthPoint(month=f"{year}-{m:02d}", energy_kgce=pm.energy_kgce,
+    for mp in month_periods:
+        pm = period_metrics(store, ledger, institution, profile, start=mp.start, end=mp.end)
+        points.append(MonthPoint(month=f"{mp.first_day:%Y-%m}", energy_kgce=pm.energy_kgce,
                                  electricity_kwh=pm.electricity_kwh, water_m3=pm.water_m3))
     clearances = period.waste.clearances  # manual entries merged with sensor fill drops
-    ystart = year_window(tz, year)[0]
+    ystart = Period.year(year, tz).start
     moves = ledger.hazardous(ystart, until)
     waste = period.waste.monthly
     sheets = []
     for b in institution.buildings:
-        per_month = []
-        for m in months:
-            s, e = _month_start(year, m, institution), min(
-                _month_start(year, m + 1, institution), until)
-            if s >= until:
-                break
-            per_month.append(building_summary(store, ledger, institution, profile, start=s,
-                                              end=e, building=b.id))
+        per_month = [building_summary(store, ledger, institution, profile, start=mp.start,
+                                      end=mp.end, building=b.id) for mp in month_periods]
         sheets.append(BuildingSheet(
             id=b.id, name=b.name, months=per_month,
             total=building_summary(store, ledger, institution, profile, start=start,
