@@ -46,14 +46,20 @@ def bill_share(bill: Bill, start: float, end: float, tz: ZoneInfo) -> float:
 
 def manual_quantities(bills: Iterable[Bill], fuel: Iterable[FuelEntry],
                       institution: InstitutionConfig, start: float, end: float, *,
-                      building: str | None = None) -> list[ManualQuantity]:
-    """Bills pro-rated to [start, end), vehicle fuel of the days in it (institution only)."""
+                      building: str | None = None,
+                      metered_from: Mapping[str, float] | None = None) -> list[ManualQuantity]:
+    """Bills pro-rated to [start, end), vehicle fuel of the days in it (institution only).
+
+    `metered_from` maps a bill's ref to when a main meter of the same energy type (and
+    building) began recording within the bill's period: the bill counts only before it, so
+    metered and billed energy of one period are never added (docs/compliance.md)."""
     tz = institution.institution.tz
+    cuts = metered_from or {}
     out: list[ManualQuantity] = []
     for bill in bills:
         if building is not None and bill.building != building:
             continue
-        share = bill_share(bill, start, end, tz)
+        share = bill_share(bill, start, min(end, cuts.get(bill.ref, end)), tz)
         if share > 0:
             out.append(ManualQuantity(energy=bill.energy, unit=bill.unit,
                                       quantity=bill.quantity * share, source="bill"))

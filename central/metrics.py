@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -53,8 +54,9 @@ from central.formulas import (
     waste_monthly,
 )
 from central.ledger import Bill, Clearance, FuelEntry, Ledger
-from central.period import Period
+from central.period import Period, local_midnight
 from central.profile import CoefficientProfile
+from central.projection import BillSpan, Projection, TypeInput, project
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.store import Store
@@ -188,26 +190,139 @@ def _ledger_days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
     return p.first_day, p.last_day
 
 
+def bill_cuts(store: Store, institution: InstitutionConfig,
+              bills: Iterable[Bill]) -> dict[str, float]:
+    """When metering of each bill's energy type (and building) began within its period:
+    the bill counts only before it (`manual_quantities`). Bills without a main meter of
+    their type have no cut."""
+    tz = institution.institution.tz
+    mains = institution.main_meters()
+    out: dict[str, float] = {}
+    for bill in bills:
+        keys = [m.key for m in mains if m.energy is bill.energy
+                and (bill.building is None or m.building == bill.building)]
+        if not keys:
+            continue
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        first = store.first_start_of(span.start_ms, span.end_ms, keys)
+        if first is not None:
+            out[bill.ref] = first / 1000
+    return out
+
+
+def _days_by_type(store: Store, institution: InstitutionConfig,
+                  profile: CoefficientProfile, period: Period
+                  ) -> dict[EnergyType, dict[date, float]]:
+    """Metered consumption of the main meters per energy type and local day of `period`
+    (kgce; m³ for water): from the hourly rollup (one read per type and unit), else one
+    scan of the raw intervals, each given to the day of its midpoint. Days without any
+    record are absent. Used for the projection's daily rates only."""
+    tz = period.tz
+    groups: dict[tuple[EnergyType, float], list[MeterKey]] = defaultdict(list)
+    for m in institution.main_meters():
+        factor = profile.kgce_per(m) if m.energy.is_energy else 1.0
+        groups[(m.energy, factor)].append(m.key)
+    out: dict[EnergyType, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    if period.empty:
+        return {}
+    h0, h1 = -(-period.start_ms // HOUR_MS), period.end_ms // HOUR_MS
+    for (energy, factor), keys in groups.items():
+        days = out[energy]
+        hours = store.hour_totals(keys, h0, h1) if h0 < h1 else None
+        if hours is not None:
+            for hour, q in hours.items():
+                day = datetime.fromtimestamp(hour * 3600, tz).date()
+                days[day] += q * factor
+            continue
+        for _key, st, du, q in store.interval_rows(period.start_ms, period.end_ms, keys):
+            mid = (st + du * 500) / 1000
+            if period.start <= mid < period.end:
+                days[datetime.fromtimestamp(mid, tz).date()] += q * factor
+    return {e: dict(d) for e, d in out.items()}
+
+
+def projection_for(store: Store, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, year: int, until: float,
+                   sums: Mapping[MeterKey, float], bills: Sequence[Bill],
+                   cuts: Mapping[str, float], vehicle_kgce: float) -> Projection:
+    """`central.projection.project` over the store's daily figures, the year's bills (over
+    their own periods, before metering of their type began) and the previous year."""
+    tz = institution.institution.tz
+    year_p = Period.year(year, tz)
+    until = min(max(until, year_p.start), year_p.end)
+    mains = institution.main_meters()
+    types: dict[EnergyType, TypeInput] = {}
+    for m in mains:
+        t = types.setdefault(m.energy, TypeInput(m.energy, configured=True))
+        q = float(sums.get(m.key, 0.0))
+        t.metered += q * profile.kgce_per(m) if m.energy.is_energy else q
+    for energy, t in types.items():
+        keys = [m.key for m in mains if m.energy is energy]
+        first = store.first_start_of(year_p.start_ms, int(until * 1000), keys)
+        t.since = None if first is None else first / 1000
+    for bill in bills:
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        lo = max(span.start, year_p.start)
+        hi = min(span.end, year_p.end, cuts.get(bill.ref, span.end))
+        if hi <= lo:
+            continue
+        share = bill_share(bill, lo, hi, tz)
+        factor = (profile.kgce_per_unit(bill.energy, bill.unit) if bill.energy.is_energy
+                  else 1.0)
+        t = types.setdefault(bill.energy, TypeInput(bill.energy))
+        t.bills.append(BillSpan(bill.energy, Period(lo, hi, tz),
+                                bill.quantity * share * factor))
+    current = _days_by_type(store, institution, profile, year_p.until(until))
+    prev_p = Period.year(year - 1, tz)
+    keys = [m.key for m in mains]
+    has_previous = bool(keys) and store.first_start_of(
+        prev_p.start_ms, prev_p.start_ms + 31 * 86_400_000, keys) is not None
+    previous = _days_by_type(store, institution, profile, prev_p) if has_previous else {}
+    for energy, t in types.items():
+        if t.since is not None:
+            seen = current.get(energy, {})
+            t.daily = {d: seen.get(d, 0.0) for d in year_p.until(until).local_days()}
+            t.previous = previous.get(energy)
+    calendar = WorkingCalendar(institution.calendar)
+    return project(list(types.values()), year=year_p, until=until,
+                   min_days=institution.projection.min_days, vehicle_kgce=vehicle_kgce,
+                   vehicle_in_area=profile.vehicle_fuel_in_per_m2,
+                   is_working_day=calendar.is_working_day)
+
+
 def compliance_for(store: Store, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float, year: int,
                    ledger: Ledger | None = None) -> ComplianceReport:
-    """Year-to-date figures: interval sums and ledger entries from local Jan 1 to
-    min(now, year end)."""
+    """Year-to-date figures from local Jan 1 to min(now, year end), scored on the one
+    projection (`projection_for`). Every page, report and the demo call this."""
     tz = institution.institution.tz
     start, end = Period.year(year, tz).bounds
     keys = [m.key for m in institution.main_meters()]
     until = min(now, end)
+    min_days = institution.projection.min_days
     if until <= start:
-        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
+        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year,
+                       min_days=min_days)
     sums = store.period_sums(int(start * 1000), int(until * 1000), tz, keys)
     first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
     manual: list[ManualQuantity] = []
+    bills: list[Bill] = []
+    cuts: dict[str, float] = {}
     if ledger is not None:
+        year_p = Period.year(year, tz)
+        bills = ledger.bills(year_p.first_day, year_p.last_day)
+        cuts = bill_cuts(store, institution, bills)
         d0, d1 = _ledger_days(start, until, tz)
-        manual = manual_quantities(ledger.bills(d0, d1), ledger.fuel(d0, d1), institution,
-                                   start, until)
+        manual = manual_quantities([b for b in bills if local_midnight(b.period_start, tz)
+                                    < until], ledger.fuel(d0, d1), institution, start, until,
+                                   metered_from=cuts)
+    vehicle = math.fsum(q.quantity * profile.kgce_per_unit(q.energy, q.unit)
+                        for q in manual if q.source == "vehicle")
+    projection = projection_for(store, institution, profile, year=year, until=until,
+                                sums=sums, bills=bills, cuts=cuts, vehicle_kgce=vehicle)
     return compute(institution, profile, sums, now=now, year=year,
-                   data_since=None if first is None else first / 1000, manual=manual)
+                   data_since=None if first is None else first / 1000, manual=manual,
+                   projection=projection, min_days=min_days)
 
 
 def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,

@@ -201,9 +201,9 @@ def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
     for item in codes.scoring().items:
         met: bool | None = None
         if item.evidence == "targets":
-            evidenced = ytd.targets is not None and bool(ytd.energy_by_type)
-            met = ytd.score >= ytd.max_score if evidenced else None
-            evidence = (f"score {ytd.score:g} / {ytd.max_score:g}; "
+            evidenced = ytd.targets is not None and ytd.score is not None
+            met = ytd.score >= ytd.max_score if ytd.score is not None and evidenced else None
+            evidence = (f"score {num(ytd.score, 1)} / {ytd.max_score:g}; "
                         + "; ".join(f"{i.key.value} {i.projected or 0:.4g} ≤ {i.target}"
                                     f" {'✓' if i.met else '✗'}" for i in ytd.items))
         elif item.evidence == "metering":
