@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from central.config import EnergyType, InstitutionConfig, MeterKey, YearTarget
+from central.coverage import Coverage, QuantityLine, QuantitySource
 from central.period import Period
 from central.profile import CoefficientProfile
 from central.projection import DEFAULT_MIN_DAYS, Projection, Status, TypeInput, project
@@ -132,6 +133,9 @@ class ComplianceReport(_Result):
     score: float | None  # None: not enough data to score (see `projection`)
     max_score: float
     projection: Projection
+    electricity_kwh: float = 0.0  # metered + billed (quantities)
+    quantities: list[QuantityLine] = []
+    coverage: Coverage | None = None  # the year so far (`central.metrics.coverage_for`)
 
 
 def year_window(tz: ZoneInfo, year: int) -> tuple[float, float]:
@@ -160,6 +164,7 @@ def compute(
     manual: Sequence[ManualQuantity] = (),
     projection: Projection | None = None,
     min_days: int = DEFAULT_MIN_DAYS,
+    coverage: Coverage | None = None,
 ) -> ComplianceReport:
     """Figures for `year` from per-meter consumption between local Jan 1 and min(now, year
     end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`).
@@ -185,6 +190,7 @@ def compute(
     fraction = min(1.0, max(0.0, (min(now, end) - covered_from) / (end - start)))
 
     energy_by_type, water_m3, water_metered = energy_lines(institution, profile, sums, manual)
+    quantities = quantity_lines(institution, profile, sums, manual)
     energy_kgce = math.fsum(line.kgce for line in energy_by_type)
     vehicle_kgce = math.fsum(line.kgce for line in energy_by_type if line.source == "vehicle")
     for_area = energy_kgce if profile.vehicle_fuel_in_per_m2 else energy_kgce - vehicle_kgce
@@ -248,7 +254,8 @@ def compute(
         targets=targets, items=items,
         score=(None if projection.status == "insufficient"
                else math.fsum(i.points for i in items)),
-        max_score=MAX_SCORE, projection=projection)
+        max_score=MAX_SCORE, projection=projection, electricity_kwh=quantity_of(
+            quantities, EnergyType.ELECTRICITY), quantities=quantities, coverage=coverage)
 
 
 def energy_lines(
@@ -295,3 +302,49 @@ def energy_lines(
         for (energy, unit, source), (qty, f, kgce, n, k) in sorted(lines.items())
     ]
     return out, math.fsum(water_parts), water_seen
+
+
+def quantity_lines(
+    institution: InstitutionConfig,
+    profile: CoefficientProfile,
+    sums: Mapping[MeterKey, float],
+    manual: Sequence[ManualQuantity] = (),
+    *,
+    building: str | None = None,
+) -> list[QuantityLine]:
+    """Physical quantities per energy type (water included), metered / billed / from the
+    fuel log, each in the profile's unit of the type (a meter or bill in another unit is
+    converted through the coefficients). Types with neither a main meter in scope nor an
+    entry are absent."""
+    acc: dict[EnergyType, dict[str, float]] = {}
+
+    def base(energy: EnergyType, unit: str | None, quantity: float) -> float:
+        if not energy.is_energy:
+            return quantity
+        return quantity * profile.kgce_per_unit(energy, unit) / profile.kgce_per_unit(
+            energy, None)
+
+    for meter in institution.main_meters():
+        if building is not None and meter.building != building:
+            continue
+        row = acc.setdefault(meter.energy, {})
+        row["metered"] = row.get("metered", 0.0) + base(
+            meter.energy, meter.unit, float(sums.get(meter.key, 0.0)))
+    for q in manual:
+        row = acc.setdefault(q.energy, {})
+        row[q.source] = row.get(q.source, 0.0) + base(q.energy, q.unit, q.quantity)
+    out = []
+    for energy in sorted(acc, key=lambda e: list(EnergyType).index(e)):
+        row = acc[energy]
+        order: list[QuantitySource] = ["metered", "bill", "vehicle"]
+        sources = [s for s in order if s in row]
+        unit = "m³" if not energy.is_energy else profile.coefficients[energy].unit
+        out.append(QuantityLine(
+            energy=energy, unit=unit.replace("m3", "m³"), metered=row.get("metered", 0.0),
+            billed=row.get("bill", 0.0), vehicle=row.get("vehicle", 0.0),
+            total=math.fsum(row.values()), sources=sources))
+    return out
+
+
+def quantity_of(lines: Sequence[QuantityLine], energy: EnergyType) -> float:
+    return math.fsum(x.total for x in lines if x.energy is energy)

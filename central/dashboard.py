@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from central.compliance import ComplianceReport
 from central.config import EnergyType, InstitutionConfig
+from central.coverage import Coverage
 from central.ledger import Ledger
 from central.metrics import (
     AcCompliance,
@@ -71,6 +72,7 @@ class MonthFigures(_View):
     items: list[ItemLine]  # 分项 sub-meters by item code
     ac: AcCompliance
     after_hours: AfterHours
+    coverage: Coverage | None = None
 
 
 class Alarm(_View):
@@ -246,7 +248,8 @@ def build_dashboard(store: Store, ledger: Ledger, institution: InstitutionConfig
         water_m3_today=o.water_m3_today, compliance=o.compliance, buildings=buildings,
         month=MonthFigures(start=month.start, end=month.end,
                            electricity_kwh=month.electricity_kwh, items=month.items,
-                           ac=month.ac, after_hours=month.after_hours),
+                           ac=month.ac, after_hours=month.after_hours,
+                           coverage=month.coverage),
         alarms=Alarms(active=alarm_state(events), recent=events[:RECENT_ALARMS]),
         waste=Waste(year=o.today.year, bins=bins, monthly=waste_monthly(clearances, tz),
                     clearances=len(clearances),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from central.alarms import AlarmView
 from central.compliance import EnergyLine
 from central.config import ClearanceDetection, EnergyType
+from central.coverage import Coverage, QuantityLine
 from central.ledger import Clearance, HazardousMove
 from central.standby import StandbyWaste
 from central.waste import BinLevel
@@ -124,6 +125,8 @@ class BuildingSummary(_View):
     energy_kgce_for_area: float
     floor_area_m2: float
     kgce_per_m2: float | None
+    quantities: list[QuantityLine] = []
+    coverage: Coverage | None = None
 
 
 class PeriodMetrics(_View):
@@ -136,8 +139,8 @@ class PeriodMetrics(_View):
     energy_by_type: list[EnergyLine]
     energy_kgce: float
     energy_kgce_for_area: float
-    electricity_kwh: float
-    water_m3: float
+    electricity_kwh: float  # metered + billed; `electricity_kwh_metered` the main meters'
+    water_m3: float  # metered + billed
     floor_area_m2: float
     energy_users: float | None  # None for a building: 用能人数 is the institution's
     kgce_per_m2: float | None  # None when the floor area is 0 (all out of use)
@@ -152,3 +155,6 @@ class PeriodMetrics(_View):
     standby: StandbyWaste
     alarms: AlarmView
     waste: WasteView
+    electricity_kwh_metered: float = 0.0
+    quantities: list[QuantityLine] = []  # per energy type and water, metered / billed
+    coverage: Coverage | None = None

@@ -28,8 +28,17 @@ from zoneinfo import ZoneInfo
 
 from central import codes
 from central.alarms import AlarmEvent, AlarmView, alarm_view
-from central.compliance import ComplianceReport, ManualQuantity, compute, energy_lines
+from central.compliance import (
+    ComplianceReport,
+    EnergyLine,
+    ManualQuantity,
+    compute,
+    energy_lines,
+    quantity_lines,
+    quantity_of,
+)
 from central.config import AcUnit, EnergyType, InstitutionConfig, MeterKey
+from central.coverage import Coverage
 from central.figures import (
     AcCompliance,
     AfterHours,
@@ -241,6 +250,48 @@ def _days_by_type(store: Store, institution: InstitutionConfig,
     return {e: dict(d) for e, d in out.items()}
 
 
+def data_days(store: Store, keys: Sequence[MeterKey], period: Period) -> set[date]:
+    """Local days of `period` on which any of `keys` recorded (whole hours: the hourly
+    rollup, else one scan of the raw intervals)."""
+    if period.empty or not keys:
+        return set()
+    tz = period.tz
+    h0, h1 = period.start_ms // HOUR_MS, -(-period.end_ms // HOUR_MS)
+    hours = store.hour_totals(keys, h0, h1)
+    if hours is not None:
+        return {d for d in (datetime.fromtimestamp(max(h * 3600, period.start), tz).date()
+                            for h in hours) if period.first_day <= d <= period.last_day}
+    return {datetime.fromtimestamp(max(st / 1000, period.start), tz).date()
+            for _k, st, _du, _q in store.interval_rows(period.start_ms, period.end_ms, keys)}
+
+
+def coverage_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
+                 sums: Mapping[MeterKey, float], bills: Sequence[Bill],
+                 cuts: Mapping[str, float], lines: Sequence[EnergyLine],
+                 building: str | None = None) -> Coverage:
+    """What the figures of [start, end) rest on (`central.coverage`)."""
+    tz = institution.institution.tz
+    period = Period(start, max(start, end), tz)
+    mains = [m for m in institution.main_meters() if building is None or m.building == building]
+    keys = [m.key for m in mains]
+    billed: set[date] = set()
+    for bill in bills:
+        if building is not None and bill.building != building:
+            continue
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        lo = max(span.start, period.start)
+        hi = min(span.end, period.end, cuts.get(bill.ref, span.end))
+        if hi > lo:
+            billed.update(Period(lo, hi, tz).local_days())
+    return Coverage(
+        days=period.day_count, days_with_data=len(data_days(store, keys, period)),
+        meters=len(mains), meters_reporting=sum(1 for k in keys if sums.get(k, 0.0) != 0.0),
+        billed_days=len(billed),
+        metered_kgce=math.fsum(x.kgce for x in lines if x.source == "metered"),
+        billed_kgce=math.fsum(x.kgce for x in lines if x.source == "bill"),
+        vehicle_kgce=math.fsum(x.kgce for x in lines if x.source == "vehicle"))
+
+
 def projection_for(store: Store, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, year: int, until: float,
                    sums: Mapping[MeterKey, float], bills: Sequence[Bill],
@@ -320,9 +371,12 @@ def compliance_for(store: Store, institution: InstitutionConfig,
                         for q in manual if q.source == "vehicle")
     projection = projection_for(store, institution, profile, year=year, until=until,
                                 sums=sums, bills=bills, cuts=cuts, vehicle_kgce=vehicle)
+    lines, _, _ = energy_lines(institution, profile, sums, manual)
+    coverage = coverage_for(store, institution, start=start, end=until, sums=sums,
+                            bills=bills, cuts=cuts, lines=lines)
     return compute(institution, profile, sums, now=now, year=year,
                    data_since=None if first is None else first / 1000, manual=manual,
-                   projection=projection, min_days=min_days)
+                   projection=projection, min_days=min_days, coverage=coverage)
 
 
 def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
@@ -337,8 +391,13 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     if ledger is not None and end > start:
         d0, d1 = _ledger_days(start, end, tz)
         bills, fuel = ledger.bills(d0, d1), ledger.fuel(d0, d1)
-    manual = manual_quantities(bills, fuel, institution, start, end, building=building)
+    cuts = bill_cuts(store, institution, bills)
+    manual = manual_quantities(bills, fuel, institution, start, end, building=building,
+                               metered_from=cuts)
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    quantities = quantity_lines(institution, profile, sums, manual, building=building)
+    coverage = coverage_for(store, institution, start=start, end=end, sums=sums, bills=bills,
+                            cuts=cuts, lines=lines, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
     for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
@@ -384,7 +443,9 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
         start=datetime.fromtimestamp(start, tz), end=datetime.fromtimestamp(end, tz),
         profile_id=profile.profile_id, profile_version=profile.version,
         energy_by_type=lines, energy_kgce=kgce, energy_kgce_for_area=for_area,
-        electricity_kwh=kwh, water_m3=water, floor_area_m2=area, energy_users=users,
+        electricity_kwh=quantity_of(quantities, EnergyType.ELECTRICITY),
+        electricity_kwh_metered=kwh, quantities=quantities, coverage=coverage,
+        water_m3=water, floor_area_m2=area, energy_users=users,
         kgce_per_m2=for_area / area if area > 0 else None,
         kgce_per_person=kgce / users if users else None,
         water_m3_per_person=water / users if users else None,
@@ -506,20 +567,24 @@ def building_summary(store: Store, ledger: Ledger | None, institution: Instituti
     bills: list[Bill] = []
     if ledger is not None and end > start:
         bills = ledger.bills(*_ledger_days(start, end, tz))
-    manual = manual_quantities(bills, [], institution, start, end, building=building)
+    cuts = bill_cuts(store, institution, bills)
+    manual = manual_quantities(bills, [], institution, start, end, building=building,
+                               metered_from=cuts)
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    quantities = quantity_lines(institution, profile, sums, manual, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
     for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
-    kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
-                    if m.building == building and m.energy is EnergyType.ELECTRICITY)
+    kwh = quantity_of(quantities, EnergyType.ELECTRICITY)
     area = mean_floor_area(institution, start, end, building)
     name = next((b.name for b in institution.buildings if b.id == building), building)
     return BuildingSummary(
         building=building, name=name, start=datetime.fromtimestamp(start, tz),
         end=datetime.fromtimestamp(end, tz), electricity_kwh=kwh, water_m3=water,
         energy_kgce=kgce, energy_kgce_for_area=for_area, floor_area_m2=area,
-        kgce_per_m2=for_area / area if area > 0 else None)
+        kgce_per_m2=for_area / area if area > 0 else None, quantities=quantities,
+        coverage=coverage_for(store, institution, start=start, end=end, sums=sums,
+                              bills=bills, cuts=cuts, lines=lines, building=building))
 
 
 HOUR_MS = 3_600_000

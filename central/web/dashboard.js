@@ -267,7 +267,9 @@
       ' ' + num(c.floor_area_m2, 0) + ' m² · ' + esc(t("users")) + ' ' + num(c.energy_users, 0) +
       ' · ' + esc(t("elapsed")) + ' ' + num(c.fraction_elapsed * 100, 1) + '%' +
       (c.data_since ? ' · ' + esc(t("data_since")) + ' ' + esc(c.data_since.slice(0, 10)) : '') +
-      ' · ' + esc(t("profile")) + ' ' + esc(c.profile_id) + '@' + esc(c.profile_version);
+      ' · ' + esc(t("profile")) + ' ' + esc(c.profile_id) + '@' + esc(c.profile_version) +
+      (c.coverage ? '<br><span data-testid="coverage">' +
+        esc(lang === "zh" ? c.coverage.text_zh : c.coverage.text_en) + '</span>' : '');
   }
   function liveCard() {
     var src = live || view;
