@@ -313,36 +313,36 @@ def quantity_lines(
     building: str | None = None,
 ) -> list[QuantityLine]:
     """Physical quantities per energy type (water included), metered / billed / from the
-    fuel log, each in the profile's unit of the type (a meter or bill in another unit is
-    converted through the coefficients). Types with neither a main meter in scope nor an
-    entry are absent."""
-    acc: dict[EnergyType, dict[str, float]] = {}
-
-    def base(energy: EnergyType, unit: str | None, quantity: float) -> float:
-        if not energy.is_energy:
-            return quantity
-        return quantity * profile.kgce_per_unit(energy, unit) / profile.kgce_per_unit(
-            energy, None)
-
+    fuel log. A type whose entries all share one unit is shown in it (vehicle fuel in L);
+    mixed units are converted to the profile's unit of the type through the coefficients.
+    Types with neither a main meter in scope nor an entry are absent."""
+    parts: dict[EnergyType, list[tuple[str, str, float]]] = {}  # (source, unit, quantity)
     for meter in institution.main_meters():
         if building is not None and meter.building != building:
             continue
-        row = acc.setdefault(meter.energy, {})
-        row["metered"] = row.get("metered", 0.0) + base(
-            meter.energy, meter.unit, float(sums.get(meter.key, 0.0)))
+        u = "m3" if not meter.energy.is_energy else (
+            meter.unit or profile.coefficients[meter.energy].unit)
+        parts.setdefault(meter.energy, []).append(
+            ("metered", u, float(sums.get(meter.key, 0.0))))
     for q in manual:
-        row = acc.setdefault(q.energy, {})
-        row[q.source] = row.get(q.source, 0.0) + base(q.energy, q.unit, q.quantity)
+        u = "m3" if not q.energy.is_energy else (
+            q.unit or profile.coefficients[q.energy].unit)
+        parts.setdefault(q.energy, []).append((q.source, u, q.quantity))
     out = []
-    for energy in sorted(acc, key=lambda e: list(EnergyType).index(e)):
-        row = acc[energy]
+    for energy in sorted(parts, key=lambda e: list(EnergyType).index(e)):
+        units = {u for _, u, _ in parts[energy]}
+        base = units.pop() if len(units) == 1 else profile.coefficients[energy].unit
+        row: dict[str, float] = {}
+        for source, u, quantity in parts[energy]:
+            if u != base:
+                quantity *= (profile.kgce_per_unit(energy, u)
+                             / profile.kgce_per_unit(energy, base))
+            row[source] = row.get(source, 0.0) + quantity
         order: list[QuantitySource] = ["metered", "bill", "vehicle"]
-        sources = [s for s in order if s in row]
-        unit = "m³" if not energy.is_energy else profile.coefficients[energy].unit
         out.append(QuantityLine(
-            energy=energy, unit=unit.replace("m3", "m³"), metered=row.get("metered", 0.0),
+            energy=energy, unit=base.replace("m3", "m³"), metered=row.get("metered", 0.0),
             billed=row.get("bill", 0.0), vehicle=row.get("vehicle", 0.0),
-            total=math.fsum(row.values()), sources=sources))
+            total=math.fsum(row.values()), sources=[s for s in order if s in row]))
     return out
 
 
