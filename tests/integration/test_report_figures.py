@@ -235,3 +235,20 @@ async def test_one_day_of_data_says_not_enough_everywhere(
     for page in (html, sheet):
         assert "数据不足，暂不预测" in page
         assert "10.0 / 10" not in page
+
+
+async def test_the_annual_analysis_compares_with_the_same_span_of_last_year(
+        store: Store, school: InstitutionConfig, profile: CoefficientProfile) -> None:
+    from tests.unit.central.central_helpers import batch, interval, local_ms
+
+    populate(store)  # 2025: 10,000 kWh in Q1
+    last_year = [interval(100 + m, start=local_ms(2024, m, 1), quantity=2_500.0)
+                 for m in (1, 2, 3)]  # 2024: 7,500 kWh in Q1
+    store.store_batch(batch(last_year, after=0, epoch=0), "s", now=NOW)
+    ledger = SqliteLedger(":memory:")
+    async with open_client(store, school, profile, ledger, NOW) as c:
+        data = (await c.get("reports/annual", params={"year": 2025, "format": "json"})).json()
+    ledger.close()
+    assert data["previous"]["electricity_kwh"] == pytest.approx(7_500.0)
+    assert "用电量上升 33.3%" in " ".join(data["analysis_zh"])
+    assert "Electricity up 33.3 %" in " ".join(data["analysis_en"])
