@@ -18,11 +18,12 @@ linear in their own module).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -199,6 +200,20 @@ def _ledger_days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
     return p.first_day, p.last_day
 
 
+def first_record(store: Store, keys: Sequence[MeterKey], start_ms: int, end_ms: int
+                 ) -> float | None:
+    """When any of `keys` first recorded in [start_ms, end_ms), in POSIX seconds: the start
+    of the first hour with data from the hourly rollup (one indexed range per meter, so a
+    meter that never reports costs nothing), else the store's interval index."""
+    if not keys or end_ms <= start_ms:
+        return None
+    hours = store.hour_totals(keys, start_ms // HOUR_MS, -(-end_ms // HOUR_MS))
+    if hours is None:
+        first = store.first_start_of(start_ms, end_ms, keys)
+        return None if first is None else first / 1000
+    return max(start_ms, min(hours) * HOUR_MS) / 1000 if hours else None
+
+
 def bill_cuts(store: Store, institution: InstitutionConfig,
               bills: Iterable[Bill]) -> dict[str, float]:
     """When metering of each bill's energy type (and building) began within its period:
@@ -213,10 +228,22 @@ def bill_cuts(store: Store, institution: InstitutionConfig,
         if not keys:
             continue
         span = Period.days(bill.period_start, bill.period_end, tz)
-        first = store.first_start_of(span.start_ms, span.end_ms, keys)
+        first = first_record(store, keys, span.start_ms, span.end_ms)
         if first is not None:
-            out[bill.ref] = first / 1000
+            out[bill.ref] = first
     return out
+
+
+def _day_finder(period: Period) -> Callable[[float], date]:
+    """The local day of a moment inside `period`, by bisection over the days' midnights
+    (no time-zone conversion per call)."""
+    days = list(period.local_days())
+    starts = [Period.day(d, period.tz).start for d in days]
+
+    def day_of(moment: float) -> date:
+        return days[max(0, bisect.bisect_right(starts, moment) - 1)]
+
+    return day_of
 
 
 def _days_by_type(store: Store, institution: InstitutionConfig,
@@ -235,13 +262,13 @@ def _days_by_type(store: Store, institution: InstitutionConfig,
     if period.empty:
         return {}
     h0, h1 = -(-period.start_ms // HOUR_MS), period.end_ms // HOUR_MS
+    day_of = _day_finder(period)
     for (energy, factor), keys in groups.items():
         days = out[energy]
         hours = store.hour_totals(keys, h0, h1) if h0 < h1 else None
         if hours is not None:
             for hour, q in hours.items():
-                day = datetime.fromtimestamp(hour * 3600, tz).date()
-                days[day] += q * factor
+                days[day_of(hour * 3600)] += q * factor
             continue
         for _key, st, du, q in store.interval_rows(period.start_ms, period.end_ms, keys):
             mid = (st + du * 500) / 1000
@@ -259,8 +286,8 @@ def data_days(store: Store, keys: Sequence[MeterKey], period: Period) -> set[dat
     h0, h1 = period.start_ms // HOUR_MS, -(-period.end_ms // HOUR_MS)
     hours = store.hour_totals(keys, h0, h1)
     if hours is not None:
-        return {d for d in (datetime.fromtimestamp(max(h * 3600, period.start), tz).date()
-                            for h in hours) if period.first_day <= d <= period.last_day}
+        day_of = _day_finder(period)
+        return {day_of(max(h * 3600, period.start)) for h in hours}
     return {datetime.fromtimestamp(max(st / 1000, period.start), tz).date()
             for _k, st, _du, _q in store.interval_rows(period.start_ms, period.end_ms, keys)}
 
@@ -268,8 +295,9 @@ def data_days(store: Store, keys: Sequence[MeterKey], period: Period) -> set[dat
 def coverage_for(store: Store, institution: InstitutionConfig, *, start: float, end: float,
                  sums: Mapping[MeterKey, float], bills: Sequence[Bill],
                  cuts: Mapping[str, float], lines: Sequence[EnergyLine],
-                 building: str | None = None) -> Coverage:
-    """What the figures of [start, end) rest on (`central.coverage`)."""
+                 building: str | None = None, days: set[date] | None = None) -> Coverage:
+    """What the figures of [start, end) rest on (`central.coverage`); `days`: the local
+    days with data when the caller has read them already."""
     tz = institution.institution.tz
     period = Period(start, max(start, end), tz)
     mains = [m for m in institution.main_meters() if building is None or m.building == building]
@@ -284,7 +312,8 @@ def coverage_for(store: Store, institution: InstitutionConfig, *, start: float, 
         if hi > lo:
             billed.update(Period(lo, hi, tz).local_days())
     return Coverage(
-        days=period.day_count, days_with_data=len(data_days(store, keys, period)),
+        days=period.day_count,
+        days_with_data=len(days if days is not None else data_days(store, keys, period)),
         meters=len(mains), meters_reporting=sum(1 for k in keys if sums.get(k, 0.0) != 0.0),
         billed_days=len(billed),
         metered_kgce=math.fsum(x.kgce for x in lines if x.source == "metered"),
@@ -295,9 +324,11 @@ def coverage_for(store: Store, institution: InstitutionConfig, *, start: float, 
 def projection_for(store: Store, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, year: int, until: float,
                    sums: Mapping[MeterKey, float], bills: Sequence[Bill],
-                   cuts: Mapping[str, float], vehicle_kgce: float) -> Projection:
+                   cuts: Mapping[str, float], vehicle_kgce: float
+                   ) -> tuple[Projection, set[date]]:
     """`central.projection.project` over the store's daily figures, the year's bills (over
-    their own periods, before metering of their type began) and the previous year."""
+    their own periods, before metering of their type began) and the previous year; and the
+    local days with metered data (for the coverage)."""
     tz = institution.institution.tz
     year_p = Period.year(year, tz)
     until = min(max(until, year_p.start), year_p.end)
@@ -307,10 +338,16 @@ def projection_for(store: Store, institution: InstitutionConfig,
         t = types.setdefault(m.energy, TypeInput(m.energy, configured=True))
         q = float(sums.get(m.key, 0.0))
         t.metered += q * profile.kgce_per(m) if m.energy.is_energy else q
+    current = _days_by_type(store, institution, profile, year_p.until(until))
     for energy, t in types.items():
         keys = [m.key for m in mains if m.energy is energy]
-        first = store.first_start_of(year_p.start_ms, int(until * 1000), keys)
-        t.since = None if first is None else first / 1000
+        seen = current.get(energy)
+        if seen:  # the first record, looked up within the first day with data
+            day = Period.day(min(seen), tz)
+            t.since = first_record(store, keys, max(day.start_ms, year_p.start_ms),
+                                   min(day.end_ms, int(until * 1000)))
+        else:  # no whole hour yet: the partial hours at the edges
+            t.since = first_record(store, keys, year_p.start_ms, int(until * 1000))
     for bill in bills:
         span = Period.days(bill.period_start, bill.period_end, tz)
         lo = max(span.start, year_p.start)
@@ -323,11 +360,10 @@ def projection_for(store: Store, institution: InstitutionConfig,
         t = types.setdefault(bill.energy, TypeInput(bill.energy))
         t.bills.append(BillSpan(bill.energy, Period(lo, hi, tz),
                                 bill.quantity * share * factor))
-    current = _days_by_type(store, institution, profile, year_p.until(until))
     prev_p = Period.year(year - 1, tz)
     keys = [m.key for m in mains]
-    has_previous = bool(keys) and store.first_start_of(
-        prev_p.start_ms, prev_p.start_ms + 31 * 86_400_000, keys) is not None
+    has_previous = first_record(store, keys, prev_p.start_ms,
+                                prev_p.start_ms + 31 * 86_400_000) is not None
     previous = _days_by_type(store, institution, profile, prev_p) if has_previous else {}
     for energy, t in types.items():
         if t.since is not None:
@@ -335,10 +371,11 @@ def projection_for(store: Store, institution: InstitutionConfig,
             t.daily = {d: seen.get(d, 0.0) for d in year_p.until(until).local_days()}
             t.previous = previous.get(energy)
     calendar = WorkingCalendar(institution.calendar)
-    return project(list(types.values()), year=year_p, until=until,
-                   min_days=institution.projection.min_days, vehicle_kgce=vehicle_kgce,
-                   vehicle_in_area=profile.vehicle_fuel_in_per_m2,
-                   is_working_day=calendar.is_working_day)
+    projection = project(list(types.values()), year=year_p, until=until,
+                         min_days=institution.projection.min_days, vehicle_kgce=vehicle_kgce,
+                         vehicle_in_area=profile.vehicle_fuel_in_per_m2,
+                         is_working_day=calendar.is_working_day)
+    return projection, set().union(*(d.keys() for d in current.values()))
 
 
 def compliance_for(store: Store, institution: InstitutionConfig,
@@ -369,11 +406,12 @@ def compliance_for(store: Store, institution: InstitutionConfig,
                                    metered_from=cuts)
     vehicle = math.fsum(q.quantity * profile.kgce_per_unit(q.energy, q.unit)
                         for q in manual if q.source == "vehicle")
-    projection = projection_for(store, institution, profile, year=year, until=until,
-                                sums=sums, bills=bills, cuts=cuts, vehicle_kgce=vehicle)
+    projection, days = projection_for(store, institution, profile, year=year, until=until,
+                                      sums=sums, bills=bills, cuts=cuts,
+                                      vehicle_kgce=vehicle)
     lines, _, _ = energy_lines(institution, profile, sums, manual)
     coverage = coverage_for(store, institution, start=start, end=until, sums=sums,
-                            bills=bills, cuts=cuts, lines=lines)
+                            bills=bills, cuts=cuts, lines=lines, days=days)
     return compute(institution, profile, sums, now=now, year=year,
                    data_since=None if first is None else first / 1000, manual=manual,
                    projection=projection, min_days=min_days, coverage=coverage)

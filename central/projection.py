@@ -121,15 +121,20 @@ def _same_day_last_year(day: date) -> date:
 
 
 def project_type(t: TypeInput, year: Period, until: float, min_days: int,
-                 is_working_day: Callable[[date], bool]) -> TypeProjection:
+                 is_working_day: Callable[[date], bool],
+                 days: Mapping[date, Period] | None = None) -> TypeProjection:
+    """One type's projection; `days` are the year's local days (computed once by
+    `project` for every type)."""
     until = min(max(until, year.start), year.end)
+    if days is None:
+        days = {d: Period.day(d, year.tz) for d in year.local_days()}
     billed = _bill_days(t.bills, year)
     bill_total = math.fsum(b.quantity for b in t.bills)
     known = t.metered + bill_total
     span = Period(min(t.since, until), until, year.tz) if t.since is not None else None
     whole = ({d: v for d, v in t.daily.items()
-              if span is not None and Period.day(d, year.tz).start >= span.start
-              and Period.day(d, year.tz).end <= span.end}
+              if span is not None and d in days and days[d].start >= span.start
+              and days[d].end <= span.end}
              if t.daily is not None else None)
     metered_days = (len(whole) if whole is not None
                     else (span.seconds / 86400 if span is not None else 0.0))
@@ -149,7 +154,7 @@ def project_type(t: TypeInput, year: Period, until: float, min_days: int,
             per_s = t.metered / span.seconds if span.seconds > 0 else 0.0
 
             def rate(d: date) -> float:
-                return per_s * Period.day(d, year.tz).seconds
+                return per_s * days[d].seconds
 
             method = "linear"
         elif t.previous is not None and len(t.previous) >= PREVIOUS_YEAR_MIN_SHARE * 365:
@@ -180,10 +185,9 @@ def project_type(t: TypeInput, year: Period, until: float, min_days: int,
         return result("insufficient", "none", None)
 
     filled: list[float] = []
-    for d in year.local_days():
+    for d, day in days.items():
         if d in billed:
             continue
-        day = Period.day(d, year.tz)
         unknown = 1.0 - (span.fraction_of(day) if span is not None else 0.0)
         if unknown > 1e-12:
             filled.append(rate(d) * unknown)
@@ -214,7 +218,14 @@ def project(types: Sequence[TypeInput], *, year: Period, until: float, min_days:
             vehicle_kgce: float = 0.0, vehicle_in_area: bool = True,
             is_working_day: Callable[[date], bool] = _weekday) -> Projection:
     """The year-end projection of every energy type, water and vehicle fuel."""
-    per = [project_type(t, year, until, min_days, is_working_day) for t in types]
+    days = {d: Period.day(d, year.tz) for d in year.local_days()}
+    working = {d: is_working_day(d) for d in days}  # one calendar look-up per day
+
+    def cached(d: date) -> bool:
+        found = working.get(d)
+        return is_working_day(d) if found is None else found
+
+    per = [project_type(t, year, until, min_days, cached, days) for t in types]
     energy = [p for p in per if p.energy.is_energy]
     water = [p for p in per if not p.energy.is_energy]
 

@@ -149,3 +149,20 @@ def test_december_with_no_data_scores_nothing_and_a_month_of_data_scores(
         # Metering began on 1 November: the days before it are filled at the metered rate.
         assert r.projected_energy_kgce == pytest.approx(365 * 48 * 0.1229, rel=1e-9)
         ledger.close()
+
+
+def test_the_previous_year_in_the_store_carries_its_season_into_the_projection() -> None:
+    from central.config import parse_institution
+    from central.metrics import compliance_for
+    from central.profile import load_profile
+    from central.store import Store
+    from tests.unit.central.central_helpers import INSTITUTION
+
+    inst, profile = parse_institution(INSTITUTION), load_profile("national")
+    with Store(":memory:") as store:
+        _hourly(store, date(2024, 1, 1), 366, 2.0)  # 2024: 48 kWh every day
+        _hourly(store, date(2025, 1, 1), 59, 3.0)  # 2025 so far: 72 kWh a day, 1.5 ×
+        r = compliance_for(store, inst, profile, now=local_ts(2025, 3, 1), year=2025)
+    [elec] = [t for t in r.projection.types if t.energy is ELEC]
+    assert elec.method == "previous_year"
+    assert r.projected_energy_kgce == pytest.approx(365 * 72 * 0.1229, rel=1e-9)
