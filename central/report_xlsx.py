@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from central import codes
 from central.config import EnergyType
 from central.reports import (
     Lang,
@@ -215,8 +216,11 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
          ["Reference", "Time", "Category", "Subcategory", "Building", "Point", "Weight (kg)",
           "Volume (L)", "Bins", "Hauler", "Vehicle plate", "Destination", "Handover",
           "Manifest no.", "Source"])
+    categories = codes.waste().categories
     for c in data.clearances:
-        row(waste, [c.ref, c.time.strftime("%Y-%m-%d %H:%M"), c.category, c.subcategory,
+        cat = categories.get(c.category)
+        row(waste, [c.ref, c.time.strftime("%Y-%m-%d %H:%M"),
+                    (cat.zh if zh else cat.en) if cat else c.category, c.subcategory,
                     c.building, c.point, c.weight_kg, c.volume_l, c.bins, c.hauler,
                     c.vehicle_plate, c.destination, c.handover, c.manifest_no,
                     ("人工" if c.source == "manual" else "传感器") if zh else c.source],
