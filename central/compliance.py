@@ -9,10 +9,11 @@ reports (公共机构能源资源消费统计, STANDARDS.md §2) plus the seed-0
     kgce/person        = 综合能耗 ÷ 用能人数          target met → 3.5 points
     m³ water/person    = 用水量 ÷ 用能人数            target met → 3 points
 
-"Met" compares the projection to year end (year to date ÷ fraction of the year elapsed)
-with the annual target; equivalently, year to date against the pro-rated target. Before
-the year is over the score is provisional. Only `main` meters count, so 分项 sub-meters are
-never added twice.
+"Met" compares the projection to year end (`central.projection`, the one projection every
+page and report shows) with the annual target. Before enough data exists (30 days by
+default) there is no projection and no score ("数据不足，暂不预测"); before the year is over
+the score is provisional (预计). Only `main` meters count, so 分项 sub-meters are never added
+twice.
 """
 
 from __future__ import annotations
@@ -26,9 +27,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
+from central.coverage import Coverage, QuantityLine, QuantitySource
 from central.energy import EnergyType
 from central.institution import InstitutionConfig, MeterKey, YearTarget
+from central.period import Period
 from central.profile import CoefficientProfile
+from central.projection import DEFAULT_MIN_DAYS, Projection, Status, TypeInput, project
 from central.registry import mean_energy_users, mean_floor_area
 
 MAX_SCORE = 10.0
@@ -90,9 +94,10 @@ class ScoreItem(_Result):
     target: float | None
     prorated_target: float | None
     projected: float | None
-    met: bool | None  # None: no target for the year, nothing metered, or no time elapsed
+    met: bool | None  # None: no target for the year, or not enough data to project
     points: float
     max_points: float
+    status: Status = "provisional"  # insufficient: no projection; provisional: 预计
 
 
 class ComplianceReport(_Result):
@@ -126,19 +131,22 @@ class ComplianceReport(_Result):
     projected_water_m3: float | None
     targets: YearTarget | None
     items: list[ScoreItem]
-    score: float
+    score: float | None  # None: not enough data to score (see `projection`)
     max_score: float
+    projection: Projection
+    electricity_kwh: float = 0.0  # metered + billed (quantities)
+    quantities: list[QuantityLine] = []
+    coverage: Coverage | None = None  # the year so far (`central.metrics.coverage_for`)
 
 
 def year_window(tz: ZoneInfo, year: int) -> tuple[float, float]:
-    """Local Jan 1 00:00 of `year` and of the next year, as POSIX seconds."""
-    return (datetime(year, 1, 1, tzinfo=tz).timestamp(),
-            datetime(year + 1, 1, 1, tzinfo=tz).timestamp())
+    """Local Jan 1 00:00 of `year` and of the next year (`Period.year(...).bounds`)."""
+    return Period.year(year, tz).bounds
 
 
 def fraction_elapsed(tz: ZoneInfo, year: int, now: float) -> float:
-    start, end = year_window(tz, year)
-    return min(1.0, max(0.0, (now - start) / (end - start)))
+    year_p = Period.year(year, tz)
+    return year_p.until(now).seconds / year_p.seconds
 
 
 def at_most(value: float, target: float) -> bool:
@@ -155,6 +163,9 @@ def compute(
     year: int,
     data_since: float | None = None,
     manual: Sequence[ManualQuantity] = (),
+    projection: Projection | None = None,
+    min_days: int = DEFAULT_MIN_DAYS,
+    coverage: Coverage | None = None,
 ) -> ComplianceReport:
     """Figures for `year` from per-meter consumption between local Jan 1 and min(now, year
     end). Raises `ProfileError` if a meter cannot be converted (see `check_profile`).
@@ -168,6 +179,10 @@ def compute(
     fuel dated in it). Floor area and 用能人数 are time-weighted means (`central.registry`):
     over the covered window for the year-to-date ratios, over the whole year for the
     projection that is compared with the target.
+
+    `projection` is `central.projection.project` over the year's daily figures (what
+    `central.metrics.compliance_for` passes); without it the metered rate over the covered
+    window is extrapolated (method "linear"), under the same `min_days` rule.
     """
     tz = institution.institution.tz
     start, end = year_window(tz, year)
@@ -176,6 +191,7 @@ def compute(
     fraction = min(1.0, max(0.0, (min(now, end) - covered_from) / (end - start)))
 
     energy_by_type, water_m3, water_metered = energy_lines(institution, profile, sums, manual)
+    quantities = quantity_lines(institution, profile, sums, manual)
     energy_kgce = math.fsum(line.kgce for line in energy_by_type)
     vehicle_kgce = math.fsum(line.kgce for line in energy_by_type if line.source == "vehicle")
     for_area = energy_kgce if profile.vehicle_fuel_in_per_m2 else energy_kgce - vehicle_kgce
@@ -185,31 +201,39 @@ def compute(
     area_year = mean_floor_area(institution, start, end)
     users_year = mean_energy_users(institution, start, end)
 
-    def projected(total: float) -> float | None:
-        return total / fraction if fraction > 0 else None
-
-    proj_energy, proj_water = projected(energy_kgce), projected(water_m3)
-    proj_area_energy = projected(for_area)
+    if projection is None:  # no daily figures: the metered rate over the covered window
+        per_type: dict[EnergyType, TypeInput] = {}
+        for line in energy_by_type:
+            t = per_type.setdefault(line.energy, TypeInput(line.energy, since=covered_from,
+                                                           configured=True))
+            t.metered += line.kgce
+        if water_metered:
+            per_type[EnergyType.WATER] = TypeInput(EnergyType.WATER, metered=water_m3,
+                                                   since=covered_from, configured=True)
+        projection = project(list(per_type.values()), year=Period(start, end, tz),
+                             until=min(now, end), min_days=min_days,
+                             vehicle_in_area=profile.vehicle_fuel_in_per_m2)
+    proj_energy, proj_water = projection.energy_kgce, projection.water_m3
+    proj_area_energy = projection.energy_kgce_for_area
     targets = institution.targets.get(year)
-    metered = bool(energy_by_type)
+    e_status, w_status = projection.energy_status, projection.water_status
     values = {
-        ScoreKey.KGCE_PER_M2: (for_area / area, proj_area_energy, area_year, metered),
-        ScoreKey.KGCE_PER_PERSON: (energy_kgce / users, proj_energy, users_year, metered),
-        ScoreKey.WATER_M3_PER_PERSON: (water_m3 / users, proj_water, users_year,
-                                       water_metered),
+        ScoreKey.KGCE_PER_M2: (for_area / area, proj_area_energy, area_year, e_status),
+        ScoreKey.KGCE_PER_PERSON: (energy_kgce / users, proj_energy, users_year, e_status),
+        ScoreKey.WATER_M3_PER_PERSON: (water_m3 / users, proj_water, users_year, w_status),
     }
     items: list[ScoreItem] = []
-    for key, (ytd, proj_total, denominator, metered) in values.items():
+    for key, (ytd, proj_total, denominator, status) in values.items():
         target = getattr(targets, key.value) if targets is not None else None
-        proj = proj_total / denominator if proj_total is not None else None
-        met = (at_most(proj, target)
-               if target is not None and proj is not None and metered else None)
+        proj = (proj_total / denominator if proj_total is not None and status !=
+                "insufficient" else None)
+        met = at_most(proj, target) if target is not None and proj is not None else None
         label_zh, label_en, unit = LABELS[key]
         items.append(ScoreItem(
             key=key, label_zh=label_zh, label_en=label_en, unit=unit, ytd=ytd, target=target,
             prorated_target=target * fraction if target is not None else None,
             projected=proj, met=met, points=POINTS[key] if met else 0.0,
-            max_points=POINTS[key]))
+            max_points=POINTS[key], status=status))
 
     return ComplianceReport(
         institution_id=institution.institution.id, year=year, timezone=tz.key,
@@ -228,8 +252,11 @@ def compute(
         kgce_per_m2=for_area / area, kgce_per_person=energy_kgce / users,
         water_m3_per_person=water_m3 / users,
         projected_energy_kgce=proj_energy, projected_water_m3=proj_water,
-        targets=targets, items=items, score=math.fsum(i.points for i in items),
-        max_score=MAX_SCORE)
+        targets=targets, items=items,
+        score=(None if projection.status == "insufficient"
+               else math.fsum(i.points for i in items)),
+        max_score=MAX_SCORE, projection=projection, electricity_kwh=quantity_of(
+            quantities, EnergyType.ELECTRICITY), quantities=quantities, coverage=coverage)
 
 
 def energy_lines(
@@ -276,3 +303,49 @@ def energy_lines(
         for (energy, unit, source), (qty, f, kgce, n, k) in sorted(lines.items())
     ]
     return out, math.fsum(water_parts), water_seen
+
+
+def quantity_lines(
+    institution: InstitutionConfig,
+    profile: CoefficientProfile,
+    sums: Mapping[MeterKey, float],
+    manual: Sequence[ManualQuantity] = (),
+    *,
+    building: str | None = None,
+) -> list[QuantityLine]:
+    """Physical quantities per energy type (water included), metered / billed / from the
+    fuel log. A type whose entries all share one unit is shown in it (vehicle fuel in L);
+    mixed units are converted to the profile's unit of the type through the coefficients.
+    Types with neither a main meter in scope nor an entry are absent."""
+    parts: dict[EnergyType, list[tuple[str, str, float]]] = {}  # (source, unit, quantity)
+    for meter in institution.main_meters():
+        if building is not None and meter.building != building:
+            continue
+        u = "m3" if not meter.energy.is_energy else (
+            meter.unit or profile.coefficients[meter.energy].unit)
+        parts.setdefault(meter.energy, []).append(
+            ("metered", u, float(sums.get(meter.key, 0.0))))
+    for q in manual:
+        u = "m3" if not q.energy.is_energy else (
+            q.unit or profile.coefficients[q.energy].unit)
+        parts.setdefault(q.energy, []).append((q.source, u, q.quantity))
+    out = []
+    for energy in sorted(parts, key=lambda e: list(EnergyType).index(e)):
+        units = {u for _, u, _ in parts[energy]}
+        base = units.pop() if len(units) == 1 else profile.coefficients[energy].unit
+        row: dict[str, float] = {}
+        for source, u, quantity in parts[energy]:
+            if u != base:
+                quantity *= (profile.kgce_per_unit(energy, u)
+                             / profile.kgce_per_unit(energy, base))
+            row[source] = row.get(source, 0.0) + quantity
+        order: list[QuantitySource] = ["metered", "bill", "vehicle"]
+        out.append(QuantityLine(
+            energy=energy, unit=base.replace("m3", "m³"), metered=row.get("metered", 0.0),
+            billed=row.get("bill", 0.0), vehicle=row.get("vehicle", 0.0),
+            total=math.fsum(row.values()), sources=[s for s in order if s in row]))
+    return out
+
+
+def quantity_of(lines: Sequence[QuantityLine], energy: EnergyType) -> float:
+    return math.fsum(x.total for x in lines if x.energy is energy)

@@ -31,12 +31,14 @@ from central.alarms import (
     read_alarm_events,
     recent_alarm_events,
 )
-from central.compliance import ComplianceReport, year_window
+from central.compliance import ComplianceReport
+from central.coverage import Coverage
 from central.edgehealth import EdgeHealth, edge_health
 from central.energy import EnergyType
 from central.institution import InstitutionType, MeterRole
 from central.ledger import Ledger
 from central.metrics import AcCompliance, AfterHours, ItemLine, WasteMonth
+from central.period import Period
 from central.profile import CoefficientProfile
 from central.reader import TenantReader
 from central.storeport import local_midnight_ms
@@ -99,6 +101,7 @@ class MonthFigures(View):
     items: list[ItemLine]  # 分项 sub-meters by item code
     ac: AcCompliance
     after_hours: AfterHours
+    coverage: Coverage | None = None
 
 
 class Alarms(View):
@@ -237,11 +240,11 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
     local = datetime.fromtimestamp(now, tz)
     today = local.date()
     midnight_ms = local_midnight_ms(today, tz)
-    m0 = datetime(today.year, today.month, 1, tzinfo=tz).timestamp()
+    m0 = Period.month(today.year, today.month, tz).start
     buildings = _buildings(reader, profile, now=now, midnight_ms=midnight_ms, month_start=m0)
     month = metrics.period_metrics(reader, ledger, institution, profile, start=m0,
                                    end=max(m0, now))
-    y0, y1 = year_window(tz, today.year)
+    y0, y1 = Period.year(today.year, tz).bounds
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
     powers = [b.power_w for b in buildings if b.power_w is not None]
     return Dashboard(
@@ -256,7 +259,8 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
         buildings=buildings,
         month=MonthFigures(start=month.start, end=month.end,
                            electricity_kwh=month.electricity_kwh, items=month.items,
-                           ac=month.ac, after_hours=month.after_hours),
+                           ac=month.ac, after_hours=month.after_hours,
+                           coverage=month.coverage),
         alarms=_alarms(reader, now=now, midnight_ms=midnight_ms),
         waste=Waste(year=today.year, bins=metrics.bin_levels(reader, institution, now=now),
                     monthly=metrics.waste_monthly(clearances, tz),

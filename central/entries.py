@@ -73,6 +73,9 @@ def _registry_problems(entry: _Entry, institution: InstitutionConfig,
         if entry.energy is EnergyType.WATER:
             if entry.unit not in (None, "m3"):
                 out.append(("unit", entry.unit, "water is counted in m3"))
+        elif entry.unit is None and entry.energy is not EnergyType.ELECTRICITY:
+            out.append(("unit", None, f"a {entry.energy.value} bill needs its unit (m3, kg, "
+                        "L, MJ, GJ…): none is assumed"))
         else:
             try:
                 profile.kgce_per_unit(entry.energy, entry.unit)
@@ -94,16 +97,52 @@ def _registry_problems(entry: _Entry, institution: InstitutionConfig,
     return out
 
 
+def _overlaps(a: Bill, b: Bill) -> bool:
+    return (a.energy is b.energy and a.building == b.building
+            and a.period_start <= b.period_end and b.period_start <= a.period_end)
+
+
+def bill_overlap_problems(bills: Sequence[tuple[str, Bill]], stored: Sequence[Bill]
+                          ) -> list[Problem]:
+    """A bill of the same energy, building and overlapping days as another bill (stored, or
+    earlier in the same import) under another ref is refused unless it `replaces` that bill
+    or is a `supplement`: the same invoice typed twice must not count twice."""
+    incoming = {b.ref for _, b in bills}
+    known = {b.ref: b for b in stored}
+    replaced = {b.replaces for b in [*stored, *(b for _, b in bills)] if b.replaces}
+    problems: list[Problem] = []
+    earlier: list[Bill] = []
+    for where, bill in bills:
+        if bill.replaces is not None and bill.replaces not in known \
+                and bill.replaces not in incoming:
+            problems.append((f"{where}.replaces", bill.replaces, "no bill with this ref"))
+        if not bill.supplement:
+            others = [o for o in known.values() if o.ref not in incoming] + earlier
+            for o in others:
+                if o.ref == bill.ref or o.ref in replaced or not _overlaps(o, bill):
+                    continue
+                problems.append((
+                    f"{where}.period_start", f"{bill.period_start}…{bill.period_end}",
+                    f"overlaps bill {o.ref!r} ({o.energy.value}, building "
+                    f"{o.building or '—'}, {o.period_start}…{o.period_end}); set "
+                    f"replaces: {o.ref} to correct it, or supplement: true to add to it"))
+        earlier.append(bill)
+    return problems
+
+
 def validate_entries(kind: EntryKind, rows: Sequence[Mapping[str, Any]],
                      institution: InstitutionConfig, profile: CoefficientProfile, *,
-                     source: str, row_label: str = "row", first_row: int = 2) -> list[_Entry]:
-    """All rows as entries, or `EntryError` listing every problem of every row."""
+                     source: str, row_label: str = "row", first_row: int = 2,
+                     ledger: Ledger | None = None) -> list[_Entry]:
+    """All rows as entries, or `EntryError` listing every problem of every row. With the
+    `ledger`, bills are checked against the bills stored in it (`bill_overlap_problems`)."""
     if len(rows) > MAX_ROWS:
         raise EntryError(source, [("<rows>", len(rows), f"more than {MAX_ROWS} rows")])
     model = MODELS[kind]
     tz_key = institution.institution.timezone
     problems: list[Problem] = []
     entries: list[_Entry] = []
+    wheres: list[str] = []
     refs: dict[str, int] = {}
     for i, raw in enumerate(rows):
         n = i + first_row
@@ -122,6 +161,11 @@ def validate_entries(kind: EntryKind, rows: Sequence[Mapping[str, Any]],
         problems.extend((f"{where}.{f}", v, r)
                         for f, v, r in _registry_problems(entry, institution, profile))
         entries.append(entry)
+        wheres.append(where)
+    if kind is EntryKind.BILL:
+        problems.extend(bill_overlap_problems(
+            [(w, e) for w, e in zip(wheres, entries, strict=True) if isinstance(e, Bill)],
+            ledger.all_bills() if ledger is not None else []))
     if problems:
         raise EntryError(source, problems)
     return entries
@@ -182,13 +226,14 @@ def import_file(ledger: Ledger, kind: EntryKind, data: bytes, fmt: str,
         rows = parse_xlsx(data, source)
     else:
         raise EntryError(source, [("format", fmt, "must be csv or xlsx")])
-    entries = validate_entries(kind, rows, institution, profile, source=source)
+    entries = validate_entries(kind, rows, institution, profile, source=source,
+                               ledger=ledger)
     return ledger.put(kind, entries)
 
 
 def add_entries(ledger: Ledger, kind: EntryKind, rows: Sequence[Mapping[str, Any]],
                 institution: InstitutionConfig, profile: CoefficientProfile) -> PutResult:
     entries = validate_entries(kind, rows, institution, profile, source=f"{kind} entries",
-                               row_label="entries", first_row=0)
+                               row_label="entries", first_row=0, ledger=ledger)
     return ledger.put(kind, entries)
 

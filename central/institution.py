@@ -318,6 +318,13 @@ class CalendarOverrides(_Model):
     holidays: list[date] = Field(default_factory=list)
 
 
+class ProjectionRule(_Model):
+    """When a year-end projection and a provisional score may be shown (central.projection):
+    after `min_days` whole days of metering, or bills covering `min_days` days."""
+
+    min_days: Annotated[int, Field(ge=1, le=366)] = 30
+
+
 class InstitutionConfig(_Model):
     institution: InstitutionInfo
     buildings: Annotated[list[Building], Field(min_length=1)]
@@ -333,6 +340,7 @@ class InstitutionConfig(_Model):
     clearance_detection: ClearanceDetection = ClearanceDetection()
     plugs: list[Plug] = Field(default_factory=list)
     standby: StandbyRule = StandbyRule()
+    projection: ProjectionRule = ProjectionRule()
 
     @model_validator(mode="after")
     def _cross_check(self) -> InstitutionConfig:

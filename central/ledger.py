@@ -64,9 +64,14 @@ class Bill(_Entry):
     period_start: date
     period_end: date
     quantity: NonNegative
-    unit: str | None = None  # None: the profile's unit (m3 for gas, MJ for heat); GJ allowed
+    unit: str | None = None  # required except for electricity (kWh) and water (m3)
     supplier: Text | None = None
     note: Text | None = None
+    # A bill of the same energy, building and overlapping days under another ref is refused
+    # unless it says what it is: the correction of that bill (`replaces`: its ref; the
+    # replaced bill stays in the ledger and no longer counts) or an addition (`supplement`).
+    replaces: Ref | None = None
+    supplement: bool = False
 
     @model_validator(mode="after")
     def _period(self) -> Bill:
@@ -164,9 +169,19 @@ class Ledger(abc.ABC):
         whose lo falls in it, ordered by lo and ref; `end_open` excludes lo == hi."""
 
     def bills(self, first: date, last: date) -> list[Bill]:
-        """Bills whose period overlaps local days first…last inclusive."""
-        return self._select(EntryKind.BILL, first.toordinal(), last.toordinal(),
-                            overlap=True, end_open=False)
+        """Bills whose period overlaps local days first…last inclusive, less those another
+        bill `replaces` (wherever its period lies)."""
+        found: list[Bill] = self._select(EntryKind.BILL, first.toordinal(),
+                                         last.toordinal(), overlap=True, end_open=False)
+        if not found:
+            return found
+        replaced = {b.replaces for b in self.all_bills() if b.replaces}
+        return [b for b in found if b.ref not in replaced]
+
+    def all_bills(self) -> list[Bill]:
+        """Every bill, replaced ones included (the import's overlap check reads them)."""
+        return self._select(EntryKind.BILL, -1e18, 1e18, overlap=True,
+                            end_open=False)
 
     def fuel(self, first: date, last: date) -> list[FuelEntry]:
         """Fuel entries dated first…last inclusive."""

@@ -1,26 +1,29 @@
-"""Figures for any institution, building and period, from interval records, samples and the
-manual ledger (STANDARDS.md §2–§6). Assembly here reads the store and ledger; every formula
-is a pure function below it, golden-tested by hand.
+"""Figures for any institution, building and period, assembled from the store and ledger
+ports (STANDARDS.md §2–§6). This module reads; the arithmetic is pure and lives apart:
+
+    central.period      Period: local day / month / year windows of one time zone
+    central.figures     the view models (PeriodMetrics, AcCompliance, …)
+    central.formulas    bills pro-rated, 分项, PUE, quotas, vehicles, waste (pure)
+    central.projection  the one year-end projection and its data-sufficiency rule
+    central.compliance  kgce lines and the seed-004 item-1 score (pure)
+
+The AC setpoint and after-hours sweeps below are pure too (kept here while they are made
+linear in their own module).
 
     综合能耗 kgce        Σ metered (main meters) + bills pro-rated to the period + vehicle fuel
     kgce/m², kgce/person  ÷ time-weighted mean floor area / 用能人数 over the period
-    分项 breakdown        sub-meters by item code, rolled up to 01A00…01D00
-    data centre / PUE     meters of item 01D10; PUE = data-centre total ÷ IT load (it_load)
-    GB/T 51161 quota      electricity kWh ÷ m² per year, annualised; never mixed with kgce
     AC setpoint share     time the units ran compliant ÷ time they ran in a judged mode
     after-hours share     electricity outside working hours on working days, or on days off
-    vehicles              L/100 km = litres ÷ km × 100, per car
-    waste                 clearances per month and category; the hazardous store balance
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
 
 from central import codes
@@ -31,260 +34,57 @@ from central.compliance import (
     ManualQuantity,
     compute,
     energy_lines,
-    year_window,
+    quantity_lines,
+    quantity_of,
 )
+from central.coverage import Coverage
 from central.energy import EnergyType
-from central.institution import AcUnit, ClearanceDetection, InstitutionConfig, MeterKey
-from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
+from central.figures import (
+    AcCompliance,
+    AfterHours,
+    BuildingSummary,
+    DataCentre,
+    HazardousBalance,
+    ItemLine,
+    PeriodMetrics,
+    QuotaCheck,
+    VehicleLine,
+    WasteMonth,
+    WasteView,
+)
+from central.formulas import (
+    bill_share,
+    data_centre,
+    hazardous_balance,
+    item_breakdown,
+    manual_quantities,
+    quota_check,
+    vehicle_lines,
+    waste_monthly,
+)
+from central.institution import AcUnit, InstitutionConfig, MeterKey
+from central.ledger import Bill, Clearance, FuelEntry, Ledger
+from central.period import Period, local_midnight
 from central.profile import CoefficientProfile
+from central.projection import BillSpan, Projection, TypeInput, project
 from central.reader import scoped
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.storeport import StoreReader
-from central.view import View as _View  # the one read-model base
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
+
+__all__ = [  # re-exported: the figures' types and formulas, importable from here as before
+    "AcCompliance", "AfterHours", "BuildingSummary", "DataCentre", "HazardousBalance",
+    "ItemLine", "PeriodMetrics", "QuotaCheck", "VehicleLine", "WasteMonth", "WasteView",
+    "bill_share", "data_centre", "hazardous_balance", "item_breakdown", "manual_quantities",
+    "quota_check", "vehicle_lines", "waste_monthly",
+]
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 
 
-class ItemLine(_View):
-    code: str
-    label_zh: str
-    label_en: str
-    kwh: float
-    share: float | None  # of the main meters' electricity in the same scope
-
-
-class DataCentre(_View):
-    metered: bool
-    meters: int
-    kwh: float
-    it_kwh: float | None
-    pue: float | None
-
-
-class QuotaCheck(_View):
-    building: str
-    quota_class: str
-    climate_zone: str
-    standard: str
-    kwh: float
-    floor_area_m2: float
-    kwh_per_m2_a: float  # annualised over the period
-    constraint: float
-    guide: float
-    verdict: Literal["within_guide", "within_constraint", "over_constraint"]
-    annualised: bool  # the period is not a whole year
-
-
-class AcCompliance(_View):
-    units: int
-    exempt_units: int
-    judged_s: float
-    compliant_s: float
-    share: float | None
-    summer_min_setpoint_c: float
-    winter_max_setpoint_c: float
-
-
-class AfterHours(_View):
-    kwh: float
-    after_hours_kwh: float
-    share: float | None
-    working_hours: str
-    unknown_calendar_days: int  # days of a year the calendar has no 调休 data for
-
-
-class VehicleLine(_View):
-    id: str
-    plate: str
-    fuel: EnergyType
-    litres: float
-    km: float
-    l_per_100km: float | None
-    kgce: float
-    entries: int
-
-
-class WasteMonth(_View):
-    month: str  # YYYY-MM
-    category: str
-    label_zh: str
-    label_en: str
-    weight_kg: float
-    volume_l: float
-    bins: int
-    clearances: int
-
-
-class HazardousBalance(_View):
-    item: str
-    unit: str
-    stored_in: float
-    taken_out: float
-    balance: float
-
-
-class WasteView(_View):
-    levels: list[BinLevel]  # latest fill per bin, as of `now`
-    clearances: list[Clearance]  # the clearance ledger of the period: manual + sensor
-    sensor_clearances: int
-    manual_clearances: int
-    monthly: list[WasteMonth]
-    hazardous_moves: list[HazardousMove]  # the store log of the period
-    hazardous: list[HazardousBalance]  # store balance at the period's end (all moves)
-    detection: ClearanceDetection
-
-
-class BuildingSummary(_View):
-    """The statistics-ledger figures of one building and period; equal to the same fields of
-    `period_metrics(..., building=...)`."""
-
-    building: str
-    name: str
-    start: datetime
-    end: datetime
-    electricity_kwh: float
-    water_m3: float
-    energy_kgce: float
-    energy_kgce_for_area: float
-    floor_area_m2: float
-    kgce_per_m2: float | None
-
-
-class PeriodMetrics(_View):
-    institution_id: str
-    building: str | None
-    start: datetime
-    end: datetime
-    profile_id: str
-    profile_version: str
-    energy_by_type: list[EnergyLine]
-    energy_kgce: float
-    energy_kgce_for_area: float
-    electricity_kwh: float
-    water_m3: float
-    floor_area_m2: float
-    energy_users: float | None  # None for a building: 用能人数 is the institution's
-    kgce_per_m2: float | None  # None when the floor area is 0 (all out of use)
-    kgce_per_person: float | None
-    water_m3_per_person: float | None
-    items: list[ItemLine]
-    data_centre: DataCentre
-    quotas: list[QuotaCheck]
-    ac: AcCompliance
-    after_hours: AfterHours
-    vehicles: list[VehicleLine]
-    standby: StandbyWaste
-    alarms: AlarmView
-    waste: WasteView
-
-
-# -- pure formulas -----------------------------------------------------------------
-
-
-def local_day_bounds(day: date, tz: ZoneInfo) -> tuple[float, float]:
-    nxt = day + timedelta(days=1)
-    return (datetime(day.year, day.month, day.day, tzinfo=tz).timestamp(),
-            datetime(nxt.year, nxt.month, nxt.day, tzinfo=tz).timestamp())
-
-
-def bill_share(bill: Bill, start: float, end: float, tz: ZoneInfo) -> float:
-    """The share of a bill's quantity that falls in [start, end): its days are equal parts,
-    each day counted by the share of its seconds inside the window (DST-proof)."""
-    lo = local_day_bounds(bill.period_start, tz)[0]
-    hi = local_day_bounds(bill.period_end, tz)[1]
-    overlap = max(0.0, min(hi, end) - max(lo, start))
-    return overlap / (hi - lo)
-
-
-def manual_quantities(bills: Iterable[Bill], fuel: Iterable[FuelEntry],
-                      institution: InstitutionConfig, start: float, end: float, *,
-                      building: str | None = None) -> list[ManualQuantity]:
-    """Bills pro-rated to [start, end), vehicle fuel of the days in it (institution only)."""
-    tz = institution.institution.tz
-    out: list[ManualQuantity] = []
-    for bill in bills:
-        if building is not None and bill.building != building:
-            continue
-        share = bill_share(bill, start, end, tz)
-        if share > 0:
-            out.append(ManualQuantity(energy=bill.energy, unit=bill.unit,
-                                      quantity=bill.quantity * share, source="bill"))
-    if building is None:
-        fuels = {v.id: EnergyType(v.fuel.value) for v in institution.vehicles}
-        for entry in fuel:
-            day_start = local_day_bounds(entry.day, tz)[0]
-            if start <= day_start < end and entry.vehicle in fuels:
-                out.append(ManualQuantity(energy=fuels[entry.vehicle], unit="L",
-                                          quantity=entry.litres, source="vehicle"))
-    return out
-
-
-def item_breakdown(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
-                   main_kwh: float, building: str | None = None) -> list[ItemLine]:
-    """Electricity per level-0 分项 item from meters carrying an item code."""
-    table = codes.items()
-    totals: dict[str, float] = defaultdict(float)
-    for m in institution.meters:
-        if (m.energy is EnergyType.ELECTRICITY and m.item is not None and not m.it_load
-                and (building is None or m.building == building)):
-            totals[table.top_item(m.item)] += sums.get(m.key, 0.0)
-    out = []
-    for code in sorted(totals):
-        label = table.electricity_items.get(code)
-        out.append(ItemLine(code=code, label_zh=label.zh if label else code,
-                            label_en=label.en if label else code, kwh=totals[code],
-                            share=totals[code] / main_kwh if main_kwh > 0 else None))
-    return out
-
-
-def data_centre(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
-                building: str | None = None) -> DataCentre:
-    item = codes.items().data_centre_item
-    total = [m for m in institution.meters if m.item == item and not m.it_load
-             and (building is None or m.building == building)]
-    it = [m for m in institution.meters if m.it_load
-          and (building is None or m.building == building)]
-    kwh = math.fsum(sums.get(m.key, 0.0) for m in total)
-    it_kwh = math.fsum(sums.get(m.key, 0.0) for m in it) if it else None
-    pue = kwh / it_kwh if total and it_kwh else None
-    return DataCentre(metered=bool(total), meters=len(total) + len(it), kwh=kwh,
-                      it_kwh=it_kwh, pue=pue)
-
-
-def quota_check(institution: InstitutionConfig, sums: Mapping[MeterKey, float],
-                start: float, end: float, building: str | None = None) -> list[QuotaCheck]:
-    """GB/T 51161 per building with a quota class, in kWh/(m²·a): electricity of its main
-    meters ÷ mean floor area, scaled to a year when the period is shorter."""
-    zone = institution.institution.climate_zone
-    table = codes.quotas()
-    if zone is None or end <= start:
-        return []
-    tz = institution.institution.tz
-    y0, y1 = year_window(tz, datetime.fromtimestamp(start, tz).year)
-    year_s = y1 - y0
-    out: list[QuotaCheck] = []
-    for b in institution.buildings:
-        if b.quota_class is None or (building is not None and b.id != building):
-            continue
-        kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
-                        if m.building == b.id and m.energy is EnergyType.ELECTRICITY)
-        area = mean_floor_area(institution, start, end, b.id)
-        if area <= 0:
-            continue
-        annualised = not math.isclose(end - start, year_s)
-        per = kwh / area * (year_s / (end - start))
-        q = table.classes[b.quota_class].values[zone]
-        verdict: Literal["within_guide", "within_constraint", "over_constraint"] = (
-            "within_guide" if per <= q.guide else
-            "within_constraint" if per <= q.constraint else "over_constraint")
-        out.append(QuotaCheck(building=b.id, quota_class=b.quota_class, climate_zone=zone,
-                              standard=table.version, kwh=kwh, floor_area_m2=area,
-                              kwh_per_m2_a=per, constraint=q.constraint, guide=q.guide,
-                              verdict=verdict, annualised=annualised))
-    return out
+# -- pure sweeps (AC setpoint, after hours) -----------------------------------------
 
 
 def working_window_ms(day: date, tz: ZoneInfo, start_min: int, end_min: int) -> tuple[int, int]:
@@ -392,83 +192,230 @@ def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, 
                         summer_min_setpoint_c=summer_min, winter_max_setpoint_c=winter_max)
 
 
-def vehicle_lines(institution: InstitutionConfig, profile: CoefficientProfile,
-                  fuel: Iterable[FuelEntry], start: float, end: float) -> list[VehicleLine]:
-    tz = institution.institution.tz
-    per: dict[str, list[FuelEntry]] = defaultdict(list)
-    for e in fuel:
-        if start <= local_day_bounds(e.day, tz)[0] < end:
-            per[e.vehicle].append(e)
-    out = []
-    for v in institution.vehicles:
-        entries = per.get(v.id, [])
-        litres = math.fsum(e.litres for e in entries)
-        km = math.fsum(e.km for e in entries)
-        energy = EnergyType(v.fuel.value)
-        out.append(VehicleLine(id=v.id, plate=v.plate, fuel=energy, litres=litres, km=km,
-                               l_per_100km=litres / km * 100 if km > 0 else None,
-                               kgce=litres * profile.kgce_per_unit(energy, "L"),
-                               entries=len(entries)))
-    return out
-
-
-def waste_monthly(clearances: Iterable[Clearance], tz: ZoneInfo) -> list[WasteMonth]:
-    """Published clearance volume: per local month and category (STANDARDS.md §6)."""
-    table = codes.waste().categories
-    acc: dict[tuple[str, str], list[float]] = {}
-    for c in clearances:
-        month = c.time.astimezone(tz).strftime("%Y-%m")
-        row = acc.setdefault((month, c.category), [0.0, 0.0, 0, 0])
-        row[0] += c.weight_kg or 0.0
-        row[1] += c.volume_l or 0.0
-        row[2] += c.bins or 0
-        row[3] += 1
-    out = []
-    for (month, cat), (kg, litres, bins, n) in sorted(acc.items()):
-        label = table.get(cat)
-        out.append(WasteMonth(month=month, category=cat, label_zh=label.zh if label else cat,
-                              label_en=label.en if label else cat, weight_kg=kg,
-                              volume_l=litres, bins=int(bins), clearances=int(n)))
-    return out
-
-
-def hazardous_balance(moves: Iterable[HazardousMove]) -> list[HazardousBalance]:
-    acc: dict[tuple[str, str], list[float]] = {}
-    for m in moves:
-        row = acc.setdefault((m.item, m.unit), [0.0, 0.0])
-        row[0 if m.direction == "in" else 1] += m.quantity
-    return [HazardousBalance(item=i, unit=u, stored_in=a, taken_out=b, balance=a - b)
-            for (i, u), (a, b) in sorted(acc.items())]
-
-
 # -- assembly ----------------------------------------------------------------------
 
 
-def _days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
-    return (datetime.fromtimestamp(start, tz).date(),
-            datetime.fromtimestamp(max(start, end - 1e-3), tz).date())
+def _ledger_days(start: float, end: float, tz: ZoneInfo) -> tuple[date, date]:
+    """The local days a ledger query needs for [start, end)."""
+    p = Period(start, max(start, end), tz)
+    return p.first_day, p.last_day
+
+
+def first_record(store: StoreReader, keys: Sequence[MeterKey], start_ms: int, end_ms: int
+                 ) -> float | None:
+    """When any of `keys` first recorded in [start_ms, end_ms), in POSIX seconds: the start
+    of the first hour with data from the hourly rollup (one indexed range per meter, so a
+    meter that never reports costs nothing), else the store's interval index."""
+    if not keys or end_ms <= start_ms:
+        return None
+    hours = store.hour_totals(keys, start_ms // HOUR_MS, -(-end_ms // HOUR_MS))
+    if hours is None:
+        first = store.first_start_of(start_ms, end_ms, keys)
+        return None if first is None else first / 1000
+    return max(start_ms, min(hours) * HOUR_MS) / 1000 if hours else None
+
+
+def bill_cuts(store: StoreReader, institution: InstitutionConfig,
+              bills: Iterable[Bill]) -> dict[str, float]:
+    """When metering of each bill's energy type (and building) began within its period:
+    the bill counts only before it (`manual_quantities`). Bills without a main meter of
+    their type have no cut."""
+    tz = institution.institution.tz
+    mains = institution.main_meters()
+    out: dict[str, float] = {}
+    for bill in bills:
+        keys = [m.key for m in mains if m.energy is bill.energy
+                and (bill.building is None or m.building == bill.building)]
+        if not keys:
+            continue
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        first = first_record(store, keys, span.start_ms, span.end_ms)
+        if first is not None:
+            out[bill.ref] = first
+    return out
+
+
+def _day_finder(period: Period) -> Callable[[float], date]:
+    """The local day of a moment inside `period`, by bisection over the days' midnights
+    (no time-zone conversion per call)."""
+    days = list(period.local_days())
+    starts = [Period.day(d, period.tz).start for d in days]
+
+    def day_of(moment: float) -> date:
+        return days[max(0, bisect.bisect_right(starts, moment) - 1)]
+
+    return day_of
+
+
+def _days_by_type(store: StoreReader, institution: InstitutionConfig,
+                  profile: CoefficientProfile, period: Period
+                  ) -> dict[EnergyType, dict[date, float]]:
+    """Metered consumption of the main meters per energy type and local day of `period`
+    (kgce; m³ for water): from the hourly rollup (one read per type and unit), else one
+    scan of the raw intervals, each given to the day of its midpoint. Days without any
+    record are absent. Used for the projection's daily rates only."""
+    tz = period.tz
+    groups: dict[tuple[EnergyType, float], list[MeterKey]] = defaultdict(list)
+    for m in institution.main_meters():
+        factor = profile.kgce_per(m) if m.energy.is_energy else 1.0
+        groups[(m.energy, factor)].append(m.key)
+    out: dict[EnergyType, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    if period.empty:
+        return {}
+    h0, h1 = -(-period.start_ms // HOUR_MS), period.end_ms // HOUR_MS
+    day_of = _day_finder(period)
+    for (energy, factor), keys in groups.items():
+        days = out[energy]
+        hours = store.hour_totals(keys, h0, h1) if h0 < h1 else None
+        if hours is not None:
+            for hour, q in hours.items():
+                days[day_of(hour * 3600)] += q * factor
+            continue
+        for _key, st, du, q in store.interval_rows(period.start_ms, period.end_ms, keys):
+            mid = (st + du * 500) / 1000
+            if period.start <= mid < period.end:
+                days[datetime.fromtimestamp(mid, tz).date()] += q * factor
+    return {e: dict(d) for e, d in out.items()}
+
+
+def data_days(store: StoreReader, keys: Sequence[MeterKey], period: Period) -> set[date]:
+    """Local days of `period` on which any of `keys` recorded (whole hours: the hourly
+    rollup, else one scan of the raw intervals)."""
+    if period.empty or not keys:
+        return set()
+    tz = period.tz
+    h0, h1 = period.start_ms // HOUR_MS, -(-period.end_ms // HOUR_MS)
+    hours = store.hour_totals(keys, h0, h1)
+    if hours is not None:
+        day_of = _day_finder(period)
+        return {day_of(max(h * 3600, period.start)) for h in hours}
+    return {datetime.fromtimestamp(max(st / 1000, period.start), tz).date()
+            for _k, st, _du, _q in store.interval_rows(period.start_ms, period.end_ms, keys)}
+
+
+def coverage_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,
+                 sums: Mapping[MeterKey, float], bills: Sequence[Bill],
+                 cuts: Mapping[str, float], lines: Sequence[EnergyLine],
+                 building: str | None = None, days: set[date] | None = None) -> Coverage:
+    """What the figures of [start, end) rest on (`central.coverage`); `days`: the local
+    days with data when the caller has read them already."""
+    tz = institution.institution.tz
+    period = Period(start, max(start, end), tz)
+    mains = [m for m in institution.main_meters() if building is None or m.building == building]
+    keys = [m.key for m in mains]
+    billed: set[date] = set()
+    for bill in bills:
+        if building is not None and bill.building != building:
+            continue
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        lo = max(span.start, period.start)
+        hi = min(span.end, period.end, cuts.get(bill.ref, span.end))
+        if hi > lo:
+            billed.update(Period(lo, hi, tz).local_days())
+    return Coverage(
+        days=period.day_count,
+        days_with_data=len(days if days is not None else data_days(store, keys, period)),
+        meters=len(mains), meters_reporting=sum(1 for k in keys if sums.get(k, 0.0) != 0.0),
+        billed_days=len(billed),
+        metered_kgce=math.fsum(x.kgce for x in lines if x.source == "metered"),
+        billed_kgce=math.fsum(x.kgce for x in lines if x.source == "bill"),
+        vehicle_kgce=math.fsum(x.kgce for x in lines if x.source == "vehicle"))
+
+
+def projection_for(store: StoreReader, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, year: int, until: float,
+                   sums: Mapping[MeterKey, float], bills: Sequence[Bill],
+                   cuts: Mapping[str, float], vehicle_kgce: float
+                   ) -> tuple[Projection, set[date]]:
+    """`central.projection.project` over the store's daily figures, the year's bills (over
+    their own periods, before metering of their type began) and the previous year; and the
+    local days with metered data (for the coverage)."""
+    tz = institution.institution.tz
+    year_p = Period.year(year, tz)
+    until = min(max(until, year_p.start), year_p.end)
+    mains = institution.main_meters()
+    types: dict[EnergyType, TypeInput] = {}
+    for m in mains:
+        t = types.setdefault(m.energy, TypeInput(m.energy, configured=True))
+        q = float(sums.get(m.key, 0.0))
+        t.metered += q * profile.kgce_per(m) if m.energy.is_energy else q
+    current = _days_by_type(store, institution, profile, year_p.until(until))
+    for energy, t in types.items():
+        keys = [m.key for m in mains if m.energy is energy]
+        seen = current.get(energy)
+        if seen:  # the first record, looked up within the first day with data
+            day = Period.day(min(seen), tz)
+            t.since = first_record(store, keys, max(day.start_ms, year_p.start_ms),
+                                   min(day.end_ms, int(until * 1000)))
+        else:  # no whole hour yet: the partial hours at the edges
+            t.since = first_record(store, keys, year_p.start_ms, int(until * 1000))
+    for bill in bills:
+        span = Period.days(bill.period_start, bill.period_end, tz)
+        lo = max(span.start, year_p.start)
+        hi = min(span.end, year_p.end, cuts.get(bill.ref, span.end))
+        if hi <= lo:
+            continue
+        share = bill_share(bill, lo, hi, tz)
+        factor = (profile.kgce_per_unit(bill.energy, bill.unit) if bill.energy.is_energy
+                  else 1.0)
+        t = types.setdefault(bill.energy, TypeInput(bill.energy))
+        t.bills.append(BillSpan(bill.energy, Period(lo, hi, tz),
+                                bill.quantity * share * factor))
+    prev_p = Period.year(year - 1, tz)
+    keys = [m.key for m in mains]
+    has_previous = first_record(store, keys, prev_p.start_ms,
+                                prev_p.start_ms + 31 * 86_400_000) is not None
+    previous = _days_by_type(store, institution, profile, prev_p) if has_previous else {}
+    for energy, t in types.items():
+        if t.since is not None:
+            seen = current.get(energy, {})
+            t.daily = {d: seen.get(d, 0.0) for d in year_p.until(until).local_days()}
+            t.previous = previous.get(energy)
+    calendar = WorkingCalendar(institution.calendar)
+    projection = project(list(types.values()), year=year_p, until=until,
+                         min_days=institution.projection.min_days, vehicle_kgce=vehicle_kgce,
+                         vehicle_in_area=profile.vehicle_fuel_in_per_m2,
+                         is_working_day=calendar.is_working_day)
+    return projection, set().union(*(d.keys() for d in current.values()))
 
 
 def compliance_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float, year: int,
                    ledger: Ledger | None = None) -> ComplianceReport:
-    """Year-to-date figures: interval sums and ledger entries from local Jan 1 to
-    min(now, year end)."""
+    """Year-to-date figures from local Jan 1 to min(now, year end), scored on the one
+    projection (`projection_for`). Every page, report and the demo call this."""
     tz = institution.institution.tz
-    start, end = year_window(tz, year)
+    start, end = Period.year(year, tz).bounds
     keys = [m.key for m in institution.main_meters()]
     until = min(now, end)
+    min_days = institution.projection.min_days
     if until <= start:
-        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year)
+        return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year,
+                       min_days=min_days)
     sums = store.period_sums(int(start * 1000), int(until * 1000), tz, keys)
     first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
     manual: list[ManualQuantity] = []
+    bills: list[Bill] = []
+    cuts: dict[str, float] = {}
     if ledger is not None:
-        d0, d1 = _days(start, until, tz)
-        manual = manual_quantities(ledger.bills(d0, d1), ledger.fuel(d0, d1), institution,
-                                   start, until)
+        year_p = Period.year(year, tz)
+        bills = ledger.bills(year_p.first_day, year_p.last_day)
+        cuts = bill_cuts(store, institution, bills)
+        d0, d1 = _ledger_days(start, until, tz)
+        manual = manual_quantities([b for b in bills if local_midnight(b.period_start, tz)
+                                    < until], ledger.fuel(d0, d1), institution, start, until,
+                                   metered_from=cuts)
+    vehicle = math.fsum(q.quantity * profile.kgce_per_unit(q.energy, q.unit)
+                        for q in manual if q.source == "vehicle")
+    projection, days = projection_for(store, institution, profile, year=year, until=until,
+                                      sums=sums, bills=bills, cuts=cuts,
+                                      vehicle_kgce=vehicle)
+    lines, _, _ = energy_lines(institution, profile, sums, manual)
+    coverage = coverage_for(store, institution, start=start, end=until, sums=sums,
+                            bills=bills, cuts=cuts, lines=lines, days=days)
     return compute(institution, profile, sums, now=now, year=year,
-                   data_since=None if first is None else first / 1000, manual=manual)
+                   data_since=None if first is None else first / 1000, manual=manual,
+                   projection=projection, min_days=min_days, coverage=coverage)
 
 
 def period_metrics(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
@@ -481,10 +428,15 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
     bills: list[Bill] = []
     fuel: list[FuelEntry] = []
     if ledger is not None and end > start:
-        d0, d1 = _days(start, end, tz)
+        d0, d1 = _ledger_days(start, end, tz)
         bills, fuel = ledger.bills(d0, d1), ledger.fuel(d0, d1)
-    manual = manual_quantities(bills, fuel, institution, start, end, building=building)
+    cuts = bill_cuts(store, institution, bills)
+    manual = manual_quantities(bills, fuel, institution, start, end, building=building,
+                               metered_from=cuts)
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    quantities = quantity_lines(institution, profile, sums, manual, building=building)
+    coverage = coverage_for(store, institution, start=start, end=end, sums=sums, bills=bills,
+                            cuts=cuts, lines=lines, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
     for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
@@ -530,7 +482,9 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
         start=datetime.fromtimestamp(start, tz), end=datetime.fromtimestamp(end, tz),
         profile_id=profile.profile_id, profile_version=profile.version,
         energy_by_type=lines, energy_kgce=kgce, energy_kgce_for_area=for_area,
-        electricity_kwh=kwh, water_m3=water, floor_area_m2=area, energy_users=users,
+        electricity_kwh=quantity_of(quantities, EnergyType.ELECTRICITY),
+        electricity_kwh_metered=kwh, quantities=quantities, coverage=coverage,
+        water_m3=water, floor_area_m2=area, energy_users=users,
         kgce_per_m2=for_area / area if area > 0 else None,
         kgce_per_person=kgce / users if users else None,
         water_m3_per_person=water / users if users else None,
@@ -650,21 +604,25 @@ def building_summary(store: StoreReader, ledger: Ledger | None, institution: Ins
             if end > start else {})
     bills: list[Bill] = []
     if ledger is not None and end > start:
-        bills = ledger.bills(*_days(start, end, tz))
-    manual = manual_quantities(bills, [], institution, start, end, building=building)
+        bills = ledger.bills(*_ledger_days(start, end, tz))
+    cuts = bill_cuts(store, institution, bills)
+    manual = manual_quantities(bills, [], institution, start, end, building=building,
+                               metered_from=cuts)
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
+    quantities = quantity_lines(institution, profile, sums, manual, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
     for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
-    kwh = math.fsum(sums.get(m.key, 0.0) for m in institution.main_meters()
-                    if m.building == building and m.energy is EnergyType.ELECTRICITY)
+    kwh = quantity_of(quantities, EnergyType.ELECTRICITY)
     area = mean_floor_area(institution, start, end, building)
     name = next((b.name for b in institution.buildings if b.id == building), building)
     return BuildingSummary(
         building=building, name=name, start=datetime.fromtimestamp(start, tz),
         end=datetime.fromtimestamp(end, tz), electricity_kwh=kwh, water_m3=water,
         energy_kgce=kgce, energy_kgce_for_area=for_area, floor_area_m2=area,
-        kgce_per_m2=for_area / area if area > 0 else None)
+        kgce_per_m2=for_area / area if area > 0 else None, quantities=quantities,
+        coverage=coverage_for(store, institution, start=start, end=end, sums=sums,
+                              bills=bills, cuts=cuts, lines=lines, building=building))
 
 
 HOUR_MS = 3_600_000

@@ -12,10 +12,11 @@ import io
 import os
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
 
 from central.errors import ReportError
-from central.reports import Lang, ReportData, label, num, summary_rows, t, title
+from central.reports import Lang, ReportData, blocks, title
 
 KNOWN_FONTS = (
     "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
@@ -61,89 +62,87 @@ def _register_font() -> str:
 
 
 def render_pdf(data: ReportData, lang: Lang = "zh") -> bytes:
-    """The quarterly or annual analysis report as PDF bytes."""
+    """The quarterly or annual analysis report as PDF bytes: the blocks of
+    `central.reports.blocks` (the same content as the HTML). A heading is kept with what
+    follows it (keepWithNext, and KeepTogether with a short table), so none is left alone
+    at the foot of a page."""
     from reportlab.graphics.charts.barcharts import VerticalBarChart
     from reportlab.graphics.shapes import Drawing, String
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import (
+        Flowable,
+        KeepTogether,
+        Paragraph,
+        SimpleDocTemplate,
+        Spacer,
+        Table,
+        TableStyle,
+    )
 
     font = _register_font()
     h1 = ParagraphStyle("h1", fontName=font, fontSize=16, leading=22, spaceAfter=6)
     h2 = ParagraphStyle("h2", fontName=font, fontSize=12, leading=16, spaceBefore=8,
-                        spaceAfter=4)
-    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=12)
+                        spaceAfter=4, keepWithNext=1)
+    body = ParagraphStyle("body", fontName=font, fontSize=9, leading=13, spaceAfter=3)
+    cell = ParagraphStyle("cell", fontName=font, fontSize=8, leading=10)
     style = TableStyle([("FONTNAME", (0, 0), (-1, -1), font), ("FONTSIZE", (0, 0), (-1, -1), 8),
                         ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8f5e9")),
+                        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
                         ("ALIGN", (1, 0), (-1, -1), "RIGHT")])
+    width = A4[0] - 36 * mm
 
     def table(head: list[str], rows: list[list[str]]) -> Table:
-        tb = Table([head, *rows], repeatRows=1)
+        wide = len(head) >= 6 or any(len(c) > 28 for r in rows for c in r)
+        content: list[list[object]] = [
+            [Paragraph(escape(c), cell) if wide else c for c in r] for r in [head, *rows]]
+        tb = Table(content, repeatRows=1, colWidths=[width / len(head)] * len(head)
+                   if wide else None)
         tb.setStyle(style)
         return tb
 
+    def chart(values: list[tuple[str, float | None]], unit_text: str) -> Drawing:
+        drawing = Drawing(170 * mm, 65 * mm)
+        bars = VerticalBarChart()
+        bars.x, bars.y, bars.width, bars.height = 15 * mm, 10 * mm, 150 * mm, 50 * mm
+        bars.data = [[v or 0.0 for _, v in values] or [0.0]]
+        bars.categoryAxis.categoryNames = [m[-2:] for m, _ in values] or ["—"]
+        bars.categoryAxis.labels.fontName = font
+        bars.valueAxis.labels.fontName = font
+        bars.valueAxis.valueMin = 0
+        bars.bars[0].fillColor = colors.HexColor("#2e7d32")
+        drawing.add(bars)
+        drawing.add(String(0, 62 * mm, unit_text, fontName=font, fontSize=8))
+        return drawing
+
     doc_title = title(data, lang)
-    y = data.ytd
-    p = data.period
-    story: list[object] = [
-        Paragraph(doc_title, h1),
-        Paragraph(f"{label('period', lang)}: {data.start:%Y-%m-%d} – {data.end:%Y-%m-%d}; "
-                  f"{label('as_of', lang)}: {data.as_of:%Y-%m-%d %H:%M}; "
-                  f"{label('profile', lang)}: {y.profile_id} {y.profile_version}", body),
-        Spacer(1, 4 * mm),
-        table([label("metric", lang), label("this_period", lang), label("ytd", lang),
-               label("unit", lang)], [list(r) for r in summary_rows(data, lang)]),
-        Paragraph(f"{label('score', lang)} {num(y.score, 1)} / {num(y.max_score, 0)} "
-                  f"{t('provisional', lang) if y.provisional else ''}", h2),
-        table([label("metric", lang), label("ytd", lang), label("projected", lang),
-               label("target", lang), label("points", lang)],
-              [[i.label_zh if lang == "zh" else i.label_en, num(i.ytd, 4), num(i.projected, 4),
-                num(i.target, 4), f"{num(i.points, 1)} / {num(i.max_points, 1)}"]
-               for i in y.items]),
-        Paragraph(label("monthly_chart", lang) + " (kgce)", h2),
-    ]
-    drawing = Drawing(170 * mm, 65 * mm)
-    chart = VerticalBarChart()
-    chart.x, chart.y, chart.width, chart.height = 15 * mm, 10 * mm, 150 * mm, 50 * mm
-    chart.data = [[m.energy_kgce for m in data.months] or [0.0]]
-    chart.categoryAxis.categoryNames = [m.month[-2:] for m in data.months] or ["—"]
-    chart.categoryAxis.labels.fontName = font
-    chart.valueAxis.labels.fontName = font
-    chart.valueAxis.valueMin = 0
-    chart.bars[0].fillColor = colors.HexColor("#2e7d32")
-    drawing.add(chart)
-    drawing.add(String(0, 62 * mm, "kgce", fontName=font, fontSize=8))
-    story.append(drawing)
-    if p.items:
-        story += [Paragraph(label("items", lang), h2),
-                  table([label("item", lang), "kWh", "%"],
-                        [[f"{i.code} {i.label_zh if lang == 'zh' else i.label_en}",
-                          num(i.kwh, 1), num((i.share or 0) * 100, 1)] for i in p.items])]
-    story += [Paragraph(label("value", lang), h2), table([label("metric", lang),
-                                                         label("value", lang)], [
-        [label("after_hours", lang), num((p.after_hours.share or 0) * 100, 1) + " %"],
-        [label("ac", lang), "—" if p.ac.share is None else num(p.ac.share * 100, 1) + " %"],
-        [label("data_centre", lang), num(p.data_centre.kwh, 1) + " kWh"],
-        [label("pue", lang), num(p.data_centre.pue, 2)]])]
-    if p.quotas:
-        story += [Paragraph(label("quota", lang), h2),
-                  table([label("building", lang), "kWh/(m²·a)", "约束值", "引导值",
-                         label("verdict", lang)],
-                        [[q.building, num(q.kwh_per_m2_a, 1), num(q.constraint, 0),
-                          num(q.guide, 0), label(q.verdict, lang)] for q in p.quotas])]
-    if p.vehicles:
-        story += [Paragraph(label("vehicles", lang), h2),
-                  table([label("plate", lang), "L", "km", "L/100km"],
-                        [[v.plate, num(v.litres, 1), num(v.km, 0), num(v.l_per_100km, 2)]
-                         for v in p.vehicles])]
-    if data.waste:
-        story += [Paragraph(label("waste", lang), h2),
-                  table([label("month", lang), label("category", lang), "kg"],
-                        [[w.month, w.label_zh if lang == "zh" else w.label_en,
-                          num(w.weight_kg, 1)] for w in data.waste])]
+    story: list[Flowable] = [Paragraph(escape(doc_title), h1)]
+    pending: list[Flowable] = []  # a heading waiting for what it heads
+    for b in blocks(data, lang):
+        if b.kind == "h2":
+            story.extend(pending)
+            pending = [Paragraph(escape(b.text), h2)]
+            continue
+        if b.kind == "p":
+            item: Flowable = Paragraph(escape(b.text), body)
+        elif b.kind == "table":
+            item = table(b.head, b.rows)
+        else:
+            item = chart(b.values, b.text)
+        if pending:
+            story.append(KeepTogether([*pending, item]) if b.kind != "table"
+                         or len(b.rows) <= 25 else pending[0])
+            if b.kind == "table" and len(b.rows) > 25:
+                story.append(item)
+            pending = []
+        else:
+            story.append(item)
+        if b.kind == "table":
+            story.append(Spacer(1, 2 * mm))
+    story.extend(pending)
     out = io.BytesIO()
     doc = SimpleDocTemplate(out, pagesize=A4, title=doc_title, author="greenguard",
                             leftMargin=18 * mm, rightMargin=18 * mm, topMargin=16 * mm,

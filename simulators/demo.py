@@ -28,9 +28,11 @@ from typing import TextIO
 import yaml
 
 from central.auth import Authenticator, Role, TokenStore, generate_secret
+from central.compliance import ComplianceReport
 from central.config import CentralSettings
 from central.ingest import IngestStats
 from central.institution import load_institution
+from central.ledger import SqliteLedger
 from central.metrics import compliance_for
 from central.profile import load_profile
 from central.service import run_central
@@ -210,6 +212,21 @@ async def _drained(agent: EdgeAgent, *, within_s: float) -> None:
                 await asyncio.sleep(0.05)
 
 
+def demo_compliance(store: Store, settings: CentralSettings, *, now: float
+                    ) -> ComplianceReport:
+    """The summary's compliance: the same call, on the same store and ledger, as the
+    dashboard, the API and every report (`central.metrics.compliance_for`)."""
+    institution = load_institution(settings.institution_config)
+    profile = load_profile(institution.institution.coefficient_profile)
+    year = datetime.fromtimestamp(now, institution.institution.tz).year
+    ledger = SqliteLedger(settings.ledger_path) if settings.ledger_path.exists() else None
+    try:
+        return compliance_for(store, institution, profile, now=now, year=year, ledger=ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
 def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[SimulatedMeter],
                stats: IngestStats, *, start: float, until: float, interval_s: int,
                broker: str) -> DemoSummary:
@@ -229,10 +246,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
                 central=sums[key] if key is not None else 0.0,
                 truth=meter.consumed(start, end),
                 resolution=_resolution(meter, end)))
-        institution = load_institution(settings.institution_config)
-        profile = load_profile(institution.institution.coefficient_profile)
-        year = datetime.fromtimestamp(end, BEIJING).year
-        report = compliance_for(store, institution, profile, now=end, year=year)
+        report = demo_compliance(store, settings, now=end)
     finally:
         store.close()
     return DemoSummary(
@@ -260,14 +274,21 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
     c = summary.compliance
     print(f"\nCompliance {c['year']} (year to date, {c['profile_id']} coefficients):", file=out)
     print(f"  综合能耗 total energy   {c['energy_kgce']:.1f} kgce", file=out)
+    projection: dict[str, object] = c["projection"]  # type: ignore[assignment]
     for item in c["items"]:  # type: ignore[attr-defined]
         target = item["target"]
         shown = "no target" if target is None else f"target {target:g}"
+        projected = ("数据不足，暂不预测 not enough data to project"
+                     if item["projected"] is None else
+                     f"预计 projected {item['projected']:.3f} ({shown}) → {item['points']:g} / "
+                     f"{item['max_points']:g} points")
         print(f"  {item['label_zh']:<8} {item['ytd']:.4f} {item['unit']} year to date, "
-              f"projected {item['projected'] or 0:.3f} ({shown}) → {item['points']:g} / "
-              f"{item['max_points']:g} points", file=out)
-    print(f"  score {c['score']:g} / {c['max_score']:g}"
-          f"{' (provisional)' if c['provisional'] else ''}", file=out)
+              f"{projected}", file=out)
+    if c["score"] is None:
+        print(f"  score: {projection['note_zh']} / {projection['note_en']}", file=out)
+    else:
+        print(f"  score {c['score']:g} / {c['max_score']:g}"
+              f"{' (预计 provisional)' if c['provisional'] else ''}", file=out)
 
 
 def _parse_start(value: str) -> float:

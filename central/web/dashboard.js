@@ -22,7 +22,8 @@
       waste: "垃圾分类", edges: "采集终端",
       ytd: "累计", projected: "年末预计", target: "目标", prorated: "按期目标",
       no_target: "本年度未设目标", no_data: "尚无数据", met: "达标", not_met: "未达标",
-      points: "分", score: "考核得分", provisional: "预估（年度未结束）", final: "全年结果",
+      points: "分", score: "考核得分", provisional: "预计（年度未结束）", final: "全年结果",
+      insufficient: "数据不足，暂不预测", estimate: "预计",
       total_energy: "综合能耗", water: "用水", floor_area: "建筑面积", users: "用能人数",
       elapsed: "年度已过", data_since: "数据始于", profile: "折标系数",
       live_power: "实时功率", last_hour: "最近一小时", elec_today: "今日用电",
@@ -64,6 +65,7 @@
       ytd: "Year to date", projected: "Projected", target: "Target", prorated: "Pro-rated",
       no_target: "No target set for this year", no_data: "No data yet", met: "Met",
       not_met: "Not met", points: "pts", score: "Score", provisional: "Provisional (year not over)",
+      insufficient: "Not enough data to project yet", estimate: "provisional",
       final: "Final", total_energy: "Total energy", water: "Water", floor_area: "Floor area",
       users: "Energy users", elapsed: "Year elapsed", data_since: "Data since",
       profile: "Coefficients", live_power: "Live power", last_hour: "Last hour",
@@ -232,8 +234,9 @@
       var scale = it.target ? it.target * 1.5 : null;
       var f = scale && it.projected !== null ? it.projected / scale : null;
       var colour = it.met === true ? "#17703a" : (it.met === false ? "#b3261e" : "#8a958e");
-      var verdict = it.met === null ? (it.target === null ? t("no_target") : t("no_data")) :
-        (it.met ? t("met") : t("not_met"));
+      var verdict = it.status === "insufficient" ? t("insufficient") :
+        it.met === null ? (it.target === null ? t("no_target") : t("no_data")) :
+        (it.met ? t("met") : t("not_met")) + (it.status === "provisional" ? " · " + t("estimate") : "");
       var label = name(it.label_zh, it.label_en) + ": " + t("projected") + " " +
         num(it.projected, DIGITS) + " / " + t("target") + " " + num(it.target, DIGITS) + " " + it.unit;
       html += '<div class="gauge" data-testid="gauge-' + esc(it.key) + '">' +
@@ -253,7 +256,8 @@
       '</div>' + gauge(sf, sf >= 0.999 ? "#17703a" : (sf > 0 ? "#8a4b00" : "#b3261e"), null,
         t("score") + " " + num(c.score, 1) + " / " + num(c.max_score, 0)) +
       '<div class="big">' + figure("score", c.score, 1) + ' <small>/ ' + num(c.max_score, 0) +
-      '</small></div><div class="sub">' + esc(c.provisional ? t("provisional") : t("final")) +
+      '</small></div><div class="sub" data-testid="score-note">' +
+      esc(c.score === null ? t("insufficient") : (c.provisional ? t("provisional") : t("final"))) +
       '</div></div>';
     return html;
   }
@@ -263,7 +267,9 @@
       ' ' + num(c.floor_area_m2, 0) + ' m² · ' + esc(t("users")) + ' ' + num(c.energy_users, 0) +
       ' · ' + esc(t("elapsed")) + ' ' + num(c.fraction_elapsed * 100, 1) + '%' +
       (c.data_since ? ' · ' + esc(t("data_since")) + ' ' + esc(c.data_since.slice(0, 10)) : '') +
-      ' · ' + esc(t("profile")) + ' ' + esc(c.profile_id) + '@' + esc(c.profile_version);
+      ' · ' + esc(t("profile")) + ' ' + esc(c.profile_id) + '@' + esc(c.profile_version) +
+      (c.coverage ? '<br><span data-testid="coverage">' +
+        esc(lang === "zh" ? c.coverage.text_zh : c.coverage.text_en) + '</span>' : '');
   }
   function liveCard() {
     var src = live || view;

@@ -56,6 +56,18 @@ def test_same_ref_in_different_kinds_is_two_entries(ledger: Ledger) -> None:
     assert ledger.put(EntryKind.FUEL, [fuel]) == PutResult(1, 0, 0)
 
 
+def test_a_replaced_bill_no_longer_counts_wherever_its_correction_lies(
+        ledger: Ledger) -> None:
+    old = bill("jan", date(2025, 1, 1), date(2025, 1, 31))
+    # The correction moves the period: the old one must vanish from January too.
+    fixed = Bill(ref="jan-fixed", energy=EnergyType.NATURAL_GAS, period_start=date(2025, 2, 1),
+                 period_end=date(2025, 2, 28), quantity=90.0, unit="m3", replaces="jan")
+    ledger.put(EntryKind.BILL, [old, fixed])
+    assert ledger.bills(date(2025, 1, 1), date(2025, 1, 31)) == []
+    assert [b.ref for b in ledger.bills(date(2025, 1, 1), date(2025, 12, 31))] == ["jan-fixed"]
+    assert [b.ref for b in ledger.all_bills()] == ["jan", "jan-fixed"]
+
+
 def test_bills_overlap_and_fuel_is_inclusive(ledger: Ledger) -> None:
     ledger.put(EntryKind.BILL, [bill("jan", date(2025, 1, 1), date(2025, 1, 31)),
                                 bill("q1", date(2025, 1, 1), date(2025, 3, 31)),

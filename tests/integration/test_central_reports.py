@@ -87,7 +87,7 @@ async def client(store: Store, school: InstitutionConfig,
                                  base_url=f"http://test{BASE}", headers=bearer(auth)) as c:
         r = await c.post("ledger/bill", json=[
             {"ref": "gas-q1", "energy": "natural_gas", "period_start": "2025-01-01",
-             "period_end": "2025-03-31", "quantity": 900}])
+             "period_end": "2025-03-31", "quantity": 900, "unit": "m3"}])
         assert r.status_code == 200
         r = await c.post("ledger/fuel", json=[
             {"ref": "f1", "vehicle": "car-1", "day": "2025-02-01", "litres": 200, "km": 2500}])
@@ -156,15 +156,19 @@ async def test_ledger_xlsx_totals_equal_the_api(client: httpx.AsyncClient,
     path = tmp_path / "ledger.xlsx"
     path.write_bytes(r.content)
     book = openpyxl.load_workbook(path, data_only=True)
-    ws = book["月度汇总 Monthly"]
+    ws = book["月度汇总"]
     rows = [row for row in ws.iter_rows(values_only=True) if row and row[0]]
     months = [row for row in rows if str(row[0]).startswith("2025-")]
     assert [m[1] for m in months] == [3_000.0, 3_000.0, 4_000.0]
+    header = next(row for row in rows if row[0] == "月份")
+    assert header[:5] == ("月份", "用电量 (kWh)", "用水量 (m³)", "天然气 (m³)", "汽油 (L)")
+    kgce = header.index("综合能耗 (kgce)")
     total = next(row for row in rows if str(row[0]).startswith("合计"))
     assert total[1] == pytest.approx(10_000.0)
     assert total[2] == pytest.approx(c["water_m3"])
-    assert total[3] == pytest.approx(c["energy_kgce"], rel=1e-9)
-    types = book["能源品种 By type"]
+    assert total[3] == pytest.approx(900.0)  # the gas bill, as a quantity
+    assert total[kgce] == pytest.approx(c["energy_kgce"], rel=1e-9)
+    types = book["能源品种"]
     last = list(types.iter_rows(values_only=True))[-1]
     assert last[5] == pytest.approx(c["energy_kgce"], rel=1e-12)
 
@@ -195,7 +199,7 @@ def test_cli_writes_reports_and_imports(tmp_path: Path, school: InstitutionConfi
     assert "1 inserted" in capsys.readouterr().out
     out = tmp_path / "ledger.xlsx"
     assert greenguard(["report", "ledger", "--year", "2025", "-o", str(out), *common]) == 0
-    assert openpyxl.load_workbook(out)["公务用车 Vehicles"]["D2"].value == 200.0
+    assert openpyxl.load_workbook(out)["公务用车"]["D2"].value == 200.0
     fuel.write_text("ref,vehicle,day,litres,km\nf2,bus-9,2025-02-01,20,250\n")
     assert greenguard(["report", "import", "fuel", "--file", str(fuel), *common]) == 2
     assert "row 2.vehicle: unknown vehicle" in capsys.readouterr().err
@@ -233,4 +237,4 @@ def test_cli_reads_one_institution_of_a_config_directory(
     out = tmp_path / "ledger.xlsx"
     assert greenguard(["report", "ledger", "--year", "2025", "--institution", school_id,
                        "-o", str(out), *common]) == 0
-    assert openpyxl.load_workbook(out)["公务用车 Vehicles"]["D2"].value == 200.0
+    assert openpyxl.load_workbook(out)["公务用车"]["D2"].value == 200.0

@@ -372,6 +372,10 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
         for part, digits in (("ytd", 3), ("projected", 3), ("target", 3), ("points", 1)):
             assert text(driver, f"gauge-{item['key']}-{part}") == fmt(item[part], digits)
     assert text(driver, "score") == fmt(compliance["score"], 1)
+    if compliance["score"] is None:  # too little data: said, not scored
+        assert text(driver, "score-note") == "数据不足，暂不预测"
+    assert text(driver, "coverage") == compliance["coverage"]["text_zh"]
+    assert text(driver, "coverage").startswith("数据覆盖 ")
     assert text(driver, "energy-kgce") == fmt(compliance["energy_kgce"], 1)
     assert text(driver, "live-power") == fmt(live["power_w"] / 1000, 1) == "20.0"
     assert text(driver, "today-kwh") == fmt(board["energy_kwh_today"], 1)

@@ -31,7 +31,8 @@ BASE = f"/api/v1/institutions/{SCHOOL['institution']['id']}/"
 NOW = local_ts(2025, 4, 1)  # Q1 is over: 90 days of 2025
 
 GAS_BILL = {"ref": "gas-2025-q1", "energy": "natural_gas", "building": "B",
-            "period_start": "2025-01-01", "period_end": "2025-03-31", "quantity": 1000}
+            "period_start": "2025-01-01", "period_end": "2025-03-31", "quantity": 1000,
+            "unit": "m3"}
 FUEL_CSV = (b"ref,vehicle,day,litres,km\n"
             b"r-1,car-1,2025-02-03,120,1500\n"
             b"r-2,car-1,2025-03-10,80,1000\n")
@@ -97,6 +98,50 @@ async def test_gas_bill_and_fuel_import_enter_the_figures_once(
     assert b["kgce_per_person"] is None
 
 
+async def test_the_same_bill_under_another_ref_is_refused_unless_it_says_what_it_is(
+        client: httpx.AsyncClient) -> None:
+    assert (await client.post("ledger/bill", json=[GAS_BILL])).status_code == 200
+    before = await kgce(client)
+    again = {**GAS_BILL, "ref": "gas-2025-q1-typed-again"}
+    r = await client.post("ledger/bill", json=[again])
+    assert r.status_code == 422
+    assert "overlaps bill 'gas-2025-q1'" in r.text
+    assert "replaces: gas-2025-q1" in r.text
+    # In a file too, and against an earlier row of the same file.
+    csv_two = (b"ref,energy,building,period_start,period_end,quantity,unit\n"
+               b"feb-a,natural_gas,A,2025-02-01,2025-02-28,10,m3\n"
+               b"feb-b,natural_gas,A,2025-02-15,2025-03-14,10,m3\n")
+    r = await client.post("ledger/bill/import", content=csv_two, params={"format": "csv"})
+    assert r.status_code == 422
+    assert "row 3.period_start" in r.text
+    assert "overlaps bill 'feb-a'" in r.text
+    assert await kgce(client) == pytest.approx(before)
+    # A correction replaces the bill: counted once, at the corrected quantity.
+    fixed = {**GAS_BILL, "ref": "gas-2025-q1-corrected", "quantity": 1100,
+             "replaces": "gas-2025-q1"}
+    assert (await client.post("ledger/bill", json=[fixed])).status_code == 200
+    assert await kgce(client) == pytest.approx(before + 100 * 1.2143)
+    # A supplement adds to it.
+    extra = {**GAS_BILL, "ref": "gas-2025-q1-extra", "quantity": 50, "supplement": True}
+    assert (await client.post("ledger/bill", json=[extra])).status_code == 200
+    assert await kgce(client) == pytest.approx(before + 150 * 1.2143)
+    r = await client.post("ledger/bill", json=[{**GAS_BILL, "ref": "x", "replaces": "nope"}])
+    assert r.status_code == 422
+    assert "no bill with this ref" in r.text
+
+
+async def test_a_fuel_or_gas_bill_without_a_unit_is_refused(
+        client: httpx.AsyncClient) -> None:
+    for energy in ("natural_gas", "gasoline", "diesel", "heat"):
+        bill = {k: v for k, v in GAS_BILL.items() if k != "unit"} | {"energy": energy}
+        r = await client.post("ledger/bill", json=[bill])
+        assert r.status_code == 422, energy
+        assert f"a {energy} bill needs its unit" in r.text
+    elec = {k: v for k, v in GAS_BILL.items() if k != "unit"} | {"energy": "electricity",
+                                                                 "ref": "e-1"}
+    assert (await client.post("ledger/bill", json=[elec])).status_code == 200  # kWh
+
+
 async def test_a_bad_row_refuses_the_whole_file(client: httpx.AsyncClient) -> None:
     bad = FUEL_CSV + b"r-3,bus-9,2025-03-11,50,400\nr-4,car-1,2025-13-01,10,x\n"
     r = await client.post("ledger/fuel/import", content=bad)
@@ -110,7 +155,8 @@ async def test_a_bad_row_refuses_the_whole_file(client: httpx.AsyncClient) -> No
     assert "unknown vehicle" in body["detail"]
     assert await kgce(client) == pytest.approx(1_229.0)  # nothing went in
     r = await client.post("ledger/bill", json=[GAS_BILL, {**GAS_BILL, "ref": "x",
-                                                                  "unit": "barrel"}])
+                                                                  "unit": "barrel",
+                                                                  "supplement": True}])
     assert r.status_code == 422
     [problem] = r.json()["problems"]
     assert (problem["field"], problem["value"]) == ("entries[1].unit", "barrel")
