@@ -216,6 +216,11 @@ class EdgeHealth(_Out):
     clock_synced: bool | None = Field(description="the edge's clock state at its last birth")
     outbox_depth: int | None = Field(description="last reported by the edge (an event with "
                                      "data.outbox_depth), null if never reported")
+    disk_pressure: bool | None = Field(None, description="the edge's last disk status "
+                                       "(alarm.outbox_disk): true while its outbox refuses "
+                                       "new records; null if never reported")
+    dropped_records: int | None = Field(None, description="records the edge could not "
+                                        "write in its last disk-pressure episode")
 
 
 class TokenOut(_Out):
@@ -650,10 +655,15 @@ def create_app(
             latest = db.latest_event_with(edge, "outbox_depth")
             v = None if latest is None else latest["outbox_depth"]
             depth = int(v) if isinstance(v, int | float) and math.isfinite(v) else None
+            disk = db.latest_event_with(edge, "disk_pressure") or {}
+            pressure = disk.get("disk_pressure")
+            lost = disk.get("dropped_records")
+            extra = {"disk_pressure": pressure if isinstance(pressure, bool) else None,
+                     "dropped_records": lost if type(lost) is int else None}
             if r is None:
                 out.append(EdgeHealth(edge=edge, site=None, online=False, connected=None,
                                       last_seen=None, age_s=None, epoch=None, software=None,
-                                      clock_synced=None, outbox_depth=depth))
+                                      clock_synced=None, outbox_depth=depth, **extra))
                 continue
             age = None if r.last_seen is None else max(0.0, now - float(r.last_seen))
             connected = r.online
@@ -661,7 +671,7 @@ def create_app(
                 edge=edge, site=r.site, connected=connected,
                 online=connected is not False and age is not None and age <= ONLINE_WITHIN_S,
                 last_seen=r.last_seen, age_s=age, epoch=r.epoch, software=r.software,
-                clock_synced=r.synced, outbox_depth=depth))
+                clock_synced=r.synced, outbox_depth=depth, **extra))
         return out
 
     @api.get(scoped + "/compliance", tags=["compliance"])

@@ -28,7 +28,15 @@ from central.errors import StoreError
 from central.store import BatchWrite
 from central.storeport import IngestStore
 from central.telemetry import TelemetryBatch, TelemetryStore
-from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
+from central.triage import (
+    EdgeBirth,
+    EdgeDeath,
+    EdgeStatus,
+    Rejected,
+    StoreBatch,
+    Triaged,
+    triage,
+)
 from protocols.clock import Clock
 from protocols.wire import (
     Ack,
@@ -171,7 +179,7 @@ class Ingestor:
             acks[item.stream] = AckOut(topic(item.site, item.stream.edge, Channel.ACK),
                                        encode(ack), ack)
 
-    def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath) -> None:
+    def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath | EdgeStatus) -> None:
         stats = self.stats
         now = self.clock.now()
         try:
@@ -180,6 +188,10 @@ class Ingestor:
                 log.debug("dead letter on %s: %s", item.quarantine.topic,
                           item.quarantine.error)
                 self.store.dead_letter(item.quarantine, now=now)
+            elif isinstance(item, EdgeStatus):  # disk pressure, out of band (no ack)
+                self.store.record_status(item.site, item.status, now=now)
+                log.warning("edge %s: %s %s", item.status.stream.edge, item.status.name,
+                            item.status.data.get("state", ""))
             elif isinstance(item, EdgeBirth):
                 self.store.record_birth(item.site, item.birth, now=now)
                 stats.births += 1

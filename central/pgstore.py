@@ -58,9 +58,20 @@ from central.store import (
     command_result,
     event_data,
     flag_list,
+    status_event_row,
     sums_per_day,
 )
-from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
+from protocols.wire import (
+    Batch,
+    Birth,
+    Death,
+    Event,
+    IntervalRecord,
+    Record,
+    Sample,
+    Status,
+    StreamId,
+)
 
 T = TypeVar("T")
 
@@ -384,6 +395,17 @@ class PgStore:
                  birth.ts, int(birth.synced), now, now))
 
         self._write("record_birth", work)
+
+    def record_status(self, site: str, status: Status, *, now: float) -> None:
+        row = status_event_row(status)
+
+        def work(conn: Conn) -> None:
+            conn.execute(
+                "INSERT INTO events (stream_edge, stream_epoch, seq, ts, name, severity, "
+                "device, data, synced) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (stream_edge, stream_epoch, seq) DO NOTHING", row)
+
+        self._write("record_status", work)
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         def work(conn: Conn) -> None:

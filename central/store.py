@@ -37,7 +37,16 @@ from zoneinfo import ZoneInfo
 from central.config import MeterKey
 from central.errors import StoreError
 from central.rollup import Rollup, open_rollup
-from protocols.wire import Batch, Birth, Death, IntervalRecord, Record, Sample, StreamId
+from protocols.wire import (
+    Batch,
+    Birth,
+    Death,
+    IntervalRecord,
+    Record,
+    Sample,
+    Status,
+    StreamId,
+)
 
 SCHEMA_VERSION = 1
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # longer payloads are truncated; `size` keeps the original
@@ -297,6 +306,13 @@ def _rows(w: BatchWrite) -> _BatchRows:
     return _BatchRows(samples, latest, events, intervals)
 
 
+def status_event_row(status: Status) -> tuple[Any, ...]:
+    """An out-of-band status as an events row: seq -ts, below every stream seq (>= 1)."""
+    return (status.stream.edge, status.stream.epoch, -max(1, status.ts), status.ts,
+            status.name, status.severity.value, None,
+            json.dumps(status.data, ensure_ascii=False, sort_keys=True), int(status.synced))
+
+
 def _unvalue(v: Any, vtype: str) -> float | int | bool | str:
     if vtype == "b":
         return bool(v)
@@ -516,6 +532,12 @@ class Store:
                 "WHERE edges.epoch IS NULL OR excluded.epoch >= edges.epoch",
                 (birth.stream.edge, site, birth.stream.epoch, birth.software, devices,
                  birth.ts, int(birth.synced), now, now))
+
+    def record_status(self, site: str, status: Status, *, now: float) -> None:
+        """Keep an out-of-band edge event (no stream seq) among the edge's events, under
+        the negative seq -ts so it never meets a stream seq; a repeat is stored once."""
+        with self._transaction("record_status") as conn:
+            conn.execute(_INSERT_EVENT, status_event_row(status))
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         """Mark the edge offline, unless the death is a stale will of an older epoch."""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         StoredInterval,
         StoreResult,
     )
-    from protocols.wire import Batch, Birth, Death, Record, StreamId
+    from protocols.wire import Batch, Birth, Death, Record, Status, StreamId
 
 
 class IngestStore(Protocol):
@@ -45,6 +45,8 @@ class IngestStore(Protocol):
     def record_birth(self, site: str, birth: Birth, *, now: float) -> None: ...
 
     def record_death(self, site: str, death: Death, *, now: float) -> None: ...
+
+    def record_status(self, site: str, status: Status, *, now: float) -> None: ...
 
     def close(self) -> None: ...
 

@@ -86,6 +86,14 @@ class MetricsSettings(Strict):
 class OutboxSettings(Strict):
     path: str = "outbox.sqlite"
     max_rows: int = Field(1_000_000, ge=100)
+    min_free_bytes: int = Field(
+        4 << 20, ge=64 << 10,
+        description="high-water mark: below this much free space (filesystem plus the "
+                    "outbox's free pages) new records are refused and counted by seq")
+    reserve_bytes: int = Field(
+        1 << 20, ge=0,
+        description="preallocated next to the outbox and released when the disk is full, "
+                    "so acknowledgements can still delete rows; 0: none")
 
 
 # -- buses ------------------------------------------------------------------------------

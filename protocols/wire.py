@@ -4,7 +4,7 @@ All messages are UTF-8 JSON objects with `"v": 1` and a `"type"`. Times are inte
 milliseconds since the Unix epoch, UTC. Every uplink record carries `seq`, strictly
 increasing within its `stream` (edge id + installation epoch).
 
-    Uplink  (edge → central)   Batch (telemetry | events), Birth, Death
+    Uplink  (edge → central)   Batch (telemetry | events), Birth, Death, Status
     Downlink (central → edge)  Ack, Command
 
 `decode_*` functions raise `WireError` naming the offending field; they never raise
@@ -216,6 +216,20 @@ class Death:
 
 
 @dataclass(frozen=True, slots=True)
+class Status:
+    """An out-of-band event on the state channel, never retained and outside the stream
+    (no seq): what the edge must say even when its outbox cannot take a record, e.g.
+    `alarm.outbox_disk` under disk pressure with the exact dropped seq ranges."""
+
+    stream: StreamId
+    ts: int
+    name: str
+    severity: Severity
+    data: dict[str, Any] = field(default_factory=dict)
+    synced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Command:
     id: str
     name: str
@@ -227,7 +241,7 @@ class Command:
         return now_ms >= self.expires
 
 
-Message = Batch | Ack | Birth | Death | Command
+Message = Batch | Ack | Birth | Death | Status | Command
 
 
 # -- encoding ---------------------------------------------------------------------
@@ -274,6 +288,10 @@ def to_dict(msg: Message) -> dict[str, Any]:
                              "points": list(d.points)} for d in msg.devices]}
     if isinstance(msg, Death):
         return {"v": VERSION, "type": "death", "stream": _stream(msg.stream)}
+    if isinstance(msg, Status):
+        return {"v": VERSION, "type": "status", "stream": _stream(msg.stream), "ts": msg.ts,
+                "name": msg.name, "severity": msg.severity.value, "data": msg.data,
+                "synced": msg.synced}
     return {"v": VERSION, "type": "command", "id": msg.id, "name": msg.name,
             "issued": msg.issued, "expires": msg.expires, "args": msg.args}
 
@@ -555,6 +573,12 @@ def from_dict(obj: Any) -> Message:
                      devices=tuple(devices))
     if kind == "death":
         return Death(stream=_decode_stream(obj))
+    if kind == "status":
+        fields = {k: obj[k] for k in ("ts", "name", "severity", "data", "synced") if k in obj}
+        ev = record_from_dict({**fields, "kind": "event", "seq": 1}, "")
+        assert isinstance(ev, Event)
+        return Status(stream=_decode_stream(obj), ts=ev.ts, name=ev.name,
+                      severity=ev.severity, data=ev.data, synced=ev.synced)
     if kind == "command":
         issued = _int(obj, "issued", "")
         expires = _int(obj, "expires", "")
@@ -563,7 +587,7 @@ def from_dict(obj: Any) -> Message:
         return Command(id=_str(obj, "id", "", pattern=_ID_RE),
                        name=_str(obj, "name", "", pattern=_NAME_RE), issued=issued,
                        expires=expires, args=_dict(obj, "args", "", default={}))
-    raise WireError("type", kind, "must be batch, ack, birth, death or command")
+    raise WireError("type", kind, "must be batch, ack, birth, death, status or command")
 
 
 def decode(payload: bytes | str) -> Message:
