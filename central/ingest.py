@@ -28,15 +28,7 @@ from central.errors import StoreError
 from central.store import BatchWrite
 from central.storeport import IngestStore
 from central.telemetry import TelemetryBatch, TelemetryStore
-from central.triage import (
-    EdgeBirth,
-    EdgeDeath,
-    EdgeStatus,
-    Rejected,
-    StoreBatch,
-    Triaged,
-    triage,
-)
+from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
 from protocols.clock import Clock
 from protocols.wire import (
     Ack,
@@ -179,7 +171,7 @@ class Ingestor:
             acks[item.stream] = AckOut(topic(item.site, item.stream.edge, Channel.ACK),
                                        encode(ack), ack)
 
-    def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath | EdgeStatus) -> None:
+    def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath) -> None:
         stats = self.stats
         now = self.clock.now()
         try:
@@ -188,12 +180,12 @@ class Ingestor:
                 log.debug("dead letter on %s: %s", item.quarantine.topic,
                           item.quarantine.error)
                 self.store.dead_letter(item.quarantine, now=now)
-            elif isinstance(item, EdgeStatus):  # disk pressure, out of band (no ack)
-                self.store.record_status(item.site, item.status, now=now)
-                log.warning("edge %s: %s %s", item.status.stream.edge, item.status.name,
-                            item.status.data.get("state", ""))
             elif isinstance(item, EdgeBirth):
                 self.store.record_birth(item.site, item.birth, now=now)
+                for notice in item.birth.notices:  # disk pressure: out of band, no ack
+                    self.store.record_notice(item.birth.stream, notice, now=now)
+                    log.warning("edge %s: %s %s", item.birth.stream.edge, notice.name,
+                                notice.data.get("state", ""))
                 stats.births += 1
             else:
                 self.store.record_death(item.site, item.death, now=now)

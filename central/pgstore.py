@@ -58,7 +58,7 @@ from central.store import (
     command_result,
     event_data,
     flag_list,
-    status_event_row,
+    notice_event_row,
     sums_per_day,
 )
 from protocols.wire import (
@@ -67,9 +67,9 @@ from protocols.wire import (
     Death,
     Event,
     IntervalRecord,
+    Notice,
     Record,
     Sample,
-    Status,
     StreamId,
 )
 
@@ -396,8 +396,8 @@ class PgStore:
 
         self._write("record_birth", work)
 
-    def record_status(self, site: str, status: Status, *, now: float) -> None:
-        row = status_event_row(status)
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None:
+        row = notice_event_row(stream, notice)
 
         def work(conn: Conn) -> None:
             conn.execute(
@@ -405,7 +405,7 @@ class PgStore:
                 "device, data, synced) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 "ON CONFLICT (stream_edge, stream_epoch, seq) DO NOTHING", row)
 
-        self._write("record_status", work)
+        self._write("record_notice", work)
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         def work(conn: Conn) -> None:

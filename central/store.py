@@ -42,9 +42,9 @@ from protocols.wire import (
     Birth,
     Death,
     IntervalRecord,
+    Notice,
     Record,
     Sample,
-    Status,
     StreamId,
 )
 
@@ -306,11 +306,11 @@ def _rows(w: BatchWrite) -> _BatchRows:
     return _BatchRows(samples, latest, events, intervals)
 
 
-def status_event_row(status: Status) -> tuple[Any, ...]:
-    """An out-of-band status as an events row: seq -ts, below every stream seq (>= 1)."""
-    return (status.stream.edge, status.stream.epoch, -max(1, status.ts), status.ts,
-            status.name, status.severity.value, None,
-            json.dumps(status.data, ensure_ascii=False, sort_keys=True), int(status.synced))
+def notice_event_row(stream: StreamId, notice: Notice) -> tuple[Any, ...]:
+    """An out-of-band notice as an events row: seq -ts, below every stream seq (>= 1)."""
+    return (stream.edge, stream.epoch, -max(1, notice.ts), notice.ts, notice.name,
+            notice.severity.value, None,
+            json.dumps(notice.data, ensure_ascii=False, sort_keys=True), int(notice.synced))
 
 
 def _unvalue(v: Any, vtype: str) -> float | int | bool | str:
@@ -533,11 +533,12 @@ class Store:
                 (birth.stream.edge, site, birth.stream.epoch, birth.software, devices,
                  birth.ts, int(birth.synced), now, now))
 
-    def record_status(self, site: str, status: Status, *, now: float) -> None:
-        """Keep an out-of-band edge event (no stream seq) among the edge's events, under
-        the negative seq -ts so it never meets a stream seq; a repeat is stored once."""
-        with self._transaction("record_status") as conn:
-            conn.execute(_INSERT_EVENT, status_event_row(status))
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None:
+        """Keep an out-of-band edge event (a birth's notice, no stream seq) among the edge's
+        events, under the negative seq -ts so it never meets a stream seq; a repeat (the
+        same notice in a later birth) is stored once."""
+        with self._transaction("record_notice") as conn:
+            conn.execute(_INSERT_EVENT, notice_event_row(stream, notice))
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         """Mark the edge offline, unless the death is a stale will of an older epoch."""

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
         StoredInterval,
         StoreResult,
     )
-    from protocols.wire import Batch, Birth, Death, Record, Status, StreamId
+    from protocols.wire import Batch, Birth, Death, Notice, Record, StreamId
 
 
 class IngestStore(Protocol):
@@ -46,7 +46,7 @@ class IngestStore(Protocol):
 
     def record_death(self, site: str, death: Death, *, now: float) -> None: ...
 
-    def record_status(self, site: str, status: Status, *, now: float) -> None: ...
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None: ...
 
     def close(self) -> None: ...
 

@@ -7,7 +7,7 @@ A payload is never allowed to crash ingest or block a stream:
 - a batch whose envelope is sound but some records are invalid → `StoreBatch` with the
   good records and the poison ones quarantined, acknowledged up to the envelope seq, so one
   poison point cannot wedge the edge's outbox (RELIABILITY.md scenario 7);
-- otherwise `StoreBatch`, `EdgeBirth`, `EdgeDeath` or `EdgeStatus`.
+- otherwise `StoreBatch`, `EdgeBirth` or `EdgeDeath`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from protocols.wire import (
     Channel,
     Death,
     Record,
-    Status,
     StreamId,
     TopicParts,
     decode,
@@ -59,19 +58,11 @@ class EdgeDeath:
 
 
 @dataclass(frozen=True, slots=True)
-class EdgeStatus:
-    """An out-of-band edge event (disk pressure): stored among the edge's events."""
-
-    site: str
-    status: Status
-
-
-@dataclass(frozen=True, slots=True)
 class Rejected:
     quarantine: Quarantine
 
 
-Triaged = StoreBatch | EdgeBirth | EdgeDeath | EdgeStatus | Rejected
+Triaged = StoreBatch | EdgeBirth | EdgeDeath | Rejected
 
 
 def triage(topic: str, payload: bytes) -> Triaged:
@@ -107,13 +98,6 @@ def triage(topic: str, payload: bytes) -> Triaged:
                           f"edge {parts.edge!r}")
         return EdgeBirth(parts.site, msg) if isinstance(msg, Birth) else EdgeDeath(parts.site,
                                                                                    msg)
-    if isinstance(msg, Status):
-        if parts.channel is not Channel.STATE:
-            return reject("status belongs on the state channel")
-        if msg.stream.edge != parts.edge:
-            return reject(f"stream.edge {msg.stream.edge!r} does not match the topic's "
-                          f"edge {parts.edge!r}")
-        return EdgeStatus(parts.site, msg)
     return reject(f"a {type(msg).__name__.lower()} is not an uplink message")
 
 

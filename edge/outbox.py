@@ -24,7 +24,7 @@ full disk instead of failing every write.
   counted as dropped ranges. The same happens to an append that fails on a full disk.
   Nothing raises: polling and rules go on. The dropped ranges are kept in memory and in
   `meta` (when that small write succeeds), announced at once out of band (`disk_status`,
-  published by the uplink on the state topic), and written into the stream as an
+  published by the uplink as a notice of its retained birth), and written into the stream as an
   `outbox.disk_full` alarm event with the exact `dropped_seqs` by the first append that
   succeeds after the pressure ends.
 - Acks never stall the uplink: the acknowledged position moves in memory even when the
@@ -150,6 +150,7 @@ class Outbox:
         self.reserve = ReserveFile(self.path.with_name(self.path.name + ".reserve"),
                                    reserve_bytes)
         wal_pages, journal_limit = wal_limits(min_free_bytes)
+        self._journal_limit = journal_limit
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -231,9 +232,12 @@ class Outbox:
         free = self._free_bytes()
         if self.disk_status.pressure and self._pressure_over(free, created):
             self._end_pressure(created, free)
-        elif not self.disk_status.pressure and free < self.min_free_bytes:
-            self._start_pressure(created, free, f"free space {free} B below the high-water "
-                                                f"mark {self.min_free_bytes} B")
+        elif not self.disk_status.pressure and self._short_of_space():
+            self._checkpoint()  # the WAL's space counts as free once it is truncated
+            free = self._free_bytes()
+            if self._short_of_space():
+                self._start_pressure(created, free, f"free space {free} B below the "
+                                                    f"high-water mark {self.min_free_bytes} B")
         if self.disk_status.pressure:
             return self._refuse(records, created, free)
         seqs: list[int] = []
@@ -290,6 +294,11 @@ class Outbox:
 
     def _free_bytes(self) -> int:
         """Room for new rows: the filesystem's free space plus SQLite's free pages."""
+        return sum(self._space())
+
+    def _space(self) -> tuple[int, int]:
+        """(filesystem free bytes, bytes of SQLite's free pages). New rows go to free
+        pages first, but every write passes through the WAL, which needs the filesystem."""
         try:
             (freelist,) = self._db.execute("PRAGMA freelist_count").fetchone()
         except sqlite3.Error:
@@ -298,17 +307,23 @@ class Outbox:
             fs = fs_free_bytes(self.path.parent)
         except OSError:
             fs = 0
-        return fs + int(freelist) * int(self._page_size)
+        return fs, int(freelist) * int(self._page_size)
+
+    def _short_of_space(self) -> bool:
+        fs, pages = self._space()
+        return fs + pages < self.min_free_bytes or fs < self._journal_limit // 2
 
     def _pressure_over(self, free: int, now: float) -> bool:
-        """Hysteresis: room for the reserve again plus a quarter of the mark, and after a
-        failed write no new attempt within `RETRY_AFTER_S`."""
+        """Hysteresis: the mark plus room for a full WAL, that WAL room on the filesystem
+        itself, and after a failed write no new attempt within `RETRY_AFTER_S`."""
         if now < self._retry_at:
             return False
-        need = self.min_free_bytes + self.min_free_bytes // 4
-        if not self.reserve.held:
-            need += self.reserve.size
-        return free >= need
+        need = self.min_free_bytes + self._journal_limit
+        if free < need:
+            return False
+        self._checkpoint()  # judged without the WAL, whose size comes and goes
+        fs, pages = self._space()
+        return fs + pages >= need and fs >= self._journal_limit
 
     def _start_pressure(self, now: float, free: int, reason: str) -> None:
         st = self.disk_status
@@ -328,7 +343,8 @@ class Outbox:
 
     def _end_pressure(self, now: float, free: int) -> None:
         st = self.disk_status
-        self.reserve.make()
+        if self._space()[0] >= self._journal_limit + self.reserve.size:
+            self.reserve.make()  # only from real filesystem room, never from the WAL's
         st.pressure = False
         st.until_ms = int(now * 1000)
         st.free_bytes = free
@@ -452,41 +468,39 @@ class Outbox:
         return deleted
 
     def _retry_delete(self) -> int:
-        """Delete acknowledged rows in chunks, releasing the reserve if the disk is full,
-        truncating the WAL after each chunk under pressure. Returns rows deleted."""
+        """Delete acknowledged rows in chunks, truncating the WAL after each chunk under
+        pressure. When the disk is full: release the reserve and halve the chunk until a
+        delete fits; if none does, leave the rest for the next call. Returns rows deleted."""
         deleted = 0
+        chunk = _DELETE_CHUNK
         while self._deleted_upto < self._acked:
             row = self._db.execute("SELECT seq FROM rows WHERE seq > ? AND seq <= ? "
                                    "ORDER BY seq LIMIT 1 OFFSET ?",
-                                   (self._deleted_upto, self._acked,
-                                    _DELETE_CHUNK - 1)).fetchone()
+                                   (self._deleted_upto, self._acked, chunk - 1)).fetchone()
             stop = self._acked if row is None else int(row[0])
-            n = self._delete_upto(stop)
-            if n is None:
-                return deleted
-            deleted += n
-        return deleted
-
-    def _delete_upto(self, stop: int) -> int | None:
-        for attempt in range(2):
             try:
-                with self._tx() as db:
-                    cur = db.execute("DELETE FROM rows WHERE seq > ? AND seq <= ?",
-                                     (self._deleted_upto, stop))
-                    db.execute("UPDATE meta SET value = ? WHERE key = 'acked_upto'",
-                               (str(stop),))
-                break
+                deleted += self._delete_upto(stop)
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 self._checkpoint()
-                if attempt == 0 and self.reserve.release():
+                if self.reserve.release():
                     log.warning("outbox delete failed (%s): released the %d B reserve",
                                 exc, self.reserve.size)
                     continue
+                if chunk > 8:
+                    chunk //= 4
+                    continue
                 self.ack_write_failures += 1
                 log.warning("outbox delete up to seq %d failed, retried later: %s", stop, exc)
-                return None
+                return deleted
+        return deleted
+
+    def _delete_upto(self, stop: int) -> int:
+        with self._tx() as db:
+            cur = db.execute("DELETE FROM rows WHERE seq > ? AND seq <= ?",
+                             (self._deleted_upto, stop))
+            db.execute("UPDATE meta SET value = ? WHERE key = 'acked_upto'", (str(stop),))
         self._deleted_upto = stop
         self._depth -= cur.rowcount
         if self.disk_status.pressure or time.monotonic() - self._last_truncate > 1.0:

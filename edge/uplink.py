@@ -32,8 +32,8 @@ from protocols.wire import (
     Command,
     Death,
     DeviceInfo,
+    Notice,
     Severity,
-    Status,
     decode,
     encode,
     encode_batch_raw,
@@ -58,7 +58,7 @@ class UplinkStats:
     bad_acks: int = 0
     refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
     ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
-    disk_reports: int = 0  # out-of-band disk status messages published
+    disk_reports: int = 0  # births republished to report a disk status change
     commands: int = 0  # commands handed to the agent
     bad_commands: int = 0  # malformed payloads on the cmd topic
     connected: bool = False
@@ -189,8 +189,7 @@ class Uplink:
             await asyncio.sleep(delay)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        birth = Birth(self.outbox.stream, round(self.clock.now() * 1000), self.clock.synced,
-                      SOFTWARE, self.devices)
+        birth = self._birth()
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await self._subscribe_commands(client)
         await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
@@ -240,28 +239,34 @@ class Uplink:
 
     # -- disk pressure, out of band (edge/diskguard.py) ----------------------------------
 
-    async def _report_disk(self, client: aiomqtt.Client) -> None:
-        """Publish the outbox's disk status on the state topic (not retained, not in the
-        stream) whenever it changes, at most once per `DISK_REPORT_MIN_S`, and again on
-        every connect while it is raised: an alarm that needs no successful append."""
+    def _birth(self) -> Birth:
+        """The birth, with the outbox's disk status as a notice once there was one."""
         box = self.outbox
         status = box.disk_status
-        if status.pressure:
-            self._status_sent = 0  # a new connection hears the raised alarm again
+        self._status_sent = status.version
+        notices: tuple[Notice, ...] = ()
+        if status.version > 0:
+            notices = (Notice(round(self.clock.now() * 1000), "alarm.outbox_disk",
+                              Severity.ALARM if status.pressure else Severity.INFO,
+                              status.data(box.stats().depth), self.clock.synced),)
+        return Birth(box.stream, round(self.clock.now() * 1000), self.clock.synced, SOFTWARE,
+                     self.devices, notices)
+
+    async def _report_disk(self, client: aiomqtt.Client) -> None:
+        """Publish the birth again, with the outbox's disk status as a notice (retained on
+        the state topic, outside the stream), whenever that status changes, at most once
+        per `DISK_REPORT_MIN_S`: an alarm that needs no successful append."""
+        status = self.outbox.disk_status
         while True:
             if status.version > self._status_sent:
-                version = status.version
                 self.stats.disk_reports += 1
-                await client.publish(self._topic(Channel.STATE), encode(Status(
-                    box.stream, round(self.clock.now() * 1000), "alarm.outbox_disk",
-                    Severity.ALARM if status.pressure else Severity.INFO,
-                    status.data(box.stats().depth), self.clock.synced)), qos=1)
+                await client.publish(self._topic(Channel.STATE), encode(self._birth()),
+                                     qos=1, retain=True)
                 raise_if_cancelled()
-                self._status_sent = version
                 await asyncio.sleep(DISK_REPORT_MIN_S)
                 continue
-            box.status_changed.clear()
-            await box.status_changed.wait()
+            self.outbox.status_changed.clear()
+            await self.outbox.status_changed.wait()
 
     # -- commands (central → edge) ------------------------------------------------------
 

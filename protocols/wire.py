@@ -4,7 +4,7 @@ All messages are UTF-8 JSON objects with `"v": 1` and a `"type"`. Times are inte
 milliseconds since the Unix epoch, UTC. Every uplink record carries `seq`, strictly
 increasing within its `stream` (edge id + installation epoch).
 
-    Uplink  (edge → central)   Batch (telemetry | events), Birth, Death, Status
+    Uplink  (edge → central)   Batch (telemetry | events), Birth (with optional Notices), Death
     Downlink (central → edge)  Ack, Command
 
 `decode_*` functions raise `WireError` naming the offending field; they never raise
@@ -200,12 +200,26 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """An event outside the stream (no seq), carried by a birth: what the edge must say even
+    when its outbox cannot take a record, e.g. `alarm.outbox_disk` under disk pressure with
+    the exact dropped seq ranges. Optional in v1 (old receivers ignore the field)."""
+
+    ts: int
+    name: str
+    severity: Severity
+    data: dict[str, Any] = field(default_factory=dict)
+    synced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Birth:
     stream: StreamId
     ts: int
     synced: bool
     software: str
     devices: tuple[DeviceInfo, ...] = ()
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,20 +227,6 @@ class Death:
     """Published by the broker as the edge's will when its connection dies."""
 
     stream: StreamId
-
-
-@dataclass(frozen=True, slots=True)
-class Status:
-    """An out-of-band event on the state channel, never retained and outside the stream
-    (no seq): what the edge must say even when its outbox cannot take a record, e.g.
-    `alarm.outbox_disk` under disk pressure with the exact dropped seq ranges."""
-
-    stream: StreamId
-    ts: int
-    name: str
-    severity: Severity
-    data: dict[str, Any] = field(default_factory=dict)
-    synced: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +241,7 @@ class Command:
         return now_ms >= self.expires
 
 
-Message = Batch | Ack | Birth | Death | Status | Command
+Message = Batch | Ack | Birth | Death | Command
 
 
 # -- encoding ---------------------------------------------------------------------
@@ -282,16 +282,16 @@ def to_dict(msg: Message) -> dict[str, Any]:
     if isinstance(msg, Ack):
         return {"v": VERSION, "type": "ack", "stream": _stream(msg.stream), "upto": msg.upto}
     if isinstance(msg, Birth):
-        return {"v": VERSION, "type": "birth", "stream": _stream(msg.stream), "ts": msg.ts,
-                "synced": msg.synced, "software": msg.software,
-                "devices": [{"id": d.id, "kind": d.kind, "model": d.model,
-                             "points": list(d.points)} for d in msg.devices]}
+        out = {"v": VERSION, "type": "birth", "stream": _stream(msg.stream), "ts": msg.ts,
+               "synced": msg.synced, "software": msg.software,
+               "devices": [{"id": d.id, "kind": d.kind, "model": d.model,
+                            "points": list(d.points)} for d in msg.devices]}
+        if msg.notices:
+            out["notices"] = [{"ts": n.ts, "name": n.name, "severity": n.severity.value,
+                               "data": n.data, "synced": n.synced} for n in msg.notices]
+        return out
     if isinstance(msg, Death):
         return {"v": VERSION, "type": "death", "stream": _stream(msg.stream)}
-    if isinstance(msg, Status):
-        return {"v": VERSION, "type": "status", "stream": _stream(msg.stream), "ts": msg.ts,
-                "name": msg.name, "severity": msg.severity.value, "data": msg.data,
-                "synced": msg.synced}
     return {"v": VERSION, "type": "command", "id": msg.id, "name": msg.name,
             "issued": msg.issued, "expires": msg.expires, "args": msg.args}
 
@@ -570,15 +570,9 @@ def from_dict(obj: Any) -> Message:
                                       points=tuple(pts)))
         return Birth(stream=_decode_stream(obj), ts=_int(obj, "ts", ""),
                      synced=_bool(obj, "synced", ""), software=_str(obj, "software", ""),
-                     devices=tuple(devices))
+                     devices=tuple(devices), notices=_notices(obj.get("notices", [])))
     if kind == "death":
         return Death(stream=_decode_stream(obj))
-    if kind == "status":
-        fields = {k: obj[k] for k in ("ts", "name", "severity", "data", "synced") if k in obj}
-        ev = record_from_dict({**fields, "kind": "event", "seq": 1}, "")
-        assert isinstance(ev, Event)
-        return Status(stream=_decode_stream(obj), ts=ev.ts, name=ev.name,
-                      severity=ev.severity, data=ev.data, synced=ev.synced)
     if kind == "command":
         issued = _int(obj, "issued", "")
         expires = _int(obj, "expires", "")
@@ -587,7 +581,25 @@ def from_dict(obj: Any) -> Message:
         return Command(id=_str(obj, "id", "", pattern=_ID_RE),
                        name=_str(obj, "name", "", pattern=_NAME_RE), issued=issued,
                        expires=expires, args=_dict(obj, "args", "", default={}))
-    raise WireError("type", kind, "must be batch, ack, birth, death, status or command")
+    raise WireError("type", kind, "must be batch, ack, birth, death or command")
+
+
+MAX_NOTICES = 16
+
+
+def _notices(raw: Any) -> tuple[Notice, ...]:
+    """A birth's optional `notices`: events without a seq, validated like event records."""
+    if not isinstance(raw, list) or len(raw) > MAX_NOTICES:
+        raise WireError("notices", raw, f"must be a list of at most {MAX_NOTICES} objects")
+    out = []
+    for i, n in enumerate(raw):
+        if not isinstance(n, dict):
+            raise WireError(f"notices[{i}]", n, "must be an object")
+        fields = {k: n[k] for k in ("ts", "name", "severity", "data", "synced") if k in n}
+        ev = record_from_dict({**fields, "kind": "event", "seq": 1}, f"notices[{i}].")
+        assert isinstance(ev, Event)
+        out.append(Notice(ev.ts, ev.name, ev.severity, ev.data, ev.synced))
+    return tuple(out)
 
 
 def decode(payload: bytes | str) -> Message:
