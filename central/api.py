@@ -48,7 +48,7 @@ from central.commands import CommandRequest, CommandService, CommandUnavailableE
 from central.compliance import ComplianceReport, year_window
 from central.config import InstitutionConfig, MeterKey
 from central.dashboard import dashboard_router
-from central.entries import add_entries, import_file
+from central.entries import add_entries
 from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
 from central.ledger import EntryKind, Ledger, SqliteLedger
@@ -60,6 +60,7 @@ from central.prom import add_metrics_route
 from central.report_output import produce
 from central.store import Store, StoredEvent
 from central.storeport import StoreReader
+from central.uploads import UploadGuard, UploadLimits, import_upload
 from protocols.clock import Clock
 
 API_VERSION = "v1"
@@ -413,6 +414,7 @@ def create_app(
     ingest_stats: IngestStats | None = None,
     commands: CommandService | None = None,
     routers: Sequence[APIRouter] = (),
+    upload_limits: UploadLimits | None = None,
 ) -> FastAPI:
     """Build the app. Raises `ProfileError` if a configured meter cannot be converted and
     `ConfigError` for duplicate institution ids or an edge shared by two institutions.
@@ -443,6 +445,8 @@ def create_app(
     app.state.tenants = by_id
     app.state.institution_ids = frozenset(by_id)
     app.state.auth = auth
+    # Body size per route and authentication before any body is read (central/uploads.py).
+    app.add_middleware(UploadGuard, limits=upload_limits or UploadLimits())
 
     def ingest_counters() -> dict[str, Any] | None:
         return ingest_stats.as_dict() if ingest_stats is not None else None
@@ -720,13 +724,13 @@ def create_app(
                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                       "schema": {"type": "string", "format": "binary"}}}}})
     async def import_entries(request: Request, t: TenantDep, kind: EntryKind,
-                             format: Literal["csv", "xlsx"] = "csv") -> dict[str, int]:
-        """Import a CSV or XLSX file of entries (the request body); all rows or none."""
-        data = await request.body()
-        result = import_file(t.ledger, kind, data, format, t.config, t.profile,
-                             source=f"{kind} import")
-        return {"inserted": result.inserted, "updated": result.updated,
-                "unchanged": result.unchanged}
+                             format: Literal["csv", "xlsx"] = "csv") -> dict[str, Any]:
+        """Import a CSV (UTF-8 or GBK/GB18030) or XLSX file of entries (the request body);
+        all rows or none. Parsed off the event loop, streamed, size-limited (413)."""
+        result = await import_upload(request, t.ledger, kind, format, t.config, t.profile)
+        return {"inserted": result.put.inserted, "updated": result.put.updated,
+                "unchanged": result.put.unchanged, "rows": result.rows,
+                "encoding": result.encoding}
 
     @api.get(scoped + "/waste", tags=["compliance"])
     def get_waste(db: StoreDep, t: TenantDep,

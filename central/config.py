@@ -479,6 +479,9 @@ class CentralSettings(BaseSettings):
     mqtt_key_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # Request body limits (central/uploads.py; 413 above them, checked before reading).
+    http_max_body_bytes: Annotated[int, Field(ge=1024)] = 2 << 20
+    http_max_import_bytes: Annotated[int, Field(ge=1024)] = 32 << 20
     # Store backend: embedded SQLite (default) or a shared PostgreSQL (docs/scale-out.md).
     # The DSN never holds the password: it comes from GREENGUARD_POSTGRES_PASSWORD, from
     # postgres_password_file, or from libpq's own PGPASSWORD / ~/.pgpass.
