@@ -3,13 +3,13 @@
 An ASGI middleware in front of the whole app, so it acts before FastAPI reads or parses
 anything:
 
-1. **A size limit per route**, checked against `Content-Length` before a byte of the body
-   is read, and counted while the body streams in (chunked requests, or a client that
-   lies): 413 with the limit and the route in the message.
-2. **Authentication before the body.** A request with a body to `/api/v1/…` is answered
+1. **Authentication before the body.** A request with a body to `/api/v1/…` is answered
    401 from its `Authorization` header alone: an 84 MB body without a valid token is never
    read. The verified principal is handed on (`request.state.principal`), so the route's
    `authorize()` dependency does not verify twice; roles and institution scope stay there.
+2. **A size limit per route**, checked against `Content-Length` before a byte of the body
+   is read, and counted while the body streams in (chunked requests, or a client that
+   lies): 413 with the limit and the route in the message.
 
 The ledger import itself (central/entries.py) then spools the body to a temporary file and
 parses it in a worker thread with streaming readers, the row cap and the XLSX
@@ -127,15 +127,15 @@ class UploadGuard:
                 await _answer(send, 400, {"detail": f"Content-Length: not a number "
                                                     f"(got {raw_length[:20]!r})"})
                 return
-        if length is not None and length > limit:
-            await _answer(send, 413, _too_large(limit, path, length))
-            return
         if path.startswith(self.limits.protected_prefix):
             refused = self._authenticate(scope, headers)
             if refused is not None:
                 await _answer(send, 401, {"detail": f"unauthorised: {refused}"},
                               [(b"www-authenticate", b'Bearer realm="greenguard"')])
                 return
+        if length is not None and length > limit:
+            await _answer(send, 413, _too_large(limit, path, length))
+            return
         seen = 0
         started = False
 
