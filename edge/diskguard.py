@@ -123,7 +123,7 @@ class DiskStatus:
 def wal_limits(min_free_bytes: int) -> tuple[int, int]:
     """(wal_autocheckpoint pages, journal_size_limit bytes): the WAL stays well inside the
     headroom the high-water mark keeps free."""
-    pages = max(16, min(1000, min_free_bytes // 4 // PAGE))
+    pages = max(16, min(1000, min_free_bytes // 2 // PAGE))
     return pages, max(PAGE * 16, min_free_bytes // 2)
 
 

@@ -288,7 +288,9 @@ def small_disk(path: Path, size: str) -> Iterator[Path]:
     result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs for the disk-full scenario: {result.stderr}")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs for the disk-full scenario: {result.stderr}")
+        pytest.skip(f"mounting a tmpfs is not permitted here: {result.stderr.strip()}")
     try:
         yield path
     finally:
