@@ -76,6 +76,9 @@ async def test_edge_health_and_alarms_show_the_disk_pressure(
         assert edges["edge-2"]["disk_pressure"] is None
         alarms = (await c.get(f"{BASE}/alarms")).json()
         assert any(a["name"] == "alarm.outbox_disk" and a["edge"] == "edge-1" for a in alarms)
+        board = (await c.get(f"{BASE}/dashboard")).json()
+        assert [a["data"]["dropped_records"] for a in board["alarms"]["active"]
+                if a["kind"] == "outbox_disk"] == [41]  # the page lists it as active
         ingestor.handle(STATE, encode(status("cleared", int(NOW * 1000) - 1000, [[100, 140]])))
         edges = {e["edge"]: e for e in (await c.get(f"{BASE}/edges")).json()}
         assert edges["edge-1"]["disk_pressure"] is False
