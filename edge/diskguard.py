@@ -6,7 +6,6 @@ Pure helpers and small file operations; the policy lives in `edge.outbox.Outbox`
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +20,21 @@ def fs_free_bytes(directory: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """SQLITE_FULL or ENOSPC, as sqlite3 reports them."""
-    text = str(exc).lower()
-    return "full" in text or "no space" in text or "disk i/o error" in text
+MIN_FREE_DEFAULT = 4 << 20
+RESERVE_DEFAULT = 1 << 20
+
+
+def default_headroom(directory: Path) -> tuple[int, int]:
+    """(min_free_bytes, reserve_bytes) when not configured: 4 MiB and 1 MiB, or an eighth
+    and a sixteenth of a smaller volume (a 2 MiB volume keeps 256 KiB and 128 KiB), so the
+    defaults never refuse everything on a small partition."""
+    try:
+        st = os.statvfs(directory)
+        total = st.f_blocks * st.f_frsize
+    except OSError:
+        return MIN_FREE_DEFAULT, RESERVE_DEFAULT
+    return (max(64 << 10, min(MIN_FREE_DEFAULT, total // 8)),
+            max(0, min(RESERVE_DEFAULT, total // 16)))
 
 
 class ReserveFile:
@@ -125,8 +135,3 @@ def wal_limits(min_free_bytes: int) -> tuple[int, int]:
     headroom the high-water mark keeps free."""
     pages = max(16, min(1000, min_free_bytes // 2 // PAGE))
     return pages, max(PAGE * 16, min_free_bytes // 2)
-
-
-def remove_quietly(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()

@@ -51,6 +51,7 @@ from edge.diskguard import (
     DiskStatus,
     ReserveFile,
     add_range,
+    default_headroom,
     fs_free_bytes,
     range_count,
     wal_limits,
@@ -143,12 +144,15 @@ class Outbox:
 
     def __init__(self, path: str | Path, *, edge_id: str, max_rows: int = 1_000_000,
                  durable: bool = False, epoch: int | None = None,
-                 min_free_bytes: int = 4 << 20, reserve_bytes: int = 1 << 20) -> None:
+                 min_free_bytes: int | None = None, reserve_bytes: int | None = None
+                 ) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        auto_free, auto_reserve = default_headroom(self.path.parent)
+        min_free_bytes = auto_free if min_free_bytes is None else min_free_bytes
         self.min_free_bytes = min_free_bytes
         self.reserve = ReserveFile(self.path.with_name(self.path.name + ".reserve"),
-                                   reserve_bytes)
+                                   auto_reserve if reserve_bytes is None else reserve_bytes)
         wal_pages, journal_limit = wal_limits(min_free_bytes)
         self._journal_limit = journal_limit
         try:
