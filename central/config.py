@@ -71,6 +71,9 @@ class CentralSettings(BaseSettings):
     # /metrics needs no token; it lists the edges (site, edge labels) only when this is on
     # (docs/monitoring.md): turn it on where only the scraper reaches /metrics.
     metrics_edges: bool = False
+    # Request body limits (central/uploads.py; 413 above them, checked before reading).
+    http_max_body_bytes: Annotated[int, Field(ge=1024)] = 2 << 20
+    http_max_import_bytes: Annotated[int, Field(ge=1024)] = 32 << 20
     # Store backend: embedded SQLite (default) or a shared PostgreSQL (docs/scale-out.md).
     # The DSN never holds the password: it comes from GREENGUARD_POSTGRES_PASSWORD, from
     # postgres_password_file, or from libpq's own PGPASSWORD / ~/.pgpass.

@@ -181,6 +181,10 @@ class Ingestor:
                 self.store.dead_letter(item.quarantine, now=now)
             elif isinstance(item, EdgeBirth):
                 self.store.record_birth(item.site, item.birth, now=now)
+                for notice in item.birth.notices:  # disk pressure: out of band, no ack
+                    self.store.record_notice(item.birth.stream, notice, now=now)
+                    log.warning("edge %s: %s %s", item.birth.stream.edge, notice.name,
+                                notice.data.get("state", ""))
                 stats.births += 1
             else:
                 self.store.record_death(item.site, item.death, now=now)

@@ -51,9 +51,20 @@ from central.storeport import (
     FullStore,
     Quarantine,
     StoreResult,
+    notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, no_nul
-from protocols.wire import Batch, Birth, Death, Event, IntervalRecord, Record, Sample, StreamId
+from protocols.wire import (
+    Batch,
+    Birth,
+    Death,
+    Event,
+    IntervalRecord,
+    Notice,
+    Record,
+    Sample,
+    StreamId,
+)
 
 T = TypeVar("T")
 
@@ -324,6 +335,17 @@ class PgStore(SqlReads):
 
     def record_birth(self, site: str, birth: Birth, *, now: float) -> None:
         self._write("record_birth", lambda conn: _writes(conn).record_birth(site, birth, now))
+
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None:
+        row = notice_event_row(stream, notice)
+
+        def work(conn: Conn) -> None:
+            conn.execute(
+                "INSERT INTO events (stream_edge, stream_epoch, seq, ts, name, severity, "
+                "device, data, synced) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT (stream_edge, stream_epoch, seq) DO NOTHING", row)
+
+        self._write("record_notice", work)
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         self._write("record_death", lambda conn: _writes(conn).record_death(site, death, now))

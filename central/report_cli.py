@@ -19,7 +19,7 @@ from pathlib import Path
 
 from central.backend import open_ledger, open_reader
 from central.config import load_settings
-from central.entries import import_file
+from central.entries import import_rows
 from central.errors import CentralError, ConfigError, EntryError, ReportError
 from central.institution import InstitutionConfig, load_institutions
 from central.ledger import EntryKind, Ledger
@@ -112,11 +112,13 @@ def _import(args: argparse.Namespace, ledger: Ledger, institution: InstitutionCo
         raise ReportError("import needs a kind (bill, fuel, clearance, hazardous) and --file")
     fmt = args.file.suffix.lower().lstrip(".")
     try:
-        data = args.file.read_bytes()
+        with args.file.open("rb") as f:  # streamed: the row cap applies while reading
+            done = import_rows(ledger, EntryKind(args.kind), f, fmt, institution, profile,
+                               source=str(args.file))
     except OSError as exc:
         raise ReportError(f"--file: cannot read {args.file}: {exc}") from None
-    result = import_file(ledger, EntryKind(args.kind), data, fmt, institution, profile,
-                         source=str(args.file))
+    result = done.put
+    encoding = f" (read as {done.encoding})" if done.encoding else ""
     print(f"{args.file}: {result.inserted} inserted, {result.updated} updated, "
-          f"{result.unchanged} unchanged")
+          f"{result.unchanged} unchanged{encoding}")
     return 0

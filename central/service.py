@@ -28,6 +28,7 @@ from central.ledger import Ledger
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.storeport import IngestStore, StoreReader
 from central.telemetry import DeviceTags, TelemetryStore
+from central.uploads import UploadLimits
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
-                         metrics_edges=settings.metrics_edges)
+                         metrics_edges=settings.metrics_edges,
+                         upload_limits=UploadLimits.of(settings.http_max_body_bytes,
+                                                       settings.http_max_import_bytes))
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))

@@ -44,9 +44,19 @@ from central.storeport import (
     FullStore,
     Quarantine,
     StoreResult,
+    notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, same_text
-from protocols.wire import Batch, Birth, Death, IntervalRecord, Record, Sample, StreamId
+from protocols.wire import (
+    Batch,
+    Birth,
+    Death,
+    IntervalRecord,
+    Notice,
+    Record,
+    Sample,
+    StreamId,
+)
 
 SCHEMA_VERSION = 1
 
@@ -327,6 +337,13 @@ class Store(SqlReads):
     def record_birth(self, site: str, birth: Birth, *, now: float) -> None:
         with self._transaction("record_birth") as conn:
             Writes(SQLITE, conn.execute).record_birth(site, birth, now)
+
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None:
+        """Keep an out-of-band edge event (a birth's notice, no stream seq) among the edge's
+        events, under the negative seq -ts so it never meets a stream seq; a repeat (the
+        same notice in a later birth) is stored once."""
+        with self._transaction("record_notice") as conn:
+            conn.execute(_INSERT_EVENT, notice_event_row(stream, notice))
 
     def record_death(self, site: str, death: Death, *, now: float) -> None:
         with self._transaction("record_death") as conn:

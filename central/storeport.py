@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from central.institution import MeterKey
-from protocols.wire import Batch, Birth, Death, Record, StreamId
+from protocols.wire import Batch, Birth, Death, Notice, Record, StreamId
 
 # -- records ------------------------------------------------------------------------
 
@@ -127,6 +127,13 @@ class BatchWrite:
     quarantine: Sequence[Quarantine] = ()
 
 
+def notice_event_row(stream: StreamId, notice: Notice) -> tuple[Any, ...]:
+    """An out-of-band notice as an events row: seq -ts, below every stream seq (>= 1)."""
+    return (stream.edge, stream.epoch, -max(1, notice.ts), notice.ts, notice.name,
+            notice.severity.value, None,
+            json.dumps(notice.data, ensure_ascii=False, sort_keys=True), int(notice.synced))
+
+
 def event_data(raw: str) -> dict[str, Any] | None:
     """An event's data decoded, or None when it is not a JSON object."""
     try:
@@ -155,6 +162,8 @@ class IngestStore(Protocol):
     def record_birth(self, site: str, birth: Birth, *, now: float) -> None: ...
 
     def record_death(self, site: str, death: Death, *, now: float) -> None: ...
+
+    def record_notice(self, stream: StreamId, notice: Notice, *, now: float) -> None: ...
 
     def close(self) -> None: ...
 

@@ -76,7 +76,8 @@ class EdgeAgent:
         if base_dir is not None and not path.is_absolute():
             path = base_dir / path
         outbox = Outbox(path, edge_id=config.edge_id, max_rows=config.outbox.max_rows,
-                        epoch=epoch)
+                        epoch=epoch, min_free_bytes=config.outbox.min_free_bytes,
+                        reserve_bytes=config.outbox.reserve_bytes)
         buses: dict[str, BusConfig] = {}
         members: dict[str, list[AnyDriver]] = {}
         timeouts: dict[str, float] = {}

@@ -86,6 +86,16 @@ class MetricsSettings(Strict):
 class OutboxSettings(Strict):
     path: str = "outbox.sqlite"
     max_rows: int = Field(1_000_000, ge=100)
+    min_free_bytes: int | None = Field(
+        None, ge=64 << 10,
+        description="high-water mark: below this much free space (filesystem plus the "
+                    "outbox's free pages) new records are refused and counted by seq; "
+                    "default 4 MiB, or an eighth of a smaller volume")
+    reserve_bytes: int | None = Field(
+        None, ge=0,
+        description="preallocated next to the outbox and released when the disk is full, "
+                    "so acknowledgements can still delete rows; 0: none; default 1 MiB, or "
+                    "a sixteenth of a smaller volume")
 
 
 # -- buses ------------------------------------------------------------------------------

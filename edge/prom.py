@@ -141,6 +141,11 @@ class EdgeCollector(Collector):
         yield _counter("outbox_write_failures", "Appends that failed (disk full, I/O error)",
                        labels, edge, outbox.write_failures)
         yield _gauge("outbox_last_seq", "Last seq assigned", labels, edge, stats.last_seq)
+        yield _gauge("outbox_disk_pressure", "1 while new records are refused for lack of "
+                     "disk space", labels, edge, int(stats.disk_pressure))
+        yield _counter("outbox_refused_records", "Records refused under disk pressure "
+                       "(counted by seq in dropped ranges)", labels, edge,
+                       stats.refused_records)
         yield _gauge("outbox_acked_seq", "Seq the central acknowledged up to", labels, edge,
                      stats.acked_upto)
 

@@ -32,6 +32,8 @@ from protocols.wire import (
     Command,
     Death,
     DeviceInfo,
+    Notice,
+    Severity,
     decode,
     encode,
     encode_batch_raw,
@@ -41,6 +43,7 @@ from protocols.wire import (
 log = logging.getLogger(__name__)
 
 SOFTWARE = "greenguard-edge/0.1.0"
+DISK_REPORT_MIN_S = 1.0  # disk status reports: at most one per second while ranges grow
 
 
 @dataclass
@@ -55,6 +58,7 @@ class UplinkStats:
     bad_acks: int = 0
     refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
     ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
+    disk_reports: int = 0  # births republished to report a disk status change
     commands: int = 0  # commands handed to the agent
     bad_commands: int = 0  # malformed payloads on the cmd topic
     connected: bool = False
@@ -129,6 +133,7 @@ class Uplink:
         self.devices = devices
         self.stats = UplinkStats()
         self._acked = asyncio.Event()
+        self._status_sent = 0  # the outbox's disk_status.version last published
         # Set by the agent: receives each decoded command from the edge's cmd topic.
         self.on_command: Callable[[Command], None] | None = None
 
@@ -184,8 +189,7 @@ class Uplink:
             await asyncio.sleep(delay)
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        birth = Birth(self.outbox.stream, round(self.clock.now() * 1000), self.clock.synced,
-                      SOFTWARE, self.devices)
+        birth = self._birth()
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await self._subscribe_commands(client)
         await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
@@ -193,7 +197,8 @@ class Uplink:
         # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
         # the one question `run` must answer after an MqttError: were we cancelled?
         tasks = [asyncio.create_task(self._receive_acks(client), name="uplink-acks"),
-                 asyncio.create_task(self._send(client), name="uplink-send")]
+                 asyncio.create_task(self._send(client), name="uplink-send"),
+                 asyncio.create_task(self._report_disk(client), name="uplink-disk")]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -231,6 +236,37 @@ class Uplink:
                     log.warning("%s", exc)
                     continue
                 self._acked.set()
+
+    # -- disk pressure, out of band (edge/diskguard.py) ----------------------------------
+
+    def _birth(self) -> Birth:
+        """The birth, with the outbox's disk status as a notice once there was one."""
+        box = self.outbox
+        status = box.disk_status
+        self._status_sent = status.version
+        notices: tuple[Notice, ...] = ()
+        if status.version > 0:
+            notices = (Notice(round(self.clock.now() * 1000), "alarm.outbox_disk",
+                              Severity.ALARM if status.pressure else Severity.INFO,
+                              status.data(box.stats().depth), self.clock.synced),)
+        return Birth(box.stream, round(self.clock.now() * 1000), self.clock.synced, SOFTWARE,
+                     self.devices, notices)
+
+    async def _report_disk(self, client: aiomqtt.Client) -> None:
+        """Publish the birth again, with the outbox's disk status as a notice (retained on
+        the state topic, outside the stream), whenever that status changes, at most once
+        per `DISK_REPORT_MIN_S`: an alarm that needs no successful append."""
+        status = self.outbox.disk_status
+        while True:
+            if status.version > self._status_sent:
+                self.stats.disk_reports += 1
+                await client.publish(self._topic(Channel.STATE), encode(self._birth()),
+                                     qos=1, retain=True)
+                raise_if_cancelled()
+                await asyncio.sleep(DISK_REPORT_MIN_S)
+                continue
+            self.outbox.status_changed.clear()
+            await self.outbox.status_changed.wait()
 
     # -- commands (central → edge) ------------------------------------------------------
 

@@ -4,7 +4,7 @@ All messages are UTF-8 JSON objects with `"v": 1` and a `"type"`. Times are inte
 milliseconds since the Unix epoch, UTC. Every uplink record carries `seq`, strictly
 increasing within its `stream` (edge id + installation epoch).
 
-    Uplink  (edge → central)   Batch (telemetry | events), Birth, Death
+    Uplink  (edge → central)   Batch (telemetry | events), Birth (with optional Notices), Death
     Downlink (central → edge)  Ack, Command
 
 `decode_*` functions raise `WireError` naming the offending field; they never raise
@@ -200,12 +200,26 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """An event outside the stream (no seq), carried by a birth: what the edge must say even
+    when its outbox cannot take a record, e.g. `alarm.outbox_disk` under disk pressure with
+    the exact dropped seq ranges. Optional in v1 (old receivers ignore the field)."""
+
+    ts: int
+    name: str
+    severity: Severity
+    data: dict[str, Any] = field(default_factory=dict)
+    synced: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Birth:
     stream: StreamId
     ts: int
     synced: bool
     software: str
     devices: tuple[DeviceInfo, ...] = ()
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,10 +282,14 @@ def to_dict(msg: Message) -> dict[str, Any]:
     if isinstance(msg, Ack):
         return {"v": VERSION, "type": "ack", "stream": _stream(msg.stream), "upto": msg.upto}
     if isinstance(msg, Birth):
-        return {"v": VERSION, "type": "birth", "stream": _stream(msg.stream), "ts": msg.ts,
-                "synced": msg.synced, "software": msg.software,
-                "devices": [{"id": d.id, "kind": d.kind, "model": d.model,
-                             "points": list(d.points)} for d in msg.devices]}
+        out = {"v": VERSION, "type": "birth", "stream": _stream(msg.stream), "ts": msg.ts,
+               "synced": msg.synced, "software": msg.software,
+               "devices": [{"id": d.id, "kind": d.kind, "model": d.model,
+                            "points": list(d.points)} for d in msg.devices]}
+        if msg.notices:
+            out["notices"] = [{"ts": n.ts, "name": n.name, "severity": n.severity.value,
+                               "data": n.data, "synced": n.synced} for n in msg.notices]
+        return out
     if isinstance(msg, Death):
         return {"v": VERSION, "type": "death", "stream": _stream(msg.stream)}
     return {"v": VERSION, "type": "command", "id": msg.id, "name": msg.name,
@@ -552,7 +570,7 @@ def from_dict(obj: Any) -> Message:
                                       points=tuple(pts)))
         return Birth(stream=_decode_stream(obj), ts=_int(obj, "ts", ""),
                      synced=_bool(obj, "synced", ""), software=_str(obj, "software", ""),
-                     devices=tuple(devices))
+                     devices=tuple(devices), notices=_notices(obj.get("notices", [])))
     if kind == "death":
         return Death(stream=_decode_stream(obj))
     if kind == "command":
@@ -564,6 +582,24 @@ def from_dict(obj: Any) -> Message:
                        name=_str(obj, "name", "", pattern=_NAME_RE), issued=issued,
                        expires=expires, args=_dict(obj, "args", "", default={}))
     raise WireError("type", kind, "must be batch, ack, birth, death or command")
+
+
+MAX_NOTICES = 16
+
+
+def _notices(raw: Any) -> tuple[Notice, ...]:
+    """A birth's optional `notices`: events without a seq, validated like event records."""
+    if not isinstance(raw, list) or len(raw) > MAX_NOTICES:
+        raise WireError("notices", raw, f"must be a list of at most {MAX_NOTICES} objects")
+    out = []
+    for i, n in enumerate(raw):
+        if not isinstance(n, dict):
+            raise WireError(f"notices[{i}]", n, "must be an object")
+        fields = {k: n[k] for k in ("ts", "name", "severity", "data", "synced") if k in n}
+        ev = record_from_dict({**fields, "kind": "event", "seq": 1}, f"notices[{i}].")
+        assert isinstance(ev, Event)
+        out.append(Notice(ev.ts, ev.name, ev.severity, ev.data, ev.synced))
+    return tuple(out)
 
 
 def decode(payload: bytes | str) -> Message:

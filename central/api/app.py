@@ -20,6 +20,7 @@ from central.ingest import IngestStats
 from central.profile import check_profile
 from central.prom import add_metrics_route
 from central.storeport import StoreReader
+from central.uploads import UploadGuard, UploadLimits
 from protocols.clock import Clock
 
 API_VERSION = "v1"
@@ -77,6 +78,7 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     *,
     metrics_edges: bool = False,
+    upload_limits: UploadLimits | None = None,
 ) -> FastAPI:
     """Build the app. Raises `ProfileError` if a configured meter cannot be converted and
     `ConfigError` for duplicate institution ids or an edge shared by two institutions.
@@ -90,7 +92,10 @@ def create_app(
     an engineer. Their handlers may depend on `TenantDep` and `ReaderDep`.
 
     `metrics_edges`: `/metrics` lists the edges (site and edge labels) to any caller;
-    off by default, when it carries only the central's own counters."""
+    off by default, when it carries only the central's own counters.
+
+    `upload_limits`: request body limits per route, checked with authentication before any
+    body is read (central/uploads.py)."""
     by_id = _checked(tenants)
     app = FastAPI(
         title="greenguard central", version=API_VERSION,
@@ -103,6 +108,8 @@ def create_app(
     app.state.institution_ids = frozenset(by_id)  # read by central.auth.authorize
     app.state.auth = auth
     _error_answers(app)
+    # Body size per route and authentication before any body is read (central/uploads.py).
+    app.add_middleware(UploadGuard, limits=upload_limits or UploadLimits())
 
     app.include_router(health.router)  # public: /healthz
     app.include_router(page.router)  # the page's shell and assets: public, no data

@@ -18,12 +18,14 @@ from central.pgstore import PgStore
 from central.store import Store
 from central.storeport import CommandResult, FullStore, Quarantine, StoredEvent, StoredInterval
 from protocols.wire import (
+    Batch,
     Birth,
     Death,
     DeviceInfo,
     Event,
     IntervalFlag,
     IntervalRecord,
+    Notice,
     Severity,
     StreamId,
 )
@@ -413,3 +415,17 @@ def test_alarm_events_are_the_alarm_prefix_before_until_in_time_order(store: Ful
     assert [(e, d, ts, n) for e, d, ts, n, _ in got] == [
         ("edge-1", None, 1000, "alarm.offline"), ("edge-1", "meter-a", 3000, "alarm.leak")]
     assert json.loads(got[0][4]) == {"state": "raised"}
+
+
+def test_a_births_notice_is_an_event_outside_the_stream_stored_once(store: FullStore) -> None:
+    stream = StreamId("edge-1", 5)
+    store.store_batch(Batch(stream, 0, 1, True, (sample(1), sample(2))), "s")
+    notice = Notice(4000, "alarm.outbox_disk", Severity.ALARM,
+                    {"state": "raised", "disk_pressure": True, "dropped_seqs": [[3, 9]]})
+    store.record_notice(stream, notice, now=5.0)
+    store.record_notice(stream, notice, now=6.0)  # the same notice in a later birth
+    [e] = store.events(["edge-1"], names=["alarm.outbox_disk"], limit=10)
+    assert (e.epoch, e.seq, e.ts, e.severity) == (5, -4000, 4000, "alarm")
+    assert json.loads(e.data)["dropped_seqs"] == [[3, 9]]
+    assert store.watermark(stream) == 2  # the stream is untouched
+    assert store.latest_event_with("edge-1", "disk_pressure") == notice.data

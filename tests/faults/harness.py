@@ -14,6 +14,7 @@ what the edge produced against what the central stored.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -22,10 +23,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from simulators.netfault import FaultProxy
@@ -106,8 +109,10 @@ class Institution:
                  outbox_path: str = "outbox.sqlite",
                  central_db: str = "central.sqlite",
                  edge_env: dict[str, str] | None = None,
-                 edge_metrics: bool = False) -> None:
+                 edge_metrics: bool = False,
+                 outbox_settings: dict[str, Any] | None = None) -> None:
         self.dir = workdir
+        self.outbox_settings = outbox_settings or {}
         self.edge_env = edge_env
         self.edge_metrics_port = free_port() if edge_metrics else None
         self.outbox_path = outbox_path
@@ -173,7 +178,8 @@ class Institution:
         doc["mqtt"] = {"host": "127.0.0.1", "port": self.proxy.port,
                        "keepalive_s": self.keepalive_s}
         doc["uplink"] = {"batch_max_records": 200, "resend_after_s": self.resend_after_s}
-        doc["outbox"] = {"path": self.outbox_path, "max_rows": self.outbox_max_rows}
+        doc["outbox"] = {"path": self.outbox_path, "max_rows": self.outbox_max_rows,
+                         **self.outbox_settings}
         if self.edge_metrics_port is not None:
             doc["metrics"] = {"host": "127.0.0.1", "port": self.edge_metrics_port}
         for dev in doc["devices"]:
@@ -244,7 +250,8 @@ class Institution:
 
     def oracle(self, scenario: str, fault: str) -> Oracle:
         """Count by seq: what the edge produced, minus what it dropped by documented policy
-        (the seq ranges its overflow markers name), against what the central stored."""
+        (the seq ranges its overflow and disk-full markers name), against what the central
+        stored. Out-of-band edge events (negative seqs) are not part of the stream."""
         meta = self.edge_outbox()
         epoch = meta["epoch"]
         produced = meta["next_seq"] - 1
@@ -252,11 +259,11 @@ class Institution:
         for table, col in (("samples", "stream_epoch"), ("events", "stream_epoch"),
                            ("intervals", "stream_epoch")):
             stored.update(q for (q,) in self.central_query(
-                f"SELECT seq FROM {table} WHERE {col} = ?", (epoch,)))
+                f"SELECT seq FROM {table} WHERE {col} = ? AND seq > 0", (epoch,)))
         dropped: set[int] = set()
         for (data,) in self.central_query(
-                "SELECT data FROM events WHERE name = 'outbox.overflow' AND stream_epoch = ?",
-                (epoch,)):
+                "SELECT data FROM events WHERE name IN ('outbox.overflow', 'outbox.disk_full') "
+                "AND stream_epoch = ? AND seq > 0", (epoch,)):
             for first, last in json.loads(data)["dropped_seqs"]:
                 dropped.update(range(first, last + 1))
         expected = set(range(1, produced + 1)) - dropped
@@ -270,6 +277,24 @@ class Institution:
                       dropped_by_policy=len(dropped), dead_letters=int(dead),
                       stored_despite_drop=len(dropped & stored),
                       unexpected=len(stored - set(range(1, produced + 1))))
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A size-limited tmpfs: a disk that really fills up."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    path.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs for the disk-full scenario: {result.stderr}")
+        pytest.skip(f"mounting a tmpfs is not permitted here: {result.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 Metrics = dict[tuple[str, tuple[tuple[str, str], ...]], float]

@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import random
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from simulators.netfault import LinkState
-from tests.faults.harness import Institution, Oracle
+from tests.faults.harness import Institution, Oracle, small_disk
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -246,46 +246,81 @@ async def test_10_outage_longer_than_the_buffer(tmp_path: Path, mosquitto_binary
         await school.stop()
 
 
-@contextlib.contextmanager
-def small_disk(path: Path, size: str) -> Iterator[Path]:
-    """A size-limited tmpfs: a disk that really fills up."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    path.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs for the disk-full scenario: {result.stderr}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
+def _seqs(ranges: list[list[int]]) -> set[int]:
+    return {q for first, last in ranges for q in range(first, last + 1)}
 
 
-async def test_11_disk_full_on_the_edge(tmp_path: Path, mosquitto_binary: str) -> None:
+async def test_11_disk_full_on_the_edge_stays_full(tmp_path: Path, mosquitto_binary: str) -> None:
+    """The outbox fills its own small disk while the broker is away; the link comes back
+    and nobody frees any space. The edge must report at once, deliver everything it wrote,
+    name exactly what it could not write, and go back to normal by itself."""
     with small_disk(tmp_path / "disk", "1536k") as disk:
-        filler = disk / "filler"
-        filler.write_bytes(b"\0" * 1024 * 1024)  # leaves about 512 KiB for the outbox
-        school = Institution(tmp_path, outbox_path="disk/outbox.sqlite")
+        # Other files on the volume: about 512 KiB are left for the outbox, never freed.
+        (disk / "other-files").write_bytes(b"\0" * 1024 * 1024)
+        school = Institution(tmp_path, outbox_path="disk/outbox.sqlite", outbox_settings={
+            "min_free_bytes": 192 * 1024, "reserve_bytes": 128 * 1024})
         await school.start()
         try:
             assert school.proxy is not None
             assert school.edge is not None
             await school.stored_at_least(50)
-            school.proxy.set_state(LinkState.DOWN)
-            await school.wait_until(lambda: "outbox append failed" in school.log_text("edge"),
-                                    within_s=60, what="the edge's disk to fill up")
-            await asyncio.sleep(2)
+            school.proxy.set_state(LinkState.DOWN)  # the broker is away
+            await school.wait_until(
+                lambda: "outbox under disk pressure" in school.log_text("edge"),
+                within_s=120, what="the edge's disk to fill up")
+            await asyncio.sleep(3)  # records keep being refused
             assert school.edge.alive, "the edge crashed on a full disk"
-            filler.unlink()  # the operator frees space
-            school.proxy.set_state(LinkState.FORWARD)
-            await school.quiesce_and_drain()
-            alarms = school.central_query(
-                "SELECT data FROM events WHERE name = 'outbox.write_failed'")
-            assert alarms, "no outbox.write_failed alarm reached the central"
-            lost = sum(json.loads(d)["lost_records"] for (d,) in alarms)
-            oracle = school.oracle("11", f"edge disk full (tmpfs), link down; {lost} records "
-                                         "lost while full, counted in an alarm")
+            restored = time.monotonic()
+            school.proxy.set_state(LinkState.FORWARD)  # link back, no space freed
+
+            def status(state: str) -> list[dict[str, Any]]:
+                return [json.loads(d) for (d,) in school.central_query(
+                    "SELECT data FROM events WHERE name = 'alarm.outbox_disk' "
+                    "AND seq < 0 ORDER BY ts")
+                        if json.loads(d).get("state") == state]
+
+            await school.wait_until(lambda: status("raised"), within_s=60,
+                                    what="the disk-pressure alarm at the central")
+            alarm_after_s = time.monotonic() - restored
+            assert alarm_after_s < 60
+            raised = status("raised")[0]
+            assert raised["dropped_records"] > 0
+            assert raised["dropped_seqs"]
+            # Back to normal by itself: the pressure ends as acks free pages, the exact
+            # ranges are written into the stream, and new readings flow again.
+            await school.wait_until(lambda: status("cleared"), within_s=120,
+                                    what="the edge to clear its disk-pressure alarm")
+            await school.wait_until(lambda: school.central_query(
+                "SELECT count(*) FROM events WHERE name = 'outbox.disk_full' AND seq > 0"
+            )[0][0] > 0, within_s=60, what="the in-stream outbox.disk_full marker")
+            markers = [json.loads(d) for (d,) in school.central_query(
+                "SELECT data FROM events WHERE name = 'outbox.disk_full' AND seq > 0")]
+            (last_marker_seq,) = school.central_query(
+                "SELECT max(seq) FROM events WHERE name = 'outbox.disk_full' AND seq > 0")[0]
+            await school.wait_until(lambda: school.central_query(
+                "SELECT count(*) FROM samples WHERE seq > ?", (last_marker_seq,)
+            )[0][0] >= 200, within_s=60, what="normal delivery after the pressure")
+            await school.quiesce_and_drain(within_s=120)
+            markers = [json.loads(d) for (d,) in school.central_query(
+                "SELECT data FROM events WHERE name = 'outbox.disk_full' AND seq > 0")]
+            in_stream = set().union(*(_seqs(m["dropped_seqs"]) for m in markers))
+            reports = status("raised") + status("cleared")
+            reported = set().union(*(_seqs(s["dropped_seqs"]) for s in reports))
+            assert reported <= in_stream, "reported out of band but not in the stream"
+            if len(markers) == 1:  # one episode: its cleared report names every range
+                assert _seqs(status("cleared")[-1]["dropped_seqs"]) == in_stream
+            meta = school.edge_outbox()
+            produced = set(range(1, meta["next_seq"]))
+            stored = {q for t in ("samples", "events", "intervals") for (q,) in
+                      school.central_query(f"SELECT seq FROM {t} WHERE stream_epoch = ? "
+                                           "AND seq > 0", (meta["epoch"],))}
+            assert produced - stored == in_stream, "dropped ranges != what was not written"
+            oracle = school.oracle(
+                "11", f"edge disk full (tmpfs) and kept full, link down then up; "
+                      f"{len(in_stream)} records refused by seq, alarm "
+                      f"{alarm_after_s:.1f} s after the link came back")
+            assert oracle.dropped_by_policy == len(in_stream) > 0
+            assert oracle.stored_despite_drop == 0
             assert school.edge_integrity() == "ok"
             check(oracle)
         finally:

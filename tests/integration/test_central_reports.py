@@ -203,6 +203,10 @@ def test_cli_writes_reports_and_imports(tmp_path: Path, school: InstitutionConfi
     fuel.write_text("ref,vehicle,day,litres,km\nf2,bus-9,2025-02-01,20,250\n")
     assert greenguard(["report", "import", "fuel", "--file", str(fuel), *common]) == 2
     assert "row 2.vehicle: unknown vehicle" in capsys.readouterr().err
+    fuel.write_bytes("ref,vehicle,day,litres,km,note\nf3,car-1,2025-02-02,20,250,中石化加油站\n"
+                     .encode("gbk"))  # as Chinese Excel saves "CSV (逗号分隔)"
+    assert greenguard(["report", "import", "fuel", "--file", str(fuel), *common]) == 0
+    assert "1 inserted, 0 updated, 0 unchanged (read as gb18030)" in capsys.readouterr().out
 
 
 def test_cli_reads_one_institution_of_a_config_directory(

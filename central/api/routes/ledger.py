@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Request
 
 from central.api.deps import TenantDep
-from central.entries import add_entries, import_file
+from central.entries import add_entries
 from central.ledger import EntryKind
+from central.uploads import import_upload
 
 router = APIRouter(prefix="/api/v1/institutions/{iid}", tags=["ledger"])
 
@@ -28,10 +29,10 @@ def post_entries(t: TenantDep, kind: EntryKind,
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                      "schema": {"type": "string", "format": "binary"}}}}})
 async def import_entries(request: Request, t: TenantDep, kind: EntryKind,
-                         format: Literal["csv", "xlsx"] = "csv") -> dict[str, int]:
-    """Import a CSV or XLSX file of entries (the request body); all rows or none."""
-    data = await request.body()
-    result = import_file(t.ledger, kind, data, format, t.config, t.profile,
-                         source=f"{kind} import")
-    return {"inserted": result.inserted, "updated": result.updated,
-            "unchanged": result.unchanged}
+                         format: Literal["csv", "xlsx"] = "csv") -> dict[str, Any]:
+    """Import a CSV (UTF-8 or GBK/GB18030) or XLSX file of entries (the request body);
+    all rows or none. Parsed off the event loop, streamed, size-limited (413)."""
+    result = await import_upload(request, t.ledger, kind, format, t.config, t.profile)
+    return {"inserted": result.put.inserted, "updated": result.put.updated,
+            "unchanged": result.put.unchanged, "rows": result.rows,
+            "encoding": result.encoding}

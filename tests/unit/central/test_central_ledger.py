@@ -76,13 +76,15 @@ async def test_gas_bill_and_fuel_import_enter_the_figures_once(
     assert await kgce(client) == pytest.approx(1_229.0 + 1_214.3)
     r = await client.post("ledger/fuel/import", content=FUEL_CSV,
                           params={"format": "csv"})
-    assert r.json() == {"inserted": 2, "updated": 0, "unchanged": 0}
+    assert r.json() == {"inserted": 2, "updated": 0, "unchanged": 0, "rows": 2,
+                        "encoding": "utf-8"}
     total = 1_229.0 + 1_214.3 + 213.353  # 200 L petrol × 0.725 × 1.4714
     assert await kgce(client) == pytest.approx(total, rel=1e-12)
     for _ in range(3):  # replays change nothing
         await client.post("ledger/bill", json=[GAS_BILL])
         r = await client.post("ledger/fuel/import", content=FUEL_CSV)
-        assert r.json() == {"inserted": 0, "updated": 0, "unchanged": 2}
+        assert r.json() == {"inserted": 0, "updated": 0, "unchanged": 2, "rows": 2,
+                            "encoding": "utf-8"}
     assert await kgce(client) == pytest.approx(total, rel=1e-12)
     m = (await client.get("metrics", params={"start": "2025-01-01",
                                                      "end": "2025-04-01"})).json()
@@ -178,7 +180,8 @@ async def test_xlsx_import_and_waste_ledger(client: httpx.AsyncClient) -> None:
     book.save(raw)
     r = await client.post("ledger/clearance/import", content=raw.getvalue(),
                           params={"format": "xlsx"})
-    assert r.json() == {"inserted": 4, "updated": 0, "unchanged": 0}, r.text
+    assert r.json() == {"inserted": 4, "updated": 0, "unchanged": 0, "rows": 4,
+                        "encoding": None}, r.text
     r = await client.post("ledger/hazardous", json=[
         {"ref": "h-1", "time": "2025-01-10T10:00:00+08:00", "direction": "in",
          "item": "废电池 batteries", "quantity": 5},

@@ -92,33 +92,72 @@ def test_overflow_drops_samples_first_and_leaves_a_counted_gap_marker(tmp_path: 
     assert stats.depth + stats.dropped_samples + stats.dropped_other == 151 + len(markers)
 
 
-def test_disk_full_loses_only_that_append_and_raises_an_alarm_after(tmp_path: Path) -> None:
+def test_disk_full_refuses_records_by_seq_and_reports_the_exact_ranges(tmp_path: Path) -> None:
     """SQLITE_FULL, as on a full SD card (max_page_count stands in for the disk here; the
-    reliability suite does it with a real full tmpfs)."""
-    box = Outbox(tmp_path / "o.sqlite", edge_id="e1")
-    box.append([sample(0)])
+    reliability suite and tests/integration/test_outbox_disk.py use a real full tmpfs)."""
+    box = Outbox(tmp_path / "o.sqlite", edge_id="e1", reserve_bytes=0)
+    box.append([sample(0)], now=1000.0)
     (pages,) = box._db.execute("PRAGMA page_count").fetchone()
     box._db.execute(f"PRAGMA max_page_count = {pages}")
-    failures = 0
-    messages = []
-    for i in range(1, 200):
-        try:
-            box.append([sample(i) for _ in range(20)])
-        except OutboxError as exc:
-            failures += 1
-            messages.append(str(exc))
-    assert failures > 0
-    assert all("20 records lost" in m for m in messages)
-    assert box.write_failures == failures
-    stored_before = box.stats().depth
+    t = 1000.0
+    for i in range(1, 200):  # never raises: refused records are counted, not thrown
+        t += 0.5
+        box.append([sample(i) for _ in range(20)], now=t)
+    st = box.disk_status
+    assert st.pressure
+    assert box.write_failures >= 1
+    assert box.refused_records == st.dropped_records > 0
+    refused = {q for a, b in st.dropped_seqs for q in range(a, b + 1)}
+    stored_before = {json.loads(r.body)["seq"] for r in box.read_after(0, 100_000)}
+    assert not refused & stored_before
+    version = st.version
     box._db.execute("PRAGMA max_page_count = 1073741823")  # space freed
-    box.append([sample(999)])
+    box.append([sample(999)], now=t + 0.5)  # within the retry pause: still refused
+    box.append([sample(1000)], now=t + 10)
+    assert not st.pressure
+    assert st.version > version
     rows = [json.loads(r.body) for r in box.read_after(0, 100_000)]
-    assert len(rows) == stored_before + 2
     alarm = rows[-2]
-    assert alarm["name"] == "outbox.write_failed"
+    assert alarm["name"] == "outbox.disk_full"
     assert alarm["severity"] == "alarm"
-    assert alarm["data"]["failed_appends"] == failures
-    assert alarm["data"]["lost_records"] == 20 * failures
+    in_stream = {q for a, b in alarm["data"]["dropped_seqs"] for q in range(a, b + 1)}
+    assert in_stream == {q for a, b in st.dropped_seqs for q in range(a, b + 1)}
+    assert alarm["data"]["dropped_records"] == len(in_stream) == box.refused_records
     seqs = [r["seq"] for r in rows]
-    assert seqs == sorted(set(seqs)) == list(range(1, len(rows) + 1))  # no hidden seq gap
+    assert seqs == sorted(set(seqs))
+    # every seq ever given is stored or named in a dropped range: no hidden gap
+    assert set(seqs) | in_stream == set(range(1, seqs[-1] + 1))
+    box.append([sample(1001)], now=t + 11)  # the report is written once
+    assert [r["name"] for r in (json.loads(x.body) for x in box.read_after(0, 100_000))
+            if r.get("name") == "outbox.disk_full"] == ["outbox.disk_full"]
+
+
+def test_dropped_ranges_survive_a_restart_during_pressure(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", edge_id="e1", reserve_bytes=0,
+                 min_free_bytes=1 << 62)  # a mark no disk reaches: everything is refused
+    assert box.append([sample(1), sample(2)], now=1.0) == []
+    assert box.disk_status.pressure
+    assert box.disk_status.dropped_seqs == [[1, 2]]
+    box.close()
+    box = Outbox(tmp_path / "o.sqlite", edge_id="e1", reserve_bytes=0,
+                 min_free_bytes=64 << 10)
+    assert box.disk_status.pressure
+    assert box.disk_status.dropped_seqs == [[1, 2]]
+    assert box.append([sample(3)], now=2.0) == [4]
+    first = json.loads(box.read_after(0, 10)[0].body)
+    assert first["name"] == "outbox.disk_full"
+    assert first["data"]["dropped_seqs"] == [[1, 2]]
+
+
+def test_ack_moves_on_even_when_the_delete_cannot_be_written(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", edge_id="e1", reserve_bytes=0)
+    box.append([sample(i) for i in range(10)])
+    box._db.execute("PRAGMA query_only = 1")  # every write fails, reads work
+    assert box.ack(6) == 0
+    assert box.acked_upto == 6
+    assert box.ack_write_failures == 1
+    assert [json.loads(r.body)["seq"] for r in box.read_after(box.acked_upto, 10)] == [
+        7, 8, 9, 10]
+    box._db.execute("PRAGMA query_only = 0")
+    box.ack(8)
+    assert box.stats().depth == 2

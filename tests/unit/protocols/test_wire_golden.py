@@ -24,6 +24,7 @@ from protocols.wire import (
     IntervalFlag,
     IntervalRecord,
     Message,
+    Notice,
     Sample,
     Severity,
     StreamId,
@@ -127,6 +128,17 @@ BIRTH_EMPTY_JSON = (
     '"synced":true,"software":"绿色学校 edge","devices":[]}'
 ).encode()
 
+BIRTH_NOTICE = Birth(stream=STREAM, ts=T0, synced=True, software="edge", notices=(
+    Notice(ts=T0, name="alarm.outbox_disk", severity=Severity.ALARM,
+           data={"state": "raised", "disk_pressure": True, "dropped_seqs": [[352, 378]],
+                 "dropped_records": 27}),),)
+BIRTH_NOTICE_JSON = (
+    b'{"v":1,"type":"birth","stream":{"edge":"edge-hd01","epoch":2},"ts":1718000000000,'
+    b'"synced":true,"software":"edge","devices":[],"notices":[{"ts":1718000000000,'
+    b'"name":"alarm.outbox_disk","severity":"alarm","data":{"state":"raised",'
+    b'"disk_pressure":true,"dropped_seqs":[[352,378]],"dropped_records":27},"synced":true}]}'
+)
+
 DEATH = Death(stream=STREAM)
 DEATH_JSON = b'{"v":1,"type":"death","stream":{"edge":"edge-hd01","epoch":2}}'
 
@@ -156,6 +168,7 @@ GOLDEN: list[tuple[str, Message, bytes]] = [
     ("ack-zero", ACK_ZERO, ACK_ZERO_JSON),
     ("birth", BIRTH, BIRTH_JSON),
     ("birth-no-devices", BIRTH_EMPTY, BIRTH_EMPTY_JSON),
+    ("birth-notice", BIRTH_NOTICE, BIRTH_NOTICE_JSON),
     ("death", DEATH, DEATH_JSON),
     ("command", COMMAND, COMMAND_JSON),
     ("command-no-args", COMMAND_NO_ARGS, COMMAND_NO_ARGS_JSON),
