@@ -6,7 +6,8 @@ and heard from it within `ONLINE_WITHIN_S`; `connected` is null until a birth or
 seen. The outbox depth is what the edge last reported (an event whose data carries
 `outbox_depth`); null when it never did, never invented. Likewise the disk status,
 from the edge's last `alarm.outbox_disk` notice (`disk_pressure`, `dropped_records`).
-Every configured edge of the institution is listed, in id order, including one that has never connected.
+Every configured edge of the institution is listed, in id order, including one that has
+never connected.
 """
 
 from __future__ import annotations
