@@ -194,7 +194,7 @@ def seed_ledger(ledger: Ledger, config: InstitutionConfig, f: Figures) -> None:
     building = config.buildings[0].id
     add_entries(ledger, EntryKind.BILL, [
         {"ref": f"{tag}-bill-1", "energy": "natural_gas", "building": building,
-         "period_start": "2025-06-01", "period_end": "2025-07-31", "quantity": f.bill,
+         "period_start": "2025-06-01", "period_end": "2025-07-31", "quantity": f.bill, "unit": "m3",
          "supplier": f"{tag} gas co"}], config, profile)
     add_entries(ledger, EntryKind.FUEL, [
         {"ref": f"{tag}-fuel-1", "vehicle": f"{tag}-car", "day": "2025-07-01",
