@@ -11,7 +11,6 @@ Under CI=true a missing chromium or chromedriver fails the test instead of skipp
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -39,6 +38,7 @@ from central.ledger import SqliteLedger
 from central.profile import load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
+from tests import system
 from tests.conftest import free_port
 from tests.unit.central.central_helpers import authenticator, bearer
 from tests.unit.central.test_dashboard import DASHBOARD_INSTITUTION, NOW, populate_dashboard
@@ -55,15 +55,8 @@ TOKENS: dict[str, str] = {}  # set by the `fixed` fixture
 
 
 def _binaries() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or next(
-        (p for p in ("/usr/lib/chromium/chromedriver",) if Path(p).exists()), None)
-    if browser is None or driver is None:
-        missing = "chromium" if browser is None else "chromedriver"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} is not installed; .ci/run must install Debian's chromium "
-                        "and chromium-driver")
-        pytest.skip(f"{missing} is not installed (apt-get install chromium chromium-driver)")
+    browser = system.require("chromium")
+    driver = shutil.which("chromedriver") or "/usr/lib/chromium/chromedriver"
     return browser, driver
 
 
