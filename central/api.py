@@ -53,7 +53,13 @@ from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
 from central.ledger import EntryKind, Ledger, SqliteLedger
 from central.metrics import PeriodMetrics, period_metrics, waste_for
-from central.overview import Overview, build_overview, compliance_for
+from central.overview import (
+    ONLINE_WITHIN_S,
+    Overview,
+    build_overview,
+    compliance_for,
+    edge_online,
+)
 from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
 from central.prom import add_metrics_route
@@ -66,7 +72,6 @@ API_VERSION = "v1"
 PREFIX = f"/api/{API_VERSION}"
 MAX_BUCKETS = 5_000
 MAX_ROWS = 10_000
-ONLINE_WITHIN_S = 300.0  # an edge heard from within this many seconds counts as online
 
 IID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 IidParam = Annotated[str, PathParam(pattern=IID_PATTERN, description="institution id",
@@ -659,7 +664,7 @@ def create_app(
             connected = r.online
             out.append(EdgeHealth(
                 edge=edge, site=r.site, connected=connected,
-                online=connected is not False and age is not None and age <= ONLINE_WITHIN_S,
+                online=edge_online(connected, age),
                 last_seen=r.last_seen, age_s=age, epoch=r.epoch, software=r.software,
                 clock_synced=r.synced, outbox_depth=depth))
         return out

@@ -23,6 +23,13 @@ from central.store import Store, local_midnight_ms
 from central.waste import BinLevel
 
 STALE_AFTER_S = 300.0  # a live reading older than this is shown but not summed
+ONLINE_WITHIN_S = 300.0  # an edge heard from within this many seconds counts as online
+
+
+def edge_online(connected: bool | None, age_s: float | None) -> bool:
+    """One answer for `/edges`, the overview and the dashboard: a birth and no death since
+    (a clean stop publishes a death), and heard from within ONLINE_WITHIN_S."""
+    return connected is not False and age_s is not None and age_s <= ONLINE_WITHIN_S
 
 
 class _View(BaseModel):
@@ -143,10 +150,12 @@ def build_overview(store: Store, institution: InstitutionConfig,
                                       water_m3_today=water, meters=meters))
 
     powers = [b.power_w for b in buildings if b.power_w is not None]
-    edges = [EdgeView(edge=e.edge, site=e.site, epoch=e.epoch, online=e.online,
-                      software=e.software, last_seen=e.last_seen,
-                      age_s=None if e.last_seen is None else now - e.last_seen)
-             for e in store.edges()]
+    edges = []
+    for e in store.edges():
+        edge_age = None if e.last_seen is None else max(0.0, now - e.last_seen)
+        edges.append(EdgeView(edge=e.edge, site=e.site, epoch=e.epoch,
+                              online=edge_online(e.online, edge_age), software=e.software,
+                              last_seen=e.last_seen, age_s=edge_age))
     info = institution.institution
     return Overview(
         institution=InstitutionView(id=info.id, name=info.name, type=info.type,

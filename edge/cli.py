@@ -167,5 +167,8 @@ async def _main(config: EdgeConfig, base_dir: Path) -> None:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     agent = EdgeAgent.create(config, clock=SystemClock(), base_dir=base_dir)
-    logging.getLogger(__name__).info("edge %s stream %s", config.edge_id, agent.outbox.stream)
+    log = logging.getLogger(__name__)
+    log.info("edge %s stream %s", config.edge_id, agent.outbox.stream)
+    log.info("polling %d devices on %d buses", sum(len(s.devices) for s in agent.schedulers),
+             len(agent.schedulers))
     await agent.run()

@@ -6,6 +6,7 @@ all the one-machine demo needs; production and the tests use Mosquitto.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -146,3 +147,25 @@ async def demo_broker(*, port: int | None = None, prefer: str = "auto"
     cm = _mosquitto(binary, port) if binary else _amqtt(port)
     async with cm as info:
         yield info
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=1883, help="port on 127.0.0.1 "
+                        "(default 1883)")
+    parser.add_argument("--kind", dest="prefer", choices=["auto", "mosquitto", "amqtt"],
+                        default="auto", help="auto (default): Mosquitto when installed, "
+                        "else the embedded amqtt (MQTT 3.1.1 only)")
+
+
+async def _serve(port: int, prefer: str) -> None:
+    async with demo_broker(port=port, prefer=prefer) as info:
+        print(f"{info.kind} broker on {info.host}:{info.port}, anonymous, loopback only "
+              "(Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`greenguard broker`: the demo's loopback broker, to try the parts by hand."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.prefer))
+    return 0

@@ -352,6 +352,14 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert driver.find_element(By.CSS_SELECTOR, '[data-testid="auth-needed"]').is_displayed()
     assert not driver.find_element(By.ID, "content").is_displayed()
     assert "#token=" in driver.find_element(By.ID, "auth-text").text
+    # The sign-in box: a token pasted by hand opens the page as the link does.
+    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="token-input"]')
+    assert box.is_displayed()
+    box.send_keys(TOKEN)
+    driver.find_element(By.ID, "token-use").click()
+    wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
+    assert driver.execute_script("return localStorage.getItem('gg_token')") == TOKEN
+    driver.execute_script("localStorage.removeItem('gg_token')")
 
     driver.get(f"{fixed}/#token={TOKEN}")
     wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
@@ -384,7 +392,7 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert text(driver, "bin-bin-1") == "85"
     assert text(driver, "clearances-count") == "2"
     assert text(driver, "edge-edge-1-state") == "在线"
-    assert text(driver, "edge-edge-2-state") == "未知"
+    assert text(driver, "edge-edge-2-state") == "在线"  # no birth, heard from 20 s ago
     assert int(driver.find_element(By.CSS_SELECTOR, '[data-testid="sparkline"]')
                .get_attribute("data-points") or 0) == sum(
         1 for p in live["series"] if p["power_w"] is not None)
@@ -401,7 +409,7 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
 
     switch_to_english(driver)
     assert "Possible leak" in driver.find_element(By.CSS_SELECTOR, '[data-testid="alarm"]').text
-    assert text(driver, "edge-edge-2-state") == "unknown"
+    assert text(driver, "edge-edge-2-state") == "online"
     driver.set_window_size(*PHONE)
     no_horizontal_overflow(driver)
     screenshot(driver, "fixed-phone-en", PHONE)

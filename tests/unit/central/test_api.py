@@ -117,7 +117,8 @@ async def test_overview_live_and_today(client: httpx.AsyncClient) -> None:
     assert water["live"]["point"] == "flow_m3h"
     edges = {e["edge"]: e for e in o["edges"]}
     assert edges["edge-1"]["online"] is True
-    assert edges["edge-2"]["online"] is None
+    # No birth seen, but heard from 20 s ago: online, as `/edges` says (one rule for both).
+    assert edges["edge-2"]["online"] is True
     assert edges["edge-2"]["age_s"] == pytest.approx(20.0)
     assert o["ingest"]["stored_records"] == 11
     assert o["compliance"]["energy_kgce"] == pytest.approx(1_229.0)

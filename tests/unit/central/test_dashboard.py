@@ -200,7 +200,7 @@ async def test_edge_health(board: dict[str, Any]) -> None:
     assert edges["edge-1"]["clock_synced"] is True
     assert edges["edge-1"]["age_s"] == pytest.approx(30.0)
     assert edges["edge-1"]["outbox_depth"] is None  # not on the wire yet
-    assert edges["edge-2"]["online"] is None
+    assert edges["edge-2"]["online"] is True  # no birth, heard from recently: as `/edges`
     assert edges["edge-2"]["clock_synced"] is None
     assert board["ingest"]["stored_records"] == 25
 
