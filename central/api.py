@@ -37,6 +37,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.apidocs import add_offline_docs
 from central.auth import (
     Authenticator,
     Principal,
@@ -435,10 +436,11 @@ def create_app(
     if not by_id:
         raise ConfigError("institutions", [("<list>", [], "at least one institution")])
     app = FastAPI(
-        title="greenguard central", version=API_VERSION,
+        title="greenguard central", version=API_VERSION, docs_url=None, redoc_url=None,
         description="Compliance figures, telemetry, alarms and edge health of the "
                     "institutions this central serves. Every /api/v1 route needs "
                     "`Authorization: Bearer <token>`; see docs/api.md.")
+    add_offline_docs(app)  # /docs and /redoc with their assets served here (central/apidocs.py)
     app.state.store = store
     app.state.tenants = by_id
     app.state.institution_ids = frozenset(by_id)

@@ -443,3 +443,16 @@ def test_the_page_loads_nothing_from_elsewhere(fixed: str) -> None:
     assert refused.value.code == 404
     refused.value.close()
 
+
+
+def test_api_docs_render_without_other_origins(fixed: str, browser: Browser) -> None:
+    """/docs and /redoc on a closed network: they render, and every resource the browser
+    fetched came from the central."""
+    driver = browser()
+    driver.get(f"{fixed}/docs")
+    wait_for(driver, "document.querySelectorAll('.opblock').length > 0")
+    only_same_origin(driver, fixed)
+    driver.get(f"{fixed}/redoc")
+    wait_for(driver, "document.querySelectorAll('[data-section-id]').length > 0")
+    only_same_origin(driver, fixed)
+    assert console_errors(driver) == []
