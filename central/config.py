@@ -37,6 +37,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.errors import ConfigError, Problem
+from protocols.fullwidth import structural_fullwidth
 
 # Same shapes as protocols.wire ids and point names, so a meter can match a wire record.
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -645,7 +646,14 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [("<yaml>", where, f"YAML syntax error: {problem}")]) from None
+        raise ConfigError(source, [*fullwidth_problems(text),
+                                   ("<yaml>", where, f"YAML syntax error: {problem}")]) from None
+
+
+def fullwidth_problems(text: str) -> list[tuple[str, object, str]]:
+    """Full-width punctuation where YAML syntax belongs (protocols/fullwidth.py), as
+    problems that come first: they are usually the cause of the others."""
+    return [(f"<yaml> {f.where}", f.char, f.problem) for f in structural_fullwidth(text)]
 
 
 def parse_institution(data: Any, source: str = "<institution>") -> InstitutionConfig:
@@ -661,7 +669,14 @@ def parse_institution(data: Any, source: str = "<institution>") -> InstitutionCo
 def load_institution(path: str | Path) -> InstitutionConfig:
     """Read and validate an institution YAML file; raises `ConfigError`."""
     path = Path(path)
-    return parse_institution(read_yaml(path), str(path))
+    data = read_yaml(path)
+    try:
+        return parse_institution(data, str(path))
+    except ConfigError as exc:
+        hints = fullwidth_problems(path.read_text(encoding="utf-8"))
+        if not hints:
+            raise
+        raise ConfigError(exc.source, [*hints, *exc.problems]) from None
 
 
 def load_institutions(path: str | Path) -> list[InstitutionConfig]:
