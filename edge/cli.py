@@ -169,6 +169,8 @@ async def _main(config: EdgeConfig, base_dir: Path) -> None:
     agent = EdgeAgent.create(config, clock=SystemClock(), base_dir=base_dir)
     log = logging.getLogger(__name__)
     log.info("edge %s stream %s", config.edge_id, agent.outbox.stream)
-    log.info("polling %d devices on %d buses", sum(len(s.devices) for s in agent.schedulers),
-             len(agent.schedulers))
+    devices = sum(len(s.devices) for s in agent.schedulers)
+    buses = len(agent.schedulers)
+    log.info("polling %d device%s on %d bus%s", devices, "" if devices == 1 else "s",
+             buses, "" if buses == 1 else "es")
     await agent.run()

@@ -140,7 +140,7 @@ def test_the_parts_run_as_the_readme_says(tmp_path: Path, parts: dict[str, Runni
     edge, central = parts["edge"], parts["central"]
     edge.wait_for("first reading", within_s=180)  # the first poll waits for its slot
     assert f"uplink connected to broker 127.0.0.1:{ports['1883']}" in edge.output
-    assert "polling 6 devices on 1 buses" in edge.output
+    assert "polling 6 devices on 1 bus" in edge.output
     assert f"listening on http://127.0.0.1:{http}" in central.output
     assert f"dashboard: http://127.0.0.1:{http}/ (create a token with" in central.output
 
