@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck bench lock clean
+.PHONY: demo test system-deps lint typecheck bench lock clean
 
 $(BIN)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The Debian packages some tests need (Mosquitto, Chromium, PostgreSQL, VictoriaMetrics,
+# poppler-utils, ...); without them those tests skip, and CI (.ci/run) installs them all.
+system-deps:
+	.ci/system-deps
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -101,6 +101,7 @@ async def end_to_end(work: Path, port: int, backlog: int, batch: int, live_rate:
     from central.auth import generate_secret
 
     (work / "auth.secret").write_text(generate_secret(), encoding="utf-8")
+    (work / "auth.secret").chmod(0o600)
     central = subprocess.Popen(
         [str(BIN / "greenguard"), "central", "--config", str(work / "institution.yaml"),
          "--db", str(work / "central.sqlite"), "--mqtt-port", str(port),

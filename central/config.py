@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from central.errors import ConfigError, Problem
 from central.institution import SITE_RE, Id
+from central.secretfile import read_secret_file
 from central.validation import problems_from
 
 # key=value `password=...` or a URI's `user:password@`
@@ -108,12 +109,9 @@ class CentralSettings(BaseSettings):
             return self.postgres_password.get_secret_value()
         if self.postgres_password_file is None:
             return None
-        try:
-            return self.postgres_password_file.read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError("settings", [("postgres_password_file",
-                                            str(self.postgres_password_file),
-                                            f"cannot read: {exc.strerror}")]) from None
+        # Mode 0600 or stricter, not empty, not YAML (central/secretfile.py).
+        return read_secret_file(self.postgres_password_file, "postgres_password_file",
+                                keep_spaces=True)
     telemetry: TelemetrySettings | None = None  # InfluxDB; None: the SQL store only
     # API tokens: the HS256 signing secret (or a file holding it) and the token table.
     auth_secret: SecretStr | None = None
@@ -143,11 +141,8 @@ class CentralSettings(BaseSettings):
     def auth_secret_value(self) -> str | None:
         """The signing secret from `auth_secret_file` or `auth_secret` (unchecked)."""
         if self.auth_secret_file is not None:
-            try:
-                return self.auth_secret_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError("settings", [("auth_secret_file", str(self.auth_secret_file),
-                                                f"cannot read: {exc}")]) from None
+            # Mode 0600 or stricter, not empty, not YAML (central/secretfile.py).
+            return read_secret_file(self.auth_secret_file, "auth_secret_file")
         return None if self.auth_secret is None else self.auth_secret.get_secret_value()
 
     @field_validator("mqtt_site")

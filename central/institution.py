@@ -36,7 +36,7 @@ from pydantic_core import PydanticCustomError
 from central import codes
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
-from central.validation import problems_from, read_yaml
+from central.validation import fullwidth_problems, problems_from, read_yaml
 
 # Same shapes as protocols.wire ids and point names, so a meter can match a wire record.
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -436,7 +436,14 @@ def parse_institution(data: Any, source: str = "<institution>") -> InstitutionCo
 def load_institution(path: str | Path) -> InstitutionConfig:
     """Read and validate an institution YAML file; raises `ConfigError`."""
     path = Path(path)
-    return parse_institution(read_yaml(path), str(path))
+    data = read_yaml(path)
+    try:
+        return parse_institution(data, str(path))
+    except ConfigError as exc:
+        hints = fullwidth_problems(path.read_text(encoding="utf-8"))
+        if not hints:
+            raise
+        raise ConfigError(exc.source, [*hints, *exc.problems]) from None
 
 
 def load_institutions(path: str | Path) -> list[InstitutionConfig]:

@@ -1,6 +1,7 @@
 """`greenguard report ...`: produce a report from the central's database and ledger.
 
-    greenguard report monthly --config institution.yaml --year 2025 --number 3
+    greenguard report monthly --config institution.yaml --year 2025 --month 3
+    greenguard report monthly --config institution.yaml      # this month so far
     greenguard report annual --year 2025 --format pdf --lang en -o annual-2025.pdf
     greenguard report ledger --year 2025 -o ledger.xlsx
     greenguard report import fuel --file receipts.xlsx      # all rows, or none
@@ -44,7 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ledger-db", dest="ledger_database", type=Path, metavar="PATH",
                         help="ledger database (default <db>.ledger.sqlite)")
     parser.add_argument("--year", type=int, help="default: this year")
-    parser.add_argument("--number", type=int, help="month (monthly) or quarter (quarterly)")
+    parser.add_argument("--month", "--number", dest="number", type=int, metavar="N",
+                        help="monthly: month 1..12 (default: this month so far; December "
+                        "for an earlier --year)")
+    parser.add_argument("--quarter", dest="quarter", type=int, metavar="N",
+                        help="quarterly: quarter 1..4 (default: this quarter so far; Q4 for "
+                        "an earlier --year)")
     parser.add_argument("--lang", choices=["zh", "en"], default="zh")
     parser.add_argument("--format", dest="fmt", help="html, pdf, xlsx or json; default the "
                         "report's first (monthly html, annual html, ledger xlsx)")
@@ -68,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
             if args.report == "import":
                 return _import(args, ledger, institution, profile)
             now = SystemClock().now()
-            year = args.year or datetime.fromtimestamp(now, institution.institution.tz).year
+            today = datetime.fromtimestamp(now, institution.institution.tz)
+            year = args.year or today.year
+            number = _period_number(args, today, year)
             fmt = args.fmt or FORMATS[args.report][0]
             with open_reader(settings) as store:
                 content, _media, name = produce(
                     scoped(store, institution), ledger, institution, profile,
-                    report=args.report, fmt=fmt, year=year, number=args.number,
+                    report=args.report, fmt=fmt, year=year, number=number,
                     lang=args.lang, now=now)
         finally:
             ledger.close()
@@ -88,6 +96,20 @@ def run(args: argparse.Namespace) -> int:
     target.write_bytes(content)
     print(f"wrote {target} ({len(content):,} bytes)")
     return 0
+
+
+def _period_number(args: argparse.Namespace, today: datetime, year: int) -> int | None:
+    """The month (monthly) or quarter (quarterly) asked for, or the sensible default: the
+    current one so far in the current year, the year's last one in an earlier year."""
+    if args.report == "quarterly" and args.quarter is not None:
+        return int(args.quarter)
+    if args.report not in ("monthly", "quarterly"):
+        return args.number if isinstance(args.number, int) else None
+    if args.number is not None:
+        return int(args.number)
+    if args.report == "monthly":
+        return today.month if year == today.year else 12
+    return (today.month - 1) // 3 + 1 if year == today.year else 4
 
 
 def _choose(institutions: list[InstitutionConfig], wanted: str | None) -> InstitutionConfig:

@@ -61,6 +61,20 @@ async def _announce(server: uvicorn.Server, subscribed: asyncio.Event,
     ready.set()
 
 
+async def _log_lifecycle(server: uvicorn.Server, subscribed: asyncio.Event,
+                         settings: CentralSettings) -> None:
+    """The INFO lines an operator looks for: broker reached, URL served, how to get in."""
+    await subscribed.wait()
+    log.info("connected to broker %s:%s, subscribed", settings.mqtt_host, settings.mqtt_port)
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+        await asyncio.sleep(0.02)
+    url = f"http://{settings.http_host}:{settings.http_port}"
+    log.info("listening on %s (API docs: %s/docs)", url, url)
+    log.info("dashboard: %s/ (create a token with `greenguard central create-token --name "
+             "NAME --role viewer` and the same --config and --auth-secret-file; the first "
+             "admin: `greenguard central bootstrap-admin`)", url)
+
+
 def load_checked(settings: CentralSettings
                  ) -> tuple[list[tuple[InstitutionConfig, CoefficientProfile]], str]:
     """Institutions with their profiles, and the signing secret; `ConfigError` if any is
@@ -134,6 +148,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,
                                       on_client=link.attach), name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
+            tg.create_task(_log_lifecycle(server, subscribed, settings), name="central.log")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:

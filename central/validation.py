@@ -11,6 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from central.errors import ConfigError, Problem
+from protocols.fullwidth import structural_fullwidth
 
 
 def problems_from(exc: ValidationError) -> list[Problem]:
@@ -65,4 +66,11 @@ def read_yaml(path: Path) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [("<yaml>", where, f"YAML syntax error: {problem}")]) from None
+        raise ConfigError(source, [*fullwidth_problems(text),
+                                   ("<yaml>", where, f"YAML syntax error: {problem}")]) from None
+
+
+def fullwidth_problems(text: str) -> list[tuple[str, object, str]]:
+    """Full-width punctuation where YAML syntax belongs (protocols/fullwidth.py), as
+    problems that come first: they are usually the cause of the others."""
+    return [(f"<yaml> {f.where}", f.char, f.problem) for f in structural_fullwidth(text)]

@@ -179,5 +179,10 @@ async def _main(config: EdgeConfig, base_dir: Path) -> None:
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     agent = EdgeAgent.create(config, clock=SystemClock(), base_dir=base_dir)
-    logging.getLogger(__name__).info("edge %s stream %s", config.edge_id, agent.outbox.stream)
+    log = logging.getLogger(__name__)
+    log.info("edge %s stream %s", config.edge_id, agent.outbox.stream)
+    devices = sum(len(s.devices) for s in agent.schedulers)
+    buses = len(agent.schedulers)
+    log.info("polling %d device%s on %d bus%s", devices, "" if devices == 1 else "s",
+             buses, "" if buses == 1 else "es")
     await agent.run()

@@ -31,6 +31,7 @@ from edge.errors import ConfigError
 from edge.rules.calendar import CalendarConfig
 from edge.rules.config import RulesConfig
 from protocols.errors import RegisterMapError
+from protocols.fullwidth import structural_fullwidth
 
 
 class MqttSettings(Strict):
@@ -425,9 +426,15 @@ def load_edge_config(path: str | Path) -> EdgeConfig:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read edge config {p}: {exc.strerror}") from None
+    hints = "".join(f"\n  {f}" for f in structural_fullwidth(text))
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"edge config {p} is not valid YAML: {exc}") from None
-    return parse_edge_config(data, source=str(p))
+        raise ConfigError(f"edge config {p} is not valid YAML:{hints}\n{exc}") from None
+    try:
+        return parse_edge_config(data, source=str(p))
+    except ConfigError as exc:
+        if not hints:
+            raise
+        raise ConfigError(f"{exc}\n  probably because of full-width punctuation:{hints}") from None
 

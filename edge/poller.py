@@ -147,6 +147,17 @@ def poll_order(online: Sequence[bool | None]) -> list[int]:
 # -- runtime ------------------------------------------------------------------------------
 
 
+def _first_values(reading: Reading, shown: int = 4) -> str:
+    """A short `point=value` list for the log line of a device's first reading."""
+    items = [f"{name}={value}" for name, value in list(reading.values.items())[:shown]]
+    more = len(reading.values) - shown
+    if more > 0:
+        items.append(f"… {more} more")
+    if reading.bad:
+        items.append(f"{len(reading.bad)} bad: {', '.join(sorted(reading.bad))}")
+    return ", ".join(items) or "no values"
+
+
 @dataclass
 class DeviceRuntime:
     driver: AnyDriver
@@ -328,6 +339,8 @@ class BusScheduler:
         driver = dev.driver
         ts_ms = round(ts * 1000)
         synced = self.clock.synced
+        if dev.online is None:  # the first answer: the lifecycle log shows each device working
+            log.info("%s first reading: %s", driver.id, _first_values(reading))
         if dev.online is False:
             log.info("%s back online after %d failures", driver.id, dev.failures)
             records.append(self._event(ts, "device.online", Severity.INFO, driver.id,

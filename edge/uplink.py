@@ -166,8 +166,11 @@ class Uplink:
                     self.stats.connects += 1
                     self.stats.connected = True
                     backoff = 0.5
-                    log.info("uplink connected to %s:%s", mqtt.host, mqtt.port)
+                    log.info("uplink connected to broker %s:%s", mqtt.host, mqtt.port)
                     await self._session(client)
+                except asyncio.CancelledError:
+                    await self._publish_death(client)
+                    raise
                 finally:
                     # Not `async with`: a graceful disconnect waits for the broker without a
                     # limit, and a cancelled uplink must end even on a dead link.
@@ -187,6 +190,19 @@ class Uplink:
             delay = backoff * random.uniform(0.5, 1.5)
             backoff = min(backoff * 2, 30.0)
             await asyncio.sleep(delay)
+
+    async def _publish_death(self, client: aiomqtt.Client) -> None:
+        """A clean stop replaces the retained birth with a retained death, as the will does
+        after an unclean one: otherwise the broker keeps the birth and the central (and
+        anyone subscribing later) sees the stopped edge online. Best effort, 2 s at most."""
+        death = encode(Death(self.outbox.stream))
+        try:
+            async with asyncio.timeout(2):
+                await client.publish(self._topic(Channel.STATE), death, qos=1, retain=True)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.info("could not announce the stop to the broker: %s", exc)
+        else:
+            log.info("uplink stopped; offline state published")
 
     async def _session(self, client: aiomqtt.Client) -> None:
         birth = self._birth()

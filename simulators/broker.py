@@ -6,6 +6,7 @@ all the one-machine demo needs; production and the tests use Mosquitto.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +83,47 @@ async def _mosquitto(binary: str, port: int) -> AsyncIterator[BrokerInfo]:
                     await proc.wait()
 
 
-@contextlib.asynccontextmanager
-async def _amqtt(port: int) -> AsyncIterator[BrokerInfo]:
+def _closing_amqtt(config: dict[str, object]) -> Any:
+    """An amqtt Broker that closes every accepted connection when its handler ends.
+
+    amqtt 0.12 leaves the stream writer of an accepted connection open on several paths: a
+    client that connects and leaves before CONNECT (a port probe), a reset while it closes,
+    a client still connected at shutdown. The socket then outlives the broker and is
+    reported ("unclosed socket", or "loop is closed" from the writer) when the event loop
+    is gone. Here each connection's handler closes its writer in `finally`, and shutdown
+    cancels the handlers still running and waits for them while the loop still runs."""
     from amqtt.broker import Broker  # demo-only dependency, imported on demand
 
-    broker = Broker({
+    class ClosingBroker(Broker):  # type: ignore[misc]  # amqtt ships no type information
+        def __init__(self) -> None:
+            super().__init__(config)
+            self._connections: set[asyncio.Task[None]] = set()
+
+        async def stream_connected(self, reader: asyncio.StreamReader,
+                                   writer: asyncio.StreamWriter, listener_name: str) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._connections.add(task)
+            try:
+                await super().stream_connected(reader, writer, listener_name)
+            finally:
+                self._connections.discard(task)
+                writer.close()
+                with contextlib.suppress(OSError):  # the peer may have reset it already
+                    await writer.wait_closed()
+
+        async def shutdown(self) -> None:
+            await super().shutdown()
+            for task in self._connections:
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+
+    return ClosingBroker()
+
+
+@contextlib.asynccontextmanager
+async def _amqtt(port: int) -> AsyncIterator[BrokerInfo]:
+    broker = _closing_amqtt({
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
     })
@@ -109,3 +147,25 @@ async def demo_broker(*, port: int | None = None, prefer: str = "auto"
     cm = _mosquitto(binary, port) if binary else _amqtt(port)
     async with cm as info:
         yield info
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=1883, help="port on 127.0.0.1 "
+                        "(default 1883)")
+    parser.add_argument("--kind", dest="prefer", choices=["auto", "mosquitto", "amqtt"],
+                        default="auto", help="auto (default): Mosquitto when installed, "
+                        "else the embedded amqtt (MQTT 3.1.1 only)")
+
+
+async def _serve(port: int, prefer: str) -> None:
+    async with demo_broker(port=port, prefer=prefer) as info:
+        print(f"{info.kind} broker on {info.host}:{info.port}, anonymous, loopback only "
+              "(Ctrl-C to stop)", flush=True)
+        await asyncio.Event().wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    """`greenguard broker`: the demo's loopback broker, to try the parts by hand."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(args.port, args.prefer))
+    return 0

@@ -1,7 +1,9 @@
 """`greenguard sim`: serve a scenario's simulated meters over Modbus TCP in real time, and
-write the edge config that reads them, so an edge agent can be tried against them by hand:
+write the edge config that reads them and the institution config that describes them, so
+an edge agent and a central can be tried against them by hand (README, "Running the parts
+yourself"):
 
-    greenguard sim --port 5020 --write-edge-config edge.yaml
+    greenguard sim --port 5020 --write-edge-config edge.yaml --write-institution institution.yaml
     greenguard edge --config edge.yaml
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from protocols.clock import SystemClock
-from simulators.configs import edge_config
+from simulators.configs import edge_config, institution_config
 from simulators.modbus_server import ModbusMeterServer
 from simulators.scenario import build_meters, load_scenario
 
@@ -27,8 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=5020, help="Modbus TCP port (default 5020)")
     parser.add_argument("--mqtt-host", default="127.0.0.1", help="broker for the edge config")
     parser.add_argument("--mqtt-port", type=int, default=1883)
+    parser.add_argument("--mqtt-protocol", choices=["5", "3.1.1"], default="3.1.1",
+                        help="MQTT version for the edge config (default 3.1.1: works with "
+                        "Mosquitto and with the embedded broker of `greenguard broker`)")
     parser.add_argument("--write-edge-config", type=Path, metavar="PATH",
                         help="write an edge.yaml that polls these meters")
+    parser.add_argument("--write-institution", type=Path, metavar="PATH",
+                        help="write the matching institution.yaml for `greenguard central`")
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -38,10 +45,16 @@ async def serve(args: argparse.Namespace) -> None:
     async with ModbusMeterServer(meters, port=args.port) as server:
         if args.write_edge_config is not None:
             doc = edge_config(scenario, modbus_host="127.0.0.1", modbus_port=server.port,
-                              mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port)
+                              mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                              mqtt_protocol=args.mqtt_protocol)
             args.write_edge_config.write_text(
                 yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
             print(f"wrote {args.write_edge_config}")
+        if args.write_institution is not None:
+            args.write_institution.write_text(
+                yaml.safe_dump(institution_config(scenario), allow_unicode=True,
+                               sort_keys=False), encoding="utf-8")
+            print(f"wrote {args.write_institution}")
         for meter in meters:
             print(f"  unit {meter.device_id:>3}  {meter.meter_id:<18} "
                   f"{meter.register_map.model}")

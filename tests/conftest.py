@@ -1,21 +1,22 @@
-"""Shared fixtures: free ports, a real Mosquitto broker, and a leak check.
+"""Shared fixtures: free ports, a real Mosquitto broker, and the one summary line of skips.
 
-Under CI=true a missing Mosquitto fails the run instead of skipping: the integration tests
-are the point of CI.
+A test that needs a system program asks tests/system.py for it: absent, the test skips (and
+the run ends with one line naming what `make system-deps` installs); under CI=true it fails,
+because the integration tests are the point of CI.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import system
 
 
 def free_port() -> int:
@@ -43,20 +44,13 @@ class Broker:
 
 
 def _mosquitto_binary() -> str | None:
-    return shutil.which("mosquitto") or next(
-        (p for p in ("/usr/sbin/mosquitto",) if Path(p).exists()), None
-    )
+    return system.find("mosquitto")
 
 
 @pytest.fixture
 def mosquitto_binary() -> str:
     """Path of Mosquitto; under CI=true its absence fails the test instead of skipping it."""
-    binary = _mosquitto_binary()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto is not installed; .ci/run must install Debian's mosquitto")
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
-    return binary
+    return system.require("mosquitto")
 
 
 @pytest.fixture
@@ -83,3 +77,25 @@ def mosquitto(tmp_path: Path, mosquitto_binary: str) -> Iterator[Broker]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter
+                            ) -> Generator[None, None, None]:
+    """Fold the skips for missing system programs into one line instead of one per reason.
+
+    Outermost wrapper: the reports are taken out while pytest prints its short summary and
+    put back before its final counts, which therefore still include them."""
+    skipped: list[pytest.TestReport] = terminalreporter.stats.get("skipped", [])
+    missing = {report: name for report in skipped
+               if (name := system.missing_component(report)) is not None}
+    if missing:
+        terminalreporter.stats["skipped"] = [r for r in skipped if r not in missing]
+    yield
+    if missing:
+        terminalreporter.stats["skipped"] = skipped
+        names = sorted(set(missing.values()))
+        packages = " ".join(p for n in names for p in system.COMPONENTS[n].debian)
+        terminalreporter.write_line(
+            f"{len(missing)} skipped for want of {', '.join(names)}: "
+            f"`make system-deps` installs them (Debian: {packages})", yellow=True)

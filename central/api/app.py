@@ -13,6 +13,7 @@ from central import page
 from central.api.deps import ApiSettings, Tenant
 from central.api.models import ERRORS
 from central.api.routes import ROUTERS, health
+from central.apidocs import add_offline_docs
 from central.auth import Authenticator, authorize
 from central.commands import CommandService, CommandUnavailableError
 from central.errors import ConfigError, EntryError, ReportError, StoreError
@@ -98,12 +99,13 @@ def create_app(
     body is read (central/uploads.py)."""
     by_id = _checked(tenants)
     app = FastAPI(
-        title="greenguard central", version=API_VERSION,
+        title="greenguard central", version=API_VERSION, docs_url=None, redoc_url=None,
         description="Compliance figures, telemetry, alarms and edge health of the "
                     "institutions this central serves. Every /api/v1 route needs "
                     "`Authorization: Bearer <token>`; see docs/api.md.")
     app.state.settings = ApiSettings(tenants=by_id, clock=clock, ingest_stats=ingest_stats,
                                      commands=commands, metrics_edges=metrics_edges)
+    add_offline_docs(app)  # /docs and /redoc with their assets served here (central/apidocs.py)
     app.state.store_source = store  # read by central.api.deps only
     app.state.institution_ids = frozenset(by_id)  # read by central.auth.authorize
     app.state.auth = auth

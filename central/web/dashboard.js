@@ -2,7 +2,8 @@
  * .../dashboard/live (every 2 s) and draws them as hand-written SVG. No library, no
  * request to any other origin (the server's Content-Security-Policy forbids it).
  *
- * Access: a token given once as #token=… in the address is kept in localStorage (gg_token)
+ * Access: a token pasted into the sign-in box, or given once as #token=… in the address, is
+ * kept in localStorage (gg_token)
  * and removed from the address bar; every request sends it as a bearer token. A 401 or 403
  * shows the "token needed" panel instead of figures. Language: zh-CN by default, English on
  * request, remembered in localStorage (gg_lang). */
@@ -14,7 +15,9 @@
       title: "节能监测", skip: "跳到内容", lang_button: "English", live_status: "实时",
       lost: "连接中断", loading: "加载中…",
       auth_title: "需要访问令牌",
-      auth_text: "请打开中心服务打印的仪表盘链接（以 #token=… 结尾），或向管理员索取访问令牌。",
+      auth_text: "请在下方粘贴访问令牌（由 greenguard central create-token 生成，或向管理员索取），" +
+        "或打开以 #token=… 结尾的仪表盘链接。",
+      auth_paste: "访问令牌", auth_use: "使用此令牌",
       auth_rejected: "已保存的访问令牌被拒绝（已过期或已撤销）。请打开新的仪表盘链接。",
       auth_forget: "清除已保存的令牌",
       targets: "年度考核指标", live: "实时", buildings: "各建筑用能",
@@ -54,8 +57,9 @@
       title: "Energy monitor", skip: "Skip to content", lang_button: "中文", live_status: "Live",
       lost: "Connection lost", loading: "Loading…",
       auth_title: "Sign-in token needed",
-      auth_text: "Open the dashboard link printed by the central (it ends in #token=…), or ask " +
-        "your administrator for an access token.",
+      auth_text: "Paste an access token below (made with greenguard central create-token, or " +
+        "ask your administrator), or open a dashboard link ending in #token=….",
+      auth_paste: "Access token", auth_use: "Use this token",
       auth_rejected: "The saved token was refused (expired or revoked). Open a new dashboard link.",
       auth_forget: "Forget the saved token",
       targets: "Annual targets", live: "Live", buildings: "Energy by building",
@@ -541,6 +545,16 @@
       } else if ($("status").getAttribute("data-key")) {
         setStatus($("status").getAttribute("data-key"), $("status").className === "error");
       }
+    });
+    // The sign-in box: a token pasted by hand (create-token prints one), same as #token=….
+    $("token-form").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var given = $("token-input").value.trim();
+      if (!given) return;
+      $("token-input").value = "";
+      store("gg_token", given);
+      token = given;
+      start();
     });
     $("forget").addEventListener("click", function () {
       store("gg_token", null);

@@ -15,7 +15,6 @@ the same password path as a production deployment.
 from __future__ import annotations
 
 import contextlib
-import glob
 import itertools
 import os
 import shutil
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import system
 from tests.conftest import free_port
 
 APP_USER = "greenguard"
@@ -36,23 +36,12 @@ _names = itertools.count(1)
 
 def server_binaries() -> Path | None:
     """Directory holding initdb and pg_ctl, newest major version first."""
-    for bindir in sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                         key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit()
-                         else 0, reverse=True):
-        if Path(bindir, "initdb").exists() and Path(bindir, "pg_ctl").exists():
-            return Path(bindir)
-    initdb = shutil.which("initdb")
-    if initdb and shutil.which("pg_ctl"):
-        return Path(os.path.realpath(initdb)).parent
-    return None
+    found = system.find("postgresql")
+    return Path(found) if found else None
 
 
 def require_server() -> Path:
-    bindir = server_binaries()
-    if bindir is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("PostgreSQL is not installed; .ci/run must install Debian's postgresql")
-        pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
+    bindir = Path(system.require("postgresql"))
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         pytest.fail("running as root needs runuser to start PostgreSQL as user postgres")
     return bindir

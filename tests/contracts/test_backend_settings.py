@@ -39,6 +39,7 @@ def test_password_from_a_file_or_the_environment(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     secret = tmp_path / "pg.secret"
     secret.write_text("s3cret\n", encoding="utf-8")
+    secret.chmod(0o600)
     s = load_settings(institution_config=tmp_path / "i.yaml", store="postgres",
                       postgres_dsn=DSN, postgres_password_file=secret)
     assert s.postgres_secret() == "s3cret"

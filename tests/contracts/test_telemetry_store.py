@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -65,6 +63,7 @@ from protocols.wire import (
     encode,
     topic,
 )
+from tests import system
 from tests.conftest import Broker, free_port
 from tests.unit.central.central_helpers import TEST_SECRET
 
@@ -151,14 +150,7 @@ class VictoriaMetrics:
 
 
 def _vm_binary() -> str:
-    binary = shutil.which("victoria-metrics") or (VM_BINARY if Path(VM_BINARY).exists()
-                                                  else None)
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("victoria-metrics is not installed; .ci/run must install Debian's "
-                        "victoria-metrics")
-        pytest.skip("victoria-metrics is not installed (apt-get install victoria-metrics)")
-    return binary
+    return system.require("victoria-metrics")
 
 
 def _start_vm(tmp_path: Path, port: int | None = None) -> VictoriaMetrics:

@@ -150,6 +150,7 @@ class Institution:
         from simulators.scenario import load_scenario
 
         (self.dir / "auth.secret").write_text(generate_secret(), encoding="utf-8")
+        (self.dir / "auth.secret").chmod(0o600)  # the central refuses a readable secret
         (self.dir / "institution.yaml").write_text(
             yaml.safe_dump(institution_config(load_scenario("school")), allow_unicode=True),
             encoding="utf-8")

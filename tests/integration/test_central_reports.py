@@ -5,8 +5,6 @@ and its totals equal the API's."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +21,7 @@ from central.profile import CoefficientProfile, load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
 from simulators.cli import main as greenguard
+from tests import system
 from tests.unit.central.central_helpers import (
     authenticator,
     batch,
@@ -38,9 +37,6 @@ BASE = f"/api/v1/institutions/{SCHOOL['institution']['id']}/"
 pytestmark = pytest.mark.integration
 
 NOW = local_ts(2025, 4, 1)
-# Under CI (.ci/run installs poppler-utils) a missing pdftoppm fails instead of skipping.
-POPPLER = bool(shutil.which("pdftoppm") and shutil.which("pdftotext")) or bool(
-    os.environ.get("CI"))
 
 
 def populate(store: Store) -> None:
@@ -121,7 +117,8 @@ async def test_monthly_disclosure_html(client: httpx.AsyncClient) -> None:
 
 
 def render_pages(content: bytes, tmp_path: Path) -> tuple[list[bytes], str]:
-    """PNG pages (pdftoppm) and the text (pdftotext) of a PDF."""
+    """PNG pages (pdftoppm) and the text (pdftotext) of a PDF; skips without poppler-utils."""
+    system.require("poppler-utils")
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(content)
     subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(tmp_path / "page")],
@@ -132,7 +129,6 @@ def render_pages(content: bytes, tmp_path: Path) -> tuple[list[bytes], str]:
     return pages, text
 
 
-@pytest.mark.skipif(not POPPLER, reason="needs poppler-utils (pdftoppm, pdftotext)")
 async def test_quarterly_pdf_renders_with_title_and_figure(
         client: httpx.AsyncClient, tmp_path: Path) -> None:
     r = await client.get("reports/quarterly",

@@ -11,7 +11,6 @@ Under CI=true a missing chromium or chromedriver fails the test instead of skipp
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -39,6 +38,7 @@ from central.ledger import SqliteLedger
 from central.profile import load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
+from tests import system
 from tests.conftest import free_port
 from tests.unit.central.central_helpers import authenticator, bearer
 from tests.unit.central.test_dashboard import DASHBOARD_INSTITUTION, NOW, populate_dashboard
@@ -55,15 +55,8 @@ TOKENS: dict[str, str] = {}  # set by the `fixed` fixture
 
 
 def _binaries() -> tuple[str, str]:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver = shutil.which("chromedriver") or next(
-        (p for p in ("/usr/lib/chromium/chromedriver",) if Path(p).exists()), None)
-    if browser is None or driver is None:
-        missing = "chromium" if browser is None else "chromedriver"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{missing} is not installed; .ci/run must install Debian's chromium "
-                        "and chromium-driver")
-        pytest.skip(f"{missing} is not installed (apt-get install chromium chromium-driver)")
+    browser = system.require("chromium")
+    driver = shutil.which("chromedriver") or "/usr/lib/chromium/chromedriver"
     return browser, driver
 
 
@@ -359,6 +352,14 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert driver.find_element(By.CSS_SELECTOR, '[data-testid="auth-needed"]').is_displayed()
     assert not driver.find_element(By.ID, "content").is_displayed()
     assert "#token=" in driver.find_element(By.ID, "auth-text").text
+    # The sign-in box: a token pasted by hand opens the page as the link does.
+    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="token-input"]')
+    assert box.is_displayed()
+    box.send_keys(TOKEN)
+    driver.find_element(By.ID, "token-use").click()
+    wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
+    assert driver.execute_script("return localStorage.getItem('gg_token')") == TOKEN
+    driver.execute_script("localStorage.removeItem('gg_token')")
 
     driver.get(f"{fixed}/#token={TOKEN}")
     wait_for(driver, "document.getElementById('main').dataset.state === 'ready'")
@@ -448,3 +449,16 @@ def test_the_page_loads_nothing_from_elsewhere(fixed: str) -> None:
     assert refused.value.code == 404
     refused.value.close()
 
+
+
+def test_api_docs_render_without_other_origins(fixed: str, browser: Browser) -> None:
+    """/docs and /redoc on a closed network: they render, and every resource the browser
+    fetched came from the central."""
+    driver = browser()
+    driver.get(f"{fixed}/docs")
+    wait_for(driver, "document.querySelectorAll('.opblock').length > 0")
+    only_same_origin(driver, fixed)
+    driver.get(f"{fixed}/redoc")
+    wait_for(driver, "document.querySelectorAll('[data-section-id]').length > 0")
+    only_same_origin(driver, fixed)
+    assert console_errors(driver) == []

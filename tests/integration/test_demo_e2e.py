@@ -128,11 +128,6 @@ def test_rules_clamp_the_setpoints_people_lowered(tmp_path: Path) -> None:
     assert metrics.ac.judged_s > 0
 
 
-# amqtt (the demo-only broker) can drop an accepted connection's socket without closing it
-# when its client leaves during shutdown; collect it here, inside this test, so that leak is
-# tolerated for amqtt alone and stays an error everywhere else.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_embedded_broker_carries_the_demo_too(tmp_path: Path) -> None:
     """Without Mosquitto the demo falls back to amqtt; two simulated hours still add up."""
     summary = asyncio.run(run_demo(
@@ -164,8 +159,12 @@ def test_demo_command_shows_data_within_30_seconds_and_ctrl_c_leaves_nothing(
         tmp_path: Path) -> None:
     port = free_port()
     greenguard = Path(sys.executable).with_name("greenguard")
+    from tests.conftest import _mosquitto_binary
+
+    broker = "mosquitto" if _mosquitto_binary() or os.environ.get("CI") == "true" else "amqtt"
     proc = subprocess.Popen(
-        [str(greenguard), "demo", "--port", str(port), "--workdir", str(tmp_path / "run")],
+        [str(greenguard), "demo", "--port", str(port), "--workdir", str(tmp_path / "run"),
+         "--broker", broker],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started = time.monotonic()
     try:

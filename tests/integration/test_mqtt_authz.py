@@ -44,7 +44,8 @@ from edge.outbox import Outbox
 from edge.uplink import Uplink
 from protocols.clock import SystemClock
 from protocols.wire import Sample
-from tests.conftest import _mosquitto_binary, free_port, wait_for_port
+from tests import system
+from tests.conftest import free_port, wait_for_port
 
 pytestmark = pytest.mark.integration
 
@@ -92,11 +93,7 @@ def render_config(port: int, certs: Path, data: Path) -> str:
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    binary = _mosquitto_binary()
-    if binary is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto is not installed; .ci/run must install Debian's mosquitto")
-        pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
+    binary = system.require("mosquitto")
     root = tmp_path_factory.mktemp("authz")
     certs, foreign = root / "certs", root / "foreign"
     make_site(certs, broker_names=["localhost", "127.0.0.1"],
@@ -455,11 +452,8 @@ def healthcheck(broker: SecureBroker, identity: str) -> subprocess.CompletedProc
     if identity != "broker":
         args[args.index("--cert") + 1] = str(broker.certs / "edges" / f"{identity}.crt")
         args[args.index("--key") + 1] = str(broker.certs / "edges" / f"{identity}.key")
-    tool = shutil.which(args[0])
-    if tool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("mosquitto_sub is missing; .ci/run must install mosquitto-clients")
-        pytest.skip("mosquitto_sub is not installed (apt-get install mosquitto-clients)")
+    system.require("mosquitto-clients")
+    tool = shutil.which(args[0]) or args[0]
     return subprocess.run([tool, *args[1:]], capture_output=True, text=True, timeout=60,
                           check=False)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 
 from central.certs import make_site
 from edge.config import parse_edge_config
+from tests import system
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "deploy" / "edge" / "install.sh"
@@ -162,11 +162,7 @@ def test_the_unit_runs_as_its_own_user_hardened_with_one_writable_path() -> None
 
 
 def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("systemd-analyze is missing; .ci/run must install systemd")
-        pytest.skip("systemd-analyze is not installed")
+    analyze = system.require("systemd-analyze")
     program = tmp_path / "greenguard"
     program.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
     program.chmod(0o755)

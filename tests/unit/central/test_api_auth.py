@@ -32,7 +32,7 @@ OWN, OTHER, MISSING = "demo-school", "other-school", "no-such-school"
 # Reachable without a token, on purpose: the page shell, liveness, the schema and viewers.
 # /metrics is the Prometheus exporter's (central/prom.py), mounted by the lead.
 PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
-          "/docs/oauth2-redirect", "/redoc"}
+          "/redoc", "/docs-assets/{name}"}
 # A valid value for every parameter a route may require; a new required parameter that is
 # missing here fails the test instead of being skipped.
 SAMPLE_PARAMS: dict[str, Any] = {

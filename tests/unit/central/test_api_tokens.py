@@ -47,6 +47,7 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     config.write_text(yaml.safe_dump(INSTITUTION, allow_unicode=True), encoding="utf-8")
     secret = tmp_path / "auth.secret"
     secret.write_text(TEST_SECRET + "\n", encoding="utf-8")
+    secret.chmod(0o600)
     return ["--config", str(config), "--db", str(tmp_path / "central.sqlite"),
             "--auth-secret-file", str(secret)]
 
@@ -66,6 +67,7 @@ def test_the_central_refuses_to_start_without_a_secret(
     assert "auth_secret: missing" in capsys.readouterr().err
     placeholder = tmp_path / "placeholder.secret"
     placeholder.write_text("CHANGE-ME-to-a-long-random-string-please", encoding="utf-8")
+    placeholder.chmod(0o600)
     assert cli.run(parse(*setup[:4], "--auth-secret-file", str(placeholder))) == 2
     assert "placeholder" in capsys.readouterr().err
     assert not (tmp_path / "central.sqlite").exists()  # refused before opening anything

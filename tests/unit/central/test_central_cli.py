@@ -24,6 +24,7 @@ def test_check_validates_config_and_profile(tmp_path: Path,
     config.write_text(yaml.safe_dump(INSTITUTION, allow_unicode=True), encoding="utf-8")
     secret = tmp_path / "auth.secret"
     secret.write_text(TEST_SECRET, encoding="utf-8")
+    secret.chmod(0o600)
     assert cli.run(parse("--config", str(config), "--auth-secret-file", str(secret),
                          "--check")) == 0
     assert "ok (2 buildings, 4 meters)" in capsys.readouterr().out

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig
 from central.ingest import Ingestor, IngestStats
+from central.institution import InstitutionConfig
 from central.profile import CoefficientProfile
 from central.store import Store
 from central.triage import EdgeBirth, triage

@@ -14,8 +14,8 @@ import pytest
 
 from central import entries
 from central.api import Tenant, create_app
-from central.config import InstitutionConfig, parse_institution
 from central.errors import EntryError
+from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.profile import CoefficientProfile
 from central.store import Store
