@@ -35,6 +35,9 @@ class TelemetrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    # "v2": /api/v2/write + Flux (InfluxDB 2.x); "v1": /write + InfluxQL /query (InfluxDB
+    # 1.x, and 3.x's v1 compatibility API); `bucket` is then the database ("db" or "db/rp").
+    api: Literal["v2", "v1"] = "v2"
     org: Annotated[str, Field(min_length=1)]
     bucket: Annotated[str, Field(min_length=1)]
     token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (

@@ -83,3 +83,7 @@ def mosquitto(tmp_path: Path, mosquitto_binary: str) -> Iterator[Broker]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+# A real InfluxDB 1.x (tests/influxd.py), for the telemetry adapter's v1 mode and Grafana.
+from tests.influxd import influxd  # noqa: E402, F401
