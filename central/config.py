@@ -47,6 +47,9 @@ class TelemetrySettings(BaseModel):
     retry_initial_s: Annotated[float, Field(ge=0, le=10)] = 0.2
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     cooldown_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    # The central's computed figures (central/figures_export.py) are recomputed this often
+    # (the days that new data touched, and today); 0 publishes none.
+    figures_every_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
 
 
 class CentralSettings(BaseSettings):

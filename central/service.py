@@ -21,6 +21,7 @@ from central.backend import open_ingest_store, open_ledger, open_reader
 from central.commands import CommandBook, CommandService, MqttCommandLink
 from central.config import CentralSettings
 from central.errors import HttpServerError
+from central.figures_export import FiguresPublisher, PublishingTelemetry, Tenancy
 from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.institution import InstitutionConfig, load_institutions
@@ -110,11 +111,19 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                f"{settings.mqtt_client_id}-cmd",
                                keepalive_s=settings.mqtt_keepalive_s, tls=tls)
         telemetry: TelemetryStore | None = None
+        publisher: FiguresPublisher | None = None
         if settings.telemetry is not None and telemetry_token is not None:
-            telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
-                                        places=DeviceTags.from_institutions(
-                                            [i for i, _ in loaded]))
-            closing.append(telemetry)
+            influx = InfluxTelemetry(settings.telemetry, telemetry_token,
+                                     places=DeviceTags.from_institutions(
+                                         [i for i, _ in loaded]))
+            closing.append(influx)
+            telemetry = influx
+            if settings.telemetry.figures_every_s > 0:  # docs/influxdb.md "Figures"
+                figures_reader = open_reader(settings)
+                closing.append(figures_reader)
+                publisher = FiguresPublisher(figures_reader, [
+                    Tenancy(t.config, t.profile, t.ledger) for t in tenants], influx)
+                telemetry = PublishingTelemetry(influx, publisher)
         ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
@@ -131,6 +140,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,
                                       on_client=link.attach), name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
+            if publisher is not None and settings.telemetry is not None:
+                tg.create_task(publisher.run(clock, settings.telemetry.figures_every_s),
+                               name="central.figures")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:
