@@ -83,6 +83,8 @@ def _metric_fields(m: PeriodMetrics) -> dict[str, FieldValue]:
     _put(out, "ac_compliance", m.ac.share)
     _put(out, "after_hours_kwh", m.after_hours.after_hours_kwh)
     _put(out, "after_hours_share", m.after_hours.share)
+    out["open_alarms"] = float(len(m.alarms.open))
+    out["open_leaks"] = float(len(m.alarms.open_leaks))
     return out
 
 
@@ -161,6 +163,35 @@ def figures_points(reader: StoreReader, institution: InstitutionConfig,
     return out
 
 
+STATUS_LOOKBACK_S = 2 * 86400.0
+
+
+def status_points(reader: StoreReader, institution: InstitutionConfig, *,
+                  now: float) -> list[Point]:
+    """How long each edge and each configured meter has been silent, as of `now` (for the
+    alert rules: an edge offline, a meter without data for a day). `silent_s` is capped at
+    `STATUS_LOOKBACK_S` for a meter with no interval in that window; an edge never heard
+    from has no point. Time is `now` to the minute, so a tick rewrites its own minute."""
+    reader = scoped(reader, institution)
+    ts_ms = int(now // 60 * 60_000)
+    iid = institution.institution.id
+    out = [Point("status", {"institution": iid, "kind": "edge", "edge": e.edge},
+                 {"silent_s": max(0.0, now - e.last_seen)}, ts_ms)
+           for e in reader.edges() if e.last_seen is not None]
+    last_end: dict[MeterKey, int] = {}
+    rows = reader.interval_rows(int((now - STATUS_LOOKBACK_S) * 1000), int(now * 1000),
+                                [m.key for m in institution.meters])
+    for key, start_ms, duration_s, _q in rows:
+        last_end[key] = max(last_end.get(key, 0), start_ms + duration_s * 1000)
+    for m in institution.meters:
+        end = last_end.get(m.key)
+        silent = STATUS_LOOKBACK_S if end is None else max(0.0, now - end / 1000)
+        out.append(Point("status", {"institution": iid, "kind": "meter", "edge": m.edge,
+                                    "device": m.device, "point": m.point,
+                                    "building": m.building}, {"silent_s": silent}, ts_ms))
+    return out
+
+
 class LineSink(Protocol):
     def write_lines(self, lines: Sequence[str]) -> None: ...
 
@@ -213,7 +244,7 @@ class FiguresPublisher:
                 while changed <= last:  # the later ytd points rest on the changed day
                     days.add(changed)
                     changed += timedelta(days=1)
-            lines: list[str] = []
+            lines = [p.line() for p in status_points(self.reader, t.institution, now=now)]
             for d in sorted(days):
                 lines.extend(p.line() for p in figures_points(
                     self.reader, t.institution, t.profile, t.ledger, now=now, day=d))

@@ -11,13 +11,13 @@ import os
 import sys
 from pathlib import Path
 
-from central.grafana.dashboards import DEFAULT_BUCKET
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="grafana_command", metavar="ACTION", required=True)
-    export = sub.add_parser("export", help="write the dashboards' JSON for file provisioning",
-                            description="Write one JSON file per dashboard.")
+    export = sub.add_parser("export", help="write the dashboards' JSON and the alert rules "
+                            "for file provisioning",
+                            description="Write one JSON file per dashboard, and the alert "
+                            "rules to DIR/../provisioning/alerting/greenguard.yaml.")
     export.add_argument("--out", type=Path, default=Path("deploy/grafana/dashboards"),
                         metavar="DIR", help="directory (default deploy/grafana/dashboards)")
     export.add_argument("--check", action="store_true",
@@ -32,22 +32,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="folder to put the dashboards in (default greenguard)")
     push.add_argument("--timeout", type=float, default=10.0, metavar="S",
                       help="HTTP timeout per request (default 10)")
-    for p in (export, push):
-        p.add_argument("--bucket", default=DEFAULT_BUCKET,
-                       help=f"InfluxDB bucket the dashboards query (default {DEFAULT_BUCKET})")
 
 
 def run(args: argparse.Namespace) -> int:
-    from central.grafana.export import dashboards, export, stale
+    from central.grafana.export import ALERTS_FILE, alerts_path, dashboards, export, stale
 
     if args.grafana_command == "export":
         if args.check:
-            bad = stale(args.out, args.bucket)
+            bad = stale(args.out)
             for name in bad:
-                print(f"{args.out / name}: differs from the code; run greenguard grafana "
-                      "export", file=sys.stderr)
+                path = (alerts_path(args.out) if name == str(ALERTS_FILE)
+                        else args.out / name)
+                print(f"{path}: differs from the code; run greenguard grafana export",
+                      file=sys.stderr)
             return 1 if bad else 0
-        for path in export(args.out, args.bucket):
+        for path in export(args.out):
             print(path)
         return 0
     from central.grafana.push import FOLDER_UID, GrafanaError, push
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
               "Grafana service-account token", file=sys.stderr)
         return 2
     try:
-        pushed = push(args.url, token, dashboards(args.bucket),
+        pushed = push(args.url, token, dashboards(),
                       folder_uid=args.folder_uid or FOLDER_UID, timeout_s=args.timeout)
     except GrafanaError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ DAYS = 7
 END_MS = START_MS + DAYS * 86_400_000
 STEP_MS = 900_000
 LEAK_MS = START_MS + 3 * 86_400_000 + 10 * 3_600_000  # still open at the week's end
+LIGHTS_MS = START_MS + 86_400_000 + 20 * 3_600_000  # raised, cleared 15 minutes later
 
 INSTITUTION: dict[str, Any] = {
     "institution": {"id": "week-school", "name": "示范中学", "type": "school"},
@@ -105,10 +106,19 @@ def _records(edge: str, config: InstitutionConfig) -> Iterator[Record]:
             seq += 1
             yield Event(seq, ts, "alarm.leak", Severity.ALARM, "a-water",
                         {"state": "raised", "rule": "leak"})
-        if edge == "edge-b" and ts == LEAK_MS:
+        if edge == "edge-b" and ts == END_MS - 6 * 3_600_000:
             seq += 1
             yield Event(seq, ts, "device_offline", Severity.WARNING, "b-gas",
                         {"why": "timeout"})
+        if edge == "edge-b" and ts == LIGHTS_MS:
+            for state, at in (("raised", ts), ("cleared", ts + STEP_MS)):
+                seq += 1
+                yield Event(seq, at, "alarm.lights_on", Severity.WARNING, "b-main",
+                            {"state": state, "rule": "lights_on"})
+        if edge == "edge-a" and ts == END_MS - 3 * 3_600_000:
+            seq += 1
+            yield Event(seq, ts, "alarm.bin_full", Severity.WARNING, "bin-a",
+                        {"state": "raised", "rule": "bin_full"})
 
 
 def batches(config: InstitutionConfig, size: int = 2000) -> Iterator[Batch]:
