@@ -312,3 +312,15 @@ def test_cli_export_writes_and_checks(tmp_path: Path) -> None:
     assert main(["grafana", "export", "--out", str(out), "--check"]) == 0
     (out / "energy.json").write_text("{}\n", encoding="utf-8")
     assert main(["grafana", "export", "--out", str(out), "--check"]) == 1
+
+
+def test_the_docs_list_every_dashboard_panel_query_and_rule() -> None:
+    doc = (ROOT / "docs" / "grafana.md").read_text("utf-8")
+    for slug, data in dashboards().items():
+        assert f"`{slug}.json`" in doc
+        for panel in _panels(data):
+            assert f"**{panel['title']}**" in doc, panel["title"]
+            for target in panel["targets"]:
+                assert target["query"] in doc, target["query"]
+    for rule in RULES:
+        assert f"`{rule.uid}`" in doc
