@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -39,7 +40,7 @@ from central.institution import InstitutionConfig, MeterKey
 from central.ledger import Ledger
 from central.metrics import PeriodMetrics, compliance_for, period_metrics
 from central.profile import CoefficientProfile
-from central.reader import scoped
+from central.reader import edges_of, scoped
 from central.storeport import LatestSample, StoreReader
 from central.telemetry import SeriesPoint, TelemetryBatch, TelemetryStore
 from protocols.clock import Clock
@@ -220,35 +221,49 @@ class FiguresPublisher:
     # Days published on the last tick are published once more: a batch is marked before
     # the SQL store commits it, so the first tick may have run before the commit.
     _again: dict[str, set[date]] = field(default_factory=dict)
+    # Ingest marks days from its worker thread while `publish` runs in another.
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def touch(self, edge: str, timestamps_ms: Iterable[int]) -> None:
+        stamps = list(timestamps_ms)
         for t in self.tenants:
-            if edge not in scoped(self.reader, t.institution).edges_owned:
+            if edge not in edges_of(t.institution):
                 continue
             tz = t.institution.institution.tz
-            days = self.dirty.setdefault(t.institution.institution.id, set())
-            days.update(datetime.fromtimestamp(ms / 1000, tz).date() for ms in timestamps_ms)
+            touched = {datetime.fromtimestamp(ms / 1000, tz).date() for ms in stamps}
+            with self._lock:
+                self.dirty.setdefault(t.institution.institution.id, set()).update(touched)
 
     def publish(self, now: float) -> int:
-        """Write the points of the changed days and today; the number of points written."""
+        """Write the points of the changed days and today; the number of points written.
+        When the write fails the changed days stay marked for the next run."""
         written = 0
         for t in self.tenants:
             tz = t.institution.institution.tz
             today = datetime.fromtimestamp(now, tz).date()
             iid = t.institution.institution.id
-            changed_days = self.dirty.pop(iid, set())
-            days = {today, *self._again.pop(iid, set())}
-            self._again[iid] = set(changed_days)
-            for changed in changed_days:
-                last = min(today, date(changed.year, 12, 31))
-                while changed <= last:  # the later ytd points rest on the changed day
-                    days.add(changed)
-                    changed += timedelta(days=1)
-            lines = [p.line() for p in status_points(self.reader, t.institution, now=now)]
-            for d in sorted(days):
-                lines.extend(p.line() for p in figures_points(
-                    self.reader, t.institution, t.profile, t.ledger, now=now, day=d))
-            self.sink.write_lines(lines)
+            with self._lock:
+                marked = self.dirty.pop(iid, set())
+            changed = marked | self._again.pop(iid, set())
+            days = {today}
+            for first in changed:
+                last = min(today, date(first.year, 12, 31))
+                day = first
+                while day <= last:  # the later ytd points rest on the changed day
+                    days.add(day)
+                    day += timedelta(days=1)
+            try:
+                lines = [p.line() for p in status_points(self.reader, t.institution,
+                                                         now=now)]
+                for d in sorted(days):
+                    lines.extend(p.line() for p in figures_points(
+                        self.reader, t.institution, t.profile, t.ledger, now=now, day=d))
+                self.sink.write_lines(lines)
+            except Exception:
+                with self._lock:
+                    self.dirty.setdefault(iid, set()).update(changed)
+                raise
+            self._again[iid] = marked
             written += len(lines)
         self.points_written += written
         return written
