@@ -56,7 +56,7 @@ async def test_a_batch_arriving_is_published_as_figures(
             await c.publish(topic("school", "edge-1", Channel.TELEMETRY), encode(Batch(
                 StreamId("edge-1", 1), 0, hour_ago, True, records)), qos=1)
             async with asyncio.timeout(30):
-                ack = decode((await anext(aiter(c.messages))).payload)  # type: ignore[arg-type]
+                ack = decode((await anext(aiter(c.messages))).payload)
             assert isinstance(ack, Ack)
             assert ack.upto == 2
         query = ("SELECT sum(\"kgce\") FROM \"figure\" WHERE \"building\" = '_all' "
