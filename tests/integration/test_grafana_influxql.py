@@ -264,3 +264,15 @@ def test_a_silent_meter_crosses_the_alert_threshold(loaded: Loaded) -> None:
     values = [v for s in loaded.select(query) for v in (s["values"][-1][1],)]
     assert len(values) == len(loaded.institution.meters)
     assert all(v > rule.above for v in values)
+
+
+def test_after_hours_panels_follow_the_working_calendar(loaded: Loaded) -> None:
+    """Monday 6 April 2026 is 清明 (a day off): all of its electricity is after hours, though
+    a weekday; Tuesday 7 April is a working day."""
+    series = loaded.select(
+        f"SELECT last(\"after_hours_share\") FROM \"figure\" WHERE \"building\" = '{ALL}' "
+        f"AND \"period\" = 'day' AND time >= {week.START_MS + 5 * 86_400_000}ms "
+        "GROUP BY time(1d) fill(none) tz('Asia/Shanghai')")
+    [[_, monday], [_, tuesday]] = series[0]["values"]
+    assert monday == pytest.approx(1.0)
+    assert 0 < tuesday < 0.9
