@@ -234,6 +234,15 @@ class FiguresPublisher:
             with self._lock:
                 self.dirty.setdefault(t.institution.institution.id, set()).update(touched)
 
+    def mark_since(self, first: date, now: float) -> None:
+        """Mark every day from `first` to today for every institution (a backfill)."""
+        for t in self.tenants:
+            today = datetime.fromtimestamp(now, t.institution.institution.tz).date()
+            starts = {first, *(date(y, 1, 1) for y in range(first.year + 1, today.year + 1))}
+            with self._lock:
+                self.dirty.setdefault(t.institution.institution.id, set()).update(
+                    d for d in starts if d <= today)
+
     def publish(self, now: float) -> int:
         """Write the points of the changed days and today; the number of points written.
         When the write fails the changed days stay marked for the next run."""

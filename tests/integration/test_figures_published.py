@@ -15,10 +15,13 @@ import yaml
 from central.config import CentralSettings, TelemetrySettings
 from central.ingest import IngestStats
 from central.service import run_central
+from central.store import Store
 from protocols.clock import SystemClock
 from protocols.wire import Ack, Batch, Channel, IntervalRecord, StreamId, decode, encode, topic
+from simulators.cli import main
 from tests.conftest import Broker, free_port
 from tests.influxd import Influxd
+from tests.integration import week
 from tests.unit.central.central_helpers import TEST_SECRET
 
 
@@ -72,3 +75,25 @@ async def test_a_batch_arriving_is_published_as_figures(
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def test_publish_backfills_every_day_since(tmp_path: Path, influxd: Influxd,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    influxd.create_database("backfill")
+    config = tmp_path / "institution.yaml"
+    config.write_text(yaml.safe_dump(week.INSTITUTION, allow_unicode=True), encoding="utf-8")
+    db = tmp_path / "central.sqlite"
+    with Store(db) as store:
+        for b in week.batches(week.institution()):
+            store.store_batch(b, week.SITE, now=0)
+    for name, value in {"URL": influxd.url, "ORG": "-", "BUCKET": "backfill", "API": "v1",
+                        "TOKEN_ENV": "GG_TEST_INFLUX_TOKEN"}.items():
+        monkeypatch.setenv(f"GREENGUARD_TELEMETRY__{name}", value)
+    monkeypatch.setenv("GG_TEST_INFLUX_TOKEN", "-")
+    monkeypatch.setenv("GREENGUARD_AUTH_SECRET", TEST_SECRET)
+    assert main(["grafana", "publish", "--config", str(config), "--db", str(db),
+                 "--since", "2026-04-02", "--as-of", "2026-04-07T23:30:00+08:00"]) == 0
+    [result] = influxd.query("SELECT count(\"kgce\") FROM \"figure\"", db="backfill")
+    assert result["series"][0]["values"][0][1] == 6 * 3 * 2  # 2–7 April × (all, A, B) × 2
+    monkeypatch.delenv("GREENGUARD_TELEMETRY__URL")
+    assert main(["grafana", "publish", "--config", str(config), "--db", str(db)]) == 2
