@@ -121,8 +121,11 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             if settings.telemetry.figures_every_s > 0:  # docs/influxdb.md "Figures"
                 figures_reader = open_reader(settings)
                 closing.append(figures_reader)
+                # its own client: a refused figure write must not cool down ingest's writes
+                figures_sink = InfluxTelemetry(settings.telemetry, telemetry_token)
+                closing.append(figures_sink)
                 publisher = FiguresPublisher(figures_reader, [
-                    Tenancy(t.config, t.profile, t.ledger) for t in tenants], influx)
+                    Tenancy(t.config, t.profile, t.ledger) for t in tenants], figures_sink)
                 telemetry = PublishingTelemetry(influx, publisher)
         ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, tenants, clock, auth, stats,
