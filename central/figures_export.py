@@ -10,6 +10,8 @@ results to the telemetry store as their own measurements; the dashboards only se
                    coverage and (once there is enough data) the projection
     figure_energy  same tags + energy, source, unit; fields quantity, kgce
     figure_item    same tags + item, label; fields kwh, share (分项, of main-meter electricity)
+    status         tags institution, kind (edge | meter), edge[, device, point, building];
+                   field silent_s (for the alert rules), time = the publishing minute
 
 Time is local midnight of the day. A `day` point holds that day's figures; a `ytd` point
 holds the year to date at the end of that day (at `now` for today), so the ytd series is
