@@ -36,6 +36,9 @@ class TelemetrySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+    # "v2": /api/v2/write + Flux (InfluxDB 2.x); "v1": /write + InfluxQL /query (InfluxDB
+    # 1.x, and 3.x's v1 compatibility API); `bucket` is then the database ("db" or "db/rp").
+    api: Literal["v2", "v1"] = "v2"
     org: Annotated[str, Field(min_length=1)]
     bucket: Annotated[str, Field(min_length=1)]
     token_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] = (
@@ -45,6 +48,9 @@ class TelemetrySettings(BaseModel):
     retry_initial_s: Annotated[float, Field(ge=0, le=10)] = 0.2
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
     cooldown_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    # The central's computed figures (central/figures_export.py) are recomputed this often
+    # (the days that new data touched, and today); 0 publishes none.
+    figures_every_s: Annotated[float, Field(ge=0, le=86400)] = 60.0
 
 
 class CentralSettings(BaseSettings):

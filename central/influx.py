@@ -25,6 +25,11 @@ Why it looks like this:
   InfluxDB does not stall ingest with one timeout per batch.
 - Reads use Flux through the query API. Compliance never reads here (it reads the SQL
   store), so nothing the institution is scored on depends on Flux.
+- `api: v1` (InfluxDB 1.x, which has no `/api/v2/write` before 1.8, and 3.x's v1 API):
+  the same lines go to `/write?db=…&precision=ms` and reads use InfluxQL on `/query`;
+  the token, if any, travels as `Authorization: Token …` (1.8+ and 3.x).
+- `write_lines` writes prepared lines with the same batching, retries and cool-down: the
+  central's published figures (`central.figures_export`) go through it.
 """
 
 from __future__ import annotations
@@ -227,11 +232,23 @@ class WriteFailure:
     retryable: bool
 
 
+class HttpStatusError(Exception):
+    """A v1 endpoint answered with an HTTP error status."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"HTTP {status}: {body}")
+
+
 def classify(exc: Exception) -> WriteFailure:
     """HTTP 5xx, 429 and transport errors are worth another try; any other HTTP status
     (401 bad token, 404 unknown bucket, 400/422 bad line) is not."""
     from influxdb_client.rest import ApiException
 
+    if isinstance(exc, HttpStatusError):
+        return WriteFailure(f"HTTP {exc.status}: {exc.body[:300]}",
+                            exc.status >= 500 or exc.status == 429)
     if isinstance(exc, ApiException):
         status = int(exc.status or 0)
         body = str(exc.body or exc.reason or "")[:300]
@@ -261,11 +278,15 @@ class InfluxTelemetry(TelemetryStore):
         self._client = InfluxDBClient(url=settings.url, token=token, org=settings.org,
                                       timeout=int(settings.timeout_s * 1000), retries=False)
         self._write = self._client.write_api(write_options=SYNCHRONOUS)
+        self._v1 = V1Http(settings, token) if settings.api == "v1" else None
 
     # writes
 
     def write(self, batch: TelemetryBatch) -> None:
-        lines = record_lines(batch, self.places)
+        self.write_lines(record_lines(batch, self.places))
+
+    def write_lines(self, lines: Sequence[str]) -> None:
+        """Prepared line-protocol lines (ms timestamps), batched and retried like `write`."""
         if not lines:
             return
         now = self._monotonic()
@@ -284,8 +305,11 @@ class InfluxTelemetry(TelemetryStore):
         failure = WriteFailure("no attempt", False)
         for attempt in range(1, self.settings.attempts + 1):
             try:
-                self._write.write(bucket=self.settings.bucket, org=self.settings.org,
-                                  record="\n".join(chunk), write_precision=precision)
+                if self._v1 is not None:
+                    self._v1.write("\n".join(chunk))
+                else:
+                    self._write.write(bucket=self.settings.bucket, org=self.settings.org,
+                                      record="\n".join(chunk), write_precision=precision)
                 return
             except Exception as exc:  # classified below; never swallowed
                 failure = classify(exc)
@@ -313,6 +337,9 @@ class InfluxTelemetry(TelemetryStore):
         check_series_args(start_ms, end_ms, step_ms)
         if end_ms == start_ms:
             return []
+        if self._v1 is not None:
+            return [SeriesPoint(int(row[0]), float(row[1])) for row in self._v1.rows(
+                series_influxql(key, start_ms, end_ms, step_ms)) if row[1] is not None]
         rows = self._query(series_flux(self.settings.bucket, key, start_ms, end_ms, step_ms))
         return [SeriesPoint(_ms(row["_time"]), float(row["_value"])) for row in rows
                 if row.get("_value") is not None]
@@ -322,6 +349,8 @@ class InfluxTelemetry(TelemetryStore):
         if wanted == []:
             return {}
         out: dict[MeterKey, LatestSample] = {}
+        if self._v1 is not None:
+            return self._v1.latest(wanted)
         for row in self._query(latest_flux(self.settings.bucket, wanted)):
             key = MeterKey(str(row["edge"]), str(row["device"]), str(row["point"]))
             value: float | str = (str(row["_value"]) if row.get("_field") == "text"
@@ -332,6 +361,9 @@ class InfluxTelemetry(TelemetryStore):
         return out
 
     def ping(self) -> None:
+        if self._v1 is not None:
+            self._v1.ping()
+            return
         try:
             ok = self._client.ping()
         except Exception as exc:
@@ -340,6 +372,101 @@ class InfluxTelemetry(TelemetryStore):
             raise StoreError("ping", f"InfluxDB at {self.settings.url} does not answer /ping")
 
     def close(self) -> None:
+        if self._v1 is not None:
+            self._v1.close()
         self._write.close()  # type: ignore[no-untyped-call]
         self._client.close()  # type: ignore[no-untyped-call]
 
+
+
+# -- InfluxDB 1.x: /write and InfluxQL ----------------------------------------------------
+
+
+def influxql_string(text: str) -> str:
+    """An InfluxQL single-quoted string literal (tag values in WHERE)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def series_influxql(key: MeterKey, start_ms: int, end_ms: int, step_ms: int) -> str:
+    """Mean per `step_ms` bucket (buckets aligned to the epoch, like `aggregateWindow`)."""
+    return (f"SELECT mean(value) FROM sample WHERE edge = {influxql_string(key.edge)} "
+            f"AND device = {influxql_string(key.device)} "
+            f"AND point = {influxql_string(key.point)} "
+            f"AND time >= {start_ms}ms AND time < {end_ms}ms "
+            f"GROUP BY time({step_ms}ms) fill(none)")
+
+
+class V1Http:
+    """`/write`, `/query` and `/ping` of InfluxDB 1.x (and 3.x's v1 API), over urllib3 (a
+    dependency of influxdb-client). `bucket` is "db" or "db/rp"."""
+
+    def __init__(self, settings: TelemetrySettings, token: str) -> None:
+        import urllib3
+
+        self.base = settings.url.rstrip("/")
+        db, _, rp = settings.bucket.partition("/")
+        self.db, self.rp = db, rp
+        self.headers = {"Authorization": f"Token {token}"} if token else {}
+        self._http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(total=settings.timeout_s), retries=False)
+
+    def _request(self, method: str, path: str, fields: Mapping[str, str],
+                 body: bytes | None = None) -> bytes:
+        from urllib.parse import urlencode
+
+        url = f"{self.base}{path}?{urlencode(fields)}" if fields else f"{self.base}{path}"
+        answer = self._http.request(method, url, body=body, headers=self.headers)
+        if answer.status >= 300:
+            raise HttpStatusError(answer.status, answer.data.decode("utf-8", "replace"))
+        return bytes(answer.data)
+
+    def write(self, text: str) -> None:
+        fields = {"db": self.db, "precision": "ms"}
+        if self.rp:
+            fields["rp"] = self.rp
+        self._request("POST", "/write", fields, text.encode("utf-8"))
+
+    def query(self, influxql: str) -> list[dict[str, Any]]:
+        """The statements' series (name, tags, columns, values); an error names the query."""
+        try:
+            raw = self._request("POST", "/query", {"db": self.db, "epoch": "ms",
+                                                   "q": influxql})
+        except Exception as exc:
+            raise StoreError("query", classify(exc).reason) from exc
+        out: list[dict[str, Any]] = []
+        for result in json.loads(raw).get("results", []):
+            if "error" in result:
+                raise StoreError("query", f"{result['error']} in {influxql!r}")
+            out.extend(result.get("series", []))
+        return out
+
+    def rows(self, influxql: str) -> list[list[Any]]:
+        return [list(v) for s in self.query(influxql) for v in s.get("values", [])]
+
+    def latest(self, points: Sequence[str] | None) -> dict[MeterKey, LatestSample]:
+        where = ""
+        if points is not None:
+            where = " WHERE " + " OR ".join(f"point = {influxql_string(p)}" for p in points)
+        out: dict[MeterKey, LatestSample] = {}
+        for field_name in ("value", "text"):
+            for s in self.query(f"SELECT last({field_name}) FROM sample{where} "
+                                "GROUP BY edge, device, point, unit"):
+                tags = s.get("tags", {})
+                key = MeterKey(str(tags["edge"]), str(tags["device"]), str(tags["point"]))
+                for ts, value in s.get("values", []):
+                    if value is None:
+                        continue
+                    sample = LatestSample(int(ts), str(value) if field_name == "text"
+                                          else float(value), str(tags.get("unit") or ""))
+                    if key not in out or sample.ts >= out[key].ts:
+                        out[key] = sample
+        return out
+
+    def ping(self) -> None:
+        try:
+            self._request("GET", "/ping", {})
+        except Exception as exc:
+            raise StoreError("ping", classify(exc).reason) from exc
+
+    def close(self) -> None:
+        self._http.clear()

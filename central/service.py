@@ -21,6 +21,7 @@ from central.backend import open_ingest_store, open_ledger, open_reader
 from central.commands import CommandBook, CommandService, MqttCommandLink
 from central.config import CentralSettings
 from central.errors import HttpServerError
+from central.figures_export import FiguresPublisher, PublishingTelemetry, Tenancy
 from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.institution import InstitutionConfig, load_institutions
@@ -125,11 +126,22 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                f"{settings.mqtt_client_id}-cmd",
                                keepalive_s=settings.mqtt_keepalive_s, tls=tls)
         telemetry: TelemetryStore | None = None
+        publisher: FiguresPublisher | None = None
         if settings.telemetry is not None and telemetry_token is not None:
-            telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
-                                        places=DeviceTags.from_institutions(
-                                            [i for i, _ in loaded]))
-            closing.append(telemetry)
+            influx = InfluxTelemetry(settings.telemetry, telemetry_token,
+                                     places=DeviceTags.from_institutions(
+                                         [i for i, _ in loaded]))
+            closing.append(influx)
+            telemetry = influx
+            if settings.telemetry.figures_every_s > 0:  # docs/influxdb.md "Figures"
+                figures_reader = open_reader(settings)
+                closing.append(figures_reader)
+                # its own client: a refused figure write must not cool down ingest's writes
+                figures_sink = InfluxTelemetry(settings.telemetry, telemetry_token)
+                closing.append(figures_sink)
+                publisher = FiguresPublisher(figures_reader, [
+                    Tenancy(t.config, t.profile, t.ledger) for t in tenants], figures_sink)
+                telemetry = PublishingTelemetry(influx, publisher)
         ingestor = Ingestor(store, clock, stats, telemetry)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
@@ -149,6 +161,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                       on_client=link.attach), name="central.ingest")
             tg.create_task(_serve_http(server), name="central.http")
             tg.create_task(_log_lifecycle(server, subscribed, settings), name="central.log")
+            if publisher is not None and settings.telemetry is not None:
+                tg.create_task(publisher.run(clock, settings.telemetry.figures_every_s),
+                               name="central.figures")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
     finally:

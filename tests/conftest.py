@@ -99,3 +99,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter
         terminalreporter.write_line(
             f"{len(missing)} skipped for want of {', '.join(names)}: "
             f"`make system-deps` installs them (Debian: {packages})", yellow=True)
+
+
+# A real InfluxDB 1.x (tests/influxd.py), for the telemetry adapter's v1 mode and Grafana.
+from tests.influxd import influxd  # noqa: E402, F401

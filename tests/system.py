@@ -67,6 +67,8 @@ COMPONENTS: dict[str, Component] = {c.name: c for c in (
     Component("victoria-metrics", ("victoria-metrics",),
               lambda: _which("victoria-metrics", also=("/usr/bin/victoria-metrics",))),
     Component("systemd-analyze", ("systemd",), lambda: _which("systemd-analyze")),
+    Component("influxdb", ("influxdb",),
+              lambda: _which("influxd", also=("/usr/bin/influxd",))),
 )}
 
 SKIP_PREFIX = "system component missing: "

@@ -15,10 +15,11 @@ import pytest
 import yaml
 
 from central import codes
+from central.grafana.alerts import RULES, provisioning
 from central.grafana.dashboards import DASHBOARDS
-from central.grafana.export import dashboards, export, render, stale
+from central.grafana.export import ALERTS_FILE, dashboards, export, render, stale
 from central.grafana.push import GrafanaError, push
-from central.grafana.sdk import DATASOURCE_UID, DashboardModel, FluxQuery, to_json
+from central.grafana.sdk import DATASOURCE_UID, DashboardModel, InfluxQLQuery, to_json
 from simulators.cli import main
 from tests.httpstub import serving
 
@@ -46,22 +47,24 @@ def test_committed_dashboards_are_what_the_code_builds() -> None:
 
 
 def test_stale_files_are_reported(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "dashboards"
     export(tmp_path)
     assert stale(tmp_path) == []
     (tmp_path / "waste.json").write_text("{}\n", encoding="utf-8")
     (tmp_path / "old.json").write_text("{}\n", encoding="utf-8")
     (tmp_path / "alarms.json").unlink()
-    assert stale(tmp_path) == ["alarms.json", "old.json", "waste.json"]
+    (tmp_path.parent / ALERTS_FILE).write_text("groups: []\n", encoding="utf-8")
+    assert stale(tmp_path) == ["alarms.json", "old.json", str(ALERTS_FILE), "waste.json"]
 
 
 @pytest.mark.parametrize("spec", DASHBOARDS, ids=lambda s: s.slug)
 def test_from_json_round_trip_keeps_every_field(spec: Any) -> None:
-    data = to_json(spec.build("greenguard"))
+    data = to_json(spec.build())
     model = DashboardModel.from_json(json.loads(json.dumps(data)))
     assert to_json(model) == data
     targets = [t for panel in model.panels or [] for t in getattr(panel, "targets", None) or []]
     assert targets, "every dashboard has queries"
-    assert all(isinstance(t, FluxQuery) for t in targets)
+    assert all(isinstance(t, InfluxQLQuery) for t in targets)
 
 
 def test_the_committed_files_load_back_into_the_sdk() -> None:
@@ -74,65 +77,89 @@ def test_the_committed_files_load_back_into_the_sdk() -> None:
 # -- what the dashboards contain -------------------------------------------------------------
 
 
-def test_the_views_of_issue_7_are_all_there() -> None:
+def test_the_views_of_issue_7_and_the_compliance_dashboard_are_all_there() -> None:
     built = dashboards()
-    assert set(built) == {"overview", "energy", "ac-compliance", "after-hours", "alarms",
-                          "waste", "edge-health"}
+    assert next(iter(built)) == "compliance"  # 考核总览 first
+    assert set(built) == {"compliance", "overview", "energy", "ac-compliance", "after-hours",
+                          "alarms", "waste", "edge-health"}
     uids = [d["uid"] for d in built.values()]
     assert len(set(uids)) == len(uids)
     queries = {slug: "\n".join(t["query"] for p in _panels(d) for t in p.get("targets", []))
                for slug, d in built.items()}
-    assert 'r.point == "energy_import_kwh"' in queries["overview"]
-    assert 'r.point == "power_w"' in queries["overview"]
-    assert 'group(columns: ["item"])' in queries["energy"]
-    assert 'group(columns: ["building"])' in queries["energy"]
-    assert 'r.point == "setpoint_c"' in queries["ac-compliance"]
-    assert "date.hour" in queries["after-hours"]
+    for key in ("kgce_per_m2", "kgce_per_person", "water_m3_per_person"):
+        assert f'last("prorated_target_{key}")' in queries["compliance"]
+        assert f'last("projected_{key}")' in queries["compliance"]
+    assert 'last("score")' in queries["compliance"]
+    assert 'last("coverage_days")' in queries["compliance"]
+    assert """"point" = 'power_w'""" in queries["overview"]
+    assert '"figure_item"' in queries["energy"]
+    assert """"point" = 'setpoint_c'""" in queries["ac-compliance"]
+    # after-hours figures are the central's (working calendar), not weekday arithmetic
+    assert 'sum("after_hours_kwh")' in queries["after-hours"]
+    assert '"sample"' not in queries["after-hours"]
     for name in ("alarm.leak", "alarm.lights_on", "alarm.bin_full"):
-        assert f'r.name == "{name}"' in queries["alarms"]
-    assert 'r.point == "fill_pct"' in queries["waste"]
-    assert 'group(columns: ["site", "edge"])' in queries["edge-health"]
+        assert f""""name" = '{name}'""" in queries["alarms"]
+    assert """"point" = 'fill_pct'""" in queries["waste"]
+    assert '"status"' in queries["edge-health"]
+
+
+MEASUREMENTS = {"sample", "interval", "event", "figure", "figure_energy", "figure_item",
+                "status"}
 
 
 @pytest.mark.parametrize("slug", [s.slug for s in DASHBOARDS])
 def test_panels_query_the_schema_through_the_provisioned_datasource(slug: str) -> None:
     data = dashboards()[slug]
     assert re.search(r"[\u4e00-\u9fff]", data["title"])  # zh-CN title
+    names = {v["name"] for v in data["templating"]["list"]}
     for panel in _panels(data):
         assert panel["title"], panel
         assert panel.get("description"), panel
         assert panel["datasource"] == {"type": "influxdb", "uid": DATASOURCE_UID}
         for target in panel["targets"]:
-            flux = target["query"]
+            q = target["query"]
             assert target["datasource"]["uid"] == DATASOURCE_UID
-            assert 'from(bucket: "${bucket}")' in flux
-            assert "r.site =~ /^${site:regex}$/" in flux
-            measurements = set(re.findall(r'r\._measurement == "(\w+)"', flux))
-            assert measurements
-            assert measurements <= {"sample", "interval", "event"}
-            assert flux.count("(") == flux.count(")")
-            assert flux.count("[") == flux.count("]")
-            assert flux.count("{") == flux.count("}")
-    names = {v["name"] for v in data["templating"]["list"]}
-    assert {"bucket", "site"} <= names
+            assert target["rawQuery"] is True
+            assert "$timeFilter" in q
+            assert set(re.findall(r'FROM "(\w+)"', q)) <= MEASUREMENTS
+            if '"site"' in q:
+                assert '"site" =~ /^$site$/' in q
+                assert "site" in names
+            if '"figure' in q or '"status"' in q:
+                assert '"institution" =~ /^$institution$/' in q
+                assert "institution" in names
+            assert q.count("(") == q.count(")")
+            assert "from(bucket" not in q  # no Flux left
 
 
-def test_limits_and_item_names_come_from_the_code_tables() -> None:
+def test_limits_come_from_the_code_tables() -> None:
     ac = dashboards()["ac-compliance"]
-    consts = {v["name"]: v["query"] for v in ac["templating"]["list"]
-              if v["type"] == "constant"}
     policy = codes.policy()
-    assert float(consts["summer_min"]) == policy.ac.summer_min_setpoint_c
-    assert float(consts["winter_max"]) == policy.ac.winter_max_setpoint_c
-    energy = json.dumps(dashboards()["energy"], ensure_ascii=False)
-    for code, label in codes.items().electricity_items.items():
-        assert f'\\"{code}\\": \\"{code} {label.zh}\\"' in energy
+    assert f"summer ≥ {policy.ac.summer_min_setpoint_c:g} °C" in ac["description"]
+    steps = next(p for p in ac["panels"] if p["title"] == "空调设定温度")[
+        "fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert [s["value"] for s in steps][1:] == [policy.ac.winter_max_setpoint_c,
+                                               policy.ac.summer_min_setpoint_c]
 
 
-def test_bucket_is_a_parameter() -> None:
-    variables = dashboards("district")["waste"]["templating"]["list"]
-    (bucket,) = [v for v in variables if v["name"] == "bucket"]
-    assert bucket["query"] == "district"
+# -- alert rules ---------------------------------------------------------------------------
+
+
+def test_alert_rules_are_provisioned_beside_the_dashboards() -> None:
+    committed = yaml.safe_load((PROVISIONING / "alerting" / "greenguard.yaml").read_text(
+        "utf-8"))
+    assert committed == provisioning()
+    (group,) = committed["groups"]
+    assert {r["uid"] for r in group["rules"]} == {
+        "gg-leak-open", "gg-edge-offline", "gg-meter-silent", "gg-projection-over-target"}
+    for rule in group["rules"]:
+        query, reduce_, threshold = rule["data"]
+        assert query["datasourceUid"] == DATASOURCE_UID
+        assert "$timeFilter" in query["model"]["query"]
+        assert reduce_["model"]["expression"] == "A"
+        assert threshold["model"]["expression"] == "B"
+        assert rule["condition"] == "C"
+    assert len(RULES) == len(group["rules"])
 
 
 # -- provisioning ----------------------------------------------------------------------------
@@ -143,11 +170,11 @@ def test_datasource_provisioning_reads_everything_from_the_environment() -> None
     (ds,) = yaml.safe_load(text)["datasources"]
     assert ds["uid"] == DATASOURCE_UID
     assert ds["type"] == "influxdb"
-    assert ds["jsonData"]["version"] == "Flux"
-    env_ref = re.compile(r"^\$\{[A-Z_][A-Z0-9_]*\}$")
-    for value in (ds["url"], ds["jsonData"]["organization"], ds["jsonData"]["defaultBucket"],
-                  ds["secureJsonData"]["token"]):
+    assert ds["jsonData"]["version"] == "InfluxQL"
+    env_ref = re.compile(r"^(Token )?\$\{[A-Z_][A-Z0-9_]*\}$")
+    for value in (ds["url"], ds["jsonData"]["dbName"], ds["secureJsonData"]["httpHeaderValue1"]):
         assert env_ref.match(value), value
+    assert ds["jsonData"]["httpHeaderName1"] == "Authorization"
 
 
 def test_dashboard_provider_points_at_a_folder_of_json_files() -> None:
@@ -280,5 +307,20 @@ def test_cli_export_writes_and_checks(tmp_path: Path) -> None:
     for spec in DASHBOARDS:
         assert (out / f"{spec.slug}.json").read_text("utf-8") == (
             COMMITTED / f"{spec.slug}.json").read_text("utf-8")
+    assert (tmp_path / ALERTS_FILE).read_text("utf-8") == (
+        PROVISIONING / "alerting" / "greenguard.yaml").read_text("utf-8")
     assert main(["grafana", "export", "--out", str(out), "--check"]) == 0
-    assert main(["grafana", "export", "--out", str(out), "--check", "--bucket", "x"]) == 1
+    (out / "energy.json").write_text("{}\n", encoding="utf-8")
+    assert main(["grafana", "export", "--out", str(out), "--check"]) == 1
+
+
+def test_the_docs_list_every_dashboard_panel_query_and_rule() -> None:
+    doc = (ROOT / "docs" / "grafana.md").read_text("utf-8")
+    for slug, data in dashboards().items():
+        assert f"`{slug}.json`" in doc
+        for panel in _panels(data):
+            assert f"**{panel['title']}**" in doc, panel["title"]
+            for target in panel["targets"]:
+                assert target["query"] in doc, target["query"]
+    for rule in RULES:
+        assert f"`{rule.uid}`" in doc
