@@ -24,7 +24,6 @@ from tests import system
 from tests.conftest import free_port
 
 
-
 @dataclass(frozen=True)
 class Influxd:
     url: str
