@@ -22,7 +22,6 @@ import asyncio
 import io
 import itertools
 import json
-import shutil
 import subprocess
 import threading
 import time
@@ -55,6 +54,7 @@ from central.store import Store
 from central.storeport import IngestStore
 from protocols.clock import VirtualClock
 from protocols.wire import Batch, Birth, Event, IntervalRecord, Sample, Severity, StreamId
+from tests import system
 from tests.conftest import free_port
 from tests.contracts.pg import APP_PASSWORD, PgServer
 from tests.unit.central.central_helpers import TEST_SECRET, local_ts
@@ -69,7 +69,6 @@ A, B = "alpha-school", "bravo-academy"
 B_WORDS = ("bravo", "乙校", "乙楼")
 B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.123",
              "271.828", "61.803", "3141.59")
-POPPLER = shutil.which("pdftotext") is not None
 PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc"}
 
@@ -444,8 +443,7 @@ def headers(w: World) -> dict[str, dict[str, str]]:
 
 
 def test_no_route_shows_another_institutions_data(world: World) -> None:
-    if not POPPLER:
-        pytest.skip("needs pdftotext (poppler-utils) to read the PDF reports")
+    system.require("poppler-utils")  # pdftotext reads the PDF reports
     requests = table(world.app, world)
     assert len(requests) > 50, "the route table looks empty"
     callers = headers(world)

@@ -27,10 +27,10 @@ from central.reports import num
 from central.store import Store
 from protocols.clock import VirtualClock
 from simulators.demo import demo_compliance
+from tests import system
 from tests.integration.test_central_reports import (
     BASE,
     NOW,
-    POPPLER,
     populate,
     render_pages,
 )
@@ -90,9 +90,9 @@ async def client(store: Store, school: InstitutionConfig, profile: CoefficientPr
     ledger.close()
 
 
-@pytest.mark.skipif(not POPPLER, reason="needs poppler-utils (pdftoppm, pdftotext)")
 async def test_every_figure_of_the_annual_pdf_is_the_apis(client: httpx.AsyncClient,
                                                          tmp_path: Path) -> None:
+    system.require("poppler-utils")
     c = (await client.get("compliance", params={"year": 2025})).json()
     data = (await client.get("reports/annual",
                              params={"year": 2025, "format": "json"})).json()
