@@ -1,0 +1,135 @@
+"""The life of an alarm on a virtual clock, behind fake channels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from central.errors import ConfigError
+from central.notify.channels import FakeChannel, Outcome
+from central.notify.notifier import Notifier
+from central.notify.queue import NotifyQueue
+from tests.unit.central.notify.helpers import T0, ManualClock, config, signal
+
+
+def make(tmp_path: Path, ops: FakeChannel | None = None, **overrides: object
+         ) -> tuple[Notifier, ManualClock, FakeChannel, FakeChannel]:
+    clock = ManualClock()
+    ops = ops or FakeChannel("ops")
+    boss = FakeChannel("boss")
+    n = Notifier(config(**overrides), {"ops": ops, "boss": boss},
+                 NotifyQueue(tmp_path / "notify.sqlite"), clock, link_secret=b"s" * 32)
+    return n, clock, ops, boss
+
+
+def titles(ch: FakeChannel) -> list[str]:
+    return [m.title for m, _ in ch.sent]
+
+
+async def test_leak_notified_escalated_reminded_acknowledged_cleared(tmp_path: Path) -> None:
+    n, clock, ops, boss = make(tmp_path)
+    n.observe([signal("raised", T0)])
+    n.observe([signal("raised", T0 + 60), signal("raised", T0)])  # repeat and replay
+    await n.step()
+    [(first, _)] = ops.sent
+    assert first.title == "【紧急告警】漏水 · 教学楼 101"  # a leak ignores quiet hours
+    assert "数值：0.4 m³/h" in first.lines
+    assert "开始：2026-06-01 23:00" in first.lines
+    assert first.ack_link is not None
+    clock.advance(30 * 60 - 1)
+    await n.step()
+    assert boss.sent == []
+    clock.advance(1)
+    await n.step()
+    assert titles(boss) == ["【升级】漏水未确认 · 教学楼 101"]  # on time, not before
+    clock.advance(30 * 60)
+    await n.step()
+    assert titles(ops)[1:] == ["【提醒 1】漏水未确认 · 教学楼 101"]
+    assert len(boss.sent) == 2
+    [e] = n.queue.episodes("school")
+    n.acknowledge(e.id, "engineer:li")
+    clock.advance(3 * 3600)
+    await n.step()
+    assert len(ops.sent) == 2  # no reminder after the acknowledgement
+    n.observe([signal("cleared", clock.now())])
+    await n.step()
+    assert len(ops.sent) == 2  # the all-clear waits out the flap window
+    clock.advance(300)
+    await n.step()
+    assert titles(ops)[-1] == "【已恢复】漏水 · 教学楼 101"
+    assert titles(boss)[-1] == "【已恢复】漏水 · 教学楼 101"
+    assert n.queue.audit_log("school")[0]["action"] == "acknowledge"
+
+
+async def test_quiet_hours_hold_a_minor_alarm_until_morning(tmp_path: Path) -> None:
+    n, clock, ops, _ = make(tmp_path)
+    n.observe([signal("raised", T0, kind="lights_on")])  # 23:00 local
+    await n.step()
+    assert ops.sent == []
+    clock.advance(8 * 3600 - 1)  # 06:59:59
+    await n.step()
+    assert ops.sent == []
+    clock.advance(1)
+    await n.step()
+    assert titles(ops)[0] == "【一般告警】灯未关 · 教学楼 101"
+
+
+async def test_flapping_alarm_makes_one_message_and_one_all_clear(tmp_path: Path) -> None:
+    n, clock, ops, _ = make(tmp_path)
+    for i in range(5):  # raised and cleared every minute
+        n.observe([signal("raised", T0 + 120 * i)])
+        clock.t = T0 + 120 * i
+        await n.step()
+        n.observe([signal("cleared", T0 + 120 * i + 60)])
+        clock.t = T0 + 120 * i + 60
+        await n.step()
+    clock.advance(300)
+    await n.step()
+    assert titles(ops) == ["【紧急告警】漏水 · 教学楼 101", "【已恢复】漏水 · 教学楼 101"]
+    [e] = n.queue.episodes("school")
+    assert e.flaps == 4
+
+
+async def test_a_muted_device_is_recorded_and_audited_not_sent(tmp_path: Path) -> None:
+    n, clock, ops, _ = make(tmp_path)
+    n.mute("school", "edge-1", "water-1", minutes=60, reason="pipe repair", actor="engineer:li")
+    n.observe([signal("raised", T0)])
+    await n.step()
+    assert ops.sent == []
+    assert [a["action"] for a in n.queue.audit_log("school")] == ["suppressed", "mute"]
+    clock.advance(3600)  # the mute ends while the leak goes on: now it is sent, once
+    await n.step()
+    await n.step()
+    assert titles(ops) == ["【紧急告警】漏水 · 教学楼 101"]
+    assert n.queue.audit_log("school")[0]["action"] == "unmuted"
+
+
+async def test_retries_back_off_and_deliver_once(tmp_path: Path) -> None:
+    ops = FakeChannel("ops", [Outcome.RETRY] * 3)
+    n, clock, _, _ = make(tmp_path, ops=ops)
+    n.observe([signal("raised", T0)])
+    waits = []
+    for _ in range(4):
+        await n.step()
+        due = n.queue.next_due_at()
+        if due is None:
+            break
+        waits.append(due - clock.now())
+        clock.t = due
+    assert len(ops.sent) == 1
+    assert waits[0] < waits[1] < waits[2]  # exponential backoff
+    [d] = [d for d in n.queue.deliveries(institution="school") if d.channel == "ops"]
+    assert (d.state, d.attempts) == ("sent", 4)
+    assert [a["outcome"] for a in n.queue.attempts(d.key)] == ["retry"] * 3 + ["ok"]
+
+
+def test_config_errors_name_the_field() -> None:
+    with pytest.raises(ConfigError) as err:
+        config(institutions={"school": {"routes": [
+            {"name": "r", "stages": [{"recipients": ["nobody"]}]}]}})
+    assert err.value.problems[0][0] == "institutions.school.routes[0].stages[0].recipients[0]"
+    with pytest.raises(ConfigError) as err:
+        config(channels={"m": {"kind": "email", "host": "h", "sender": "a@b.cn",
+                               "username": "u"}})
+    assert "username and password go together" in str(err.value)
