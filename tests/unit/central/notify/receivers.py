@@ -42,7 +42,9 @@ class BotReceiver:
     received: list[Received] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)  # scripted HTTP statuses, then 200
+    scripts: dict[str, list[int]] = field(default_factory=dict)  # the same, per path
     down: bool = False
+    down_paths: set[str] = field(default_factory=set)
     port: int = 0
 
     def url(self, path: str = "") -> str:
@@ -51,8 +53,13 @@ class BotReceiver:
     # -- what each service checks ---------------------------------------------------------
     def answer(self, path: str, query: dict[str, str], headers: dict[str, str],
                body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self.down:
+        if self.down or path in self.down_paths:
             return 503, {"error": "down"}
+        script = self.scripts.get(path)
+        if script:
+            status = script.pop(0)
+            if status != 200:
+                return status, {"error": "scripted"}
         if self.statuses:
             status = self.statuses.pop(0)
             if status != 200:
