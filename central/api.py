@@ -53,6 +53,7 @@ from central.ingest import IngestStats
 from central.institution import InstitutionConfig, MeterKey
 from central.ledger import EntryKind, Ledger, SqliteLedger
 from central.metrics import PeriodMetrics, period_metrics, waste_for
+from central.notify.routes import include_notify
 from central.overview import Overview, build_overview, compliance_for
 from central.page import page_router
 from central.profile import CoefficientProfile, check_profile
@@ -833,5 +834,6 @@ def create_app(
     app.include_router(api)
     for router in (dashboard_router(clock, ingest_counters, _open_store), *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
-    add_metrics_route(app, ingest_stats, store)  # GET /metrics (central/prom.py)
+    metrics = add_metrics_route(app, ingest_stats, store)  # GET /metrics (central/prom.py)
+    include_notify(app, metrics)  # notification routes and counters (central/notify/routes.py)
     return app

@@ -25,6 +25,9 @@ from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.institution import InstitutionConfig, load_institutions
 from central.ledger import Ledger
+from central.notify.hook import AlarmFeed
+from central.notify.notifier import Notifier
+from central.notify.service import open_notifier
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.storeport import IngestStore, StoreReader
 from central.telemetry import DeviceTags, TelemetryStore
@@ -81,8 +84,12 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
     closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenStore
-                  | CommandBook] = []
+                  | CommandBook | Notifier] = []
     try:
+        # Alarm notifications: notify.yaml checked (and secrets read) before the stores open.
+        notifier = open_notifier(settings, [i for i, _ in loaded], clock, secret)
+        if notifier is not None:
+            closing.append(notifier)
         # Daily rollups follow the institutions' local days (one zone: China's).
         store = open_ingest_store(settings,
                                   rollup_timezone=loaded[0][0].institution.timezone)
@@ -115,9 +122,11 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                         places=DeviceTags.from_institutions(
                                             [i for i, _ in loaded]))
             closing.append(telemetry)
-        ingestor = Ingestor(store, clock, stats, telemetry)
+        feed = AlarmFeed(notifier, [i for i, _ in loaded]) if notifier is not None else None
+        ingestor = Ingestor(store, clock, stats, telemetry, on_stored=feed)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link))
+        app.state.notifier = notifier
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -132,6 +141,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             tg.create_task(_serve_http(server), name="central.http")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
+            if notifier is not None:
+                tg.create_task(notifier.run(), name="central.notify")
     finally:
         for resource in closing:
             with contextlib.suppress(Exception):

@@ -423,6 +423,12 @@ class Notifier:
     async def run(self, *, poll_s: float = 5.0) -> None:
         """Until cancelled: escalate, remind and deliver; wake on new alarms."""
         self._loop = asyncio.get_running_loop()
+        try:
+            await self._loop_forever(poll_s)
+        finally:
+            await self.aclose()
+
+    async def _loop_forever(self, poll_s: float) -> None:
         while True:
             try:
                 await self.step()
@@ -444,6 +450,9 @@ class Notifier:
     async def aclose(self) -> None:
         for ch in self.channels.values():
             await ch.aclose()
+
+    def close(self) -> None:
+        self.queue.close()
 
 
 def _replace(e: Episode, **fields: Any) -> Episode:
