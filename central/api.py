@@ -835,5 +835,5 @@ def create_app(
     for router in (dashboard_router(clock, ingest_counters, _open_store), *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
     metrics = add_metrics_route(app, ingest_stats, store)  # GET /metrics (central/prom.py)
-    include_notify(app, metrics)  # notification routes and counters (central/notify/routes.py)
+    include_notify(app, metrics, ERRORS)  # notifications (central/notify/routes.py)
     return app

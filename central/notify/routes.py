@@ -234,8 +234,10 @@ class NotifyCollector(Collector):
         yield attempts
 
 
-def include_notify(app: FastAPI, metrics: CollectorRegistry) -> None:
-    """Mount the notification routes and counters on the central's app."""
-    app.include_router(router, dependencies=[Depends(authorize())])
+def include_notify(app: FastAPI, metrics: CollectorRegistry,
+                   responses: dict[int | str, dict[str, Any]] | None = None) -> None:
+    """Mount the notification routes (documenting the API's error `responses`) and
+    counters on the central's app."""
+    app.include_router(router, dependencies=[Depends(authorize())], responses=responses)
     app.include_router(link_router)
     metrics.register(NotifyCollector(app))
