@@ -23,6 +23,7 @@ class Place:
     institution: str
     building: str | None  # the building's name
     room: str | None
+    building_id: str | None = None
 
 
 class Places:
@@ -43,7 +44,7 @@ class Places:
             for edge, device, building, room in items:
                 self.by_edge.setdefault(edge, iid)
                 self.by_device.setdefault((edge, device), Place(
-                    iid, names.get(building, building), room))
+                    iid, names.get(building, building), room, building))
 
     def signals(self, batches: Sequence[StoreBatch]) -> list[AlarmSignal]:
         out = []
@@ -67,7 +68,8 @@ class Places:
                     rule=str(r.data.get("rule", "")), point=str(r.data.get("point", "")),
                     severity=r.severity.value, building=place.building if place else None,
                     room=(str(zone) if zone else None) or (place.room if place else None),
-                    data=dict(r.data)))
+                    data={**r.data, **({"building_id": place.building_id}
+                                       if place and place.building_id else {})}))
         return out
 
 

@@ -138,7 +138,8 @@ class Notifier:
                 continue
             if route.severities and e.severity not in route.severities:
                 continue
-            if route.buildings and e.building not in route.buildings:
+            if route.buildings and not ({e.building, e.data.get("building_id")}
+                                        & set(route.buildings)):
                 continue
             if route.hours is not None and not route.hours.contains(local):
                 continue

@@ -35,7 +35,7 @@ def leak(seq: int, state: str) -> Event:
 
 def routing() -> NotifyConfig:
     return config(institutions={"demo-school": {"routes": [
-        {"name": "all", "stages": [{"recipients": ["ops"]}]}]}})
+        {"name": "all", "buildings": ["A"], "stages": [{"recipients": ["ops"]}]}]}})
 
 
 async def test_ingest_feeds_the_notifier_and_the_api_shows_and_acknowledges(
