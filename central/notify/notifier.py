@@ -28,6 +28,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import threading
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,9 @@ class Notifier:
         if self.in_doubt:
             log.warning("%d notification(s) were being sent when the process stopped; "
                         "sending them again with the same key", self.in_doubt)
+        # observe() runs in ingest's thread, tick() and acknowledge() in the event loop's:
+        # one lock keeps each read-decide-write of an episode whole.
+        self._lock = threading.RLock()
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -112,11 +116,12 @@ class Notifier:
         """Record alarm events and enqueue what they call for. Synchronous and durable: call
         it before the events are acknowledged to the edge. Safe to call again with the same
         events."""
-        for s in sorted(signals, key=lambda s: s.ts_ms):
-            if s.state == "raised":
-                self._raised(s)
-            elif s.state == "cleared":
-                self._cleared(s)
+        with self._lock:
+            for s in sorted(signals, key=lambda s: s.ts_ms):
+                if s.state == "raised":
+                    self._raised(s)
+                elif s.state == "cleared":
+                    self._cleared(s)
         if self._loop is not None:  # ingest may commit in a worker thread
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -159,7 +164,8 @@ class Notifier:
         if last is not None and last.raised_ms > s.ts_ms:
             return  # an old raise replayed after a newer episode: known history
         if (last is not None and last.cleared_ms is not None and last.suppressed is None
-                and (s.ts_ms - last.cleared_ms) / 1000 <= self.config.flap_window_s):
+                and (s.ts_ms - last.cleared_ms) / 1000 <= self.config.flap_window_s
+                and not self.queue.clear_attempted(last.id)):
             self.queue.cancel(last.id, stages_like="clear%", now=now, why="flapping")
             self.queue.update_episode(last.id, cleared_ms=None, flaps=last.flaps + 1)
             return
@@ -231,6 +237,10 @@ class Notifier:
     # -- acknowledgement and mutes ------------------------------------------------------
     def acknowledge(self, episode: str, actor: str, institution: str | None = None
                     ) -> Episode:
+        with self._lock:
+            return self._acknowledge(episode, actor, institution)
+
+    def _acknowledge(self, episode: str, actor: str, institution: str | None) -> Episode:
         e = self.queue.episode(episode)
         if e is None or (institution is not None and e.institution != institution):
             raise NotifyError(f"no alarm episode {episode!r}")
@@ -268,6 +278,10 @@ class Notifier:
     # -- escalation and reminders -------------------------------------------------------
     def tick(self) -> None:
         """Enqueue the escalations and reminders due now."""
+        with self._lock:
+            self._tick()
+
+    def _tick(self) -> None:
         now = self.clock.now()
         for e in self.queue.suppressed_open("muted"):
             if self.queue.muted(e.institution, e.edge, e.device, now) is None:

@@ -287,6 +287,12 @@ class NotifyQueue(SqliteFile):
                             (now, why, episode_id, stages_like))
             return int(cur.rowcount)
 
+    def clear_attempted(self, episode_id: str) -> bool:
+        """Whether an all-clear of this episode was sent or is being sent."""
+        rows = self._run("SELECT 1 FROM deliveries WHERE episode = ? AND stage LIKE 'clear%' "
+                         "AND attempts > 0 LIMIT 1", (episode_id,))
+        return bool(rows)
+
     def recipients_of(self, episode_id: str) -> list[tuple[str, str]]:
         rows = self._run("SELECT DISTINCT channel, recipient FROM deliveries WHERE episode = ? "
                          "AND stage NOT LIKE 'clear%' AND state IN ('pending', 'sending', "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -133,3 +135,32 @@ def test_config_errors_name_the_field() -> None:
         config(channels={"m": {"kind": "email", "host": "h", "sender": "a@b.cn",
                                "username": "u"}})
     assert "username and password go together" in str(err.value)
+
+
+async def test_a_raise_after_the_all_clear_went_out_is_a_new_episode(tmp_path: Path) -> None:
+    n, clock, ops, _ = make(tmp_path)
+    n.observe([signal("raised", T0), signal("cleared", T0 + 60)])
+    clock.advance(400)
+    await n.step()
+    assert titles(ops)[-1] == "【已恢复】漏水 · 教学楼 101"
+    # A late raise (an edge's backlog) within the flap window of the clear's own time.
+    n.observe([signal("raised", T0 + 120)])
+    await n.step()
+    assert len(n.queue.episodes("school")) == 2
+    assert titles(ops)[-1] == "【紧急告警】漏水 · 教学楼 101"
+
+
+async def test_run_wakes_on_alarms_observed_from_another_thread(tmp_path: Path) -> None:
+    n, _, ops, _ = make(tmp_path)
+    task = asyncio.create_task(n.run(poll_s=3600))
+    try:
+        await asyncio.sleep(0.05)
+        await asyncio.to_thread(n.observe, [signal("raised", T0)])
+        async with asyncio.timeout(10):
+            while not ops.sent:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(ops.sent) == 1
