@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -435,32 +436,25 @@ class Notifier:
         self.tick()
         return await self.deliver_due()
 
-    async def run(self, *, poll_s: float = 5.0) -> None:
-        """Until cancelled: escalate, remind and deliver; wake on new alarms."""
+    async def run(self, *, poll_s: float = 1.0) -> None:
+        """Until cancelled: escalate, remind and deliver; wake on new alarms.
+
+        Like ingest and HTTP this task runs in real time and only reads the clock: it waits
+        `poll_s` real seconds (or less, when an alarm arrives) between rounds. It must not
+        sleep on a `VirtualClock`, whose time jumps when every *participant* waits."""
         self._loop = asyncio.get_running_loop()
         try:
-            await self._loop_forever(poll_s)
+            while True:
+                try:
+                    await self.step()
+                except CentralError as exc:
+                    log.warning("notifier: %s", exc)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(poll_s):
+                        await self._wake.wait()
         finally:
             await self.aclose()
-
-    async def _loop_forever(self, poll_s: float) -> None:
-        while True:
-            try:
-                await self.step()
-            except CentralError as exc:
-                log.warning("notifier: %s", exc)
-            self._wake.clear()
-            nxt = self.queue.next_due_at()
-            until = self.clock.now() + poll_s
-            if nxt is not None:
-                until = min(until, max(nxt, self.clock.now()))
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(until))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
 
     async def aclose(self) -> None:
         for ch in self.channels.values():

@@ -152,7 +152,7 @@ async def test_a_raise_after_the_all_clear_went_out_is_a_new_episode(tmp_path: P
 
 async def test_run_wakes_on_alarms_observed_from_another_thread(tmp_path: Path) -> None:
     n, _, ops, _ = make(tmp_path)
-    task = asyncio.create_task(n.run(poll_s=3600))
+    task = asyncio.create_task(n.run(poll_s=3600))  # only the wake-up can deliver
     try:
         await asyncio.sleep(0.05)
         await asyncio.to_thread(n.observe, [signal("raised", T0)])
