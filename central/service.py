@@ -27,7 +27,7 @@ from central.institution import InstitutionConfig, load_institutions
 from central.ledger import Ledger
 from central.notify.hook import AlarmFeed
 from central.notify.notifier import Notifier
-from central.notify.service import open_notifier
+from central.notify.service import digest_source, open_notifier
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.storeport import IngestStore, StoreReader
 from central.telemetry import DeviceTags, TelemetryStore
@@ -127,6 +127,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link))
         app.state.notifier = notifier
+        if notifier is not None:  # the liaison's daily digest reads the stores
+            notifier.digests = digest_source(reader, [(t.config, t.profile, t.ledger)
+                                                      for t in tenants])
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))

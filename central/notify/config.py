@@ -34,6 +34,8 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 HHMM = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
 EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 PHONE = re.compile(r"^\+?\d{6,15}$")
+KIND_ZH = {"leak": "漏水", "lights_on": "灯未关", "bin_full": "垃圾桶满溢",
+           "actuation_failed": "控制失败", "offline": "设备离线", "device_offline": "设备离线"}
 KIND_SEVERITY = {"leak": "critical", "actuation_failed": "major", "offline": "major",
                  "device_offline": "major", "lights_on": "minor", "bin_full": "minor"}
 Severity = Literal["critical", "major", "minor", "info"]
@@ -193,7 +195,16 @@ class Route(_Model):
         return self
 
 
+class Digest(_Model):
+    """The daily digest for the energy liaison: yesterday's figures at `at` (local)."""
+
+    at: HHMM = "08:00"
+    recipients: Annotated[list[str], Field(min_length=1)]
+    working_days_only: bool = True  # on the working calendar (调休 make-up days included)
+
+
 class InstitutionRouting(_Model):
+    digest: Digest | None = None
     recipients: dict[Name, list[str]] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
@@ -227,6 +238,10 @@ class NotifyConfig(_Model):
                 for i, entry in enumerate(entries):
                     problems += self._entry(f"{base}.recipients.{lname}[{i}]", entry, inst,
                                             allow_lists=False)
+            if inst.digest is not None:
+                for i, entry in enumerate(inst.digest.recipients):
+                    problems += self._entry(f"{base}.digest.recipients[{i}]", entry, inst,
+                                            allow_lists=True)
             for r, route in enumerate(inst.routes):
                 for s, stage in enumerate(route.stages):
                     for i, entry in enumerate(stage.recipients):

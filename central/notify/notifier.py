@@ -38,14 +38,19 @@ from zoneinfo import ZoneInfo
 
 from central.errors import CentralError
 from central.notify.channels import Answer, Channel, Message, Outcome
-from central.notify.config import KIND_SEVERITY, InstitutionRouting, NotifyConfig, Route
+from central.notify.config import (
+    KIND_SEVERITY,
+    KIND_ZH,
+    InstitutionRouting,
+    NotifyConfig,
+    Route,
+)
+from central.notify.digest import DigestSource, digest_message
 from central.notify.queue import Delivery, Episode, NotifyQueue
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
 
-KIND_ZH = {"leak": "漏水", "lights_on": "灯未关", "bin_full": "垃圾桶满溢",
-           "actuation_failed": "控制失败", "offline": "设备离线", "device_offline": "设备离线"}
 SEVERITY_ZH = {"critical": "紧急", "major": "重要", "minor": "一般", "info": "提示"}
 WIRE_SEVERITY = {"alarm": "critical", "warning": "minor", "info": "info"}
 
@@ -93,8 +98,9 @@ def _value(data: Mapping[str, Any]) -> str | None:
 class Notifier:
     def __init__(self, config: NotifyConfig, channels: Mapping[str, Channel],
                  queue: NotifyQueue, clock: Clock, *, link_secret: bytes,
-                 batch: int = 50) -> None:
+                 digests: DigestSource | None = None, batch: int = 50) -> None:
         self.config = config
+        self.digests = digests
         self.channels = dict(channels)
         self.queue = queue
         self.clock = clock
@@ -284,6 +290,7 @@ class Notifier:
 
     def _tick(self) -> None:
         now = self.clock.now()
+        self._digest_due(now)
         for e in self.queue.suppressed_open("muted"):
             if self.queue.muted(e.institution, e.edge, e.device, now) is None:
                 self._unmuted(e)
@@ -308,6 +315,43 @@ class Notifier:
                 e = _replace(e, reminders=n)
                 for stage in range(e.stage + 1):
                     self._enqueue(e, route, stage, f"r{n}")
+
+    def _digest_due(self, now: float) -> None:
+        """Yesterday's digest for each institution that has one, once its time has come."""
+        if self.digests is None:
+            return
+        local = dt.datetime.fromtimestamp(now, self.tz)
+        today = local.date()
+        for iid, routing in self.config.institutions.items():
+            d = routing.digest
+            if d is None or local.strftime("%H:%M") < d.at:
+                continue
+            recipients = self.config.expand(iid, d.recipients)
+            first = f"digest|{iid}|{today}|{recipients[0]}"
+            if self.queue.delivery(first) is not None:
+                continue  # made already (or skipped: a non-working day)
+            if d.working_days_only and not self.digests.is_working_day(iid, today):
+                self.queue.enqueue([Delivery(
+                    key=first, episode=None, institution=iid, channel="-", recipient="",
+                    stage="digest", message={}, state="cancelled", attempts=0, created=now,
+                    next_at=now, done_at=now, last_answer="not a working day")])
+                continue
+            figures = self.digests.figures(iid, today - dt.timedelta(days=1))
+            open_alarms = [e for e in self.queue.episodes(iid, open_only=True, limit=1000)
+                           if e.suppressed is None]
+            out = []
+            for entry in recipients:
+                channel, _, address = entry.partition(":")
+                key = f"digest|{iid}|{today}|{entry}"
+                message = digest_message(institution=iid, figures=figures,
+                                         open_alarms=open_alarms, key=key,
+                                         dashboard_url=self.config.dashboard_url, tz=self.tz)
+                out.append(Delivery(key=key, episode=None, institution=iid, channel=channel,
+                                    recipient=address, stage="digest",
+                                    message=_message_dict(message), state="pending",
+                                    attempts=0, created=now, next_at=now, done_at=None,
+                                    last_answer=None))
+            self.queue.enqueue(out)
 
     def _enqueue(self, e: Episode, route: Route, stage: int, tag: str,
                  delay_s: float = 0.0) -> None:

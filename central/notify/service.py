@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 
 from central.config import CentralSettings
 from central.errors import ConfigError
 from central.institution import InstitutionConfig
+from central.ledger import Ledger
 from central.notify.config import build_channels, load_notify
+from central.notify.digest import DigestTenant, MetricsDigestSource
 from central.notify.notifier import Notifier
 from central.notify.queue import NotifyQueue
+from central.profile import CoefficientProfile
+from central.store import Store
+from central.storeport import StoreReader
 from protocols.clock import Clock
 
 
@@ -31,3 +39,18 @@ def open_notifier(settings: CentralSettings, institutions: Sequence[InstitutionC
     queue = NotifyQueue(settings.database.with_name(
         settings.database.stem + ".notify.sqlite"))
     return Notifier(config, channels, queue, clock, link_secret=secret.encode())
+
+
+def digest_source(reader: StoreReader | Path,
+                  tenants: Sequence[tuple[InstitutionConfig, CoefficientProfile, Ledger | None]],
+                  ) -> MetricsDigestSource:
+    """The digest's figures from the central's stores: a read-only SQLite `Store` per
+    digest, or the shared PostgreSQL reader."""
+
+    def open_store() -> AbstractContextManager[StoreReader]:
+        if isinstance(reader, Path):
+            return Store(reader, readonly=True)
+        return contextlib.nullcontext(reader)
+
+    return MetricsDigestSource(open_store, {c.institution.id: DigestTenant(c, p, ledger)
+                                            for c, p, ledger in tenants})
