@@ -168,7 +168,8 @@ class FakeChannel(Channel):
 
 
 class HttpChannel(Channel):
-    """Common HTTP handling: timeouts and network errors retry, 429/5xx retry, 4xx fail."""
+    """Common HTTP handling: timeouts and network errors retry, 429/5xx retry, 4xx and
+    redirects fail (redirects are not followed: a moved webhook is a configuration error)."""
 
     def __init__(self, name: str, *, timeout_s: float = 10.0,
                  client: httpx.AsyncClient | None = None) -> None:
@@ -189,7 +190,7 @@ class HttpChannel(Channel):
                                                 self.secrets())), None
         if response.status_code == 429 or response.status_code >= 500:
             return Answer(Outcome.RETRY, self._said(response)), response
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:  # 4xx, and redirects: a wrong URL
             return Answer(Outcome.FAIL, self._said(response)), response
         return None, response
 

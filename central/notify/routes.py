@@ -5,10 +5,10 @@ scoped to the token's institutions):
 
     GET  /api/v1/institutions/{iid}/notify/episodes          alarm episodes and their state
     POST /api/v1/institutions/{iid}/notify/episodes/{id}/ack acknowledge (stops escalation)
-    GET  /api/v1/institutions/{iid}/notify/deliveries        the delivery log, every attempt
+    GET  /api/v1/institutions/{iid}/notify/deliveries        the delivery log (engineer)
     GET  /api/v1/institutions/{iid}/notify/mutes             active mutes
     POST /api/v1/institutions/{iid}/notify/mutes             mute a device for a while
-    GET  /api/v1/institutions/{iid}/notify/audit             acknowledgements, mutes, …
+    GET  /api/v1/institutions/{iid}/notify/audit             acknowledgements, mutes (engineer)
 
 `link_router` is public: `GET /notify/ack/{id}?r=&exp=&sig=` shows a confirmation page
 whose button POSTs to the same address (chat apps open links to preview them, so a GET
@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.auth import Principal, authorize
+from central.auth import Principal, Role, authorize
 from central.notify.notifier import Notifier, NotifyError
 from central.notify.queue import Delivery, Episode
 
@@ -145,7 +145,10 @@ def post_ack(n: NotifierDep, who: PrincipalDep, iid: str,
     return _episode_out(n, e)
 
 
-@router.get("/deliveries")
+EngineerOnly = [Depends(authorize(Role.ENGINEER))]  # recipients' addresses are personal data
+
+
+@router.get("/deliveries", dependencies=EngineerOnly)
 def get_deliveries(n: NotifierDep, iid: str, episode: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[DeliveryOut]:
     return [_delivery_out(n, d) for d in n.queue.deliveries(institution=iid, episode=episode,
@@ -165,7 +168,7 @@ def post_mute(n: NotifierDep, who: PrincipalDep, iid: str, body: MuteIn) -> dict
             "until": n.clock.now() + body.minutes * 60, "reason": body.reason}
 
 
-@router.get("/audit")
+@router.get("/audit", dependencies=EngineerOnly)
 def get_audit(n: NotifierDep, iid: str) -> list[dict[str, Any]]:
     return n.queue.audit_log(iid)
 

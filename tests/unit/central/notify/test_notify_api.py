@@ -65,7 +65,8 @@ async def test_ingest_feeds_the_notifier_and_the_api_shows_and_acknowledges(
         [ep] = (await c.get(f"{base}/episodes", headers=viewer)).json()
         assert (ep["state"], ep["building"], ep["kind"]) == ("notified", "教学楼 Teaching",
                                                              "leak")
-        [d] = (await c.get(f"{base}/deliveries", headers=viewer)).json()
+        assert (await c.get(f"{base}/deliveries", headers=viewer)).status_code == 403
+        [d] = (await c.get(f"{base}/deliveries", headers=engineer)).json()
         assert [a["outcome"] for a in d["attempts"]] == ["ok"]
         assert (await c.post(f"{base}/episodes/{ep['id']}/ack",
                              headers=viewer)).status_code == 403
@@ -84,7 +85,7 @@ async def test_ingest_feeds_the_notifier_and_the_api_shows_and_acknowledges(
         muted = await c.post(f"{base}/mutes", headers=engineer, json={
             "edge": "edge-1", "device": "water-a", "minutes": 60, "reason": "维修水管"})
         assert muted.status_code == 201
-        audit = (await c.get(f"{base}/audit", headers=viewer)).json()
+        audit = (await c.get(f"{base}/audit", headers=engineer)).json()
         assert [a["action"] for a in audit] == ["mute", "acknowledge"]
         assert audit[0]["actor"] == "token:test engineer"
         metrics = (await c.get("/metrics")).text
