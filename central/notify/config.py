@@ -281,11 +281,16 @@ class NotifyConfig(_Model):
         return out
 
 
+_KIND_IN_PATH = re.compile(r"^(channels\.[^.]+)\.(wecom|dingtalk|feishu|email|webhook|sms)(\.|$)")
+
+
 def parse_notify(data: Any, source: str = "notify.yaml") -> NotifyConfig:
     try:
         return NotifyConfig.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        problems = problems_from(exc)
+        # pydantic puts the union's tag in the path (channels.d.dingtalk.secret): drop it.
+        problems = [(_KIND_IN_PATH.sub(r"\1\3", f), v, why)
+                    for f, v, why in problems_from(exc)]
         raise ConfigError(source, problems) from None
 
 

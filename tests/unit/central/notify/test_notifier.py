@@ -164,3 +164,21 @@ async def test_run_wakes_on_alarms_observed_from_another_thread(tmp_path: Path) 
         with contextlib.suppress(asyncio.CancelledError):
             await task
     assert len(ops.sent) == 1
+
+
+async def test_refused_and_endless_retries_end_as_failed(tmp_path: Path) -> None:
+    ops = FakeChannel("ops", [Outcome.FAIL])
+    n, clock, _, boss = make(tmp_path, ops=ops)
+    boss.script = [Outcome.RETRY] * 1000
+    n.observe([signal("raised", T0)])
+    await n.step()
+    [refused] = [d for d in n.queue.deliveries(institution="school") if d.channel == "ops"]
+    assert (refused.state, refused.attempts) == ("failed", 1)  # a refusal is not retried
+    while clock.t < T0 + 27 * 3600:  # the escalation to boss retries until give_up_after_h
+        clock.advance(600)
+        await n.step()
+    [gave_up] = [d for d in n.queue.deliveries(institution="school") if d.stage == "s1"]
+    assert gave_up.state == "failed"
+    assert gave_up.done_at is not None
+    assert 24 * 3600 < gave_up.done_at - gave_up.created < 25 * 3600
+    assert ("boss", "failed", 3) in n.queue.counts()["deliveries"]  # escalation, 2 reminders
