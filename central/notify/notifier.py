@@ -233,7 +233,7 @@ class Notifier:
             self.queue.update_episode(e.id, suppressed="short")
             return
         # Escalations and reminders not yet attempted are pointless now.
-        self.queue.cancel(e.id, stages_like="r%", now=now, why="cleared")
+        self._cancel_follow_ups(e, route, now, "cleared")
         if route.notify_cleared:
             e = _replace(e, cleared_ms=s.ts_ms)
             recipients = self.queue.recipients_of(e.id)
@@ -255,11 +255,21 @@ class Notifier:
             return e
         now = self.clock.now()
         self.queue.update_episode(e.id, acked_at=now, acked_by=actor)
-        self.queue.cancel(e.id, stages_like="r%", now=now, why=f"acknowledged by {actor}")
+        route = self._route_named(e)
+        if route is not None:
+            self._cancel_follow_ups(e, route, now, f"acknowledged by {actor}")
         self.queue.audit(e.institution, actor, "acknowledge", {"episode": e.id}, now)
         got = self.queue.episode(e.id)
         assert got is not None
         return got
+
+    def _cancel_follow_ups(self, e: Episode, route: Route, now: float, why: str) -> None:
+        """Reminders and escalations still waiting (also for a retry): they would say
+        "not acknowledged". The first message and messages being sent stay."""
+        self.queue.cancel(e.id, stages_like="r%", now=now, why=why, retried_too=True)
+        for stage in range(1, len(route.stages)):
+            self.queue.cancel(e.id, stages_like=f"s{stage}", now=now, why=why,
+                              retried_too=True)
 
     def mute(self, institution: str, edge: str, device: str, *, minutes: float, reason: str,
              actor: str) -> None:

@@ -277,14 +277,15 @@ class NotifyQueue(SqliteFile):
                           (now, key))
             return len(keys)
 
-    def cancel(self, episode_id: str, *, stages_like: str = "%", now: float,
-               why: str) -> int:
-        """Cancel pending deliveries of an episode that were never attempted."""
+    def cancel(self, episode_id: str, *, stages_like: str = "%", now: float, why: str,
+               retried_too: bool = False) -> int:
+        """Cancel pending deliveries of an episode that were never attempted (or, with
+        `retried_too`, also those waiting for a retry)."""
         with self._transaction() as c:
             cur = c.execute("UPDATE deliveries SET state = 'cancelled', done_at = ?, "
                             "last_answer = ? WHERE episode = ? AND state = 'pending' AND "
-                            "attempts = 0 AND stage LIKE ?",
-                            (now, why, episode_id, stages_like))
+                            "(attempts = 0 OR ?) AND stage LIKE ?",
+                            (now, why, episode_id, retried_too, stages_like))
             return int(cur.rowcount)
 
     def clear_attempted(self, episode_id: str) -> bool:

@@ -182,3 +182,23 @@ async def test_refused_and_endless_retries_end_as_failed(tmp_path: Path) -> None
     assert gave_up.done_at is not None
     assert 24 * 3600 < gave_up.done_at - gave_up.created < 25 * 3600
     assert ("boss", "failed", 3) in n.queue.counts()["deliveries"]  # escalation, 2 reminders
+
+
+async def test_the_ack_drops_escalations_waiting_to_be_sent_or_retried(
+        tmp_path: Path) -> None:
+    n, clock, _, boss = make(tmp_path)
+    boss.script = [Outcome.RETRY]
+    n.observe([signal("raised", T0), signal("raised", T0, device="water-2")])
+    await n.step()
+    clock.advance(30 * 60)
+    n.tick()  # both escalations queued; send the first only, which fails and waits
+    first, second = sorted((d for d in n.queue.deliveries(institution="school")
+                            if d.stage == "s1"), key=lambda d: d.key)
+    await n._attempt(first)  # one send; the other stays queued
+    for e in n.queue.episodes("school"):
+        n.acknowledge(e.id, "engineer:li")
+    clock.advance(3600)
+    await n.step()
+    assert boss.sent == []
+    states = {d.key: d.state for d in n.queue.deliveries(institution="school")}
+    assert (states[first.key], states[second.key]) == ("cancelled", "cancelled")
