@@ -13,7 +13,7 @@ scoped to the token's institutions):
 `link_router` is public: `GET /notify/ack/{id}?r=&exp=&sig=` shows a confirmation page
 whose button POSTs to the same address (chat apps open links to preview them, so a GET
 never acknowledges); the POST checks the HMAC signature and expiry, then acknowledges as
-`link:<recipient>`.
+`link:<recipient>`. A wrong or expired link answers 404, like an unknown episode.
 
 The app finds the notifier in `app.state.notifier`; without one (no notify.yaml) the
 routes answer 404.
@@ -189,7 +189,7 @@ def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
 def ack_page(n: NotifierDep, episode: str, r: str = "", exp: int = 0,
              sig: str = "") -> HTMLResponse:
     if not n.check_link(episode, r, exp, sig):
-        return _page("链接无效或已过期", "<p>请在仪表盘中确认告警。</p>", 403)
+        return _page("链接无效或已过期", "<p>请在仪表盘中确认告警。</p>", 404)
     e = n.queue.episode(episode)
     if e is None:
         return _page("告警不存在", "", 404)
@@ -204,7 +204,7 @@ def ack_page(n: NotifierDep, episode: str, r: str = "", exp: int = 0,
 def ack_by_link(n: NotifierDep, episode: str, r: str = "", exp: int = 0,
                 sig: str = "") -> HTMLResponse:
     if not n.check_link(episode, r, exp, sig):
-        return _page("链接无效或已过期", "<p>请在仪表盘中确认告警。</p>", 403)
+        return _page("链接无效或已过期", "<p>请在仪表盘中确认告警。</p>", 404)
     try:
         e = n.acknowledge(episode, f"link:{r}")
     except NotifyError:

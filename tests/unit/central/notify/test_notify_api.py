@@ -77,7 +77,7 @@ async def test_ingest_feeds_the_notifier_and_the_api_shows_and_acknowledges(
         assert "确认，我来处理" in page.text
         assert notifier.queue.episode(ep["id"]).acked_at is None  # type: ignore[union-attr]
         forged = link.query.replace("sig=", "sig=x")
-        assert (await c.post(f"{link.path}?{forged}")).status_code == 403
+        assert (await c.post(f"{link.path}?{forged}")).status_code == 404
         acked = await c.post(f"{link.path}?{link.query}")
         assert acked.status_code == 200
         [ep] = (await c.get(f"{base}/episodes", headers=viewer)).json()
