@@ -15,8 +15,8 @@ whose button POSTs to the same address (chat apps open links to preview them, so
 never acknowledges); the POST checks the HMAC signature and expiry, then acknowledges as
 `link:<recipient>`. A wrong or expired link answers 404, like an unknown episode.
 
-The app finds the notifier in `app.state.notifier`; without one (no notify.yaml) the
-routes answer 404.
+The app finds the notifier in `app.state.notifier`; without one (no notify.yaml) reads
+answer an empty list and writes 404.
 """
 
 from __future__ import annotations
@@ -100,7 +100,14 @@ def _notifier(request: Request) -> Notifier:
     return notifier
 
 
+def _maybe_notifier(request: Request) -> Notifier | None:
+    notifier: Notifier | None = getattr(request.app.state, "notifier", None)
+    return notifier
+
+
 NotifierDep = Annotated[Notifier, Depends(_notifier)]
+# Reads answer an empty list when notifications are off: there is nothing to show.
+ReadDep = Annotated[Notifier | None, Depends(_maybe_notifier)]
 PrincipalDep = Annotated[Principal, Depends(authorize())]
 
 
@@ -129,8 +136,10 @@ router = APIRouter(prefix="/api/v1/institutions/{iid}/notify", tags=["notificati
 
 
 @router.get("/episodes")
-def get_episodes(n: NotifierDep, iid: str, open_only: bool = False,
+def get_episodes(n: ReadDep, iid: str, open_only: bool = False,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[EpisodeOut]:
+    if n is None:
+        return []
     return [_episode_out(n, e) for e in n.queue.episodes(iid, open_only=open_only,
                                                           limit=limit)]
 
@@ -149,15 +158,17 @@ EngineerOnly = [Depends(authorize(Role.ENGINEER))]  # recipients' addresses are 
 
 
 @router.get("/deliveries", dependencies=EngineerOnly)
-def get_deliveries(n: NotifierDep, iid: str, episode: str | None = None,
+def get_deliveries(n: ReadDep, iid: str, episode: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=2000)] = 500) -> list[DeliveryOut]:
+    if n is None:
+        return []
     return [_delivery_out(n, d) for d in n.queue.deliveries(institution=iid, episode=episode,
                                                             limit=limit)]
 
 
 @router.get("/mutes")
-def get_mutes(n: NotifierDep, iid: str) -> list[dict[str, Any]]:
-    return n.queue.mutes(iid, n.clock.now())
+def get_mutes(n: ReadDep, iid: str) -> list[dict[str, Any]]:
+    return n.queue.mutes(iid, n.clock.now()) if n is not None else []
 
 
 @router.post("/mutes", status_code=201)
@@ -169,8 +180,8 @@ def post_mute(n: NotifierDep, who: PrincipalDep, iid: str, body: MuteIn) -> dict
 
 
 @router.get("/audit", dependencies=EngineerOnly)
-def get_audit(n: NotifierDep, iid: str) -> list[dict[str, Any]]:
-    return n.queue.audit_log(iid)
+def get_audit(n: ReadDep, iid: str) -> list[dict[str, Any]]:
+    return n.queue.audit_log(iid) if n is not None else []
 
 
 link_router = APIRouter(tags=["notifications"], include_in_schema=False)
