@@ -202,3 +202,28 @@ async def test_the_ack_drops_escalations_waiting_to_be_sent_or_retried(
     assert boss.sent == []
     states = {d.key: d.state for d in n.queue.deliveries(institution="school")}
     assert (states[first.key], states[second.key]) == ("cancelled", "cancelled")
+
+
+async def test_routes_match_in_order_and_a_short_alarm_sends_nothing(tmp_path: Path) -> None:
+    n, clock, ops, boss = make(tmp_path, institutions={"school": {
+        "severities": {"bin_full": "major"},
+        "routes": [
+            {"name": "day-bins", "kinds": ["bin_full"], "hours": {"start": "07:00",
+                                                                  "end": "19:00"},
+             "stages": [{"recipients": ["boss"]}]},
+            {"name": "major-elsewhere", "severities": ["major"], "buildings": ["行政楼"],
+             "stages": [{"recipients": ["boss"]}]},
+            {"name": "rest", "delay_s": 120, "stages": [{"recipients": ["ops"]}]}]}})
+    # 23:00: not in day-bins' hours; major, but in 教学楼: the last route, after a delay.
+    n.observe([signal("raised", T0, kind="bin_full"),
+               signal("raised", T0, kind="lights_on", device="lamp-1")])
+    clock.advance(60)
+    n.observe([signal("cleared", T0 + 60, kind="lights_on", device="lamp-1")])  # short
+    await n.step()
+    assert ops.sent == []
+    clock.advance(60)
+    await n.step()
+    assert [m.title for m, _ in ops.sent] == ["【重要告警】垃圾桶满溢 · 教学楼 101"]
+    assert boss.sent == []
+    routes = {e.kind: (e.route, e.suppressed) for e in n.queue.episodes("school")}
+    assert routes == {"bin_full": ("rest", None), "lights_on": ("rest", "short")}
