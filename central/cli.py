@@ -32,7 +32,7 @@ from protocols.clock import SystemClock
 _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
              "mqtt_site", "mqtt_client_id", "http_host", "http_port", "store", "postgres_dsn",
              "postgres_password_file", "mqtt_share_group", "auth_secret_file", "auth_database",
-             "metrics_edges")
+             "metrics_edges", "notify_config")
 ACTIONS = ("run", "bootstrap-admin", "create-token", "list-tokens", "revoke-token")
 
 
@@ -76,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "GREENGUARD_AUTH_SECRET); required, no default")
     parser.add_argument("--auth-db", dest="auth_database", type=Path, metavar="PATH",
                         help="SQLite token table (default <db>.auth.sqlite)")
+    parser.add_argument("--notify-config", type=Path, metavar="PATH",
+                        help="alarm notifications (docs/notifications.md; env "
+                             "GREENGUARD_NOTIFY_CONFIG)")
     parser.add_argument("--check", action="store_true",
                         help="validate settings, institution config and profile, then exit")
     tokens = parser.add_argument_group("token actions")

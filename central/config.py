@@ -123,6 +123,8 @@ class CentralSettings(BaseSettings):
     auth_secret: SecretStr | None = None
     auth_secret_file: Path | None = None
     auth_database: Path | None = None  # default: <database>.auth.sqlite
+    # Alarm notifications (docs/notifications.md); queue file <database>.notify.sqlite.
+    notify_config: Path | None = None
 
     @property
     def ledger_path(self) -> Path:

@@ -108,8 +108,12 @@ class Ingestor:
     """
 
     def __init__(self, store: IngestStore, clock: Clock, stats: IngestStats | None = None,
-                 telemetry: TelemetryStore | None = None) -> None:
+                 telemetry: TelemetryStore | None = None,
+                 on_stored: Callable[[Sequence[StoreBatch]], None] | None = None) -> None:
         self.store = store
+        # Called after a commit, before its acks (central/notify/hook.py); a StoreError
+        # there withholds the acks, so the edge resends.
+        self.on_stored = on_stored
         self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
@@ -155,6 +159,8 @@ class Ingestor:
             results = self.store.store_many(
                 [BatchWrite(b.stream, b.after, b.upto, b.records, b.site, b.quarantine)
                  for b in group], now=now)
+            if self.on_stored is not None:
+                self.on_stored(group)
         except StoreError as exc:
             self._failed(exc)
             return

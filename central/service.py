@@ -26,6 +26,9 @@ from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
 from central.institution import InstitutionConfig, load_institutions
 from central.ledger import Ledger
+from central.notify.hook import AlarmFeed
+from central.notify.notifier import Notifier
+from central.notify.service import digest_source, open_notifier
 from central.profile import CoefficientProfile, check_profile, load_profile
 from central.storeport import IngestStore, StoreReader
 from central.telemetry import DeviceTags, TelemetryStore
@@ -97,8 +100,12 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
     closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenStore
-                  | CommandBook] = []
+                  | CommandBook | Notifier] = []
     try:
+        # Alarm notifications: notify.yaml checked (and secrets read) before the stores open.
+        notifier = open_notifier(settings, [i for i, _ in loaded], clock, secret)
+        if notifier is not None:
+            closing.append(notifier)
         # Daily rollups follow the institutions' local days (one zone: China's).
         store = open_ingest_store(settings,
                                   rollup_timezone=loaded[0][0].institution.timezone)
@@ -142,12 +149,17 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                 publisher = FiguresPublisher(figures_reader, [
                     Tenancy(t.config, t.profile, t.ledger) for t in tenants], figures_sink)
                 telemetry = PublishingTelemetry(influx, publisher)
-        ingestor = Ingestor(store, clock, stats, telemetry)
+        feed = AlarmFeed(notifier, [i for i, _ in loaded]) if notifier is not None else None
+        ingestor = Ingestor(store, clock, stats, telemetry, on_stored=feed)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
                          metrics_edges=settings.metrics_edges,
                          upload_limits=UploadLimits.of(settings.http_max_body_bytes,
                                                        settings.http_max_import_bytes))
+        app.state.notifier = notifier
+        if notifier is not None:  # the liaison's daily digest reads the stores
+            notifier.digests = digest_source(reader, [(t.config, t.profile, t.ledger)
+                                                      for t in tenants])
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))
@@ -166,6 +178,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                name="central.figures")
             if ready is not None:
                 tg.create_task(_announce(server, subscribed, ready), name="central.ready")
+            if notifier is not None:
+                tg.create_task(notifier.run(), name="central.notify")
     finally:
         for resource in closing:
             with contextlib.suppress(Exception):

@@ -41,6 +41,8 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
               "central.certs"),
     "grafana": ("export the Grafana dashboards as JSON or push them to a Grafana server",
                 "central.grafana.cli"),
+    "notify": ("alarm notifications: send a test message through a channel",
+               "central.notify.cli"),
 }
 
 

@@ -18,6 +18,7 @@ from central.auth import Authenticator, authorize
 from central.commands import CommandService, CommandUnavailableError
 from central.errors import ConfigError, EntryError, ReportError, StoreError
 from central.ingest import IngestStats
+from central.notify.routes import include_notify
 from central.profile import check_profile
 from central.prom import add_metrics_route
 from central.storeport import StoreReader
@@ -117,5 +118,6 @@ def create_app(
     app.include_router(page.router)  # the page's shell and assets: public, no data
     for router in (*ROUTERS, *routers):
         app.include_router(router, dependencies=[Depends(authorize())], responses=ERRORS)
-    add_metrics_route(app, ingest_stats, store, edges=metrics_edges)  # central/prom.py
+    metrics = add_metrics_route(app, ingest_stats, store, edges=metrics_edges)  # central/prom.py
+    include_notify(app, metrics, ERRORS)  # notifications (central/notify/routes.py)
     return app

@@ -40,6 +40,9 @@
       unknown_days: "天缺少调休日历数据",
       no_after: "本月尚无用电数据",
       alarms_active: "当前告警", alarms_none: "当前无告警", alarms_recent: "最近告警记录",
+      notices: "告警通知", notice_raised: "待通知", notice_notified: "已通知",
+      notice_acknowledged: "已确认", notice_muted: "已静音", notice_unrouted: "无通知路由",
+      notice_short: "短时告警", by: "确认人",
       raised: "告警", cleared: "已解除", kind_leak: "疑似漏水", kind_lights_on: "下班未关灯",
       kind_bin_full: "垃圾桶已满", kind_actuation_failed: "控制执行失败",
       rule: "规则", flow: "流量", fill: "满溢度", hazardous: "有害垃圾",
@@ -86,6 +89,9 @@
       working_hours: "Working hours", unknown_days: "days without 调休 calendar data",
       no_after: "No electricity recorded this month yet",
       alarms_active: "Active alarms", alarms_none: "No active alarms",
+      notices: "Notifications", notice_raised: "Not yet notified", notice_notified: "Notified",
+      notice_acknowledged: "Acknowledged", notice_muted: "Muted", notice_unrouted: "No route",
+      notice_short: "Short alarm", by: "by",
       alarms_recent: "Recent alarm events", raised: "Raised", cleared: "Cleared",
       kind_leak: "Possible leak", kind_lights_on: "Lights left on", kind_bin_full: "Bin full",
       kind_actuation_failed: "Actuation failed", rule: "rule", flow: "flow", fill: "fill",
@@ -117,6 +123,7 @@
   var view = null;
   var live = null;
   var renders = 0;
+  var notices = null;  // open alarm episodes of the notifier (null: notifications off)
 
   function takeToken() {
     var m = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
@@ -375,6 +382,42 @@
     }
     return html;
   }
+  // Notification state of open alarms (docs/notifications.md): shown while there are any
+  // (without notify.yaml the list is always empty); a failed poll retries quietly.
+  function pollNotices(path) {
+    get(path).then(function (list) {
+      notices = list;
+      renderNotices();
+      setTimeout(function () { pollNotices(path); }, 10000);
+    }, function () {
+      setTimeout(function () { pollNotices(path); }, 30000);
+    });
+  }
+  function renderNotices() {
+    var box = $("notices");
+    if (!box) {
+      if (!notices || !notices.length) return;
+      box = document.createElement("div");
+      box.id = "notices";
+      box.className = "panel";
+      box.setAttribute("data-testid", "notices");
+      $("alarms").parentNode.appendChild(box);
+    }
+    if (!notices || !notices.length) { box.hidden = true; return; }
+    box.hidden = false;
+    var html = '<h3 class="note">' + esc(t("notices")) + ' (' + notices.length + ')</h3>';
+    html += '<ul class="list">' + notices.map(function (n) {
+      var state = n.suppressed ? n.suppressed : n.state;
+      var kind = TEXT.zh["kind_" + n.kind] !== undefined ? t("kind_" + n.kind) : n.kind;
+      var place = [n.building, n.room].filter(Boolean).join(" ") || n.device;
+      return '<li data-testid="notice" data-state="' + esc(state) + '"><span class="badge' +
+        (state === "acknowledged" ? " cleared" : "") + '">' + esc(t("notice_" + state)) +
+        '</span><b>' + esc(kind) + '</b><span>' + esc(place) + '</span><small>' +
+        esc(localTime(n.raised_ms)) + (n.acked_by ? ' · ' + esc(t("by")) + ' ' +
+        esc(n.acked_by) : '') + '</small></li>';
+    }).join("") + '</ul>';
+    box.innerHTML = html;
+  }
   function waste(v) {
     var w = v.waste, html = '<b>' + esc(t("bins")) + '</b>';
     if (!w.bins.length) html += empty("bins-empty", "bins_none");
@@ -464,6 +507,7 @@
     $("alarms").innerHTML = alarms(view);
     details = $("alarms").querySelector("details");
     if (details) details.open = open;
+    renderNotices();
     $("waste").innerHTML = waste(view);
     $("edges").innerHTML = edges(view);
     stamp();
@@ -581,6 +625,8 @@
       var base = "api/v1/institutions/" + encodeURIComponent(chosen) + "/dashboard";
       poll(base, 10000, function (d) { view = d; render(); });
       poll(base + "/live", 2000, function (d) { live = d; renderLive(); });
+      pollNotices("api/v1/institutions/" + encodeURIComponent(chosen) +
+        "/notify/episodes?open_only=true");
     }, function (e) {
       if (!failed(e)) setTimeout(start, 5000);
     });

@@ -10,6 +10,7 @@ Under CI=true a missing chromium or chromedriver fails the test instead of skipp
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -35,6 +36,10 @@ from central.api import Tenant, create_app
 from central.ingest import IngestStats
 from central.institution import parse_institution
 from central.ledger import SqliteLedger
+from central.notify.channels import FakeChannel
+from central.notify.config import parse_notify
+from central.notify.notifier import AlarmSignal, Notifier
+from central.notify.queue import NotifyQueue
 from central.profile import load_profile
 from central.store import Store
 from protocols.clock import VirtualClock
@@ -323,6 +328,7 @@ def fixed(tmp_path: Path) -> Iterator[str]:
                      VirtualClock(NOW), auth, IngestStats(received=3, stored_records=25,
                                                           connected=True))
     TOKENS["viewer"] = bearer(auth, "viewer", ["demo-school"])["Authorization"].split()[1]
+    app.state.notifier = notified_leak(tmp_path)
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -341,6 +347,21 @@ def fixed(tmp_path: Path) -> Iterator[str]:
         thread.join(timeout=30)
         store.close()
         ledger.close()
+
+
+def notified_leak(tmp_path: Path) -> Notifier:
+    """A notifier whose open leak went out to a (fake) channel: the page shows 已通知."""
+    notifier = Notifier(parse_notify({
+        "channels": {"ops": {"kind": "webhook", "url": {"env": "UNUSED"}}},
+        "institutions": {"demo-school": {"routes": [
+            {"name": "all", "stages": [{"recipients": ["ops"]}]}]}}}),
+        {"ops": FakeChannel("ops")}, NotifyQueue(tmp_path / "notify.sqlite"),
+        VirtualClock(NOW), link_secret=b"k" * 32)
+    notifier.observe([AlarmSignal(institution="demo-school", edge="edge-1", device="water-1",
+                                  kind="leak", state="raised", ts_ms=int(NOW * 1000) - 60_000,
+                                  building="教学楼", room="101")])
+    asyncio.run(notifier.deliver_due())
+    return notifier
 
 
 def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser) -> None:
@@ -394,6 +415,11 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     alarm = driver.find_element(By.CSS_SELECTOR, '[data-testid="alarm"]')  # the newest
     assert alarm.get_attribute("data-kind") == "leak"
     assert "疑似漏水" in alarm.text
+    wait_for(driver, "document.querySelector('[data-testid=notice]')")
+    notice = driver.find_element(By.CSS_SELECTOR, '[data-testid="notice"]')
+    assert notice.get_attribute("data-state") == "notified"
+    assert "已通知" in notice.text
+    assert "教学楼 101" in notice.text
     assert text(driver, "bin-bin-1") == "85"
     assert text(driver, "clearances-count") == "2"
     assert text(driver, "edge-edge-1-state") == "在线"

@@ -10,6 +10,7 @@ import base64
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,9 @@ from central.api import Tenant, TenantDep, create_app
 from central.auth import Authenticator, Role, TokenStore
 from central.commands import CommandBook, CommandRequest, CommandService
 from central.institution import InstitutionConfig, parse_institution
+from central.notify.config import parse_notify
+from central.notify.notifier import AlarmSignal, Notifier
+from central.notify.queue import NotifyQueue
 from central.profile import CoefficientProfile
 from central.store import Store
 from protocols.clock import VirtualClock
@@ -32,7 +36,8 @@ OWN, OTHER, MISSING = "demo-school", "other-school", "no-such-school"
 # Reachable without a token, on purpose: the page shell, liveness, the schema and viewers.
 # /metrics is the Prometheus exporter's (central/prom.py), mounted by the lead.
 PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
-          "/redoc", "/docs-assets/{name}"}
+          "/redoc", "/docs-assets/{name}",
+          "/notify/ack/{episode}"}  # the signed acknowledgement link (central/notify/routes.py)
 # A valid value for every parameter a route may require; a new required parameter that is
 # missing here fails the test instead of being skipped.
 SAMPLE_PARAMS: dict[str, Any] = {
@@ -45,6 +50,8 @@ SAMPLE_BODIES: dict[str, Any] = {
     "/api/v1/tokens": {"name": "matrix", "role": "viewer", "institutions": [OWN]},
     "/api/v1/institutions/{iid}/commands": {
         "edge": "edge-1", "name": "override.clear", "args": {"override_id": "c-1"}},
+    "/api/v1/institutions/{iid}/notify/mutes": {
+        "edge": "edge-1", "device": "meter-a", "minutes": 60, "reason": "matrix"},
 }
 EDGES = {OWN: "edge-1", OTHER: "edge-9", MISSING: "edge-1"}
 
@@ -68,14 +75,29 @@ class World:
     auth: Authenticator
     client: httpx.AsyncClient
     command_ids: dict[str, str]
+    episode_ids: dict[str, str]
 
     def token(self, role: Role, institutions: list[str] | None) -> str:
         return self.auth.issue(f"matrix {role}", role, institutions)[1]
 
 
+def matrix_notifier(tmp_path: Path) -> tuple[Notifier, dict[str, str]]:
+    """A notifier with one alarm episode per institution (for the notification routes)."""
+    notifier = Notifier(parse_notify({}), {}, NotifyQueue(tmp_path / "notify.sqlite"),
+                        VirtualClock(NOW), link_secret=TEST_SECRET.encode())
+    ids = {}
+    for iid in (OWN, OTHER):
+        notifier.observe([AlarmSignal(institution=iid, edge=EDGES[iid], device="meter-a",
+                                      kind="leak", state="raised", ts_ms=int(NOW * 1000))])
+        [episode] = notifier.queue.episodes(iid)
+        ids[iid] = episode.id
+    ids[MISSING] = ids[OWN]
+    return notifier, ids
+
+
 @pytest.fixture
-async def world(store: Store, institution: InstitutionConfig,
-                profile: CoefficientProfile) -> AsyncIterator[World]:
+async def world(store: Store, institution: InstitutionConfig, profile: CoefficientProfile,
+                tmp_path: Path) -> AsyncIterator[World]:
     auth = Authenticator(TEST_SECRET, TokenStore(":memory:"), now=lambda: NOW)
     book = CommandBook(":memory:")
     commands = CommandService(book, Recorder())
@@ -87,9 +109,11 @@ async def world(store: Store, institution: InstitutionConfig,
     command_ids[MISSING] = command_ids[OWN]
     app = create_app(store, [Tenant(institution, profile), Tenant(other_institution(), profile)],
                      VirtualClock(NOW), auth, commands=commands)
+    app.state.notifier, episode_ids = matrix_notifier(tmp_path)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                  base_url="http://test") as c:
-        yield World(app, auth, c, command_ids)
+        yield World(app, auth, c, command_ids, episode_ids)
+    app.state.notifier.close()
     auth.tokens.close()
     book.close()
 
@@ -119,6 +143,8 @@ def required_role(method: str, path: str) -> Role:
     """The matrix's own statement of who may do what (not read from the app)."""
     if path.startswith("/api/v1/tokens"):
         return Role.ADMIN
+    if path.endswith(("/notify/deliveries", "/notify/audit")):  # recipients' addresses
+        return Role.ENGINEER
     return Role.ENGINEER if method in ("POST", "PUT", "PATCH", "DELETE") else Role.VIEWER
 
 
@@ -129,6 +155,8 @@ def request_for(world: World, method: str, route: Route, iid: str) -> dict[str, 
             value = iid
         elif name == "command_id":
             value = world.command_ids[iid]
+        elif name == "episode":
+            value = world.episode_ids[iid]
         elif name == "token_id":
             value = world.auth.issue("victim", Role.VIEWER, [OWN])[0].id
         else:

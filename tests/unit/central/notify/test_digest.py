@@ -1,0 +1,85 @@
+"""The liaison's daily digest: figures from a real store, scheduling on the working calendar,
+one message per day and recipient."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+from central.institution import InstitutionConfig
+from central.notify.channels import FakeChannel
+from central.notify.digest import BuildingEnergy, DigestFigures, DigestTenant, MetricsDigestSource
+from central.notify.notifier import Notifier
+from central.notify.queue import NotifyQueue
+from central.profile import CoefficientProfile
+from central.store import Store
+from protocols.wire import Event, Severity
+from tests.unit.central.central_helpers import batch, interval, local_ms, local_ts
+from tests.unit.central.notify.helpers import ManualClock, config, signal
+
+
+class Figures:
+    def __init__(self) -> None:
+        self.asked: list[dt.date] = []
+
+    def is_working_day(self, institution: str, day: dt.date) -> bool:
+        return day.weekday() < 5
+
+    def figures(self, institution: str, day: dt.date) -> DigestFigures:
+        self.asked.append(day)
+        return DigestFigures(day=day, buildings=[BuildingEnergy("教学楼", 120.0, 30.0),
+                                                 BuildingEnergy("行政楼", 50.0, 45.5)],
+                             standby_after_hours_kwh=1.25, rule_writes=7)
+
+
+async def test_digest_goes_once_a_working_day_at_its_time(tmp_path: Path) -> None:
+    clock = ManualClock(local_ts(2026, 6, 1, 7, 59))  # a Monday
+    ops = FakeChannel("ops")
+    source = Figures()
+    cfg = config(institutions={"school": {
+        "digest": {"at": "08:00", "recipients": ["ops"]},
+        "routes": [{"name": "all", "stages": [{"recipients": ["ops"]}]}]}})
+    n = Notifier(cfg, {"ops": ops}, NotifyQueue(tmp_path / "n.sqlite"), clock,
+                 link_secret=b"k" * 32, digests=source)
+    n.observe([signal("raised", clock.now() - 3600)])
+    await n.step()
+    assert [m.title for m, _ in ops.sent] == ["【紧急告警】漏水 · 教学楼 101"]
+    clock.advance(60)
+    await n.step()
+    clock.advance(3600)
+    await n.step()
+    digest = ops.sent[-1][0]
+    assert digest.title == "【节能日报】2026-05-31"
+    assert digest.lines[:3] == ("非工作时间用电：75.5 kWh", "· 行政楼：45.5 / 50.0 kWh（占 91%）",
+                                "· 教学楼：30.0 / 120.0 kWh（占 25%）")
+    assert "规则自动操作：7 次" in digest.lines
+    assert "未恢复告警：1 条" in digest.lines
+    assert len(ops.sent) == 2
+    assert source.asked == [dt.date(2026, 5, 31)]
+    clock.t = local_ts(2026, 6, 6, 9, 0)  # Saturday: no digest
+    await n.step()
+    assert len(ops.sent) == 2
+
+
+def test_figures_come_from_the_store(store: Store, institution: InstitutionConfig,
+                                     profile: CoefficientProfile) -> None:
+    night, day = local_ms(2025, 7, 2, 2, 0), local_ms(2025, 7, 2, 10, 0)  # a Wednesday
+    write = Event(seq=3, ts=day, name="audit.write", severity=Severity.INFO,
+                  device="meter-a", data={"rule": "after-hours"})
+    store.store_batch(batch([interval(1, start=night, quantity=1.5),
+                             interval(2, start=day, quantity=2.5), write], after=0),
+                      "site-1", now=local_ts(2025, 7, 3))
+
+    @contextlib.contextmanager
+    def reader() -> Iterator[Store]:
+        yield store
+
+    source = MetricsDigestSource(reader, {"demo-school": DigestTenant(institution, profile,
+                                                                      None)})
+    f = source.figures("demo-school", dt.date(2025, 7, 2))
+    assert [(b.name, b.kwh, b.after_hours_kwh) for b in f.buildings] == [
+        ("教学楼 Teaching", 4.0, 1.5), ("行政楼 Admin", 0.0, 0.0)]
+    assert f.rule_writes == 1
+    assert source.is_working_day("demo-school", dt.date(2025, 7, 2))
