@@ -353,6 +353,8 @@ class InstitutionConfig(_Model):
     clearance_detection: ClearanceDetection = ClearanceDetection()
     plugs: list[Plug] = Field(default_factory=list)
     standby: StandbyRule = StandbyRule()
+    # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
+    edges: list[Id] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_check(self) -> InstitutionConfig:
@@ -488,6 +490,8 @@ class CentralSettings(BaseSettings):
     postgres_password: pydantic.SecretStr | None = None  # environment only; no CLI flag
     # MQTT 5 shared subscription group: N workers with the same group share the uplink.
     mqtt_share_group: Id | None = None
+    # Ingest refuses a batch reaching this far past its stream's watermark (admission.py).
+    ingest_max_seq_ahead: Annotated[int, Field(ge=1000)] = 1_000_000_000
 
     def backend_problems(self) -> list[Problem]:
         """Store settings that cannot work. Checked here rather than by pydantic, whose

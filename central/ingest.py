@@ -24,19 +24,23 @@ from typing import Any
 
 import aiomqtt
 
+from central.admission import IngestGuard
 from central.errors import StoreError
-from central.store import BatchWrite
+from central.store import BatchWrite, Quarantine
 from central.storeport import IngestStore
 from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
 from protocols.clock import Clock
 from protocols.wire import (
     Ack,
+    Batch,
     Channel,
+    Event,
     IntervalRecord,
     Record,
     StreamId,
     encode,
+    encode_record,
     subscription,
     topic,
 )
@@ -64,10 +68,12 @@ class IngestStats:
     deaths: int = 0
     connects: int = 0
     disconnects: int = 0
-    # Clock problems, flagged and counted but never dropped (the records are stored with
-    # their timestamps and synced flag, so they can be corrected or excluded later).
+    # Clock problems, flagged and counted but never dropped: unsynced and far-past records
+    # are stored with their timestamps and synced flag (they can be corrected or excluded
+    # later); records from beyond the clock tolerance are quarantined (dead letters), so a
+    # sample stamped 2100 cannot pin a latest value.
     clock_unsynced: int = 0  # records the edge marked as taken with an unsynced clock
-    clock_future: int = 0  # timestamped more than CLOCK_FUTURE_S after the central's now
+    clock_future: int = 0  # timestamped more than CLOCK_FUTURE_S after now: quarantined
     clock_far_past: int = 0  # timestamped before CLOCK_EPOCH_FLOOR (a clock at 1970)
     connected: bool = False
     last_error: str | None = None
@@ -109,11 +115,15 @@ class Ingestor:
     """
 
     def __init__(self, store: IngestStore, clock: Clock, stats: IngestStats | None = None,
-                 telemetry: TelemetryStore | None = None) -> None:
+                 telemetry: TelemetryStore | None = None, guard: IngestGuard | None = None
+                 ) -> None:
         self.store = store
         self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
+        # Configured edges, epochs and seq bounds (central/admission.py); None admits all
+        # (unit tests of the ack contract; the central process always has one).
+        self.guard = guard
         self._store_failing = False
 
     def handle(self, topic_name: str, payload: bytes) -> AckOut | None:
@@ -131,6 +141,7 @@ class Ingestor:
         acks: dict[StreamId, AckOut] = {}
         group: list[StoreBatch] = []
         for item in items:
+            item = self._admit(item)
             if isinstance(item, StoreBatch):
                 group.append(item)
                 continue
@@ -141,6 +152,67 @@ class Ingestor:
         if group:
             self._commit_batches(group, acks)
         return list(acks.values())
+
+    def _admit(self, item: Triaged) -> Triaged:
+        """The guard's verdict (a refused message becomes a dead letter) and the future
+        quarantine: records stamped beyond the clock tolerance go to dead letters with the
+        batch still acknowledged, like poison records."""
+        now = self.clock.now()
+        guard = self.guard
+        if guard is not None and not isinstance(item, Rejected):
+            if isinstance(item, StoreBatch):
+                reason = guard.batch(item.site, item.stream, item.after, item.upto, now)
+                if reason is not None:
+                    channel = (Channel.EVENTS if item.records and all(
+                        isinstance(r, Event) for r in item.records) else Channel.TELEMETRY)
+                    payload = encode(Batch(item.stream, item.after, 0, True, item.records)) \
+                        if item.records else b""
+                    return self._refused(item.site, item.stream.edge, channel, payload,
+                                         reason, now)
+            elif isinstance(item, EdgeBirth):
+                reason = guard.birth(item.site, item.birth.stream, now)
+                if reason is not None:
+                    return self._refused(item.site, item.birth.stream.edge, Channel.STATE,
+                                         encode(item.birth), reason, now)
+            else:
+                reason = guard.death(item.site, item.death.stream, now)
+                if reason is not None:
+                    return self._refused(item.site, item.death.stream.edge, Channel.STATE,
+                                         encode(item.death), reason, now)
+        if isinstance(item, StoreBatch):
+            return self._quarantine_future(item, now)
+        return item
+
+    def _refused(self, site: str, edge: str, channel: Channel, payload: bytes, reason: str,
+                 now: float) -> Rejected:
+        assert self.guard is not None
+        alarm = self.guard.alarm_event(site, edge, reason, now)
+        if alarm is not None:
+            stream, event = alarm
+            try:
+                self.store.store_records(stream, event.seq - 1, event.seq, [event], site=site,
+                                         now=now)
+            except StoreError as exc:  # the dead letter below still records the refusal
+                log.warning("cannot store the foreign edge alarm: %s", exc)
+        return Rejected(Quarantine(topic(site, edge, channel), payload, reason))
+
+    def _quarantine_future(self, item: StoreBatch, now: float) -> StoreBatch:
+        future_ms = (now + CLOCK_FUTURE_S) * 1000
+        if all(_record_ts(r) <= future_ms for r in item.records):
+            return item
+        good: list[Record] = []
+        held = list(item.quarantine)
+        where = topic(item.site, item.stream.edge, Channel.TELEMETRY)
+        for r in item.records:
+            if _record_ts(r) <= future_ms:
+                good.append(r)
+                continue
+            self.stats.clock_future += 1
+            held.append(Quarantine(where, encode_record(r).encode(),
+                                   f"{item.stream} seq {r.seq}: timestamp {_record_ts(r)} is "
+                                   f"more than {CLOCK_FUTURE_S:g} s after the central's "
+                                   f"clock ({round(now * 1000)}): quarantined"))
+        return dataclasses.replace(item, records=tuple(good), quarantine=tuple(held))
 
     def _commit_batches(self, group: list[StoreBatch], acks: dict[StreamId, AckOut]) -> None:
         stats = self.stats
@@ -167,6 +239,8 @@ class Ingestor:
             stats.stored_records += result.inserted
             stats.duplicates += result.duplicates
             stats.dead_letters += result.quarantined
+            if self.guard is not None:
+                self.guard.stored(item.stream, result.watermark)
             ack = Ack(item.stream, result.watermark)
             acks[item.stream] = AckOut(topic(item.site, item.stream.edge, Channel.ACK),
                                        encode(ack), ack)
@@ -183,6 +257,8 @@ class Ingestor:
             elif isinstance(item, EdgeBirth):
                 self.store.record_birth(item.site, item.birth, now=now)
                 stats.births += 1
+                if self.guard is not None:
+                    self.guard.born(item.birth.stream)
             else:
                 self.store.record_death(item.site, item.death, now=now)
                 stats.deaths += 1
@@ -205,23 +281,18 @@ class Ingestor:
 
     def _check_clocks(self, records: Sequence[Record], now: float) -> None:
         stats = self.stats
-        future_ms = (now + CLOCK_FUTURE_S) * 1000
-        counts = [0, 0, 0]
+        counts = [0, 0]  # unsynced, far past (future ones were quarantined and counted)
         for record in records:
             if not record.synced:
                 counts[0] += 1
-            ts = _record_ts(record)
-            if ts > future_ms:
+            if _record_ts(record) < CLOCK_EPOCH_FLOOR_MS:
                 counts[1] += 1
-            elif ts < CLOCK_EPOCH_FLOOR_MS:
-                counts[2] += 1
         if any(counts):
-            if not (stats.clock_unsynced or stats.clock_future or stats.clock_far_past):
-                log.warning("records with clock problems arriving (unsynced %d, future %d, "
-                            "far past %d): stored and flagged", *counts)
+            if not (stats.clock_unsynced or stats.clock_far_past):
+                log.warning("records with clock problems arriving (unsynced %d, far past %d):"
+                            " stored and flagged", *counts)
             stats.clock_unsynced += counts[0]
-            stats.clock_future += counts[1]
-            stats.clock_far_past += counts[2]
+            stats.clock_far_past += counts[1]
 
 
 @dataclass(frozen=True, slots=True)

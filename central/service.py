@@ -15,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from central.admission import GuardSettings, IngestGuard, sites_from
 from central.api import Tenant, create_app
 from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
@@ -114,7 +115,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                         places=DeviceTags.from_institutions(
                                             [i for i, _ in loaded]))
             closing.append(telemetry)
-        ingestor = Ingestor(store, clock, stats, telemetry)
+        guard = IngestGuard(sites_from(i for i, _ in loaded), store,
+                            GuardSettings(max_seq_ahead=settings.ingest_max_seq_ahead))
+        ingestor = Ingestor(store, clock, stats, telemetry, guard)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link))
         server = uvicorn.Server(uvicorn.Config(

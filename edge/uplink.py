@@ -223,9 +223,12 @@ class Uplink:
                 self.stats.bad_acks += 1
                 continue
             self.stats.acks += 1
-            if ack.upto > self.outbox.acked_upto:
+            # Never past what this process sent: an ack "up to 10^13" (a watermark a forger
+            # moved) must not delete rows the central has not received.
+            upto = min(ack.upto, self.stats.last_sent_seq)
+            if upto > self.outbox.acked_upto:
                 try:
-                    self.outbox.ack(ack.upto)
+                    self.outbox.ack(upto)
                 except OutboxError as exc:
                     self.stats.ack_write_errors += 1
                     log.warning("%s", exc)

@@ -1,5 +1,6 @@
-"""Scenario 12 at the central: records from a wrong or unsynced clock are stored, flagged
-and counted, never dropped."""
+"""Scenario 12 at the central: records from a wrong or unsynced clock are flagged and
+counted, never silently dropped: unsynced and far-past ones are stored, future ones beyond
+the tolerance quarantined (dead letters), so they cannot become latest values."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ NOW_MS = int(NOW * 1000)
 TOPIC = "gg/v1/site-1/edge-1/telemetry"
 
 
-def test_clock_problems_are_counted_and_the_records_kept(tmp_path: Path) -> None:
+def test_clock_problems_are_counted_and_future_records_quarantined(tmp_path: Path) -> None:
     store = Store(tmp_path / "central.sqlite")
     stats = IngestStats()
     ingestor = Ingestor(store, VirtualClock(NOW), stats)
@@ -30,9 +31,11 @@ def test_clock_problems_are_counted_and_the_records_kept(tmp_path: Path) -> None
     ]
     out = ingestor.handle(TOPIC, encode(batch(records, after=0)))
     assert out is not None
-    assert out.ack.upto == 5  # stored and acknowledged, nothing dropped
+    assert out.ack.upto == 5  # acknowledged: stored or quarantined, nothing dropped
     assert (stats.clock_unsynced, stats.clock_future, stats.clock_far_past) == (2, 2, 1)
-    rows = store.rows("samples")
-    assert len(rows) == 4
-    assert len(store.rows("intervals")) == 1
+    assert [r[2] for r in store.rows("samples")] == [1, 2, 4]
+    assert store.rows("intervals") == []
+    held = store.dead_letters()
+    assert len(held) == 2 and all("after the central's clock" in d.error for d in held)
+    assert stats.dead_letters == 2
     store.close()
