@@ -4,9 +4,14 @@ Production brokers use TLS, client certificates and ACLs; this is the second lin
 one misconfigured broker (an anonymous listener, a too-wide ACL) cannot steer the figures.
 Pure except for two store reads made on a cache miss (`EdgeLookup`). Each rule and why:
 
-- **Configured edges only.** A (site, edge) pair that no institution file names is refused
-  (dead letter, no ack) and raises one `alarm.foreign_edge` event per edge, visible under
-  `/alarms` of the institution whose site it used. Before, `evil-1` was stored and acked.
+- **Configured edges only.** An edge id that no institution file names is refused (dead
+  letter, no ack) and raises one `alarm.foreign_edge` event per edge, stored under the
+  pseudo edge `@<site>` and visible through the events API. Before, `evil-1` was stored
+  and acked.
+- **One site per epoch.** An edge's batches and deaths must come on the site of its
+  accepted birth, and a birth may change the site only together with a new epoch: a forged
+  batch on `gg/v1/elsewhere/edge-1/...` would otherwise move the edge's recorded site and
+  with it the topic its commands are published to.
 - **A new epoch needs its birth.** An epoch is the edge's outbox creation time in ms. A
   birth may keep the edge's epoch or move it forward, but not past the central's clock plus
   `epoch_future_s` (an epoch of 2^53 is refused); batches are accepted only for the epoch
@@ -85,17 +90,21 @@ class GuardStats:
     foreign: int = 0  # messages from edges no institution configures
     epoch_refused: int = 0  # births and batches of an epoch not admitted
     seq_refused: int = 0  # batches jumping too far past the watermark
+    site_refused: int = 0  # messages of a known edge on another site than its birth's
     foreign_edges: dict[str, int] = field(default_factory=dict)  # "site/edge" → messages
 
 
 class IngestGuard:
     def __init__(self, sites: Mapping[str, frozenset[str]], lookup: EdgeLookup,
                  settings: GuardSettings | None = None) -> None:
-        self.sites = dict(sites)
+        """`sites`: institution id → its configured edges; an edge may publish under any
+        site id (the topic's site need not be the institution id), once per epoch."""
+        self.edges = frozenset().union(*sites.values()) if sites else frozenset()
         self.lookup = lookup
         self.settings = settings or GuardSettings()
         self.stats = GuardStats()
         self._epochs: dict[str, int] = {}
+        self._sites: dict[str, str] = {}  # edge → site of its current epoch's birth
         self._refreshed: dict[str, float] = {}
         self._watermarks: dict[StreamId, int] = {}
         self._alarms = 0
@@ -104,14 +113,14 @@ class IngestGuard:
     # -- the checks: a reason to refuse, or None --------------------------------------
 
     def foreign(self, site: str, edge: str) -> str | None:
-        if edge in self.sites.get(site, frozenset()):
+        if edge in self.edges:
             return None
         self.stats.foreign += 1
         key = f"{site}/{edge}"
         if key in self.stats.foreign_edges or len(self.stats.foreign_edges) < 10_000:
             self.stats.foreign_edges[key] = self.stats.foreign_edges.get(key, 0) + 1
-        return (f"edge {edge!r} is not configured for site {site!r} (no institution file "
-                "names it): refused")
+        return (f"edge {edge!r} (site {site!r}) is not configured: no institution file names "
+                "it; refused")
 
     def birth(self, site: str, stream: StreamId, now: float) -> str | None:
         if (reason := self.foreign(site, stream.edge)) is not None:
@@ -128,12 +137,22 @@ class IngestGuard:
             self.stats.epoch_refused += 1
             return (f"stream.epoch {stream.epoch} is later than the central's clock plus "
                     f"{self.settings.epoch_future_s:g} s ({limit}): refused")
-        return None
+        return self._other_site(site, stream, current)
 
-    def born(self, stream: StreamId) -> None:
-        """A birth committed: its epoch is now the edge's."""
+    def _other_site(self, site: str, stream: StreamId, current: int | None) -> str | None:
+        known = self._sites.get(stream.edge)
+        if known is None or known == site or (current is not None and stream.epoch > current):
+            return None
+        self.stats.site_refused += 1
+        return (f"edge {stream.edge!r} publishes on site {known!r} in epoch {current}; site "
+                f"{site!r} refused (a new site needs a new epoch)")
+
+    def born(self, stream: StreamId, site: str | None = None) -> None:
+        """A birth committed: its epoch (and site) are now the edge's."""
         if stream.epoch >= self._epochs.get(stream.edge, -1):
             self._epochs[stream.edge] = stream.epoch
+            if site is not None:
+                self._sites[stream.edge] = site
 
     def death(self, site: str, stream: StreamId, now: float) -> str | None:
         if (reason := self.foreign(site, stream.edge)) is not None:
@@ -143,7 +162,7 @@ class IngestGuard:
             self.stats.epoch_refused += 1
             return (f"stream.epoch {stream.epoch} is not the edge's current epoch "
                     f"{current}: death refused")
-        return None
+        return self._other_site(site, stream, current)
 
     def batch(self, site: str, stream: StreamId, after: int, upto: int, now: float
               ) -> str | None:
@@ -157,6 +176,8 @@ class IngestGuard:
             self.stats.epoch_refused += 1
             return (f"stream.epoch {stream.epoch}: no birth announced this epoch (current "
                     f"{current}); refused until the edge's birth arrives")
+        if (reason := self._other_site(site, stream, current)) is not None:
+            return reason
         bound = self._watermark(stream) + self.settings.max_seq_ahead
         if upto > bound:
             bound = self._watermark(stream, refresh=True) + self.settings.max_seq_ahead
@@ -201,7 +222,7 @@ class IngestGuard:
             self._refreshed[edge] = mono
             for state in self.lookup.edges():
                 if state.edge == edge and state.epoch is not None:
-                    self.born(StreamId(edge, state.epoch))
+                    self.born(StreamId(edge, state.epoch), state.site)
         return self._epochs.get(edge)
 
     def _watermark(self, stream: StreamId, *, refresh: bool = False) -> int:

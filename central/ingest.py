@@ -31,6 +31,7 @@ from central.storeport import IngestStore
 from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
 from protocols.clock import Clock
+from protocols.signing import Signer
 from protocols.wire import (
     Ack,
     Batch,
@@ -115,8 +116,8 @@ class Ingestor:
     """
 
     def __init__(self, store: IngestStore, clock: Clock, stats: IngestStats | None = None,
-                 telemetry: TelemetryStore | None = None, guard: IngestGuard | None = None
-                 ) -> None:
+                 telemetry: TelemetryStore | None = None, guard: IngestGuard | None = None,
+                 signer: Signer | None = None) -> None:
         self.store = store
         self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
@@ -124,6 +125,8 @@ class Ingestor:
         # Configured edges, epochs and seq bounds (central/admission.py); None admits all
         # (unit tests of the ack contract; the central process always has one).
         self.guard = guard
+        # Signs every ack (protocols/signing.py); None: bare acks, as before signing.
+        self.signer = signer
         self._store_failing = False
 
     def handle(self, topic_name: str, payload: bytes) -> AckOut | None:
@@ -242,8 +245,10 @@ class Ingestor:
             if self.guard is not None:
                 self.guard.stored(item.stream, result.watermark)
             ack = Ack(item.stream, result.watermark)
-            acks[item.stream] = AckOut(topic(item.site, item.stream.edge, Channel.ACK),
-                                       encode(ack), ack)
+            where = topic(item.site, item.stream.edge, Channel.ACK)
+            acks[item.stream] = AckOut(where, encode(ack) if self.signer is None
+                                       else self.signer.sign(where, ack, round(now * 1000)),
+                                       ack)
 
     def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath) -> None:
         stats = self.stats
@@ -258,7 +263,7 @@ class Ingestor:
                 self.store.record_birth(item.site, item.birth, now=now)
                 stats.births += 1
                 if self.guard is not None:
-                    self.guard.born(item.birth.stream)
+                    self.guard.born(item.birth.stream, item.site)
             else:
                 self.store.record_death(item.site, item.death, now=now)
                 stats.deaths += 1
@@ -307,6 +312,8 @@ class MqttOptions:
     backoff_max_s: float = 30.0
     max_queued_messages: int = 10_000  # aiomqtt drops beyond this; unacked, so resent
     tls: aiomqtt.TLSParameters | None = None  # CA, client certificate and key
+    username: str | None = None  # a broker with a password file (the demo's)
+    password: str | None = None
     # MQTT 5 shared subscription group (docs/scale-out.md): every worker of the group gets
     # a share of the uplink. Such workers use MQTT 5 sessions that end with the connection,
     # so the broker stops routing to a dead worker at once; what was in flight to it is
@@ -386,7 +393,8 @@ async def run_ingest(
                     clean_session=None if shared else False, keepalive=options.keepalive_s,
                     timeout=options.io_timeout_s,
                     max_queued_incoming_messages=options.max_queued_messages,
-                    tls_params=options.tls,
+                    tls_params=options.tls, username=options.username,
+                    password=options.password,
                 ) as client:
                     raise_if_cancelled()
                     for topic_filter in uplink_subscriptions(options.site,

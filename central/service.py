@@ -21,6 +21,7 @@ from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
 from central.commands import CommandBook, CommandService, MqttCommandLink
 from central.config import CentralSettings, InstitutionConfig, load_institutions
+from central.control import load_signer
 from central.errors import HttpServerError
 from central.influx import InfluxTelemetry, influx_token
 from central.ingest import Ingestor, IngestStats, MqttOptions, run_ingest, tls_parameters
@@ -106,9 +107,12 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         closing.append(book)
         tls = tls_parameters(settings.mqtt_ca_file, settings.mqtt_cert_file,
                              settings.mqtt_key_file)
+        signer = load_signer(settings.control_key_path)
         link = MqttCommandLink(settings.mqtt_host, settings.mqtt_port,
                                f"{settings.mqtt_client_id}-cmd",
-                               keepalive_s=settings.mqtt_keepalive_s, tls=tls)
+                               keepalive_s=settings.mqtt_keepalive_s, tls=tls, signer=signer,
+                               username=settings.mqtt_username,
+                               password=settings.mqtt_secret())
         telemetry: TelemetryStore | None = None
         if settings.telemetry is not None and telemetry_token is not None:
             telemetry = InfluxTelemetry(settings.telemetry, telemetry_token,
@@ -117,7 +121,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
             closing.append(telemetry)
         guard = IngestGuard(sites_from(i for i, _ in loaded), store,
                             GuardSettings(max_seq_ahead=settings.ingest_max_seq_ahead))
-        ingestor = Ingestor(store, clock, stats, telemetry, guard)
+        ingestor = Ingestor(store, clock, stats, telemetry, guard, signer)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link))
         server = uvicorn.Server(uvicorn.Config(
@@ -126,7 +130,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
                               site=settings.mqtt_site, client_id=settings.mqtt_client_id,
                               keepalive_s=settings.mqtt_keepalive_s,
-                              tls=tls, share_group=settings.mqtt_share_group)
+                              tls=tls, share_group=settings.mqtt_share_group,
+                              username=settings.mqtt_username,
+                              password=settings.mqtt_secret())
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,

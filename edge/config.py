@@ -47,6 +47,10 @@ class MqttSettings(Strict):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # The central's control key (`greenguard certs` or the central's first start print it):
+    # acks and commands are acted on only when signed by it (edge/control.py). None: not
+    # checked, as before signing existed; a warning at start says so.
+    central_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{43}$")
 
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod

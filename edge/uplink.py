@@ -21,18 +21,17 @@ from typing import Any
 import aiomqtt
 
 from edge.config import EdgeConfig
+from edge.control import ControlGate, RefusedCommand
 from edge.errors import EdgeError, OutboxError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
 from protocols.errors import WireError
 from protocols.wire import (
-    Ack,
     Birth,
     Channel,
     Command,
     Death,
     DeviceInfo,
-    decode,
     encode,
     encode_batch_raw,
     topic,
@@ -131,6 +130,9 @@ class Uplink:
         self._acked = asyncio.Event()
         # Set by the agent: receives each decoded command from the edge's cmd topic.
         self.on_command: Callable[[Command], None] | None = None
+        # Set by the agent: answers a command the control gate refused (edge/control.py).
+        self.on_refused: Callable[[RefusedCommand], None] | None = None
+        self.control = ControlGate(config.mqtt.central_public_key)
 
     def _topic(self, channel: Channel) -> str:
         return topic(self.config.site, self.config.edge_id, channel)
@@ -139,6 +141,7 @@ class Uplink:
         """Connect, forward, reconnect with jittered exponential backoff; forever."""
         backoff = 0.5
         mqtt = self.config.mqtt
+        self.control.warn_if_open(self.config.edge_id)
         will = aiomqtt.Will(self._topic(Channel.STATE), encode(Death(self.outbox.stream)),
                             qos=1, retain=True)
         while True:
@@ -207,19 +210,21 @@ class Uplink:
         async for message in client.messages:
             raise_if_cancelled()
             if message.topic.matches(self._topic(Channel.CMD)):
-                self._command(message.payload)
+                self._command(message.payload, retained=message.retain)
                 continue
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 self.stats.bad_acks += 1
                 continue
             try:
-                ack = decode(bytes(payload))
+                ack = self.control.ack(message.topic.value, bytes(payload),
+                                       now_ms=round(self.clock.now() * 1000),
+                                       synced=self.clock.synced, retained=message.retain)
             except WireError as exc:
                 self.stats.bad_acks += 1
                 log.warning("ignoring malformed ack: %s", exc)
                 continue
-            if not isinstance(ack, Ack) or ack.stream != self.outbox.stream:
+            if ack is None or ack.stream != self.outbox.stream:
                 self.stats.bad_acks += 1
                 continue
             self.stats.acks += 1
@@ -242,19 +247,29 @@ class Uplink:
         if self.on_command is not None:
             await client.subscribe(self._topic(Channel.CMD), qos=1)
 
-    def _command(self, payload: Any) -> None:
-        """Decode one command and hand it to the agent; a malformed one is counted."""
+    def _command(self, payload: Any, *, retained: bool = False) -> None:
+        """Check one command at the control gate and hand it to the agent; a malformed one
+        is counted, a refused one answered `refused` (never executed)."""
         if self.on_command is None:
             return
         try:
             if not isinstance(payload, bytes | bytearray):
                 raise WireError("<message>", payload, "must be bytes")
-            cmd = decode(bytes(payload))
-            if not isinstance(cmd, Command):
-                raise WireError("type", type(cmd).__name__, "must be command")
+            cmd = self.control.command(self._topic(Channel.CMD), bytes(payload),
+                                       now_ms=round(self.clock.now() * 1000),
+                                       synced=self.clock.synced, retained=retained)
         except WireError as exc:
             self.stats.bad_commands += 1
             log.warning("ignoring malformed command: %s", exc)
+            return
+        if cmd is None:
+            return
+        if isinstance(cmd, RefusedCommand):
+            if self.on_refused is not None:
+                try:
+                    self.on_refused(cmd)
+                except EdgeError as exc:
+                    log.error("refused command %s not recorded: %s", cmd.command.id, exc)
             return
         self.stats.commands += 1
         try:

@@ -36,6 +36,7 @@ def test_clock_problems_are_counted_and_future_records_quarantined(tmp_path: Pat
     assert [r[2] for r in store.rows("samples")] == [1, 2, 4]
     assert store.rows("intervals") == []
     held = store.dead_letters()
-    assert len(held) == 2 and all("after the central's clock" in d.error for d in held)
+    assert len(held) == 2
+    assert all("after the central's clock" in d.error for d in held)
     assert stats.dead_letters == 2
     store.close()

@@ -28,7 +28,8 @@ def setup(tmp_path: Path) -> tuple[Store, Ingestor, IngestGuard]:
     guard = IngestGuard({SITE: frozenset({"edge-1"})}, store, GuardSettings(refresh_s=0))
     ingestor = Ingestor(store, VirtualClock(NOW), IngestStats(), guard=guard)
     out = ingestor.handle(STATE, encode(Birth(StreamId("edge-1", EPOCH), NOW_MS, True, "t")))
-    assert out is None and ingestor.stats.births == 1
+    assert out is None
+    assert ingestor.stats.births == 1
     yield store, ingestor, guard
     store.close()
 
@@ -42,7 +43,8 @@ def test_a_real_edge_is_stored_and_acknowledged(setup: tuple[Store, Ingestor, In
     store, ingestor, _ = setup
     out = ingestor.handle(TELEMETRY, encode(batch([sample(1, ts=NOW_MS)], after=0,
                                                   epoch=EPOCH)))
-    assert out is not None and out.ack.upto == 1
+    assert out is not None
+    assert out.ack.upto == 1
     assert len(store.rows("samples")) == 1
 
 
@@ -59,8 +61,10 @@ def test_an_unconfigured_edge_is_refused_and_raises_one_alarm(
     assert store.rows("samples") == []
     assert [e.edge for e in store.edges()] == ["@site-1", "edge-1"]  # no evil-1 row
     letters = store.dead_letters()
-    assert letters and all("not configured" in d.error for d in letters)
-    assert guard.stats.foreign == 4 and guard.stats.foreign_edges == {"site-1/evil-1": 4}
+    assert letters
+    assert all("not configured" in d.error for d in letters)
+    assert guard.stats.foreign == 4
+    assert guard.stats.foreign_edges == {"site-1/evil-1": 4}
     alarms = store.events([central_stream_edge(SITE)], prefix="alarm.", limit=10)
     assert [(a.name, a.device, a.severity) for a in alarms] == [
         (FOREIGN_EDGE_ALARM, "evil-1", "alarm")]
@@ -71,7 +75,8 @@ def test_an_edge_of_another_site_is_foreign_here(setup: tuple[Store, Ingestor, I
     store, ingestor, _ = setup
     out = ingestor.handle("gg/v1/other-site/edge-1/telemetry",
                           encode(batch([sample(1, ts=NOW_MS)], after=0, epoch=EPOCH)))
-    assert out is None and store.rows("samples") == []
+    assert out is None
+    assert store.rows("samples") == []
 
 
 def test_a_huge_epoch_cannot_replace_real_kwh(setup: tuple[Store, Ingestor, IngestGuard]
@@ -102,10 +107,12 @@ def test_a_new_epoch_needs_its_birth_and_an_old_stream_may_drain(
     assert ingestor.handle(STATE, encode(Birth(StreamId("edge-1", wiped), NOW_MS, True,
                                                "t"))) is None
     out = ingestor.handle(TELEMETRY, early)  # resent after the birth: stored
-    assert out is not None and out.ack.stream.epoch == wiped
+    assert out is not None
+    assert out.ack.stream.epoch == wiped
     late = ingestor.handle(TELEMETRY, encode(batch([sample(2, ts=NOW_MS)], after=1,
                                                    epoch=EPOCH)))
-    assert late is not None and late.ack.upto == 2  # the older stream still drains
+    assert late is not None
+    assert late.ack.upto == 2
     never = ingestor.handle(TELEMETRY, encode(batch([sample(1, ts=NOW_MS)], after=0,
                                                     epoch=EPOCH - 5)))
     assert never is None  # an older epoch the central never saw
@@ -122,7 +129,8 @@ def test_a_huge_seq_does_not_move_the_watermark(setup: tuple[Store, Ingestor, In
                                                    epoch=EPOCH))) is not None
     forged = ingestor.handle(TELEMETRY, encode(batch([sample(10**13, ts=NOW_MS)], after=5,
                                                      epoch=EPOCH)))
-    assert forged is None and guard.stats.seq_refused == 1
+    assert forged is None
+    assert guard.stats.seq_refused == 1
     assert store.watermark(stream) == 5
     assert len(store.rows("samples")) == 1
 
@@ -134,10 +142,11 @@ def test_a_sample_stamped_2100_is_quarantined_and_pins_nothing(
     out = ingestor.handle(TELEMETRY, encode(batch([sample(1, ts=NOW_MS, value=1.0),
                                                    sample(2, ts=year_2100, value=9e9)],
                                                   after=0, epoch=EPOCH)))
-    assert out is not None and out.ack.upto == 2  # acknowledged: the edge may move on
+    assert out is not None
+    assert out.ack.upto == 2
     assert ingestor.stats.clock_future == 1
     later = ingestor.handle(TELEMETRY, encode(batch([sample(3, ts=NOW_MS + 1000, value=3.0)],
                                                     after=2, epoch=EPOCH)))
     assert later is not None
     assert list(_latest(store).values()) == [3.0]
-    assert [d.error for d in store.dead_letters()][0].endswith("quarantined")
+    assert next(d.error for d in store.dead_letters()).endswith("quarantined")
