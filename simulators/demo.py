@@ -1,8 +1,9 @@
 """`greenguard demo`: a simulated school metered end to end on one machine.
 
 One process, one event loop, one TaskGroup: a broker (Mosquitto if installed, else an
-embedded amqtt on 127.0.0.1), the scenario's meters behind a real Modbus TCP server, one
-edge agent, and the central aggregator with its dashboard. Everything shares a
+embedded amqtt on 127.0.0.1; either accepts only the two users the demo generates, the edge
+and the central, never an anonymous client), the scenario's meters behind a real Modbus TCP
+server, one edge agent, and the central aggregator with its dashboard. Everything shares a
 `VirtualClock`, so a simulated day can pass in a minute through the production code paths.
 Ctrl-C cancels the TaskGroup; every component closes its sockets and subprocesses on the
 way out.
@@ -16,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -29,6 +31,7 @@ import yaml
 
 from central.auth import Authenticator, Role, TokenStore, generate_secret
 from central.config import CentralSettings, load_institution
+from central.control import create_control_key, public_key_path
 from central.ingest import IngestStats
 from central.overview import compliance_for
 from central.profile import load_profile
@@ -46,6 +49,7 @@ from simulators.modbus_server import ModbusMeterServer
 from simulators.scenario import build_meters, load_scenario
 
 BEIJING = timezone(timedelta(hours=8))
+CENTRAL_USER = "greenguard-central"
 
 
 @dataclass(frozen=True)
@@ -134,8 +138,15 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     institution_path.write_text(
         yaml.safe_dump(institution_config(spec), allow_unicode=True, sort_keys=False),
         encoding="utf-8")
+    # The broker takes only these two users (no anonymous client, even on loopback), and the
+    # central signs every ack and command with a key the edge is configured to check.
+    users = {EDGE_ID: secrets.token_urlsafe(24), CENTRAL_USER: secrets.token_urlsafe(24)}
+    _private(workdir / "mqtt-central.password", users[CENTRAL_USER] + "\n")
+    control_key = workdir / "central.control.key"
+    create_control_key(control_key)
+    central_public_key = public_key_path(control_key).read_text(encoding="ascii").strip()
     async with contextlib.AsyncExitStack() as stack:
-        mqtt = await stack.enter_async_context(demo_broker(prefer=broker))
+        mqtt = await stack.enter_async_context(demo_broker(prefer=broker, users=users))
         modbus = await stack.enter_async_context(ModbusMeterServer(meters))
         ac_port = None
         if rooms:  # the AC controllers answer on a gateway of their own
@@ -146,16 +157,19 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
                                mqtt_host=mqtt.host, mqtt_port=mqtt.port,
                                poll_interval_s=poll_interval_s, ac_port=ac_port,
                                # amqtt speaks MQTT 3.1.1 only
-                               mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5")
-        (workdir / "edge.yaml").write_text(
-            yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+                               mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5",
+                               central_public_key=central_public_key,
+                               mqtt_username=EDGE_ID, mqtt_password=users[EDGE_ID])
+        _private(workdir / "edge.yaml",  # it holds the edge's MQTT password
+                 yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False))
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
                                  base_dir=workdir)
         secret = generate_secret()
         settings = CentralSettings(
             institution_config=institution_path, database=workdir / "central.sqlite",
             mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port,
-            auth_secret_file=workdir / "auth.secret")
+            auth_secret_file=workdir / "auth.secret", control_key_file=control_key,
+            mqtt_username=CENTRAL_USER, mqtt_password_file=workdir / "mqtt-central.password")
         tokens = demo_tokens(settings, workdir, secret)
         stats = IngestStats()
         ready = asyncio.Event()

@@ -1,8 +1,13 @@
 """`greenguard sim`: serve a scenario's simulated meters over Modbus TCP in real time, and
 write the edge config that reads them, so an edge agent can be tried against them by hand:
 
-    greenguard sim --port 5020 --write-edge-config edge.yaml
+    greenguard sim --port 5020 --write-edge-config edge.yaml --central-key central.control.pub
     greenguard edge --config edge.yaml
+
+`--central-key` names the central's public control key (`<db>.control.pub`, written at the
+central's first start, or `control.pub` of `greenguard certs`): the edge then acts only on
+acks and commands the central signed. Without it the edge warns at start that they are not
+authenticated.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import time
 from pathlib import Path
 
@@ -29,6 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mqtt-port", type=int, default=1883)
     parser.add_argument("--write-edge-config", type=Path, metavar="PATH",
                         help="write an edge.yaml that polls these meters")
+    parser.add_argument("--central-key", type=Path, metavar="PATH",
+                        help="the central's public control key file (<db>.control.pub or "
+                             "control.pub of greenguard certs) for the edge config")
+    parser.add_argument("--mqtt-username", metavar="USER",
+                        help="the edge's MQTT user for a broker with a password file")
+    parser.add_argument("--mqtt-password-file", type=Path, metavar="PATH",
+                        help="file holding that user's password (copied into the edge config)")
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -37,11 +50,19 @@ async def serve(args: argparse.Namespace) -> None:
     meters = build_meters(scenario, clock, math.floor(time.time()))
     async with ModbusMeterServer(meters, port=args.port) as server:
         if args.write_edge_config is not None:
+            key = None if args.central_key is None else \
+                args.central_key.read_text(encoding="ascii").strip()
+            password = None if args.mqtt_password_file is None else \
+                args.mqtt_password_file.read_text(encoding="utf-8").strip()
             doc = edge_config(scenario, modbus_host="127.0.0.1", modbus_port=server.port,
-                              mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port)
-            args.write_edge_config.write_text(
-                yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
-            print(f"wrote {args.write_edge_config}")
+                              mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
+                              central_public_key=key, mqtt_username=args.mqtt_username,
+                              mqtt_password=password)
+            fd = os.open(args.write_edge_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+            print(f"wrote {args.write_edge_config}"
+                  + ("" if key else " (no --central-key: acks and commands unauthenticated)"))
         for meter in meters:
             print(f"  unit {meter.device_id:>3}  {meter.meter_id:<18} "
                   f"{meter.register_map.model}")
