@@ -6,8 +6,9 @@ Pure except for two store reads made on a cache miss (`EdgeLookup`). Each rule a
 
 - **Configured edges only.** An edge id that no institution file names is refused (dead
   letter, no ack) and raises one `alarm.foreign_edge` event per edge, stored under the
-  pseudo edge `@<site>` and visible through the events API. Before, `evil-1` was stored
-  and acked.
+  pseudo edge `@central` and shown to every institution by `/alarms` and `/events` (the
+  broker is shared infrastructure; the event names only the foreign id and site). Before,
+  `evil-1` was stored and acked.
 - **One site per epoch.** An edge's batches and deaths must come on the site of its
   accepted birth, and a birth may change the site only together with a new epoch: a forged
   batch on `gg/v1/elsewhere/edge-1/...` would otherwise move the edge's recorded site and
@@ -50,10 +51,9 @@ FOREIGN_EDGE_ALARM = "alarm.foreign_edge"
 MAX_FOREIGN_ALARMS = 100  # distinct foreign edges alarmed per process; beyond: counted only
 
 
-def central_stream_edge(site: str) -> str:
-    """The pseudo edge id under which the central stores its own events of a site. The `@`
-    is outside the wire's id pattern, so no edge can publish under it."""
-    return f"@{site}"
+# The pseudo edge id under which the central stores its own events. The `@` is outside the
+# wire's id pattern, so no edge can publish under it.
+CENTRAL_EDGE = "@central"
 
 
 def configured_edges(institution: InstitutionConfig) -> frozenset[str]:
@@ -207,7 +207,7 @@ class IngestGuard:
         self._alarms += 1
         self._last_alarm_seq = seq
         log.warning("refused messages of unconfigured edge %r on site %r", edge, site)
-        return (StreamId(central_stream_edge(site), 0),
+        return (StreamId(CENTRAL_EDGE, 0),
                 Event(seq, now_ms, FOREIGN_EDGE_ALARM, Severity.ALARM, edge,
                       {"state": "raised", "rule": "ingest", "edge": edge, "site": site,
                        "reason": reason}))

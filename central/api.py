@@ -37,6 +37,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.admission import CENTRAL_EDGE
 from central.auth import (
     Authenticator,
     Principal,
@@ -392,7 +393,9 @@ def _events(db: StoreReader, tenant: Tenant, *, names: Sequence[str] | None = No
             prefix: str | None = None, start_ms: int | None = None,
             end_ms: int | None = None, limit: int, newest_first: bool = True
             ) -> list[EventOut]:
-    return [_event(ev) for ev in db.events(tenant.edges, names=names, prefix=prefix,
+    # CENTRAL_EDGE: the central's own alarms (a foreign edge on the broker), for every tenant
+    return [_event(ev) for ev in db.events(tenant.edges | {CENTRAL_EDGE}, names=names,
+                                          prefix=prefix,
                                           start_ms=start_ms, end_ms=end_ms, limit=limit,
                                           newest_first=newest_first)]
 

@@ -113,11 +113,16 @@ class Signer:
                                                   serialization.PublicFormat.Raw)
         self.kid = key_id(raw)
         self.public_key = _b64(raw)
+        self._last_ts = 0
 
     def envelope(self, topic_name: str, message: Ack | Command, now_ms: int) -> Signed:
         msg = encode(message).decode()
-        exp = message.expires if isinstance(message, Command) else now_ms + ACK_TTL_MS
-        ts = min(now_ms, exp - 1)
+        # Strictly increasing: two acks of the same watermark within one millisecond (or
+        # under a simulated clock that stands still) are different envelopes, not a replay.
+        ts = max(now_ms, self._last_ts + 1)
+        self._last_ts = ts
+        exp = message.expires if isinstance(message, Command) else ts + ACK_TTL_MS
+        ts = min(ts, exp - 1)
         sig = self._key.sign(signing_input(topic_name, self.kid, ts, exp, msg))
         return Signed(self.kid, ts, exp, msg, _b64(sig))
 

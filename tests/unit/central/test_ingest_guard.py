@@ -3,11 +3,12 @@ epochs without a birth or beyond the clock, far seq jumps and far-future timesta
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from central.admission import FOREIGN_EDGE_ALARM, GuardSettings, IngestGuard, central_stream_edge
+from central.admission import CENTRAL_EDGE, FOREIGN_EDGE_ALARM, GuardSettings, IngestGuard
 from central.ingest import Ingestor, IngestStats
 from central.store import Store
 from protocols.clock import VirtualClock
@@ -23,7 +24,7 @@ STATE = f"gg/v1/{SITE}/edge-1/state"
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Store, Ingestor, IngestGuard]:
+def setup(tmp_path: Path) -> Iterator[tuple[Store, Ingestor, IngestGuard]]:
     store = Store(tmp_path / "central.sqlite")
     guard = IngestGuard({SITE: frozenset({"edge-1"})}, store, GuardSettings(refresh_s=0))
     ingestor = Ingestor(store, VirtualClock(NOW), IngestStats(), guard=guard)
@@ -59,13 +60,13 @@ def test_an_unconfigured_edge_is_refused_and_raises_one_alarm(
     birth = Birth(StreamId("evil-1", EPOCH), NOW_MS, True, "x")
     assert ingestor.handle(f"gg/v1/{SITE}/evil-1/state", encode(birth)) is None
     assert store.rows("samples") == []
-    assert [e.edge for e in store.edges()] == ["@site-1", "edge-1"]  # no evil-1 row
+    assert [e.edge for e in store.edges()] == ["@central", "edge-1"]  # no evil-1 row
     letters = store.dead_letters()
     assert letters
     assert all("not configured" in d.error for d in letters)
     assert guard.stats.foreign == 4
     assert guard.stats.foreign_edges == {"site-1/evil-1": 4}
-    alarms = store.events([central_stream_edge(SITE)], prefix="alarm.", limit=10)
+    alarms = store.events([CENTRAL_EDGE], prefix="alarm.", limit=10)
     assert [(a.name, a.device, a.severity) for a in alarms] == [
         (FOREIGN_EDGE_ALARM, "evil-1", "alarm")]
 
