@@ -24,6 +24,10 @@ Pure except for two store reads made on a cache miss (`EdgeLookup`). Each rule a
   unsent rows on the ack; the edge also clamps acks to what it sent).
 - **Deaths** only for the current epoch (a forged will with a huge epoch marked the edge
   offline).
+- **Signed uplink, where configured.** An edge listed under `edge_keys` must sign every
+  batch, birth and death with its key (protocols/signing.py `Signer.seal`): anything else
+  published under its id is refused before it is decoded. This is what stops a forger with
+  broker access from slipping in records with seqs just ahead of the real edge's.
 
 Record timestamps beyond the clock tolerance are quarantined by `central.ingest` itself
 (with or without a guard). What this cannot stop without edge signatures: a forger on the
@@ -39,7 +43,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from protocols.wire import Event, Severity, StreamId
+from protocols.errors import WireError
+from protocols.signing import SignatureError, Verifier
+from protocols.wire import Event, Severity, Signed, StreamId, decode, parse_topic
 
 if TYPE_CHECKING:
     from central.config import InstitutionConfig
@@ -57,12 +63,17 @@ CENTRAL_EDGE = "@central"
 
 
 def configured_edges(institution: InstitutionConfig) -> frozenset[str]:
-    """Every edge an institution file names: meters, AC units, bins, plugs and `edges`."""
+    """Every edge an institution file names: meters, AC units, bins, plugs, `edges` and
+    `edge_keys`."""
     return frozenset([*(m.edge for m in institution.meters),
                       *(a.edge for a in institution.ac_units),
                       *(b.edge for b in institution.bins),
                       *(p.edge for p in institution.plugs),
-                      *institution.edges])
+                      *institution.edges, *institution.edge_keys])
+
+
+def edge_keys_from(institutions: Iterable[InstitutionConfig]) -> dict[str, str]:
+    return {edge: key for i in institutions for edge, key in i.edge_keys.items()}
 
 
 def sites_from(institutions: Iterable[InstitutionConfig]) -> dict[str, frozenset[str]]:
@@ -90,19 +101,22 @@ class GuardStats:
     foreign: int = 0  # messages from edges no institution configures
     epoch_refused: int = 0  # births and batches of an epoch not admitted
     seq_refused: int = 0  # batches jumping too far past the watermark
+    unsigned_refused: int = 0  # messages of an edge with a key, not signed by it
     site_refused: int = 0  # messages of a known edge on another site than its birth's
     foreign_edges: dict[str, int] = field(default_factory=dict)  # "site/edge" → messages
 
 
 class IngestGuard:
     def __init__(self, sites: Mapping[str, frozenset[str]], lookup: EdgeLookup,
-                 settings: GuardSettings | None = None) -> None:
+                 settings: GuardSettings | None = None,
+                 edge_keys: Mapping[str, str] | None = None) -> None:
         """`sites`: institution id → its configured edges; an edge may publish under any
         site id (the topic's site need not be the institution id), once per epoch."""
         self.edges = frozenset().union(*sites.values()) if sites else frozenset()
         self.lookup = lookup
         self.settings = settings or GuardSettings()
         self.stats = GuardStats()
+        self._verifiers = {edge: Verifier(key) for edge, key in (edge_keys or {}).items()}
         self._epochs: dict[str, int] = {}
         self._sites: dict[str, str] = {}  # edge → site of its current epoch's birth
         self._refreshed: dict[str, float] = {}
@@ -111,6 +125,28 @@ class IngestGuard:
         self._last_alarm_seq = 0
 
     # -- the checks: a reason to refuse, or None --------------------------------------
+
+    def unseal(self, topic_name: str, payload: bytes) -> bytes | str:
+        """The payload to decode, or the reason to refuse it. An edge with a key in
+        `edge_keys` must send signed envelopes; others may (opened unchecked) or not."""
+        if not self._verifiers and not payload.startswith(b'{"v":1,"type":"signed"'):
+            return payload  # nothing configured, nothing signed: today's path, no cost
+        try:
+            edge = parse_topic(topic_name).edge
+        except WireError:
+            return payload  # triage names the problem
+        verifier = self._verifiers.get(edge)
+        if verifier is None:
+            try:
+                outer = decode(payload)
+            except WireError:
+                return payload
+            return outer.msg.encode() if isinstance(outer, Signed) else payload
+        try:
+            return verifier.unseal(topic_name, payload)
+        except SignatureError as exc:
+            self.stats.unsigned_refused += 1
+            return f"edge {edge!r} signs its uplink (edge_keys): {exc}; refused"
 
     def foreign(self, site: str, edge: str) -> str | None:
         if edge in self.edges:

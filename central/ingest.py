@@ -135,6 +135,11 @@ class Ingestor:
 
     def prepare(self, topic_name: str, payload: bytes) -> Triaged:
         self.stats.received += 1
+        if self.guard is not None:  # an edge's signed uplink envelope (admission.py)
+            opened = self.guard.unseal(topic_name, payload)
+            if isinstance(opened, str):
+                return Rejected(Quarantine(topic_name, payload, opened))
+            payload = opened
         return triage(topic_name, payload)
 
     def commit(self, items: Sequence[Triaged]) -> list[AckOut]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from central.admission import GuardSettings, IngestGuard, sites_from
+from central.admission import GuardSettings, IngestGuard, edge_keys_from, sites_from
 from central.api import Tenant, create_app
 from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
@@ -120,7 +120,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                             [i for i, _ in loaded]))
             closing.append(telemetry)
         guard = IngestGuard(sites_from(i for i, _ in loaded), store,
-                            GuardSettings(max_seq_ahead=settings.ingest_max_seq_ahead))
+                            GuardSettings(max_seq_ahead=settings.ingest_max_seq_ahead),
+                            edge_keys_from(i for i, _ in loaded))
         ingestor = Ingestor(store, clock, stats, telemetry, guard, signer)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link))

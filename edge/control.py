@@ -17,11 +17,20 @@ topics can then delete its unsent data and switch its devices.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from protocols.errors import WireError
-from protocols.signing import Refusal, SignatureError, Verifier
+from protocols.signing import (
+    Refusal,
+    SignatureError,
+    Signer,
+    Verifier,
+    generate_private_key_pem,
+    public_key_text,
+)
 from protocols.wire import Ack, Command, Message, Signed, decode
 
 log = logging.getLogger(__name__)
@@ -128,3 +137,29 @@ class ControlGate:
             return False
         self._events.append(now)
         return True
+
+
+def create_uplink_key(key_file: Path) -> bool:
+    """Write a new signing key (0600, never overwriting) and `<file>.pub`; False if one
+    exists."""
+    pem = generate_private_key_pem()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+    key_file.with_name(key_file.name + ".pub").write_text(public_key_text(pem) + "\n",
+                                                          encoding="ascii")
+    return True
+
+
+def load_uplink_signer(key_file: Path, *, quiet: bool = False) -> Signer:
+    """This edge's signing key (`mqtt.signing_key_file`); created at first start, its public
+    key logged for the central's `edge_keys` (unless `quiet`)."""
+    if create_uplink_key(key_file) and not quiet:
+        log.warning("created the uplink signing key %s; list its public key %s under "
+                    "edge_keys in the central's institution file", key_file,
+                    public_key_text(key_file.read_bytes()))
+    return Signer(key_file.read_bytes())

@@ -21,7 +21,7 @@ from typing import Any
 import aiomqtt
 
 from edge.config import EdgeConfig
-from edge.control import ControlGate, RefusedCommand
+from edge.control import ControlGate, RefusedCommand, load_uplink_signer
 from edge.errors import EdgeError, OutboxError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
@@ -133,16 +133,25 @@ class Uplink:
         # Set by the agent: answers a command the control gate refused (edge/control.py).
         self.on_refused: Callable[[RefusedCommand], None] | None = None
         self.control = ControlGate(config.mqtt.central_public_key)
+        key_file = config.mqtt.signing_key_file
+        self.sealer = None if key_file is None else load_uplink_signer(key_file)
 
     def _topic(self, channel: Channel) -> str:
         return topic(self.config.site, self.config.edge_id, channel)
+
+    def _sealed(self, channel: Channel, payload: bytes) -> bytes:
+        """Signed with this edge's key when it has one (`mqtt.signing_key_file`)."""
+        if self.sealer is None:
+            return payload
+        return self.sealer.seal(self._topic(channel), payload, round(self.clock.now() * 1000))
 
     async def run(self) -> None:
         """Connect, forward, reconnect with jittered exponential backoff; forever."""
         backoff = 0.5
         mqtt = self.config.mqtt
         self.control.warn_if_open(self.config.edge_id)
-        will = aiomqtt.Will(self._topic(Channel.STATE), encode(Death(self.outbox.stream)),
+        will = aiomqtt.Will(self._topic(Channel.STATE),
+                            self._sealed(Channel.STATE, encode(Death(self.outbox.stream))),
                             qos=1, retain=True)
         while True:
             client = _Client(
@@ -191,7 +200,8 @@ class Uplink:
                       SOFTWARE, self.devices)
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await self._subscribe_commands(client)
-        await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
+        await client.publish(self._topic(Channel.STATE),
+                             self._sealed(Channel.STATE, encode(birth)), qos=1, retain=True)
         raise_if_cancelled()
         # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
         # the one question `run` must answer after an MqttError: were we cancelled?
@@ -371,7 +381,7 @@ class Uplink:
                 self.outbox.stream, after=first_after, seq=chunk[-1].seq,
                 sent=round(self.clock.now() * 1000), synced=self.clock.synced,
                 records_json=[r.body for r in chunk])
-            await client.publish(self._topic(channel), payload, qos=1)
+            await client.publish(self._topic(channel), self._sealed(channel, payload), qos=1)
             raise_if_cancelled()
             self.stats.batches_sent += 1
             self.stats.records_sent += len(chunk)

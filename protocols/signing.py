@@ -32,6 +32,7 @@ from protocols.wire import Ack, Command, Signed, decode, encode, signing_input
 ACK_TTL_MS = 3_600_000  # an ack's envelope is accepted for an hour (edge clocks drift)
 CLOCK_SKEW_MS = 300_000  # an envelope issued up to 5 min "in the future" of the edge clock
 MAX_REMEMBERED = 10_000  # accepted signatures kept for replay detection
+UPLINK_EXP_MS = 253402300799999  # uplink envelopes do not expire: the largest wire time
 
 
 class Refusal(StrEnum):
@@ -129,6 +130,15 @@ class Signer:
     def sign(self, topic_name: str, message: Ack | Command, now_ms: int) -> bytes:
         return encode(self.envelope(topic_name, message, now_ms))
 
+    def seal(self, topic_name: str, payload: bytes, ts: int) -> bytes:
+        """An uplink message (batch, birth, death) as already encoded, in a signed envelope
+        that does not expire (a backlog may be sent days later; the central's dedup, not an
+        expiry, absorbs replays)."""
+        msg = payload.decode()
+        ts = min(max(ts, 0), UPLINK_EXP_MS - 1)
+        sig = self._key.sign(signing_input(topic_name, self.kid, ts, UPLINK_EXP_MS, msg))
+        return encode(Signed(self.kid, ts, UPLINK_EXP_MS, msg, _b64(sig)))
+
 
 @dataclass(frozen=True, slots=True)
 class Verified:
@@ -197,6 +207,28 @@ class Verifier:
         while len(self._seen) > MAX_REMEMBERED:
             self._seen.popitem(last=False)
         return Verified(message, outer)
+
+    def unseal(self, topic_name: str, payload: bytes) -> bytes:
+        """The inner payload of an edge's signed uplink envelope, or `SignatureError`:
+        signature and key only (uplink replays are absorbed by the central's dedup)."""
+        try:
+            outer = decode(payload)
+        except WireError as exc:
+            raise SignatureError(Refusal.MALFORMED, str(exc)) from None
+        if not isinstance(outer, Signed):
+            raise SignatureError(Refusal.UNSIGNED, f"a bare {type(outer).__name__.lower()}, "
+                                 "not a signed envelope")
+        if outer.kid != self.kid:
+            raise SignatureError(Refusal.UNKNOWN_KEY, f"kid {outer.kid} is not the edge's "
+                                 f"configured key {self.kid}")
+        try:
+            self._key.verify(_unb64(outer.sig),
+                             signing_input(topic_name, outer.kid, outer.ts, outer.exp,
+                                           outer.msg))
+        except (InvalidSignature, ValueError):
+            raise SignatureError(Refusal.BAD_SIGNATURE, "the signature does not verify for "
+                                 f"topic {topic_name}") from None
+        return outer.msg.encode()
 
     def _forget(self, now_ms: int | None) -> None:
         if now_ms is None:

@@ -39,6 +39,7 @@ from central.service import run_central
 from central.store import Store
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
+from edge.control import load_uplink_signer
 from protocols.clock import VirtualClock
 from simulators.broker import demo_broker
 from simulators.classrooms import Classroom, build_classrooms
@@ -135,9 +136,13 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     meters = build_meters(spec, clock, start)
     rooms = build_classrooms(spec, clock, start)
     institution_path = workdir / "institution.yaml"
+    # The edge signs its uplink with its own key; the central accepts nothing else under
+    # its id (institution `edge_keys`).
+    edge_key = workdir / "edge-uplink.key"
+    institution = {**institution_config(spec),
+                   "edge_keys": {EDGE_ID: load_uplink_signer(edge_key, quiet=True).public_key}}
     institution_path.write_text(
-        yaml.safe_dump(institution_config(spec), allow_unicode=True, sort_keys=False),
-        encoding="utf-8")
+        yaml.safe_dump(institution, allow_unicode=True, sort_keys=False), encoding="utf-8")
     # The broker takes only these two users (no anonymous client, even on loopback), and the
     # central signs every ack and command with a key the edge is configured to check.
     users = {EDGE_ID: secrets.token_urlsafe(24), CENTRAL_USER: secrets.token_urlsafe(24)}
@@ -160,6 +165,7 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
                                mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5",
                                central_public_key=central_public_key,
                                mqtt_username=EDGE_ID, mqtt_password=users[EDGE_ID])
+        edge_doc["mqtt"]["signing_key_file"] = str(edge_key)
         _private(workdir / "edge.yaml",  # it holds the edge's MQTT password
                  yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False))
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,

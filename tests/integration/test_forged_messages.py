@@ -4,10 +4,10 @@ message the attack run used, against the real edge agent (with the central's pub
 the real central. None of them changes a stored figure, a latest value, the watermark, the
 edge's outbox or the AC; the central's own signed command still works.
 
-What this does not cover, and why: a forged batch whose seqs lie only a little ahead of the
-real edge's watermark, with plausible values and timestamps, is indistinguishable from a real
-out-of-order batch without edge signatures; broker credentials (the demo's default,
-tests/integration/test_demo_broker_auth.py) and ACLs (test_mqtt_authz.py) keep it out.
+Run twice: without edge signatures, where the central's admission rules alone refuse the
+forged uplink (a plausible batch just ahead of the watermark cannot be told from a real one
+then, so it is not sent: broker credentials and ACLs keep such a forger out), and with the
+edge signing its uplink (`edge_keys`), where that batch is refused too.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from central.control import create_control_key, public_key_path
 from central.store import Store
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
+from edge.control import load_uplink_signer
 from protocols.clock import VirtualClock
 from protocols.registermap import load_register_map
 from protocols.signing import Signer, generate_private_key_pem
@@ -59,9 +60,11 @@ NOW_MS = round(START * 1000)
 YEAR_2100_MS = 4_102_444_800_000
 
 
-def _institution() -> dict[str, Any]:
+def _institution(edge_key: str | None) -> dict[str, Any]:
     config = dict(INSTITUTION)
     config["ac_units"] = [{"edge": EDGE, "device": "ac-301", "building": "A"}]
+    if edge_key is not None:
+        config["edge_keys"] = {EDGE: edge_key}
     return config
 
 
@@ -85,11 +88,15 @@ def _figures(store_path: Path, stream: StreamId) -> dict[str, Any]:
                                 if not e.edge.startswith("@"))}
 
 
+@pytest.mark.parametrize("signed_uplink", [False, True], ids=["admission", "edge-signed"])
 async def test_forged_messages_change_nothing_and_real_commands_still_work(
-        tmp_path: Path, mosquitto: Broker) -> None:
+        tmp_path: Path, mosquitto: Broker, signed_uplink: bool) -> None:
     clock = VirtualClock(START)  # 2 March: the heating season
+    edge_key_file = tmp_path / "edge" / "uplink.key"
+    edge_key = load_uplink_signer(edge_key_file).public_key if signed_uplink else None
     config = tmp_path / "institution.yaml"
-    config.write_text(yaml.safe_dump(_institution(), allow_unicode=True), encoding="utf-8")
+    config.write_text(yaml.safe_dump(_institution(edge_key), allow_unicode=True),
+                      encoding="utf-8")
     key_file = tmp_path / "central.control.key"
     create_control_key(key_file)
     settings = CentralSettings(institution_config=config, database=tmp_path / "central.sqlite",
@@ -110,7 +117,8 @@ async def test_forged_messages_change_nothing_and_real_commands_still_work(
         agent = EdgeAgent.create(parse_edge_config({
             "edge_id": EDGE, "site": SITE,
             "mqtt": {"host": mosquitto.host, "port": mosquitto.port,
-                     "central_public_key": public_key_path(key_file).read_text().strip()},
+                     "central_public_key": public_key_path(key_file).read_text().strip(),
+                     **({"signing_key_file": str(edge_key_file)} if signed_uplink else {})},
             "buses": [{"id": "gw", "transport": "modbus_tcp", "host": "127.0.0.1",
                        "port": server.port, "timeout_s": 0.5}],
             "devices": [{"id": "ac-301", "driver": "modbus", "bus": "gw", "device_id": 10,
@@ -167,6 +175,13 @@ async def test_forged_messages_change_nothing_and_real_commands_still_work(
                     (uplink(EDGE, Channel.TELEMETRY), encode(Batch(
                         stream, w, NOW_MS, True,
                         (Sample(10**13, NOW_MS, "ac-301", "room_temp_c", 99.0, "°C"),)))),
+                    *([] if not signed_uplink else [
+                        # plausible records just ahead of the real edge: only a signature
+                        # tells them apart
+                        (uplink(EDGE, Channel.TELEMETRY), encode(Batch(
+                            stream, w, NOW_MS, True,
+                            (Sample(w + 1, NOW_MS, "ac-301", "room_temp_c", 21.0, "°C"),
+                             Sample(w + 2, NOW_MS, "ac-301", "on", False, "")))))]),
                     # the real edge's id on another site
                     (uplink(EDGE, Channel.TELEMETRY).replace(f"/{SITE}/", "/elsewhere/"),
                      encode(Batch(stream, w, NOW_MS, True,

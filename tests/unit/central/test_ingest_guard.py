@@ -151,3 +151,49 @@ def test_a_sample_stamped_2100_is_quarantined_and_pins_nothing(
     assert later is not None
     assert list(_latest(store).values()) == [3.0]
     assert next(d.error for d in store.dead_letters()).endswith("quarantined")
+
+
+def test_an_edge_with_a_key_is_accepted_only_signed(tmp_path: Path) -> None:
+    """With `edge_keys`, even a plausible batch just ahead of the watermark is refused unless
+    the edge's key signed it for this topic."""
+    from protocols.signing import Signer, generate_private_key_pem
+
+    edge_key, forger_key = Signer(generate_private_key_pem()), Signer(generate_private_key_pem())
+    store = Store(tmp_path / "central.sqlite")
+    guard = IngestGuard({SITE: frozenset({"edge-1"})}, store, GuardSettings(refresh_s=0),
+                        edge_keys={"edge-1": edge_key.public_key})
+    ingestor = Ingestor(store, VirtualClock(NOW), IngestStats(), guard=guard)
+    birth = encode(Birth(StreamId("edge-1", EPOCH), NOW_MS, True, "t"))
+    assert ingestor.handle(STATE, birth) is None
+    assert ingestor.stats.births == 0  # unsigned: refused
+    assert ingestor.handle(STATE, edge_key.seal(STATE, birth, NOW_MS)) is None
+    assert ingestor.stats.births == 1
+    near = encode(batch([sample(1, ts=NOW_MS, value=666.0)], after=0, epoch=EPOCH))
+    assert ingestor.handle(TELEMETRY, near) is None
+    assert ingestor.handle(TELEMETRY, forger_key.seal(TELEMETRY, near, NOW_MS)) is None
+    other_topic = edge_key.seal("gg/v1/site-1/edge-2/telemetry", near, NOW_MS)
+    assert ingestor.handle(TELEMETRY, other_topic) is None
+    assert guard.stats.unsigned_refused == 4
+    assert store.rows("samples") == []
+    real = encode(batch([sample(1, ts=NOW_MS, value=1.0)], after=0, epoch=EPOCH))
+    out = ingestor.handle(TELEMETRY, edge_key.seal(TELEMETRY, real, NOW_MS))
+    assert out is not None
+    assert out.ack.upto == 1
+    assert [r[6] for r in store.rows("samples")] == [1.0]
+    store.close()
+
+
+def test_signed_uplink_of_an_edge_without_a_key_is_opened(tmp_path: Path) -> None:
+    from protocols.signing import Signer, generate_private_key_pem
+
+    store = Store(tmp_path / "central.sqlite")
+    guard = IngestGuard({SITE: frozenset({"edge-1"})}, store, GuardSettings(refresh_s=0))
+    ingestor = Ingestor(store, VirtualClock(NOW), IngestStats(), guard=guard)
+    key = Signer(generate_private_key_pem())
+    birth = encode(Birth(StreamId("edge-1", EPOCH), NOW_MS, True, "t"))
+    ingestor.handle(STATE, key.seal(STATE, birth, NOW_MS))
+    out = ingestor.handle(TELEMETRY, key.seal(TELEMETRY, encode(batch(
+        [sample(1, ts=NOW_MS)], after=0, epoch=EPOCH)), NOW_MS))
+    assert out is not None
+    assert out.ack.upto == 1
+    store.close()
