@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import json
 import logging
 import random
 import time
@@ -205,6 +206,9 @@ class Ingestor:
         return Rejected(Quarantine(topic(site, edge, channel), payload, reason))
 
     def _quarantine_future(self, item: StoreBatch, now: float) -> StoreBatch:
+        """Samples and interval records from beyond the clock tolerance go to dead letters.
+        Events are stored (and counted): an edge's `clock.jump` is the evidence an operator
+        needs, and the alarm view ignores events stamped after its end anyway."""
         future_ms = (now + CLOCK_FUTURE_S) * 1000
         if all(_record_ts(r) <= future_ms for r in item.records):
             return item
@@ -216,7 +220,12 @@ class Ingestor:
                 good.append(r)
                 continue
             self.stats.clock_future += 1
-            held.append(Quarantine(where, encode_record(r).encode(),
+            if isinstance(r, Event):
+                good.append(r)
+                continue
+            detail = (f'{{"stream":{{"edge":{json.dumps(item.stream.edge)},"epoch":'
+                      f'{item.stream.epoch}}},"seq":{r.seq},"record":{encode_record(r)}}}')
+            held.append(Quarantine(where, detail.encode(),
                                    f"{item.stream} seq {r.seq}: timestamp {_record_ts(r)} is "
                                    f"more than {CLOCK_FUTURE_S:g} s after the central's "
                                    f"clock ({round(now * 1000)}): quarantined"))
