@@ -58,9 +58,14 @@ async def serve(args: argparse.Namespace) -> None:
                               mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port,
                               central_public_key=key, mqtt_username=args.mqtt_username,
                               mqtt_password=password)
-            fd = os.open(args.write_edge_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            # 0600 (it may hold the MQTT password), and appearing whole: written aside, then
+            # renamed, so whoever waits for the file never reads it half written
+            text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+            partial = args.write_edge_config.with_name(args.write_edge_config.name + ".part")
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False))
+                out.write(text)
+            os.replace(partial, args.write_edge_config)
             print(f"wrote {args.write_edge_config}"
                   + ("" if key else " (no --central-key: acks and commands unauthenticated)"))
         for meter in meters:
