@@ -135,6 +135,9 @@ class Uplink:
         self.control = ControlGate(config.mqtt.central_public_key)
         key_file = config.mqtt.signing_key_file
         self.sealer = None if key_file is None else load_uplink_signer(key_file)
+        # Highest seq handed to the MQTT client (set before the publish is awaited: the ack
+        # for a batch may arrive before its PUBACK). No ack deletes beyond it.
+        self._handed_upto = 0
 
     def _topic(self, channel: Channel) -> str:
         return topic(self.config.site, self.config.edge_id, channel)
@@ -240,7 +243,7 @@ class Uplink:
             self.stats.acks += 1
             # Never past what this process sent: an ack "up to 10^13" (a watermark a forger
             # moved) must not delete rows the central has not received.
-            upto = min(ack.upto, self.stats.last_sent_seq)
+            upto = min(ack.upto, self._handed_upto)
             if upto > self.outbox.acked_upto:
                 try:
                     self.outbox.ack(upto)
@@ -381,6 +384,7 @@ class Uplink:
                 self.outbox.stream, after=first_after, seq=chunk[-1].seq,
                 sent=round(self.clock.now() * 1000), synced=self.clock.synced,
                 records_json=[r.body for r in chunk])
+            self._handed_upto = max(self._handed_upto, chunk[-1].seq)
             await client.publish(self._topic(channel), self._sealed(channel, payload), qos=1)
             raise_if_cancelled()
             self.stats.batches_sent += 1
