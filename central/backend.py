@@ -10,7 +10,7 @@ from central.config import CentralSettings
 from central.errors import ConfigError
 from central.ledger import Ledger, SqliteLedger
 from central.store import Store
-from central.storeport import IngestStore, StoreReader
+from central.storeport import FullStore, StoreReader
 
 
 def _postgres(settings: CentralSettings) -> tuple[str, str | None]:
@@ -19,7 +19,7 @@ def _postgres(settings: CentralSettings) -> tuple[str, str | None]:
 
 
 def open_ingest_store(settings: CentralSettings, *,
-                      rollup_timezone: str | None = None) -> IngestStore:
+                      rollup_timezone: str | None = None) -> FullStore:
     """The writer ingest stores batches through; applies PostgreSQL migrations.
     `rollup_timezone`: the zone of the SQLite store's daily rollup (central/rollup.py)."""
     if settings.store == "postgres":

@@ -9,6 +9,9 @@ confines each user to its own topics):
     central.crt, central.key    the central aggregator's client certificate
     centrals/<name>.crt, .key   more central workers (scale-out), one identity each
     edges/<edge>.crt, .key      one client certificate per edge, CN = edge id
+    control.key, control.pub    the Ed25519 key the central signs acks and commands with
+                                (central --control-key); control.pub is the text every
+                                edge configures as mqtt.central_public_key
 
 Running the command again reuses the CA and every existing file, and issues only what is
 missing, so adding an edge is `greenguard certs --dir D --edge new-edge`. Re-issuing a
@@ -307,4 +310,21 @@ def run(args: argparse.Namespace) -> int:
     for item in issued:
         state = "created" if item.created else "kept"
         print(f"{state:8} {item.role:8} {item.name:24} {item.cert}  SHA256 {item.fingerprint}")
+    created, public = make_control_key(args.dir)
+    state = "created" if created else "kept"
+    print(f"{state:8} {'control':8} {'control-signing':24} {args.dir / 'control.key'}  "
+          f"mqtt.central_public_key: {public}")
     return 0
+
+
+def make_control_key(directory: Path) -> tuple[bool, str]:
+    """control.key (0600) and control.pub in the site directory, kept if present; returns
+    whether it was created and the public key text for the edges' configs."""
+    from central.control import create_control_key, public_key_path
+    from protocols.signing import public_key_text
+
+    key = directory / "control.key"
+    created = create_control_key(key)
+    public = public_key_text(key.read_bytes())
+    public_key_path(key).write_text(public + "\n", encoding="ascii")
+    return created, public

@@ -32,7 +32,8 @@ from protocols.clock import SystemClock
 _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
              "mqtt_site", "mqtt_client_id", "http_host", "http_port", "store", "postgres_dsn",
              "postgres_password_file", "mqtt_share_group", "auth_secret_file", "auth_database",
-             "metrics_edges", "notify_config")
+             "metrics_edges", "notify_config",
+             "control_key_file", "mqtt_username", "mqtt_password_file")
 ACTIONS = ("run", "bootstrap-admin", "create-token", "list-tokens", "revoke-token")
 
 
@@ -79,6 +80,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notify-config", type=Path, metavar="PATH",
                         help="alarm notifications (docs/notifications.md; env "
                              "GREENGUARD_NOTIFY_CONFIG)")
+    parser.add_argument("--control-key", dest="control_key_file", type=Path, metavar="PATH",
+                        help="Ed25519 key signing acks and commands (default "
+                             "<db>.control.key, created at first start)")
+    parser.add_argument("--mqtt-username", metavar="USER",
+                        help="MQTT user name for a broker with a password file")
+    parser.add_argument("--mqtt-password-file", type=Path, metavar="PATH",
+                        help="file holding the MQTT password (or env GREENGUARD_MQTT_PASSWORD)")
     parser.add_argument("--check", action="store_true",
                         help="validate settings, institution config and profile, then exit")
     tokens = parser.add_argument_group("token actions")

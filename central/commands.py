@@ -10,6 +10,11 @@ store's events, not kept in a second place that could disagree:
 - `unsent`: the broker was unreachable; the edge never saw it (the API answered 503).
 - `pending`: published, no answer yet, not expired.
 - `applied | expired | duplicate | rejected | cleared`: the edge's answer (with `detail`).
+- `refused`: the edge's control gate did not accept the envelope (its signature, key,
+  expiry; edge/control.py): nothing was executed.
+
+Every command is signed with the central's control key (protocols/signing.py) when the link
+has a signer, which the central process always gives it.
 - `unanswered`: no answer and the command's expiry passed (the edge was offline, or its
   answer is still in its outbox: a later answer replaces this status).
 
@@ -33,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from central.errors import CentralError
 from central.sqlitefile import SqliteFile
 from central.storeport import StoreReader
+from protocols.signing import Signer
 from protocols.wire import Channel, Command, encode, topic
 
 log = logging.getLogger(__name__)
@@ -40,9 +46,9 @@ log = logging.getLogger(__name__)
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 POINT_PATTERN = r"^[a-z][a-z0-9_.]{0,63}$"
 MAX_OVERRIDE_S = 7 * 86400
-EDGE_STATUSES = ("applied", "expired", "duplicate", "rejected", "cleared")
+EDGE_STATUSES = ("applied", "expired", "duplicate", "rejected", "cleared", "refused")
 Status = Literal["unsent", "pending", "unanswered", "applied", "expired", "duplicate",
-                 "rejected", "cleared"]
+                 "rejected", "cleared", "refused"]
 
 
 class CommandUnavailableError(CentralError):
@@ -65,6 +71,8 @@ class OverrideSetArgs(BaseModel):
     value: float | bool | str = Field(examples=[26.0])
     reason: Annotated[str, Field(min_length=1, max_length=200,
                                  examples=["exam in room 101"])]
+    # A mode against the season (cooling in December) is rejected by the edge without it.
+    off_season: bool = False
 
 
 class OverrideClearArgs(BaseModel):
@@ -91,7 +99,8 @@ class CommandRequest(BaseModel):
     @model_validator(mode="after")
     def _args(self) -> CommandRequest:
         model = OverrideSetArgs if self.name == "override.set" else OverrideClearArgs
-        self.args = model.model_validate(self.args).model_dump()
+        # off_season only when set: commands without it stay as they were on the wire
+        self.args = model.model_validate(self.args).model_dump(exclude_defaults=True)
         return self
 
 
@@ -228,9 +237,13 @@ class MqttCommandLink:
     expiry would pass anyway), for tools that publish without ingesting."""
 
     def __init__(self, host: str, port: int, client_id: str, *, keepalive_s: int = 30,
-                 timeout_s: float = 10.0, tls: aiomqtt.TLSParameters | None = None) -> None:
+                 timeout_s: float = 10.0, tls: aiomqtt.TLSParameters | None = None,
+                 signer: Signer | None = None, username: str | None = None,
+                 password: str | None = None) -> None:
         self.host, self.port, self.client_id = host, port, client_id
         self.tls = tls
+        self.signer = signer
+        self.username, self.password = username, password
         self.keepalive_s, self.timeout_s = keepalive_s, timeout_s
         self._client: aiomqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -253,7 +266,8 @@ class MqttCommandLink:
                 async with aiomqtt.Client(self.host, self.port, identifier=self.client_id,
                                           keepalive=self.keepalive_s,
                                           timeout=self.timeout_s,
-                                          tls_params=self.tls) as client:
+                                          tls_params=self.tls, username=self.username,
+                                          password=self.password) as client:
                     self._loop = asyncio.get_running_loop()
                     self._client = client
                     delay = 0.5
@@ -271,8 +285,11 @@ class MqttCommandLink:
         if client is None or loop is None:
             raise CommandUnavailableError("command not sent: the central is not connected to the "
                                      "MQTT broker")
+        where = topic(site, edge, Channel.CMD)
+        payload = encode(command) if self.signer is None else self.signer.sign(
+            where, command, command.issued)
         future = asyncio.run_coroutine_threadsafe(
-            client.publish(topic(site, edge, Channel.CMD), encode(command), qos=1,
+            client.publish(where, payload, qos=1,
                            retain=False, timeout=self.timeout_s), loop)
         try:
             future.result(self.timeout_s + 1)

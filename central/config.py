@@ -90,6 +90,16 @@ class CentralSettings(BaseSettings):
     postgres_password: pydantic.SecretStr | None = None  # environment only; no CLI flag
     # MQTT 5 shared subscription group: N workers with the same group share the uplink.
     mqtt_share_group: Id | None = None
+    # Ingest refuses a batch reaching this far past its stream's watermark (admission.py).
+    ingest_max_seq_ahead: Annotated[int, Field(ge=1000)] = 1_000_000_000
+    # Ed25519 key that signs acks and commands (central/control.py); created at first start
+    # when missing. Default: <database>.control.key
+    control_key_file: Path | None = None
+    # A broker with a password file (the demo's): the user, and the password from
+    # GREENGUARD_MQTT_PASSWORD or mqtt_password_file.
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None  # environment only; no CLI flag
+    mqtt_password_file: Path | None = None
 
     def backend_problems(self) -> list[Problem]:
         """Store settings that cannot work. Checked here rather than by pydantic, whose
@@ -139,6 +149,23 @@ class CentralSettings(BaseSettings):
             return self.ledger_path
         base = self.ledger_database or self.database
         return base.with_name(f"{base.stem}.{institution}.ledger.sqlite")
+
+    def mqtt_secret(self) -> str | None:
+        """The MQTT password, read at start; None without one."""
+        if self.mqtt_password_file is not None:
+            try:
+                return self.mqtt_password_file.read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError("settings", [("mqtt_password_file",
+                                                str(self.mqtt_password_file),
+                                                f"cannot read: {exc}")]) from None
+        return None if self.mqtt_password is None else self.mqtt_password.get_secret_value()
+
+    @property
+    def control_key_path(self) -> Path:
+        if self.control_key_file is not None:
+            return self.control_key_file
+        return self.database.with_name(self.database.stem + ".control.key")
 
     @property
     def auth_path(self) -> Path:

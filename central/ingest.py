@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import dataclasses
+import json
 import logging
 import random
 import time
@@ -24,18 +25,23 @@ from typing import Any
 
 import aiomqtt
 
+from central.admission import IngestGuard
 from central.errors import StoreError
-from central.storeport import BatchWrite, IngestStore
+from central.storeport import BatchWrite, IngestStore, Quarantine
 from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
 from protocols.clock import Clock
+from protocols.signing import Signer
 from protocols.wire import (
     Ack,
+    Batch,
     Channel,
+    Event,
     IntervalRecord,
     Record,
     StreamId,
     encode,
+    encode_record,
     subscription,
     topic,
 )
@@ -63,10 +69,12 @@ class IngestStats:
     deaths: int = 0
     connects: int = 0
     disconnects: int = 0
-    # Clock problems, flagged and counted but never dropped (the records are stored with
-    # their timestamps and synced flag, so they can be corrected or excluded later).
+    # Clock problems, flagged and counted but never dropped: unsynced and far-past records
+    # are stored with their timestamps and synced flag (they can be corrected or excluded
+    # later); records from beyond the clock tolerance are quarantined (dead letters), so a
+    # sample stamped 2100 cannot pin a latest value.
     clock_unsynced: int = 0  # records the edge marked as taken with an unsynced clock
-    clock_future: int = 0  # timestamped more than CLOCK_FUTURE_S after the central's now
+    clock_future: int = 0  # timestamped more than CLOCK_FUTURE_S after now: quarantined
     clock_far_past: int = 0  # timestamped before CLOCK_EPOCH_FLOOR (a clock at 1970)
     connected: bool = False
     last_error: str | None = None
@@ -108,7 +116,8 @@ class Ingestor:
     """
 
     def __init__(self, store: IngestStore, clock: Clock, stats: IngestStats | None = None,
-                 telemetry: TelemetryStore | None = None,
+                 telemetry: TelemetryStore | None = None, guard: IngestGuard | None = None,
+                 signer: Signer | None = None,
                  on_stored: Callable[[Sequence[StoreBatch]], None] | None = None) -> None:
         self.store = store
         # Called after a commit, before its acks (central/notify/hook.py); a StoreError
@@ -117,6 +126,11 @@ class Ingestor:
         self.telemetry = telemetry  # a second store (InfluxDB), written before the SQL store
         self.clock = clock
         self.stats = stats if stats is not None else IngestStats()
+        # Configured edges, epochs and seq bounds (central/admission.py); None admits all
+        # (unit tests of the ack contract; the central process always has one).
+        self.guard = guard
+        # Signs every ack (protocols/signing.py); None: bare acks, as before signing.
+        self.signer = signer
         self._store_failing = False
 
     def handle(self, topic_name: str, payload: bytes) -> AckOut | None:
@@ -125,6 +139,11 @@ class Ingestor:
 
     def prepare(self, topic_name: str, payload: bytes) -> Triaged:
         self.stats.received += 1
+        if self.guard is not None:  # an edge's signed uplink envelope (admission.py)
+            opened = self.guard.unseal(topic_name, payload)
+            if isinstance(opened, str):
+                return Rejected(Quarantine(topic_name, payload, opened))
+            payload = opened
         return triage(topic_name, payload)
 
     def commit(self, items: Sequence[Triaged]) -> list[AckOut]:
@@ -134,6 +153,7 @@ class Ingestor:
         acks: dict[StreamId, AckOut] = {}
         group: list[StoreBatch] = []
         for item in items:
+            item = self._admit(item)
             if isinstance(item, StoreBatch):
                 group.append(item)
                 continue
@@ -144,6 +164,75 @@ class Ingestor:
         if group:
             self._commit_batches(group, acks)
         return list(acks.values())
+
+    def _admit(self, item: Triaged) -> Triaged:
+        """The guard's verdict (a refused message becomes a dead letter) and the future
+        quarantine: records stamped beyond the clock tolerance go to dead letters with the
+        batch still acknowledged, like poison records."""
+        now = self.clock.now()
+        guard = self.guard
+        if guard is not None and not isinstance(item, Rejected):
+            if isinstance(item, StoreBatch):
+                reason = guard.batch(item.site, item.stream, item.after, item.upto, now)
+                if reason is not None:
+                    channel = (Channel.EVENTS if item.records and all(
+                        isinstance(r, Event) for r in item.records) else Channel.TELEMETRY)
+                    payload = encode(Batch(item.stream, item.after, 0, True, item.records)) \
+                        if item.records else b""
+                    return self._refused(item.site, item.stream.edge, channel, payload,
+                                         reason, now)
+            elif isinstance(item, EdgeBirth):
+                reason = guard.birth(item.site, item.birth.stream, now)
+                if reason is not None:
+                    return self._refused(item.site, item.birth.stream.edge, Channel.STATE,
+                                         encode(item.birth), reason, now)
+            else:
+                reason = guard.death(item.site, item.death.stream, now)
+                if reason is not None:
+                    return self._refused(item.site, item.death.stream.edge, Channel.STATE,
+                                         encode(item.death), reason, now)
+        if isinstance(item, StoreBatch):
+            return self._quarantine_future(item, now)
+        return item
+
+    def _refused(self, site: str, edge: str, channel: Channel, payload: bytes, reason: str,
+                 now: float) -> Rejected:
+        assert self.guard is not None
+        alarm = self.guard.alarm_event(site, edge, reason, now)
+        if alarm is not None:
+            stream, event = alarm
+            try:
+                self.store.store_records(stream, event.seq - 1, event.seq, [event], site=site,
+                                         now=now)
+            except StoreError as exc:  # the dead letter below still records the refusal
+                log.warning("cannot store the foreign edge alarm: %s", exc)
+        return Rejected(Quarantine(topic(site, edge, channel), payload, reason))
+
+    def _quarantine_future(self, item: StoreBatch, now: float) -> StoreBatch:
+        """Samples and interval records from beyond the clock tolerance go to dead letters.
+        Events are stored (and counted): an edge's `clock.jump` is the evidence an operator
+        needs, and the alarm view ignores events stamped after its end anyway."""
+        future_ms = (now + CLOCK_FUTURE_S) * 1000
+        if all(_record_ts(r) <= future_ms for r in item.records):
+            return item
+        good: list[Record] = []
+        held = list(item.quarantine)
+        where = topic(item.site, item.stream.edge, Channel.TELEMETRY)
+        for r in item.records:
+            if _record_ts(r) <= future_ms:
+                good.append(r)
+                continue
+            self.stats.clock_future += 1
+            if isinstance(r, Event):
+                good.append(r)
+                continue
+            detail = (f'{{"stream":{{"edge":{json.dumps(item.stream.edge)},"epoch":'
+                      f'{item.stream.epoch}}},"seq":{r.seq},"record":{encode_record(r)}}}')
+            held.append(Quarantine(where, detail.encode(),
+                                   f"{item.stream} seq {r.seq}: timestamp {_record_ts(r)} is "
+                                   f"more than {CLOCK_FUTURE_S:g} s after the central's "
+                                   f"clock ({round(now * 1000)}): quarantined"))
+        return dataclasses.replace(item, records=tuple(good), quarantine=tuple(held))
 
     def _commit_batches(self, group: list[StoreBatch], acks: dict[StreamId, AckOut]) -> None:
         stats = self.stats
@@ -172,9 +261,13 @@ class Ingestor:
             stats.stored_records += result.inserted
             stats.duplicates += result.duplicates
             stats.dead_letters += result.quarantined
+            if self.guard is not None:
+                self.guard.stored(item.stream, result.watermark)
             ack = Ack(item.stream, result.watermark)
-            acks[item.stream] = AckOut(topic(item.site, item.stream.edge, Channel.ACK),
-                                       encode(ack), ack)
+            where = topic(item.site, item.stream.edge, Channel.ACK)
+            acks[item.stream] = AckOut(where, encode(ack) if self.signer is None
+                                       else self.signer.sign(where, ack, round(now * 1000)),
+                                       ack)
 
     def _commit_other(self, item: Rejected | EdgeBirth | EdgeDeath) -> None:
         stats = self.stats
@@ -192,6 +285,8 @@ class Ingestor:
                     log.warning("edge %s: %s %s", item.birth.stream.edge, notice.name,
                                 notice.data.get("state", ""))
                 stats.births += 1
+                if self.guard is not None:
+                    self.guard.born(item.birth.stream, item.site)
             else:
                 self.store.record_death(item.site, item.death, now=now)
                 stats.deaths += 1
@@ -214,23 +309,18 @@ class Ingestor:
 
     def _check_clocks(self, records: Sequence[Record], now: float) -> None:
         stats = self.stats
-        future_ms = (now + CLOCK_FUTURE_S) * 1000
-        counts = [0, 0, 0]
+        counts = [0, 0]  # unsynced, far past (future ones were quarantined and counted)
         for record in records:
             if not record.synced:
                 counts[0] += 1
-            ts = _record_ts(record)
-            if ts > future_ms:
+            if _record_ts(record) < CLOCK_EPOCH_FLOOR_MS:
                 counts[1] += 1
-            elif ts < CLOCK_EPOCH_FLOOR_MS:
-                counts[2] += 1
         if any(counts):
-            if not (stats.clock_unsynced or stats.clock_future or stats.clock_far_past):
-                log.warning("records with clock problems arriving (unsynced %d, future %d, "
-                            "far past %d): stored and flagged", *counts)
+            if not (stats.clock_unsynced or stats.clock_far_past):
+                log.warning("records with clock problems arriving (unsynced %d, far past %d):"
+                            " stored and flagged", *counts)
             stats.clock_unsynced += counts[0]
-            stats.clock_future += counts[1]
-            stats.clock_far_past += counts[2]
+            stats.clock_far_past += counts[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +335,8 @@ class MqttOptions:
     backoff_max_s: float = 30.0
     max_queued_messages: int = 10_000  # aiomqtt drops beyond this; unacked, so resent
     tls: aiomqtt.TLSParameters | None = None  # CA, client certificate and key
+    username: str | None = None  # a broker with a password file (the demo's)
+    password: str | None = None
     # MQTT 5 shared subscription group (docs/scale-out.md): every worker of the group gets
     # a share of the uplink. Such workers use MQTT 5 sessions that end with the connection,
     # so the broker stops routing to a dead worker at once; what was in flight to it is
@@ -324,7 +416,8 @@ async def run_ingest(
                     clean_session=None if shared else False, keepalive=options.keepalive_s,
                     timeout=options.io_timeout_s,
                     max_queued_incoming_messages=options.max_queued_messages,
-                    tls_params=options.tls,
+                    tls_params=options.tls, username=options.username,
+                    password=options.password,
                 ) as client:
                     raise_if_cancelled()
                     for topic_filter in uplink_subscriptions(options.site,

@@ -341,6 +341,11 @@ class InstitutionConfig(_Model):
     plugs: list[Plug] = Field(default_factory=list)
     standby: StandbyRule = StandbyRule()
     projection: ProjectionRule = ProjectionRule()
+    # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
+    edges: list[Id] = Field(default_factory=list)
+    # Edge id → its uplink signing public key: that edge's messages are accepted only signed
+    edge_keys: dict[Id, Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{43}$")]] = Field(
+        default_factory=dict)
 
     @model_validator(mode="after")
     def _cross_check(self) -> InstitutionConfig:

@@ -29,6 +29,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from central.admission import CENTRAL_EDGE
 from central.errors import ScopeError
 from central.institution import InstitutionConfig, MeterKey
 from central.storeport import StoreReader, sums_per_day
@@ -164,7 +165,7 @@ class TenantReader:
 
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         return [row for row in self._store.alarm_events(until_ms)
-                if row[0] in self.edges_owned]
+                if row[0] in self.edges_owned or row[0] == CENTRAL_EDGE]
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
                       ) -> list[tuple[int, float | int | bool | str]]:
@@ -176,8 +177,12 @@ class TenantReader:
                prefix: str | None = None, start_ms: int | None = None,
                end_ms: int | None = None, limit: int, newest_first: bool = True
                ) -> list[StoredEvent]:
-        """Events of `edges` among the institution's (None: all of them)."""
-        own = self._edges(edges)
+        """Events of `edges` among the institution's (None: all of them), and the central's
+        own (`CENTRAL_EDGE`: a foreign edge on the broker), which every institution sees."""
+        asked = None if edges is None else set(edges)
+        own = self._edges(asked)
+        if asked is None or CENTRAL_EDGE in asked:
+            own.append(CENTRAL_EDGE)
         if not own:
             return []
         return self._store.events(own, names=names, prefix=prefix, start_ms=start_ms,

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import uvicorn
 
+from central.admission import GuardSettings, IngestGuard, edge_keys_from, sites_from
 from central.api import Tenant, create_app
 from central.auth import Authenticator, TokenStore, check_secret
 from central.backend import open_ingest_store, open_ledger, open_reader
 from central.commands import CommandBook, CommandService, MqttCommandLink
 from central.config import CentralSettings
+from central.control import load_signer
 from central.errors import HttpServerError
 from central.figures_export import FiguresPublisher, PublishingTelemetry, Tenancy
 from central.influx import InfluxTelemetry, influx_token
@@ -129,9 +131,12 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         closing.append(book)
         tls = tls_parameters(settings.mqtt_ca_file, settings.mqtt_cert_file,
                              settings.mqtt_key_file)
+        signer = load_signer(settings.control_key_path)
         link = MqttCommandLink(settings.mqtt_host, settings.mqtt_port,
                                f"{settings.mqtt_client_id}-cmd",
-                               keepalive_s=settings.mqtt_keepalive_s, tls=tls)
+                               keepalive_s=settings.mqtt_keepalive_s, tls=tls, signer=signer,
+                               username=settings.mqtt_username,
+                               password=settings.mqtt_secret())
         telemetry: TelemetryStore | None = None
         publisher: FiguresPublisher | None = None
         if settings.telemetry is not None and telemetry_token is not None:
@@ -150,7 +155,10 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                     Tenancy(t.config, t.profile, t.ledger) for t in tenants], figures_sink)
                 telemetry = PublishingTelemetry(influx, publisher)
         feed = AlarmFeed(notifier, [i for i, _ in loaded]) if notifier is not None else None
-        ingestor = Ingestor(store, clock, stats, telemetry, on_stored=feed)
+        guard = IngestGuard(sites_from(i for i, _ in loaded), store,
+                            GuardSettings(max_seq_ahead=settings.ingest_max_seq_ahead),
+                            edge_keys_from(i for i, _ in loaded))
+        ingestor = Ingestor(store, clock, stats, telemetry, guard, signer, on_stored=feed)
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
                          metrics_edges=settings.metrics_edges,
@@ -166,7 +174,9 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         options = MqttOptions(host=settings.mqtt_host, port=settings.mqtt_port,
                               site=settings.mqtt_site, client_id=settings.mqtt_client_id,
                               keepalive_s=settings.mqtt_keepalive_s,
-                              tls=tls, share_group=settings.mqtt_share_group)
+                              tls=tls, share_group=settings.mqtt_share_group,
+                              username=settings.mqtt_username,
+                              password=settings.mqtt_secret())
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,

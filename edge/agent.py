@@ -11,6 +11,7 @@ from typing import Any
 
 from edge.clockwatch import watch_clock
 from edge.config import BusConfig, EdgeConfig, ModbusTcpBus, MqttBus, SerialBus, SerialOverTcpBus
+from edge.control import RefusedCommand
 from edge.drivers import registry
 from edge.drivers.base import Driver, WriteResult
 from edge.drivers.hubs import Hub, ModbusTcpHub, StreamHub
@@ -122,7 +123,20 @@ class EdgeAgent:
                 plant=agent, config=config.rules, calendar=config.calendar.build(base_dir),
                 outbox=outbox, clock=clock, store=OverrideStore(state_path))
         uplink.on_command = agent.handle_command
+        uplink.on_refused = agent.handle_refused
         return agent
+
+    def handle_refused(self, refused: RefusedCommand) -> None:
+        """A command the control gate refused (unsigned, forged, expired, retained): answered
+        `refused` so the audit shows it as refused, never executed and never recorded as an
+        executed id."""
+        clock = self.uplink.clock
+        cmd = refused.command
+        self.outbox.append([Event(0, round(clock.now() * 1000), "command.result",
+                                  Severity.WARNING, None,
+                                  {"id": cmd.id, "status": "refused", "name": cmd.name,
+                                   "detail": f"{refused.refusal.value}: {refused.detail}"},
+                                  clock.synced)], now=clock.now())
 
     def handle_command(self, command: Command) -> None:
         """A command from the central: executed at most once, answered `command.result`."""

@@ -48,6 +48,14 @@ class MqttSettings(Strict):
     ca_file: Path | None = None
     cert_file: Path | None = None
     key_file: Path | None = None
+    # The central's control key (`greenguard certs` or the central's first start print it):
+    # acks and commands are acted on only when signed by it (edge/control.py). None: not
+    # checked, as before signing existed; a warning at start says so.
+    central_public_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{43}$")
+    # This edge's own Ed25519 key: batches, births and deaths are sent signed with it, and a
+    # central whose institution file lists its public key (`edge_keys`) refuses anything
+    # else for this edge. Created (0600, with `<file>.pub`) at first start when missing.
+    signing_key_file: Path | None = None
 
     @field_validator("ca_file", "cert_file", "key_file")
     @classmethod

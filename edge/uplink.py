@@ -21,12 +21,12 @@ from typing import Any
 import aiomqtt
 
 from edge.config import EdgeConfig
+from edge.control import ControlGate, RefusedCommand, load_uplink_signer
 from edge.errors import EdgeError, OutboxError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
 from protocols.errors import WireError
 from protocols.wire import (
-    Ack,
     Birth,
     Channel,
     Command,
@@ -34,7 +34,6 @@ from protocols.wire import (
     DeviceInfo,
     Notice,
     Severity,
-    decode,
     encode,
     encode_batch_raw,
     topic,
@@ -136,15 +135,31 @@ class Uplink:
         self._status_sent = 0  # the outbox's disk_status.version last published
         # Set by the agent: receives each decoded command from the edge's cmd topic.
         self.on_command: Callable[[Command], None] | None = None
+        # Set by the agent: answers a command the control gate refused (edge/control.py).
+        self.on_refused: Callable[[RefusedCommand], None] | None = None
+        self.control = ControlGate(config.mqtt.central_public_key)
+        key_file = config.mqtt.signing_key_file
+        self.sealer = None if key_file is None else load_uplink_signer(key_file)
+        # Highest seq handed to the MQTT client (set before the publish is awaited: the ack
+        # for a batch may arrive before its PUBACK). No ack deletes beyond it.
+        self._handed_upto = 0
 
     def _topic(self, channel: Channel) -> str:
         return topic(self.config.site, self.config.edge_id, channel)
+
+    def _sealed(self, channel: Channel, payload: bytes) -> bytes:
+        """Signed with this edge's key when it has one (`mqtt.signing_key_file`)."""
+        if self.sealer is None:
+            return payload
+        return self.sealer.seal(self._topic(channel), payload, round(self.clock.now() * 1000))
 
     async def run(self) -> None:
         """Connect, forward, reconnect with jittered exponential backoff; forever."""
         backoff = 0.5
         mqtt = self.config.mqtt
-        will = aiomqtt.Will(self._topic(Channel.STATE), encode(Death(self.outbox.stream)),
+        self.control.warn_if_open(self.config.edge_id)
+        will = aiomqtt.Will(self._topic(Channel.STATE),
+                            self._sealed(Channel.STATE, encode(Death(self.outbox.stream))),
                             qos=1, retain=True)
         while True:
             client = _Client(
@@ -208,7 +223,8 @@ class Uplink:
         birth = self._birth()
         await client.subscribe(self._topic(Channel.ACK), qos=1)
         await self._subscribe_commands(client)
-        await client.publish(self._topic(Channel.STATE), encode(birth), qos=1, retain=True)
+        await client.publish(self._topic(Channel.STATE),
+                             self._sealed(Channel.STATE, encode(birth)), qos=1, retain=True)
         raise_if_cancelled()
         # Not a TaskGroup: it cancels and un-cancels this task internally, which would blur
         # the one question `run` must answer after an MqttError: were we cancelled?
@@ -228,25 +244,30 @@ class Uplink:
         async for message in client.messages:
             raise_if_cancelled()
             if message.topic.matches(self._topic(Channel.CMD)):
-                self._command(message.payload)
+                self._command(message.payload, retained=message.retain)
                 continue
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 self.stats.bad_acks += 1
                 continue
             try:
-                ack = decode(bytes(payload))
+                ack = self.control.ack(message.topic.value, bytes(payload),
+                                       now_ms=round(self.clock.now() * 1000),
+                                       synced=self.clock.synced, retained=message.retain)
             except WireError as exc:
                 self.stats.bad_acks += 1
                 log.warning("ignoring malformed ack: %s", exc)
                 continue
-            if not isinstance(ack, Ack) or ack.stream != self.outbox.stream:
+            if ack is None or ack.stream != self.outbox.stream:
                 self.stats.bad_acks += 1
                 continue
             self.stats.acks += 1
-            if ack.upto > self.outbox.acked_upto:
+            # Never past what this process sent: an ack "up to 10^13" (a watermark a forger
+            # moved) must not delete rows the central has not received.
+            upto = min(ack.upto, self._handed_upto)
+            if upto > self.outbox.acked_upto:
                 try:
-                    self.outbox.ack(ack.upto)
+                    self.outbox.ack(upto)
                 except OutboxError as exc:
                     self.stats.ack_write_errors += 1
                     log.warning("%s", exc)
@@ -291,19 +312,29 @@ class Uplink:
         if self.on_command is not None:
             await client.subscribe(self._topic(Channel.CMD), qos=1)
 
-    def _command(self, payload: Any) -> None:
-        """Decode one command and hand it to the agent; a malformed one is counted."""
+    def _command(self, payload: Any, *, retained: bool = False) -> None:
+        """Check one command at the control gate and hand it to the agent; a malformed one
+        is counted, a refused one answered `refused` (never executed)."""
         if self.on_command is None:
             return
         try:
             if not isinstance(payload, bytes | bytearray):
                 raise WireError("<message>", payload, "must be bytes")
-            cmd = decode(bytes(payload))
-            if not isinstance(cmd, Command):
-                raise WireError("type", type(cmd).__name__, "must be command")
+            cmd = self.control.command(self._topic(Channel.CMD), bytes(payload),
+                                       now_ms=round(self.clock.now() * 1000),
+                                       synced=self.clock.synced, retained=retained)
         except WireError as exc:
             self.stats.bad_commands += 1
             log.warning("ignoring malformed command: %s", exc)
+            return
+        if cmd is None:
+            return
+        if isinstance(cmd, RefusedCommand):
+            if self.on_refused is not None:
+                try:
+                    self.on_refused(cmd)
+                except EdgeError as exc:
+                    log.error("refused command %s not recorded: %s", cmd.command.id, exc)
             return
         self.stats.commands += 1
         try:
@@ -405,7 +436,8 @@ class Uplink:
                 self.outbox.stream, after=first_after, seq=chunk[-1].seq,
                 sent=round(self.clock.now() * 1000), synced=self.clock.synced,
                 records_json=[r.body for r in chunk])
-            await client.publish(self._topic(channel), payload, qos=1)
+            self._handed_upto = max(self._handed_upto, chunk[-1].seq)
+            await client.publish(self._topic(channel), self._sealed(channel, payload), qos=1)
             raise_if_cancelled()
             self.stats.batches_sent += 1
             self.stats.records_sent += len(chunk)

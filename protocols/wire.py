@@ -5,7 +5,8 @@ milliseconds since the Unix epoch, UTC. Every uplink record carries `seq`, stric
 increasing within its `stream` (edge id + installation epoch).
 
     Uplink  (edge → central)   Batch (telemetry | events), Birth (with optional Notices), Death
-    Downlink (central → edge)  Ack, Command
+    Downlink (central → edge)  Ack, Command, each wrapped in a Signed envelope when the
+                               central has a control key (protocols/signing.py)
 
 `decode_*` functions raise `WireError` naming the offending field; they never raise
 anything else on any input (fuzzed in tests).
@@ -241,7 +242,36 @@ class Command:
         return now_ms >= self.expires
 
 
-Message = Batch | Ack | Birth | Death | Command
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A downlink message (ack or command) signed by the central with Ed25519.
+
+    `msg` is the inner message's JSON text, exactly as signed; `sig` is the unpadded
+    base64url signature of `signing_input(topic, kid, ts, exp, msg)`: the topic is part of
+    what is signed, so an ack or command for one edge cannot be replayed to another. `kid`
+    names the key (the first 16 hex digits of the SHA-256 of the raw public key), `ts` and
+    `exp` bound when the envelope may be accepted."""
+
+    kid: str
+    ts: int
+    exp: int
+    msg: str
+    sig: str
+
+
+SIGNED_DOMAIN = b"greenguard-signed-v1"
+_KID_RE = re.compile(r"^[0-9a-f]{16}$")
+_SIG_RE = re.compile(r"^[A-Za-z0-9_-]{86}$")  # 64 bytes, base64url without padding
+
+
+def signing_input(topic_name: str, kid: str, ts: int, exp: int, msg: str) -> bytes:
+    """The exact bytes an Ed25519 signature of a `Signed` envelope covers: a domain tag,
+    then topic, kid, ts, exp and msg separated by NUL (none of them can contain one)."""
+    return b"\0".join((SIGNED_DOMAIN, topic_name.encode(), kid.encode(), str(ts).encode(),
+                       str(exp).encode(), msg.encode()))
+
+
+Message = Batch | Ack | Birth | Death | Command | Signed
 
 
 # -- encoding ---------------------------------------------------------------------
@@ -292,6 +322,9 @@ def to_dict(msg: Message) -> dict[str, Any]:
         return out
     if isinstance(msg, Death):
         return {"v": VERSION, "type": "death", "stream": _stream(msg.stream)}
+    if isinstance(msg, Signed):
+        return {"v": VERSION, "type": "signed", "kid": msg.kid, "ts": msg.ts, "exp": msg.exp,
+                "msg": msg.msg, "sig": msg.sig}
     return {"v": VERSION, "type": "command", "id": msg.id, "name": msg.name,
             "issued": msg.issued, "expires": msg.expires, "args": msg.args}
 
@@ -581,7 +614,17 @@ def from_dict(obj: Any) -> Message:
         return Command(id=_str(obj, "id", "", pattern=_ID_RE),
                        name=_str(obj, "name", "", pattern=_NAME_RE), issued=issued,
                        expires=expires, args=_dict(obj, "args", "", default={}))
-    raise WireError("type", kind, "must be batch, ack, birth, death or command")
+    if kind == "signed":
+        ts = _int(obj, "ts", "")
+        exp = _int(obj, "exp", "")
+        if exp <= ts:
+            raise WireError("exp", exp, f"must be after ts {ts}")
+        msg = _str(obj, "msg", "", max_len=MAX_MESSAGE_BYTES)
+        if "\0" in msg:
+            raise WireError("msg", msg, "must not contain NUL")
+        return Signed(kid=_str(obj, "kid", "", pattern=_KID_RE), ts=ts, exp=exp, msg=msg,
+                      sig=_str(obj, "sig", "", pattern=_SIG_RE))
+    raise WireError("type", kind, "must be batch, ack, birth, death, command or signed")
 
 
 MAX_NOTICES = 16

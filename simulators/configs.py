@@ -14,16 +14,24 @@ EDGE_ID = "edge-1"
 
 def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_host: str,
                 mqtt_port: int, poll_interval_s: float = 60.0, interval_s: int = 900,
-                mqtt_protocol: str = "5", ac_port: int | None = None) -> dict[str, Any]:
+                mqtt_protocol: str = "5", ac_port: int | None = None,
+                central_public_key: str | None = None, mqtt_username: str | None = None,
+                mqtt_password: str | None = None) -> dict[str, Any]:
     """One edge reading every meter of the scenario through one Modbus TCP gateway. With
     `ac_port`, also the scenario's AC units through a second gateway on that port, and the
     local rules that clamp their setpoints and switch them off after hours (the demo);
-    without it, the meters only (`greenguard sim` serves no AC units)."""
+    without it, the meters only (`greenguard sim` serves no AC units). With
+    `central_public_key`, the edge acts only on acks and commands the central signed; with
+    `mqtt_username`/`mqtt_password`, it logs in to a broker that refuses anonymous clients."""
     doc: dict[str, Any] = {
         "edge_id": EDGE_ID,
         "site": scenario.institution.id,
         "interval_s": interval_s,
-        "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": mqtt_protocol},
+        "mqtt": {"host": mqtt_host, "port": mqtt_port, "protocol": mqtt_protocol,
+                 **({"username": mqtt_username, "password": mqtt_password}
+                    if mqtt_username is not None else {}),
+                 **({"central_public_key": central_public_key}
+                    if central_public_key is not None else {})},
         "outbox": {"path": "outbox.sqlite"},
         "devices": [
             {

@@ -1,8 +1,9 @@
 """`greenguard demo`: a simulated school metered end to end on one machine.
 
 One process, one event loop, one TaskGroup: a broker (Mosquitto if installed, else an
-embedded amqtt on 127.0.0.1), the scenario's meters behind a real Modbus TCP server, one
-edge agent, and the central aggregator with its dashboard. Everything shares a
+embedded amqtt on 127.0.0.1; either accepts only the two users the demo generates, the edge
+and the central, never an anonymous client), the scenario's meters behind a real Modbus TCP
+server, one edge agent, and the central aggregator with its dashboard. Everything shares a
 `VirtualClock`, so a simulated day can pass in a minute through the production code paths.
 Ctrl-C cancels the TaskGroup; every component closes its sockets and subprocesses on the
 way out.
@@ -16,6 +17,7 @@ import contextlib
 import json
 import math
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -30,6 +32,7 @@ import yaml
 from central.auth import Authenticator, Role, TokenStore, generate_secret
 from central.compliance import ComplianceReport
 from central.config import CentralSettings
+from central.control import create_control_key, public_key_path
 from central.ingest import IngestStats
 from central.institution import load_institution
 from central.ledger import SqliteLedger
@@ -39,6 +42,7 @@ from central.service import run_central
 from central.store import Store
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
+from edge.control import load_uplink_signer
 from protocols.clock import VirtualClock
 from simulators.broker import demo_broker
 from simulators.classrooms import Classroom, build_classrooms
@@ -49,6 +53,7 @@ from simulators.modbus_server import ModbusMeterServer
 from simulators.scenario import build_meters, load_scenario
 
 BEIJING = timezone(timedelta(hours=8))
+CENTRAL_USER = "greenguard-central"
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,22 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     meters = build_meters(spec, clock, start)
     rooms = build_classrooms(spec, clock, start)
     institution_path = workdir / "institution.yaml"
+    # The edge signs its uplink with its own key; the central accepts nothing else under
+    # its id (institution `edge_keys`).
+    edge_key = workdir / "edge-uplink.key"
+    institution = {**institution_config(spec),
+                   "edge_keys": {EDGE_ID: load_uplink_signer(edge_key, quiet=True).public_key}}
     institution_path.write_text(
-        yaml.safe_dump(institution_config(spec), allow_unicode=True, sort_keys=False),
-        encoding="utf-8")
+        yaml.safe_dump(institution, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    # The broker takes only these two users (no anonymous client, even on loopback), and the
+    # central signs every ack and command with a key the edge is configured to check.
+    users = {EDGE_ID: secrets.token_urlsafe(24), CENTRAL_USER: secrets.token_urlsafe(24)}
+    _private(workdir / "mqtt-central.password", users[CENTRAL_USER] + "\n")
+    control_key = workdir / "central.control.key"
+    create_control_key(control_key)
+    central_public_key = public_key_path(control_key).read_text(encoding="ascii").strip()
     async with contextlib.AsyncExitStack() as stack:
-        mqtt = await stack.enter_async_context(demo_broker(prefer=broker))
+        mqtt = await stack.enter_async_context(demo_broker(prefer=broker, users=users))
         modbus = await stack.enter_async_context(ModbusMeterServer(meters))
         ac_port = None
         if rooms:  # the AC controllers answer on a gateway of their own
@@ -149,16 +165,20 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
                                mqtt_host=mqtt.host, mqtt_port=mqtt.port,
                                poll_interval_s=poll_interval_s, ac_port=ac_port,
                                # amqtt speaks MQTT 3.1.1 only
-                               mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5")
-        (workdir / "edge.yaml").write_text(
-            yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+                               mqtt_protocol="3.1.1" if mqtt.kind == "amqtt" else "5",
+                               central_public_key=central_public_key,
+                               mqtt_username=EDGE_ID, mqtt_password=users[EDGE_ID])
+        edge_doc["mqtt"]["signing_key_file"] = str(edge_key)
+        _private(workdir / "edge.yaml",  # it holds the edge's MQTT password
+                 yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False))
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
                                  base_dir=workdir)
         secret = generate_secret()
         settings = CentralSettings(
             institution_config=institution_path, database=workdir / "central.sqlite",
             mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port,
-            auth_secret_file=workdir / "auth.secret")
+            auth_secret_file=workdir / "auth.secret", control_key_file=control_key,
+            mqtt_username=CENTRAL_USER, mqtt_password_file=workdir / "mqtt-central.password")
         tokens = demo_tokens(settings, workdir, secret)
         stats = IngestStats()
         ready = asyncio.Event()

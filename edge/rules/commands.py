@@ -4,7 +4,10 @@ overrides: validated without I/O, executed at most once per id, answered with a
 
 Statuses: `applied` (override stored), `cleared`, `expired` (arrived after its expiry:
 dropped), `duplicate` (the id was executed before: nothing done), `rejected` (bad arguments,
-unknown device or point, a value outside the device's allowlist, a protected device).
+unknown device or point, a value outside the device's allowlist, a protected device, or
+outside `rules.overrides`: too long, outside the comfort band, a mode against the season
+without `args.off_season: true`). Commands the control gate refuses (edge/control.py) never
+get here; they are answered `refused`.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from typing import Any
 
 from edge.drivers.base import DeviceConfig
@@ -20,6 +24,13 @@ from edge.drivers.plugs import PlugConfig
 from edge.rules.arbiter import ActiveOverride
 from edge.rules.config import RulesConfig
 from edge.rules.overrides import OverrideStore
+from edge.rules.policy import (
+    COOLING_MODES,
+    DEFAULT_COOLING_MONTHS,
+    DEFAULT_HEATING_MONTHS,
+    HEATING_MODES,
+    OverridePolicy,
+)
 from protocols.errors import RegisterMapError
 from protocols.registermap import PointValue
 from protocols.wire import Command
@@ -89,6 +100,51 @@ def parse_override(args: Mapping[str, Any], *, override_id: str, expires: float,
 
 
 @dataclass(frozen=True, slots=True)
+class OverrideLimits:
+    """`rules.overrides` with the seasons resolved and the local time zone."""
+
+    policy: OverridePolicy
+    cooling_months: frozenset[int]
+    heating_months: frozenset[int]
+    tz: tzinfo
+
+    @classmethod
+    def of(cls, rules: RulesConfig, tz: tzinfo) -> OverrideLimits:
+        cooling: Collection[int] = DEFAULT_COOLING_MONTHS
+        heating: Collection[int] = DEFAULT_HEATING_MONTHS
+        for rule in rules.rules:  # the setpoint_limits rule's seasons, if configured
+            if getattr(rule, "type", None) == "setpoint_limits":
+                cooling = getattr(rule, "cooling_months", cooling)
+                heating = getattr(rule, "heating_months", heating)
+        p = rules.overrides
+        return cls(p, frozenset(p.cooling_months if p.cooling_months is not None else cooling),
+                   frozenset(p.heating_months if p.heating_months is not None else heating), tz)
+
+    def check(self, o: ActiveOverride, args: Mapping[str, Any], now: float) -> None:
+        """`OverrideRejectedError` naming the limit the override breaks."""
+        p = self.policy
+        if o.expires - now > p.max_duration_s + 60:  # a minute for transit
+            raise OverrideRejectedError(
+                f"expires: the override would last {o.expires - now:.0f} s, more than "
+                f"rules.overrides.max_duration_s {p.max_duration_s:g}")
+        value = o.value
+        if o.point == "setpoint_c" and isinstance(value, int | float) \
+                and not isinstance(value, bool) \
+                and not p.comfort_min_c <= value <= p.comfort_max_c:
+            raise OverrideRejectedError(
+                f"args.value: setpoint {value:g} °C is outside the comfort band "
+                f"{p.comfort_min_c:g}–{p.comfort_max_c:g} °C (rules.overrides)")
+        if o.point == "mode" and isinstance(value, str) and args.get("off_season") is not True:
+            month = datetime.fromtimestamp(now, self.tz).month
+            if (value in COOLING_MODES and month in self.heating_months) or \
+                    (value in HEATING_MODES and month in self.cooling_months):
+                season = "heating" if month in self.heating_months else "cooling"
+                raise OverrideRejectedError(
+                    f"args.value: mode {value!r} against the {season} season (month "
+                    f"{month}) needs args.off_season: true")
+
+
+@dataclass(frozen=True, slots=True)
 class CommandOutcome:
     id: str
     status: str
@@ -98,7 +154,8 @@ class CommandOutcome:
 
 
 def execute(cmd: Command, *, store: OverrideStore, now: float,
-            devices: Mapping[str, DeviceConfig], protected: Collection[str]) -> CommandOutcome:
+            devices: Mapping[str, DeviceConfig], protected: Collection[str],
+            limits: OverrideLimits | None = None) -> CommandOutcome:
     """Run one command at most once. Its id is recorded together with its effect."""
     if store.seen(cmd.id) is not None:
         return CommandOutcome(cmd.id, "duplicate", f"id already executed ({store.seen(cmd.id)})")
@@ -112,6 +169,8 @@ def execute(cmd: Command, *, store: OverrideStore, now: float,
         try:
             o = parse_override(cmd.args, override_id=cmd.id, expires=cmd.expires / 1000,
                                devices=devices, protected=protected, origin="central")
+            if limits is not None:
+                limits.check(o, cmd.args, now)
         except OverrideRejectedError as exc:
             store.record_command(cmd.id, cmd.name, now, "rejected", str(exc))
             return CommandOutcome(cmd.id, "rejected", str(exc),

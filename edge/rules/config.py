@@ -10,6 +10,7 @@ from edge.drivers.base import Identifier, Strict
 from edge.rules import builtin as _builtin  # noqa: F401  (registers the built-in rules)
 from edge.rules.arbiter import ArbiterSettings
 from edge.rules.model import DeviceKind
+from edge.rules.policy import OverridePolicy
 from edge.rules.registry import RuleConfig, build
 
 
@@ -41,6 +42,9 @@ class RulesConfig(Strict):
     protected_zones: list[str] = Field(default_factory=list)
     devices: dict[str, DeviceRole] = Field(default_factory=dict)
     rules: list[RuleConfig] = Field(default_factory=list)
+    overrides: OverridePolicy = Field(
+        default_factory=OverridePolicy,
+        description="duration, comfort band and season of central overrides (policy.py)")
 
     @field_validator("rules", mode="before")
     @classmethod

@@ -37,7 +37,13 @@ from edge.poller import BusScheduler, DeviceRuntime
 from edge.rules.arbiter import ActiveOverride, Arbiter, Write
 from edge.rules.builtin import LightsLeftOn, StandbyCut, VacancyOff, WaterLeak
 from edge.rules.calendar import InstitutionCalendar
-from edge.rules.commands import CommandOutcome, execute, protected_devices, zone_of
+from edge.rules.commands import (
+    CommandOutcome,
+    OverrideLimits,
+    execute,
+    protected_devices,
+    zone_of,
+)
 from edge.rules.config import RulesConfig
 from edge.rules.engine import evaluate
 from edge.rules.model import Alarm, DeviceKind, DeviceView, Notice, SiteState, Snapshot
@@ -348,7 +354,8 @@ class RulesRuntime:
     def handle_command(self, cmd: Command) -> CommandOutcome:
         """Execute a central command at most once and answer with `command.result`."""
         outcome = execute(cmd, store=self.store, now=self.clock.now(), devices=self.configs,
-                          protected=self.protected)
+                          protected=self.protected,
+                          limits=OverrideLimits.of(self.config, self.calendar.tz))
         self.stats.commands[outcome.status] = self.stats.commands.get(outcome.status, 0) + 1
         records: list[Record] = [self._event(
             "command.result", Severity.INFO if outcome.status in ("applied", "cleared")

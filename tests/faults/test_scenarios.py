@@ -343,7 +343,10 @@ async def test_7_central_store_failing_then_recovering_and_a_poison_record(
                       b'"value":1.0,"unit":"W"},'
                       b'{"kind":"sample","seq":2,"ts":2,"device":"m1","point":"power_w",'
                       b'"value":1.0,"unit":"a unit far too long to be valid"}]}')
+            birth = (b'{"v":1,"type":"birth","stream":{"edge":"edge-9","epoch":1},"ts":1,'
+                     b'"synced":true,"software":"t"}')  # its epoch announced first
             async with aiomqtt.Client("127.0.0.1", school.broker_port, identifier="p") as c:
+                await c.publish("gg/v1/demo-school/edge-9/state", birth, qos=1)
                 await c.publish("gg/v1/demo-school/edge-9/telemetry", poison, qos=1)
             await school.wait_until(lambda: school.central_query(
                 "SELECT count(*) FROM samples WHERE stream_edge = 'edge-9'")[0][0] == 1,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,16 +20,17 @@ from central.auth import Authenticator, Role, TokenStore
 from central.config import CentralSettings
 from central.service import run_central
 from protocols.clock import Clock, SystemClock
+from protocols.signing import Verifier, public_key_text
 from protocols.wire import (
     Ack,
     Batch,
+    Birth,
     Channel,
     Command,
     Event,
     Sample,
     Severity,
     StreamId,
-    decode,
     encode,
     topic,
 )
@@ -89,6 +91,13 @@ async def next_message(client: aiomqtt.Client, channel: Channel) -> aiomqtt.Mess
     raise AssertionError("no message")
 
 
+def opened(verifier: Verifier, message: aiomqtt.Message) -> Ack | Command:
+    """The inner message of a signed downlink envelope, checked as an edge checks it."""
+    assert isinstance(message.payload, bytes)
+    return verifier.check(message.topic.value, message.payload,
+                          now_ms=round(time.time() * 1000)).message
+
+
 async def test_override_reaches_the_edge_and_its_answer_the_api(
         settings: CentralSettings, mosquitto: Broker) -> None:
     engineer = token(settings, Role.ENGINEER)
@@ -97,12 +106,16 @@ async def test_override_reaches_the_edge_and_its_answer_the_api(
             base_url=f"http://127.0.0.1:{settings.http_port}{BASE}/") as http:
         await edge.subscribe(topic(SITE, EDGE, Channel.ACK), qos=1)
         await edge.subscribe(topic(SITE, EDGE, Channel.CMD), qos=1)
-        # The edge reports once, so the central knows its site (the command topic).
+        # Its birth first (the central admits no epoch without one), then one report, so
+        # the central knows its site (the command topic).
+        await edge.publish(topic(SITE, EDGE, Channel.STATE), encode(
+            Birth(STREAM, 1_750_000_000_000, True, "test")), qos=1)
+        verifier = Verifier(public_key_text(settings.control_key_path.read_bytes()))
         await edge.publish(topic(SITE, EDGE, Channel.TELEMETRY), encode(Batch(
             STREAM, 0, 1_750_000_000_000, True, (Sample(
                 seq=1, ts=1_750_000_000_000, device="meter-a", point="power_w",
                 value=1.0, unit="W"),))), qos=1)
-        ack = decode((await next_message(edge, Channel.ACK)).payload)  # type: ignore[arg-type]
+        ack = opened(verifier, await next_message(edge, Channel.ACK))
         assert isinstance(ack, Ack)
         assert ack.upto == 1
 
@@ -122,7 +135,7 @@ async def test_override_reaches_the_edge_and_its_answer_the_api(
         message = await next_message(edge, Channel.CMD)
         assert message.qos == 1
         assert message.retain is False
-        command = decode(message.payload)  # type: ignore[arg-type]
+        command = opened(verifier, message)  # signed with the central's key
         assert isinstance(command, Command)
         assert (command.id, command.name) == (sent["id"], "override.set")
         assert command.args == {"device": "ac-101", "point": "setpoint_c", "value": 26.0,
@@ -134,7 +147,7 @@ async def test_override_reaches_the_edge_and_its_answer_the_api(
                 seq=2, ts=1_750_000_001_000, name="command.result", severity=Severity.INFO,
                 device=None, data={"id": command.id, "status": "applied",
                                    "detail": "setpoint_c 26 until 12:15"}),))), qos=1)
-        ack = decode((await next_message(edge, Channel.ACK)).payload)  # type: ignore[arg-type]
+        ack = opened(verifier, await next_message(edge, Channel.ACK))
         assert isinstance(ack, Ack)
         assert ack.upto == 2
         got = (await http.get(f"commands/{command.id}", headers=viewer)).json()

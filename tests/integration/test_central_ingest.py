@@ -31,6 +31,7 @@ from protocols.wire import (
     Death,
     IntervalRecord,
     Sample,
+    Signed,
     StreamId,
     decode,
     encode,
@@ -105,9 +106,14 @@ async def central(settings: CentralSettings) -> AsyncIterator[IngestStats]:
 
 
 @contextlib.asynccontextmanager
-async def edge(broker: Broker) -> AsyncIterator[aiomqtt.Client]:
+async def edge(broker: Broker, *, born: bool = True) -> AsyncIterator[aiomqtt.Client]:
+    """A fake edge; like a real one it announces its epoch with a birth first (the central
+    admits no epoch without one)."""
     async with aiomqtt.Client(broker.host, broker.port, identifier="fake-edge") as client:
         await client.subscribe(topic(SITE, EDGE, Channel.ACK), qos=1)
+        if born:
+            await client.publish(topic(SITE, EDGE, Channel.STATE),
+                                 encode(Birth(STREAM, 1_750_000_000_000, True, "test")), qos=1)
         yield client
 
 
@@ -120,7 +126,9 @@ async def acks(client: aiomqtt.Client, n: int) -> list[int]:
     got: list[int] = []
     async with asyncio.timeout(10):
         async for message in client.messages:
-            ack = decode(message.payload)  # type: ignore[arg-type]
+            envelope = decode(message.payload)  # type: ignore[arg-type]
+            assert isinstance(envelope, Signed)  # the central signs every ack
+            ack = decode(envelope.msg.encode())
             assert isinstance(ack, Ack)
             assert ack.stream == STREAM
             got.append(ack.upto)
@@ -211,7 +219,7 @@ async def test_watermark_and_dedup_survive_a_restart(mosquitto: Broker,
 async def test_birth_and_death_set_edge_state(mosquitto: Broker,
                                               settings: CentralSettings) -> None:
     state = topic(SITE, EDGE, Channel.STATE)
-    async with central(settings) as stats, edge(mosquitto) as client:
+    async with central(settings) as stats, edge(mosquitto, born=False) as client:
         await client.publish(state, encode(Birth(STREAM, 1_750_000_000_000, True, "0.1.0")),
                              qos=1, retain=True)
         await wait_for(lambda: stats.births == 1)

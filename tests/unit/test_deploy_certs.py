@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import stat
 from pathlib import Path
@@ -131,3 +132,19 @@ def test_central_workers_get_their_own_identities(tmp_path: Path) -> None:
     with pytest.raises(CertsError) as info:
         make_site(d, edges=["central-2"])
     assert info.value.field == "--edge"
+
+
+def test_the_control_signing_key_is_made_once_and_its_public_key_printed(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from central.certs import add_arguments, make_control_key, run
+    from protocols.signing import Signer
+
+    d = tmp_path / "ca"
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert run(parser.parse_args(["--dir", str(d), "--broker-name", "localhost"])) == 0
+    public = (d / "control.pub").read_text().strip()
+    assert "created  control  control-signing" in capsys.readouterr().out
+    assert mode(d / "control.key") == 0o600
+    assert Signer((d / "control.key").read_bytes()).public_key == public
+    assert make_control_key(d) == (False, public)  # kept on a second run
