@@ -15,7 +15,6 @@ is a pure function below it, golden-tested by hand.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 from collections import defaultdict
@@ -26,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
-from central import codes
+from central import codes, sweeps
 from central.alarms import AlarmEvent, AlarmView, alarm_view
 from central.compliance import (
     ComplianceReport,
@@ -338,8 +337,8 @@ def after_hours(rows: Iterable[tuple[MeterKey, int, int, float]], start_ms: int,
                       working_hours=label, unknown_calendar_days=len(unknown))
 
 
-Samples = Sequence[tuple[int, float | int | bool | str]]
-ON_VALUES = (True, 1, "on", "true", "1")
+Samples = sweeps.Samples
+ON_VALUES = sweeps.ON_VALUES
 
 
 def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, Samples,
@@ -355,48 +354,9 @@ def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, 
     switched off in cool mode at 24 °C breaks no rule); a unit without any on sample is
     judged on its mode alone. Cooling: setpoint ≥ summer_min; heating: setpoint ≤
     winter_max."""
-    cool, heat = set(cooling), set(heating)
-    judged = compliant = 0.0
-    for unit_series in series.values():
-        setpoints, modes = unit_series[0], unit_series[1]
-        ons: Samples = unit_series[2] if len(unit_series) > 2 else ()
-        points = sorted({ts for ts, _ in setpoints} | {ts for ts, _ in modes}
-                        | {ts for ts, _ in ons} | {start_ms, end_ms})
-        points = [p for p in points if start_ms <= p <= end_ms]
-
-        def at(samples: Sequence[tuple[int, float | int | bool | str]], t: int
-               ) -> float | int | bool | str | None:
-            value: float | int | bool | str | None = None
-            since = None
-            for ts, v in samples:
-                if ts > t:
-                    break
-                value, since = v, ts
-            if since is None or t - since >= max_hold_ms:
-                return None
-            return value
-
-        for a, b in itertools.pairwise(points):
-            sp, mode = at(setpoints, a), at(modes, a)
-            if sp is None or mode is None or isinstance(sp, str | bool):
-                continue
-            if ons and at(ons, a) not in ON_VALUES:
-                continue  # off, or on/off unknown
-            # Every sample expires at most max_hold after it was taken.
-            seg_end = b
-            for samples in (setpoints, modes, *((ons,) if ons else ())):
-                last = max((ts for ts, _ in samples if ts <= a), default=a)
-                seg_end = min(seg_end, last + max_hold_ms)
-            span = (seg_end - a) / 1000
-            if span <= 0:
-                continue
-            m = str(mode)
-            if m in cool:
-                judged += span
-                compliant += span if float(sp) >= summer_min else 0.0
-            elif m in heat:
-                judged += span
-                compliant += span if float(sp) <= winter_max else 0.0
+    judged, compliant = sweeps.ac_seconds(
+        series.values(), start_ms, end_ms, summer_min=summer_min, winter_max=winter_max,
+        cooling=cooling, heating=heating, max_hold_ms=max_hold_ms)
     return AcCompliance(units=units, exempt_units=exempt, judged_s=judged,
                         compliant_s=compliant, share=compliant / judged if judged else None,
                         summer_min_setpoint_c=summer_min, winter_max_setpoint_c=winter_max)
