@@ -21,38 +21,14 @@ Samples = Sequence[tuple[int, SampleValue]]
 ON_VALUES = (True, 1, "on", "true", "1")
 
 
-class _Cursor:
-    """The sample in force at a time that only moves forward: the last sample at or before
-    it (in list order among equal timestamps), while younger than `max_hold_ms`."""
-
-    __slots__ = ("_i", "_n", "_samples", "since", "value")
-
-    def __init__(self, samples: Samples) -> None:
-        self._samples = samples
-        self._n = len(samples)
-        self._i = 0
-        self.value: SampleValue | None = None
-        self.since: int | None = None
-
-    def advance(self, t: int) -> None:
-        samples, i, n = self._samples, self._i, self._n
-        while i < n and samples[i][0] <= t:
-            self.since, self.value = samples[i]
-            i += 1
-        self._i = i
-
-    def at(self, t: int, max_hold_ms: int) -> SampleValue | None:
-        if self.since is None or t - self.since >= max_hold_ms:
-            return None
-        return self.value
-
-
-def _ordered(samples: Samples) -> Samples:
-    """The samples in time order; a stable sort keeps the list order of equal timestamps.
-    Store reads are already ordered, so this is one comparison per sample."""
-    if all(samples[i][0] <= samples[i + 1][0] for i in range(len(samples) - 1)):
-        return samples
-    return sorted(samples, key=lambda s: s[0])
+def _ordered(samples: Samples) -> tuple[list[int], list[SampleValue]]:
+    """Timestamps and values in time order; a stable sort keeps the list order of equal
+    timestamps. Store reads are already ordered, so the sort is one pass."""
+    stamps = [ts for ts, _ in samples]
+    if stamps != sorted(stamps):
+        samples = sorted(samples, key=lambda s: s[0])
+        stamps = [ts for ts, _ in samples]
+    return stamps, [v for _, v in samples]
 
 
 def ac_seconds(series: Iterable[tuple[Samples, Samples] | tuple[Samples, Samples, Samples]],
@@ -71,31 +47,39 @@ def ac_seconds(series: Iterable[tuple[Samples, Samples] | tuple[Samples, Samples
     cool, heat = set(cooling), set(heating)
     judged = compliant = 0.0
     for unit_series in series:
-        setpoints, modes = _ordered(unit_series[0]), _ordered(unit_series[1])
-        ons: Samples = _ordered(unit_series[2]) if len(unit_series) > 2 else ()
-        stamps = {ts for ts, _ in setpoints} | {ts for ts, _ in modes}
-        stamps.update(ts for ts, _ in ons)
-        stamps.update((start_ms, end_ms))
-        points = sorted(p for p in stamps if start_ms <= p <= end_ms)
-        sp_at, mode_at = _Cursor(setpoints), _Cursor(modes)
-        on_at = _Cursor(ons) if ons else None
+        sp_ts, sp_v = _ordered(unit_series[0])
+        md_ts, md_v = _ordered(unit_series[1])
+        on_ts, on_v = _ordered(unit_series[2]) if len(unit_series) > 2 else ([], [])
+        with_on = bool(on_ts)
+        points = sorted({*sp_ts, *md_ts, *on_ts, start_ms, end_ms})
+        points = [p for p in points if start_ms <= p <= end_ms]
+        # Cursors: index of the next sample of each point not yet in force.
+        i_sp = i_md = i_on = 0
+        n_sp, n_md, n_on = len(sp_ts), len(md_ts), len(on_ts)
         for k in range(len(points) - 1):
-            a, b = points[k], points[k + 1]
-            sp_at.advance(a)
-            mode_at.advance(a)
-            sp, mode = sp_at.at(a, max_hold_ms), mode_at.at(a, max_hold_ms)
-            if sp is None or mode is None or isinstance(sp, str | bool):
+            a = points[k]
+            while i_sp < n_sp and sp_ts[i_sp] <= a:
+                i_sp += 1
+            while i_md < n_md and md_ts[i_md] <= a:
+                i_md += 1
+            # In force at a: the last sample at or before it, while younger than the hold.
+            if i_sp == 0 or i_md == 0:
                 continue
-            seg_end = b
-            if on_at is not None:
-                on_at.advance(a)
-                if on_at.at(a, max_hold_ms) not in ON_VALUES:
+            sp_since, md_since = sp_ts[i_sp - 1], md_ts[i_md - 1]
+            if a - sp_since >= max_hold_ms or a - md_since >= max_hold_ms:
+                continue
+            sp, mode = sp_v[i_sp - 1], md_v[i_md - 1]
+            if isinstance(sp, str | bool):
+                continue
+            # A piece ends early where any sample in force expires.
+            seg_end = min(points[k + 1], sp_since + max_hold_ms, md_since + max_hold_ms)
+            if with_on:
+                while i_on < n_on and on_ts[i_on] <= a:
+                    i_on += 1
+                if i_on == 0 or a - on_ts[i_on - 1] >= max_hold_ms \
+                        or on_v[i_on - 1] not in ON_VALUES:
                     continue  # off, or on/off unknown
-            # Every sample expires at most max_hold after it was taken; the cursors hold
-            # the latest sample at or before a of each point (all known here).
-            for c in (sp_at, mode_at, on_at):
-                if c is not None and c.since is not None:
-                    seg_end = min(seg_end, c.since + max_hold_ms)
+                seg_end = min(seg_end, on_ts[i_on - 1] + max_hold_ms)
             span = (seg_end - a) / 1000
             if span <= 0:
                 continue
@@ -107,4 +91,3 @@ def ac_seconds(series: Iterable[tuple[Samples, Samples] | tuple[Samples, Samples
                 judged += span
                 compliant += span if float(sp) <= winter_max else 0.0
     return judged, compliant
-
