@@ -19,6 +19,7 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -441,13 +442,29 @@ def compliance_for(store: Store, institution: InstitutionConfig,
                    data_since=None if first is None else first / 1000, manual=manual)
 
 
-def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
-                   profile: CoefficientProfile, *, start: float, end: float,
-                   building: str | None = None) -> PeriodMetrics:
-    """Every figure of one period [start, end) for the institution or one building."""
+@dataclass(frozen=True)
+class PeriodEnergy:
+    """The energy part of `period_metrics`: what a monthly row of a report needs, read
+    without the period's AC, standby and waste samples."""
+
+    sums: dict[MeterKey, float]  # every configured meter's interval sum
+    fuel: list[FuelEntry]  # the ledger's vehicle fuel of the period's days
+    energy_by_type: list[EnergyLine]
+    energy_kgce: float
+    energy_kgce_for_area: float
+    electricity_kwh: float  # main electricity meters in scope
+    water_m3: float
+    main_electricity: list[MeterKey]
+
+
+def period_energy(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+                  profile: CoefficientProfile, *, start: float, end: float,
+                  building: str | None = None) -> PeriodEnergy:
+    """Energy, kgce and water of [start, end) exactly as `period_metrics` has them (it calls
+    this): interval sums from the rollups, bills pro-rated, vehicle fuel."""
     tz = institution.institution.tz
-    s_ms, e_ms = int(start * 1000), int(end * 1000)
-    sums = store.period_sums(s_ms, e_ms, tz, [m.key for m in institution.meters])
+    sums = store.period_sums(int(start * 1000), int(end * 1000), tz,
+                             [m.key for m in institution.meters])
     bills: list[Bill] = []
     fuel: list[FuelEntry] = []
     if ledger is not None and end > start:
@@ -457,17 +474,34 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
-    for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
-    main_elec = [m for m in institution.main_meters()
+    main_elec = [m.key for m in institution.main_meters()
                  if m.energy is EnergyType.ELECTRICITY
                  and (building is None or m.building == building)]
-    kwh = math.fsum(sums.get(m.key, 0.0) for m in main_elec)
+    return PeriodEnergy(
+        sums=dict(sums), fuel=fuel, energy_by_type=lines, energy_kgce=kgce,
+        energy_kgce_for_area=kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle,
+        electricity_kwh=math.fsum(sums.get(k, 0.0) for k in main_elec), water_m3=water,
+        main_electricity=main_elec)
+
+
+def period_metrics(store: Store, ledger: Ledger | None, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, start: float, end: float,
+                   building: str | None = None) -> PeriodMetrics:
+    """Every figure of one period [start, end) for the institution or one building."""
+    tz = institution.institution.tz
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    energy = period_energy(store, ledger, institution, profile, start=start, end=end,
+                           building=building)
+    sums, fuel, lines = energy.sums, energy.fuel, energy.energy_by_type
+    kgce, for_area = energy.energy_kgce, energy.energy_kgce_for_area
+    kwh = energy.electricity_kwh
+    water, main_elec = energy.water_m3, energy.main_electricity
     area = mean_floor_area(institution, start, end, building)
     users = mean_energy_users(institution, start, end) if building is None else None
 
     pol = codes.policy()
     (h0, h1), hours_label = working_hours(institution)
-    ah = after_hours_for(store, [m.key for m in main_elec], s_ms, e_ms, tz,
+    ah = after_hours_for(store, main_elec, s_ms, e_ms, tz,
                          WorkingCalendar(institution.calendar), (h0, h1), hours_label)
 
     ac_units: list[AcUnit] = [a for a in institution.ac_units

@@ -33,6 +33,7 @@ from central.metrics import (
     building_summary,
     compliance_for,
     hazardous_balance,
+    period_energy,
     period_metrics,
 )
 from central.profile import CoefficientProfile
@@ -292,7 +293,7 @@ def gather(store: Store, ledger: Ledger, institution: InstitutionConfig,
                                                         until)
         if s >= until:
             break
-        pm = period_metrics(store, ledger, institution, profile, start=s, end=e)
+        pm = period_energy(store, ledger, institution, profile, start=s, end=e)
         points.append(MonthPoint(month=f"{year}-{m:02d}", energy_kgce=pm.energy_kgce,
                                  electricity_kwh=pm.electricity_kwh, water_m3=pm.water_m3))
     clearances = period.waste.clearances  # manual entries merged with sensor fill drops
