@@ -50,6 +50,7 @@ from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.store import Store
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
+from central.workinghours import Hours, hours_for
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 
@@ -500,9 +501,15 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
     users = mean_energy_users(institution, start, end) if building is None else None
 
     pol = codes.policy()
-    (h0, h1), hours_label = working_hours(institution)
-    ah = after_hours_for(store, main_elec, s_ms, e_ms, tz,
-                         WorkingCalendar(institution.calendar), (h0, h1), hours_label)
+    # Each zone's meters against its own working hours (central/workinghours.py).
+    zones = {m.key: m.zone for m in institution.main_meters()}
+    by_hours: dict[Hours, list[MeterKey]] = {}
+    for key in main_elec:
+        by_hours.setdefault(hours_for(institution, zones.get(key)), []).append(key)
+    calendar = WorkingCalendar(institution.calendar)
+    parts = [after_hours_for(store, keys, s_ms, e_ms, tz, calendar, h.minutes, h.label)
+             for h, keys in (by_hours or {hours_for(institution): []}).items()]
+    ah = parts[0] if len(parts) == 1 else combine_after_hours(parts)
 
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
@@ -547,10 +554,19 @@ def period_metrics(store: Store, ledger: Ledger | None, institution: Institution
 
 
 def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
-    """The working window in minutes after local midnight, and its label."""
-    cfg = institution.working_hours or codes.policy().working_hours
-    return ((int(cfg.start[:2]) * 60 + int(cfg.start[3:]),
-             int(cfg.end[:2]) * 60 + int(cfg.end[3:])), f"{cfg.start}–{cfg.end}")
+    """The institution's working window in minutes after local midnight, and its label
+    (`central.workinghours`: one definition for the central's figures and the edge)."""
+    hours = hours_for(institution)
+    return hours.minutes, hours.label
+
+
+def combine_after_hours(parts: Sequence[AfterHours]) -> AfterHours:
+    """Zones with different working hours together: energies added, labels listed."""
+    kwh = math.fsum(p.kwh for p in parts)
+    off = math.fsum(p.after_hours_kwh for p in parts)
+    return AfterHours(kwh=kwh, after_hours_kwh=off, share=off / kwh if kwh > 0 else None,
+                      working_hours=" · ".join(dict.fromkeys(p.working_hours for p in parts)),
+                      unknown_calendar_days=max(p.unknown_calendar_days for p in parts))
 
 
 def _device_buildings(institution: InstitutionConfig) -> dict[tuple[str, str | None], str]:
