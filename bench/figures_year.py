@@ -15,10 +15,10 @@ order (the build is a fixture, not a measurement; its time is printed); opening 
 then fills the interval rollups with the store's own code (central/rollup.py). `--small` is
 a quick run of 7 days.
 
-"Now" is 13:45 on the last day. Timed, best of `--repeat`, each beside a ceiling measured in
-the same run — a plain SQL scan that reads the same rows into Python (the AC samples and the
-intervals of the period; no arithmetic), so the ratio says what the figures cost above
-merely reading their data:
+"Now" is 13:45 on the last day. Each figure is timed `--repeat` times (best and worst
+printed) beside a ceiling measured in the same run: a plain SQL scan that reads the same
+rows into Python (the AC samples and the intervals of the period; no arithmetic), so the
+ratio says what the figures cost above merely reading their data:
 
 - dashboard: the page's JSON (`central.dashboard.build_dashboard`, serialised), month to date;
 - month metrics: `central.metrics.period_metrics` of the last (local) month;
@@ -182,13 +182,14 @@ def build(path: Path, days: int) -> tuple[int, int]:
     return samples, intervals
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Wall-clock seconds of each of `repeat` runs."""
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
-    return min(times)
+    return times
 
 
 def scan(conn: sqlite3.Connection, inst: InstitutionConfig, s_ms: int, e_ms: int) -> int:
@@ -256,16 +257,17 @@ def main() -> None:
                         now=now)), y0, now),
         ]
         wanted = set(args.only.split(",")) if args.only else None
-        print(f"{'figure':<12} {'aim':>8} {'measured':>10} {'ceiling':>9} {'rows':>12} "
-              f"{'ratio':>7}")
+        print(f"{'figure':<10} {'aim':>7} {'best':>9} {'worst':>9} {'ceiling':>8} "
+              f"{'rows':>11} {'ratio':>6}  (best / worst of {args.repeat} runs; ratio = best "
+              "figure ÷ best ceiling)")
         for name, aim, fn, s, e in cases:
             if wanted is not None and name not in wanted:
                 continue
             rows = scan(conn, inst, ms(s), ms(e))
-            ceiling = best(partial(scan, conn, inst, ms(s), ms(e)), args.repeat)
-            took = best(fn, args.repeat)
-            print(f"{name:<12} {aim:>8} {took:>9.3f}s {ceiling:>8.3f}s {rows:>12,} "
-                  f"{took / ceiling:>6.1f}×", flush=True)
+            ceiling = min(timed(partial(scan, conn, inst, ms(s), ms(e)), args.repeat))
+            took = timed(fn, args.repeat)
+            print(f"{name:<10} {aim:>7} {min(took):>8.3f}s {max(took):>8.3f}s {ceiling:>7.3f}s "
+                  f"{rows:>11,} {min(took) / ceiling:>5.1f}×", flush=True)
         store.close()
         ledger.close()
         conn.close()
