@@ -34,12 +34,15 @@ typecheck: $(BIN)/.installed
 	$(BIN)/mypy
 
 # Benchmarks print ratios against raw ceilings measured in the same run (docs/benchmarks.md);
-# ingest_e2e needs Debian's mosquitto-clients.
+# ingest_e2e needs Debian's mosquitto-clients. figures_year builds a 16 GiB year of 1-minute
+# samples in a temporary directory (about half an hour); `python -m bench.figures_year
+# --small` is the quick run.
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.store_ingest
 	$(BIN)/python -m bench.edge_poll
 	$(BIN)/python -m bench.ingest_e2e
 	$(BIN)/python -m bench.compliance_ytd
+	$(BIN)/python -m bench.figures_year
 
 # Upgrade on purpose: regenerate the lock from pyproject.toml.
 lock: $(BIN)/.installed

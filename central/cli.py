@@ -26,7 +26,9 @@ from pathlib import Path
 from central.auth import Authenticator, Role, TokenStore
 from central.config import CentralSettings, load_settings
 from central.errors import CentralError, ConfigError
+from central.institution import load_institutions
 from central.service import load_checked, run_central
+from central.workinghours import edge_calendar_yaml
 from protocols.clock import SystemClock
 
 _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "mqtt_port",
@@ -34,12 +36,14 @@ _SETTINGS = ("institution_config", "database", "ledger_database", "mqtt_host", "
              "postgres_password_file", "mqtt_share_group", "auth_secret_file", "auth_database",
              "metrics_edges", "notify_config",
              "control_key_file", "mqtt_username", "mqtt_password_file")
-ACTIONS = ("run", "bootstrap-admin", "create-token", "list-tokens", "revoke-token")
+ACTIONS = ("run", "bootstrap-admin", "create-token", "list-tokens", "revoke-token",
+           "edge-calendar")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=ACTIONS, default="run",
-                        help="run the central (default), or manage API tokens")
+                        help="run the central (default), manage API tokens, or print "
+                             "the `calendar:` section of each institution's edge.yaml")
     parser.add_argument("--config", "-c", dest="institution_config", type=Path, metavar="PATH",
                         help="institution YAML, or a directory with one YAML per institution "
                              "(env GREENGUARD_INSTITUTION_CONFIG)")
@@ -172,6 +176,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(**{k: getattr(args, k, None) for k in _SETTINGS})
         action = getattr(args, "action", "run")
+        if action == "edge-calendar":
+            print(edge_calendar_yaml(load_institutions(settings.institution_config),
+                                     getattr(args, "institutions", None)), end="")
+            return 0
         if action != "run":
             return _tokens(settings, args)
         if args.check:

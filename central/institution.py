@@ -305,9 +305,25 @@ class AcRule(_Model):
     winter_max_setpoint_c: float | None = None
 
 
-class WorkingHoursConfig(_Model):
+class HoursSpan(_Model):
+    """Local working hours of a working day, e.g. 08:00–17:30."""
+
     start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     end: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-4]):[0-5][0-9]$")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HoursSpan:
+        if self.end <= self.start or (self.end.startswith("24") and self.end != "24:00"):
+            raise ValueError(f"working hours {self.start}–{self.end}: the end must be after "
+                             "the start (24:00 at the latest)")
+        return self
+
+
+class WorkingHoursConfig(HoursSpan):
+    """The institution's one definition of working hours (central/workinghours.py): the
+    central's after-hours figures and the edge's rules calendar both read it."""
+
+    zones: dict[str, HoursSpan] = Field(default_factory=dict)  # by meter / AC unit zone
 
 
 class CalendarOverrides(_Model):

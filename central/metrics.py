@@ -19,14 +19,14 @@ linear in their own module).
 from __future__ import annotations
 
 import bisect
-import itertools
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from central import codes
+from central import codes, sweeps
 from central.alarms import AlarmView, alarm_view, read_alarm_events
 from central.compliance import (
     ComplianceReport,
@@ -37,7 +37,7 @@ from central.compliance import (
     quantity_lines,
     quantity_of,
 )
-from central.coverage import Coverage
+from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
 from central.figures import (
     AcCompliance,
@@ -73,6 +73,7 @@ from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.storeport import StoreReader
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
+from central.workinghours import Hours, hours_for
 
 __all__ = [  # re-exported: the figures' types and formulas, importable from here as before
     "AcCompliance", "AfterHours", "BuildingSummary", "DataCentre", "HazardousBalance",
@@ -128,8 +129,8 @@ def after_hours(rows: Iterable[tuple[MeterKey, int, int, float]], start_ms: int,
                       working_hours=label, unknown_calendar_days=len(unknown))
 
 
-Samples = Sequence[tuple[int, float | int | bool | str]]
-ON_VALUES = (True, 1, "on", "true", "1")
+Samples = sweeps.Samples
+ON_VALUES = sweeps.ON_VALUES
 
 
 def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, Samples,
@@ -145,48 +146,9 @@ def ac_compliance(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, 
     switched off in cool mode at 24 °C breaks no rule); a unit without any on sample is
     judged on its mode alone. Cooling: setpoint ≥ summer_min; heating: setpoint ≤
     winter_max."""
-    cool, heat = set(cooling), set(heating)
-    judged = compliant = 0.0
-    for unit_series in series.values():
-        setpoints, modes = unit_series[0], unit_series[1]
-        ons: Samples = unit_series[2] if len(unit_series) > 2 else ()
-        points = sorted({ts for ts, _ in setpoints} | {ts for ts, _ in modes}
-                        | {ts for ts, _ in ons} | {start_ms, end_ms})
-        points = [p for p in points if start_ms <= p <= end_ms]
-
-        def at(samples: Sequence[tuple[int, float | int | bool | str]], t: int
-               ) -> float | int | bool | str | None:
-            value: float | int | bool | str | None = None
-            since = None
-            for ts, v in samples:
-                if ts > t:
-                    break
-                value, since = v, ts
-            if since is None or t - since >= max_hold_ms:
-                return None
-            return value
-
-        for a, b in itertools.pairwise(points):
-            sp, mode = at(setpoints, a), at(modes, a)
-            if sp is None or mode is None or isinstance(sp, str | bool):
-                continue
-            if ons and at(ons, a) not in ON_VALUES:
-                continue  # off, or on/off unknown
-            # Every sample expires at most max_hold after it was taken.
-            seg_end = b
-            for samples in (setpoints, modes, *((ons,) if ons else ())):
-                last = max((ts for ts, _ in samples if ts <= a), default=a)
-                seg_end = min(seg_end, last + max_hold_ms)
-            span = (seg_end - a) / 1000
-            if span <= 0:
-                continue
-            m = str(mode)
-            if m in cool:
-                judged += span
-                compliant += span if float(sp) >= summer_min else 0.0
-            elif m in heat:
-                judged += span
-                compliant += span if float(sp) <= winter_max else 0.0
+    judged, compliant = sweeps.ac_seconds(
+        series.values(), start_ms, end_ms, summer_min=summer_min, winter_max=winter_max,
+        cooling=cooling, heating=heating, max_hold_ms=max_hold_ms)
     return AcCompliance(units=units, exempt_units=exempt, judged_s=judged,
                         compliant_s=compliant, share=compliant / judged if judged else None,
                         summer_min_setpoint_c=summer_min, winter_max_setpoint_c=winter_max)
@@ -418,13 +380,32 @@ def compliance_for(store: StoreReader, institution: InstitutionConfig,
                    projection=projection, min_days=min_days, coverage=coverage)
 
 
-def period_metrics(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
-                   profile: CoefficientProfile, *, start: float, end: float,
-                   building: str | None = None) -> PeriodMetrics:
-    """Every figure of one period [start, end) for the institution or one building."""
+@dataclass(frozen=True)
+class PeriodEnergy:
+    """The energy part of `period_metrics`: what a monthly row of a report needs, read
+    without the period's AC, standby and waste samples."""
+
+    sums: dict[MeterKey, float]  # every configured meter's interval sum
+    fuel: list[FuelEntry]  # the ledger's vehicle fuel of the period's days
+    bills: list[Bill]  # the ledger's bills overlapping the period's days
+    cuts: dict[str, float]  # bill ref → when metering took over from it (bill_cuts)
+    energy_by_type: list[EnergyLine]
+    quantities: list[QuantityLine]
+    energy_kgce: float
+    energy_kgce_for_area: float
+    electricity_kwh: float  # main electricity meters in scope (metered)
+    water_m3: float
+    main_electricity: list[MeterKey]
+
+
+def period_energy(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
+                  profile: CoefficientProfile, *, start: float, end: float,
+                  building: str | None = None) -> PeriodEnergy:
+    """Energy, kgce and water of [start, end) exactly as `period_metrics` has them (it calls
+    this): interval sums from the rollups, bills pro-rated, vehicle fuel."""
     tz = institution.institution.tz
-    s_ms, e_ms = int(start * 1000), int(end * 1000)
-    sums = store.period_sums(s_ms, e_ms, tz, [m.key for m in institution.meters])
+    sums = store.period_sums(int(start * 1000), int(end * 1000), tz,
+                             [m.key for m in institution.meters])
     bills: list[Bill] = []
     fuel: list[FuelEntry] = []
     if ledger is not None and end > start:
@@ -435,22 +416,47 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
                                metered_from=cuts)
     lines, water, _ = energy_lines(institution, profile, sums, manual, building=building)
     quantities = quantity_lines(institution, profile, sums, manual, building=building)
-    coverage = coverage_for(store, institution, start=start, end=end, sums=sums, bills=bills,
-                            cuts=cuts, lines=lines, building=building)
     kgce = math.fsum(x.kgce for x in lines)
     vehicle = math.fsum(x.kgce for x in lines if x.source == "vehicle")
-    for_area = kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle
-    main_elec = [m for m in institution.main_meters()
+    main_elec = [m.key for m in institution.main_meters()
                  if m.energy is EnergyType.ELECTRICITY
                  and (building is None or m.building == building)]
-    kwh = math.fsum(sums.get(m.key, 0.0) for m in main_elec)
+    return PeriodEnergy(
+        sums=dict(sums), fuel=fuel, bills=bills, cuts=cuts, energy_by_type=lines,
+        quantities=quantities, energy_kgce=kgce,
+        energy_kgce_for_area=kgce if profile.vehicle_fuel_in_per_m2 else kgce - vehicle,
+        electricity_kwh=math.fsum(sums.get(k, 0.0) for k in main_elec), water_m3=water,
+        main_electricity=main_elec)
+
+
+def period_metrics(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
+                   profile: CoefficientProfile, *, start: float, end: float,
+                   building: str | None = None) -> PeriodMetrics:
+    """Every figure of one period [start, end) for the institution or one building."""
+    tz = institution.institution.tz
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    energy = period_energy(store, ledger, institution, profile, start=start, end=end,
+                           building=building)
+    sums, fuel, lines = energy.sums, energy.fuel, energy.energy_by_type
+    quantities, water = energy.quantities, energy.water_m3
+    kgce, for_area = energy.energy_kgce, energy.energy_kgce_for_area
+    kwh, main_elec = energy.electricity_kwh, energy.main_electricity
+    coverage = coverage_for(store, institution, start=start, end=end, sums=sums,
+                            bills=energy.bills, cuts=energy.cuts, lines=lines,
+                            building=building)
     area = mean_floor_area(institution, start, end, building)
     users = mean_energy_users(institution, start, end) if building is None else None
 
     pol = codes.policy()
-    (h0, h1), hours_label = working_hours(institution)
-    ah = after_hours_for(store, [m.key for m in main_elec], s_ms, e_ms, tz,
-                         WorkingCalendar(institution.calendar), (h0, h1), hours_label)
+    # Each zone's meters against its own working hours (central/workinghours.py).
+    zones = {m.key: m.zone for m in institution.main_meters()}
+    by_hours: dict[Hours, list[MeterKey]] = {}
+    for key in main_elec:
+        by_hours.setdefault(hours_for(institution, zones.get(key)), []).append(key)
+    calendar = WorkingCalendar(institution.calendar)
+    parts = [after_hours_for(store, keys, s_ms, e_ms, tz, calendar, h.minutes, h.label)
+             for h, keys in (by_hours or {hours_for(institution): []}).items()]
+    ah = parts[0] if len(parts) == 1 else combine_after_hours(parts)
 
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
@@ -497,10 +503,19 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
 
 
 def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
-    """The working window in minutes after local midnight, and its label."""
-    cfg = institution.working_hours or codes.policy().working_hours
-    return ((int(cfg.start[:2]) * 60 + int(cfg.start[3:]),
-             int(cfg.end[:2]) * 60 + int(cfg.end[3:])), f"{cfg.start}–{cfg.end}")
+    """The institution's working window in minutes after local midnight, and its label
+    (`central.workinghours`: one definition for the central's figures and the edge)."""
+    hours = hours_for(institution)
+    return hours.minutes, hours.label
+
+
+def combine_after_hours(parts: Sequence[AfterHours]) -> AfterHours:
+    """Zones with different working hours together: energies added, labels listed."""
+    kwh = math.fsum(p.kwh for p in parts)
+    off = math.fsum(p.after_hours_kwh for p in parts)
+    return AfterHours(kwh=kwh, after_hours_kwh=off, share=off / kwh if kwh > 0 else None,
+                      working_hours=" · ".join(dict.fromkeys(p.working_hours for p in parts)),
+                      unknown_calendar_days=max(p.unknown_calendar_days for p in parts))
 
 
 def _device_buildings(institution: InstitutionConfig) -> dict[tuple[str, str | None], str]:

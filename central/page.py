@@ -22,6 +22,7 @@ ASSETS: dict[str, str] = {  # file in central/web/ → media type
     "dashboard.js": "text/javascript; charset=utf-8",
     "dashboard.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
+    "counters.html": "text/html; charset=utf-8",  # what the ingest counters mean
 }
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

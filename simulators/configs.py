@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from central.institution import parse_institution
+from central.workinghours import edge_calendar
 from simulators.classrooms import AC_MODEL, WORKING_HOURS, vacation_days
 from simulators.scenario import MeterKind, Scenario
 
@@ -65,8 +67,9 @@ def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_
         }
         for ac in scenario.ac_units
     ]
-    doc["calendar"] = {"timezone": "Asia/Shanghai", "working_hours": WORKING_HOURS,
-                       "holidays": [d.isoformat() for d in vacation_days(scenario)]}
+    # The institution's one definition of working time (central/workinghours.py), so the
+    # edge's after-hours rules and the central's after-hours figures agree.
+    doc["calendar"] = edge_calendar(parse_institution(institution_config(scenario)))
     doc["rules"] = {
         "tick_s": poll_interval_s, "tick_offset_s": min(5.0, poll_interval_s / 4),
         "rules": [{"id": "ac-26", "type": "setpoint_limits"},
@@ -78,6 +81,7 @@ def edge_config(scenario: Scenario, *, modbus_host: str, modbus_port: int, mqtt_
 def institution_config(scenario: Scenario) -> dict[str, Any]:
     """The central's view: buildings, 用能人数, targets, and which meter measures what."""
     inst = scenario.institution
+    start, end = WORKING_HOURS.split("-")
     return {
         "institution": {"id": inst.id, "name": inst.name, "type": inst.type.value,
                         "timezone": "Asia/Shanghai", "coefficient_profile": "national"},
@@ -98,4 +102,8 @@ def institution_config(scenario: Scenario) -> dict[str, Any]:
              **({"zone": ac.zone} if ac.zone else {})}
             for ac in scenario.ac_units
         ],
+        # Working hours and the school's vacations as days off: read by the central's
+        # after-hours figures and, through `edge_calendar`, by the edge's rules.
+        "working_hours": {"start": start, "end": end},
+        "calendar": {"holidays": [d.isoformat() for d in vacation_days(scenario)]},
     }

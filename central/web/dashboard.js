@@ -52,8 +52,14 @@
       edges_none: "尚无采集终端连接", online: "在线", offline: "离线", unknown: "未知",
       last_seen: "最后通信", clock_state: "时钟", synced: "已同步", unsynced: "未同步",
       outbox: "待发送缓存", not_reported: "未上报", software: "软件",
-      ingest: "MQTT", connected: "已连接", disconnected: "未连接", received: "已接收",
-      stored: "已存储", duplicates: "重复", dead_letters: "死信", store_errors: "存储错误",
+      ingest: "MQTT", connected: "已连接", disconnected: "未连接", received: "收到消息",
+      stored: "新存记录", duplicates: "重发去重", dead_letters: "拒收", store_errors: "存储失败",
+      received_tip: "中心自启动以来收到的 MQTT 消息数（一条消息可含多条记录）",
+      stored_tip: "新写入数据库的记录数（采样、事件、计量区间；同一区间的更新版本也算）",
+      duplicates_tip: "已存储过的记录再次到达、被忽略的条数：终端断线重连后重发未确认的批次时出现，数据不会重复计算",
+      dead_letters_tip: "格式错误或无法解析而被拒收、另行保存待查的消息和记录数",
+      store_errors_tip: "写入数据库失败的次数；失败的批次不确认，终端会重发",
+      counters_help: "这些数字的含义", counters_since: "自中心启动以来",
       ago_s: "{n} 秒前", ago_min: "{n} 分钟前", ago_h: "{n} 小时前"
     },
     en: {
@@ -103,8 +109,15 @@
       unknown: "unknown", last_seen: "last seen", clock_state: "clock", synced: "synced",
       unsynced: "unsynced", outbox: "outbox", not_reported: "not reported",
       software: "software", ingest: "MQTT", connected: "connected",
-      disconnected: "disconnected", received: "received", stored: "stored",
-      duplicates: "duplicates", dead_letters: "dead letters", store_errors: "store errors",
+      disconnected: "disconnected", received: "messages received",
+      stored: "records stored", duplicates: "resent duplicates ignored",
+      dead_letters: "refused", store_errors: "store failures",
+      received_tip: "MQTT messages the central received since it started (a message can carry many records)",
+      stored_tip: "Records newly written to the database (samples, events, intervals; a newer version of an interval counts too)",
+      duplicates_tip: "Records that arrived again after they were already stored and were ignored: an edge resends unacknowledged batches after a reconnect; nothing is counted twice",
+      dead_letters_tip: "Messages and records refused as malformed, kept aside for inspection",
+      store_errors_tip: "Database writes that failed; the batch is not acknowledged, so the edge sends it again",
+      counters_help: "What these numbers mean", counters_since: "since the central started",
       ago_s: "{n} s ago", ago_min: "{n} min ago", ago_h: "{n} h ago"
     }
   };
@@ -465,11 +478,19 @@
     }
     var i = v.ingest;
     if (i) {
-      html += '<p class="note">' + esc(t("ingest")) + ' ' + esc(t(i.connected ? "connected" : "disconnected")) +
-        ' · ' + esc(t("received")) + ' ' + num(i.received, 0) + ' · ' + esc(t("stored")) + ' ' +
-        num(i.stored_records, 0) + ' · ' + esc(t("duplicates")) + ' ' + num(i.duplicates, 0) + ' · ' +
-        esc(t("dead_letters")) + ' ' + num(i.dead_letters, 0) + ' · ' + esc(t("store_errors")) + ' ' +
-        num(i.store_errors, 0) + '</p>';
+      // Each counter says what it counts on hover (title) and the help page says it in full
+      // (docs/dashboard.md, "Ingest counters").
+      var counter = function (key, value) {
+        return '<span class="counter" data-testid="ingest-' + key + '" title="' +
+          esc(t(key + "_tip")) + '">' + esc(t(key)) + ' ' + num(value, 0) + '</span>';
+      };
+      html += '<p class="note" data-testid="ingest-counters">' + esc(t("ingest")) + ' ' +
+        esc(t(i.connected ? "connected" : "disconnected")) + ' · ' + esc(t("counters_since")) +
+        ': ' + counter("received", i.received) + ' · ' + counter("stored", i.stored_records) +
+        ' · ' + counter("duplicates", i.duplicates) + ' · ' +
+        counter("dead_letters", i.dead_letters) + ' · ' + counter("store_errors", i.store_errors) +
+        ' · <a href="assets/counters.html" data-testid="ingest-help">' + esc(t("counters_help")) +
+        '</a></p>';
     }
     return html;
   }

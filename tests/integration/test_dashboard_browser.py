@@ -425,6 +425,14 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert text(driver, "edge-edge-1-state") == "在线"
     # No birth seen, but heard from 20 s ago: online, as `/edges` says (central/edgehealth.py).
     assert text(driver, "edge-edge-2-state") == "在线"
+    # The ingest counters say what they count: a tooltip each and a help page.
+    stored = driver.find_element(By.CSS_SELECTOR, '[data-testid="ingest-stored"]')
+    assert stored.text == "新存记录 25"
+    assert "新写入数据库的记录数" in (stored.get_attribute("title") or "")
+    help_url = driver.find_element(By.CSS_SELECTOR, '[data-testid="ingest-help"]'
+                                   ).get_attribute("href") or ""
+    with urllib.request.urlopen(help_url, timeout=30) as r:
+        assert "已经存过的记录再次到达" in r.read().decode()
     assert int(driver.find_element(By.CSS_SELECTOR, '[data-testid="sparkline"]')
                .get_attribute("data-points") or 0) == sum(
         1 for p in live["series"] if p["power_w"] is not None)
