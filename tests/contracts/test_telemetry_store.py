@@ -51,6 +51,7 @@ from protocols.clock import SystemClock
 from protocols.wire import (
     Ack,
     Batch,
+    Birth,
     Channel,
     Event,
     IntervalFlag,
@@ -58,6 +59,7 @@ from protocols.wire import (
     Record,
     Sample,
     Severity,
+    Signed,
     StreamId,
     decode,
     encode,
@@ -439,10 +441,15 @@ async def test_central_never_acks_past_a_batch_influx_refused(
             async def next_ack(within_s: float) -> int:
                 async with asyncio.timeout(within_s):
                     message = await anext(messages)
-                ack = decode(message.payload)  # type: ignore[arg-type]
+                envelope = decode(message.payload)  # type: ignore[arg-type]
+                assert isinstance(envelope, Signed)  # the central signs every ack
+                ack = decode(envelope.msg.encode())
                 assert isinstance(ack, Ack)
                 return ack.upto
 
+            # Like a real edge, announce the epoch with a birth first (admission.py).
+            await client.publish(topic("school", "edge-1", Channel.STATE),
+                                 encode(Birth(stream, T0, True, "test")), qos=1)
             await client.publish(telemetry, batch(0, 1, 2), qos=1)
             assert await next_ack(30) == 2
 
