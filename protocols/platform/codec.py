@@ -73,7 +73,7 @@ class PlatformCodec:
         body = frame.body
         if self._encrypted(frame.kind):
             assert self.settings.cipher is not None
-            body = self.settings.cipher.decrypt(body)
+            body = self.settings.cipher.decrypt(body, strip=frame.kind != Kind.ZIPPED_DATA)
             if (self.settings.cipher.padding is Padding.ZERO and len(body) % 2
                     and self.settings.encoding.lower().replace("_", "-").startswith("utf-16")):
                 body += b"\x00"  # zero padding ate the high byte of the closing ">"

@@ -3,8 +3,9 @@
 Cities differ (STANDARDS.md §4): the IV is the key itself in most access documents, padding
 is PKCS7 or zeros (no padding at all when the text is already a multiple of 16 bytes), and
 the handshake digest is md5(sequence + key) or md5(key + sequence). All of it is a
-parameter here; nothing is guessed. Zero padding cannot carry trailing NUL bytes, which XML
-text never ends in.
+parameter here; nothing is guessed. Zero padding cannot carry trailing NUL bytes: XML text
+never ends in one (UTF-16LE's last NUL is restored by the codec), and zipped data is
+inflated with the padding left on.
 """
 
 from __future__ import annotations
@@ -60,14 +61,16 @@ class AesCbc:
         enc = self._cipher().encryptor()
         return enc.update(padded) + enc.finalize()
 
-    def decrypt(self, data: bytes) -> bytes:
+    def decrypt(self, data: bytes, *, strip: bool = True) -> bytes:
+        """The plaintext; with zero padding and `strip=False` the padding is left on (for
+        gzip, whose trailer may end in NUL bytes; the inflater ignores what follows)."""
         if not data or len(data) % BLOCK:
             raise FrameError(PROTOCOL, f"ciphertext of {len(data)} bytes is not a whole "
                              "number of AES blocks", data)
         dec = self._cipher().decryptor()
         plain = dec.update(data) + dec.finalize()
         if self.padding is Padding.ZERO:
-            return plain.rstrip(b"\x00")
+            return plain.rstrip(b"\x00") if strip else plain
         n = plain[-1]
         if not 1 <= n <= BLOCK or plain[-n:] != bytes([n]) * n:
             raise FrameError(PROTOCOL, "bad PKCS7 padding after decryption (wrong key or "
@@ -94,6 +97,8 @@ def unzip_data(data: bytes, *, limit: int = 16 * 1024 * 1024) -> bytes:
         out = d.decompress(data, limit)
         if d.unconsumed_tail:
             raise FrameError(PROTOCOL, f"zipped data expands beyond {limit} bytes")
+        if not d.eof:
+            raise FrameError(PROTOCOL, "zipped data is truncated", data[:40])
         return out
     except zlib.error as exc:
         raise FrameError(PROTOCOL, f"zipped data does not inflate: {exc}", data[:40]) from exc

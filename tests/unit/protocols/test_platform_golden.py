@@ -142,9 +142,11 @@ def test_data_report_encrypted_and_zipped_golden() -> None:
 
 @pytest.mark.parametrize("framing", list(Framing))
 @pytest.mark.parametrize("encoding", ["utf-8", "gb2312", "utf-16-le"])
-def test_round_trip_byte_by_byte(framing: Framing, encoding: str) -> None:
+@pytest.mark.parametrize("zipped", [False, True])
+def test_round_trip_byte_by_byte(framing: Framing, encoding: str, zipped: bool) -> None:
+    """Zero padding is the hard case: UTF-16LE text and gzip trailers end in NUL bytes."""
     codec = PlatformCodec(WireSettings(framing, AesCbc(KEY, padding=Padding.ZERO),
-                                       Encrypt.ALL, encoding=encoding))
+                                       Encrypt.ALL, encoding=encoding, zipped=zipped))
     msgs = [Message(COMMON, IdValidate("sequence", sequence="12345678")),
             Message(COMMON, HeartBeat("time", time="20261204210000")),
             Message(Common("330302G101", "01", "report"),
@@ -208,6 +210,8 @@ def test_unzip_refuses_bombs_and_garbage() -> None:
         unzip_data(gzip.compress(b"\x00" * 100_000), limit=1000)
     with pytest.raises(FrameError, match="inflate"):
         unzip_data(b"not gzip")
+    with pytest.raises(FrameError, match="truncated"):
+        unzip_data(gzip.compress(b"<root/>")[:-3])
 
 
 @pytest.mark.parametrize("text", ["330302G101", "110105A001", "330302G101X0001"])
