@@ -119,6 +119,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         app = create_app(reader, tenants, clock, auth, stats,
                          commands=CommandService(book, link),
                          metrics_edges=settings.metrics_edges)
+        app.state.upload_database = settings.database  # central/api/routes/upload.py
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))

@@ -39,6 +39,11 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
               "central.certs"),
     "grafana": ("export the Grafana dashboards as JSON or push them to a Grafana server",
                 "central.grafana.cli"),
+    "upload": ("upload to the municipal energy platform (docs/platform-upload.md)",
+               "central.upload.cli"),
+}
+SUBCOMMANDS: dict[tuple[str, str], str] = {  # (command, next word): module
+    ("sim", "platform"): "simulators.platform_receiver",  # the platform test receiver
 }
 
 
@@ -58,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, (help_text, module) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            handler = _role(module, sub_parser)
+            after = args[args.index(chosen) + 1:]
+            handler = _role(SUBCOMMANDS.get((name, after[0] if after else ""), module),
+                            sub_parser)
     ns = parser.parse_args(args)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(ns.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -4,6 +4,7 @@
     cursor     building -> the oldest period not yet accepted (all before it are)
     seq        building -> the last data sequence number sent
     log        every attempt and answer: ts, building, period, operation, outcome, detail
+    backlog    building -> closed periods not yet accepted, as of the last pass
     counter    outcome -> total since the file was made (the `/metrics` counters; the log
                is pruned, these never go back)
 
@@ -34,12 +35,15 @@ CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER
     detail TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS log_building ON log (building, id);
 CREATE TABLE IF NOT EXISTS counter (name TEXT PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS backlog (building TEXT PRIMARY KEY, periods INTEGER NOT NULL,
+    ts INTEGER NOT NULL);
 """
 
 
-def upload_state_path(database: Path) -> Path:
-    """Where the uploader keeps its state by default: `<store db>.upload.sqlite`."""
-    return database.with_name(database.stem + ".upload.sqlite")
+def upload_state_path(database: Path, institution: str) -> Path:
+    """Where the uploader of `institution` keeps its state by default, beside the store:
+    `<store db>.upload.<institution>.sqlite` (the API route looks there)."""
+    return database.with_name(f"{database.stem}.upload.{institution}.sqlite")
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,24 @@ class UploadState:
             rows = self._conn.execute(sql, params).fetchall()
         return [LogEntry(int(r[0]), int(r[1]), str(r[2]), None if r[3] is None else int(r[3]),
                          str(r[4]), str(r[5]), str(r[6])) for r in rows]
+
+    def set_backlog(self, building: str, periods: int, now_ms: int) -> None:
+        with self._lock:
+            self._conn.execute("INSERT INTO backlog VALUES (?, ?, ?) ON CONFLICT (building) "
+                               "DO UPDATE SET periods = excluded.periods, ts = excluded.ts",
+                               (building, periods, now_ms))
+
+    def backlogs(self) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn.execute("SELECT building, periods FROM backlog").fetchall()
+        return {str(b): int(n) for b, n in rows}
+
+    def buildings(self) -> list[str]:
+        """Every building the file knows (cursor or log)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT building FROM cursor UNION SELECT DISTINCT "
+                                      "building FROM log ORDER BY 1").fetchall()
+        return [str(r[0]) for r in rows]
 
     def counters(self) -> dict[str, int]:
         """(operation:outcome) -> total, e.g. `data:accepted`, `login:refused`."""

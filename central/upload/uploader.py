@@ -154,6 +154,7 @@ class Uploader:
         link.last_closed = closed
         if hi <= lo:
             link.backlog = 0
+            self.state.set_backlog(plan.building, 0, now_ms)
             return []
         keys = plan.keys
         buckets = bucket(self.reader.interval_rows(lo, hi, keys), lo, hi, pm)
@@ -170,6 +171,7 @@ class Uploader:
             if before != digest:
                 out.append(Due(p, values, digest, resend=before is not None))
         link.backlog = len(out) + max(0, (lo - cursor) // pm)
+        self.state.set_backlog(plan.building, link.backlog, now_ms)
         return out
 
     # -- the link -----------------------------------------------------------------

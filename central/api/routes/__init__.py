@@ -16,10 +16,12 @@ from central.api.routes import (
     reports,
     telemetry,
     tokens,
+    upload,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
-    ledger.router, reports.router, dashboard.router, commands.router, tokens.router)
+    ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
+    upload.router)
 
 __all__ = ["ROUTERS"]
