@@ -20,10 +20,6 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-Outcome = Literal["accepted", "refused", "timeout", "unavailable", "garbage", "login",
-                  "heartbeat"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (building TEXT NOT NULL, period INTEGER NOT NULL,
@@ -196,7 +192,7 @@ class UploadState:
         with self._lock:
             row = self._conn.execute(
                 "SELECT id, ts, building, period, operation, outcome, detail FROM log "
-                "WHERE building = ? AND outcome NOT IN ('accepted', 'login', 'heartbeat') "
+                "WHERE building = ? AND outcome != 'accepted' "
                 "ORDER BY id DESC LIMIT 1", (building,)).fetchone()
         if row is None:
             return None

@@ -199,7 +199,7 @@ class Uploader:
                                        "the key and md5_order)", answer)
         link.logged_in = True
         link.last_io = self.clock.now()
-        self.state.log(self._now_ms(), plan.building, None, "login", "login",
+        self.state.log(self._now_ms(), plan.building, None, "login", "accepted",
                        f"{plan.ids.building_id}/{plan.ids.gateway_id}")
 
     async def _send(self, plan: BuildingPlan, link: _Link, due: Due, op: str) -> None:

@@ -23,7 +23,7 @@ class UploadLogOut(BaseModel):
     building: str
     period: int | None  # ms, the period's start
     operation: str  # login, heartbeat, report, continuous
-    outcome: str  # accepted, refused, timeout, unavailable, garbage, login
+    outcome: str  # accepted, refused, timeout, unavailable, garbage
     detail: str
 
 
