@@ -9,7 +9,9 @@
 The uploader speaks the protocol (login, heartbeat, data) through `exchange`; an adapter
 only moves messages. `TcpPlatformClient` holds one persistent connection per building
 (gateway), as the guideline's collectors do, frames with the city's codec and puts a
-timeout around every read and write. A link that answered garbage is closed: its framing
+timeout around every read and write (`asyncio.timeout`, not `wait_for`, which on
+Python 3.11 can swallow a cancellation that arrives as the answer does: a cancelled
+uploader would run on). A link that answered garbage is closed: its framing
 state cannot be trusted.
 """
 
@@ -82,8 +84,9 @@ class TcpPlatformClient(PlatformClient):
     async def connect(self) -> None:
         await self.close()
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                self._reader, self._writer = await asyncio.open_connection(self.host,
+                                                                           self.port)
         except TimeoutError:
             raise PlatformUnavailableError(f"connect to {self.host}:{self.port} timed out",
                                       timeout=True) from None
@@ -96,16 +99,18 @@ class TcpPlatformClient(PlatformClient):
         writer, self._writer, self._reader = self._writer, None, None
         if writer is not None:
             writer.close()
-            with contextlib.suppress(OSError, TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            with contextlib.suppress(OSError, TimeoutError):  # never CancelledError
+                async with asyncio.timeout(1.0):
+                    await writer.wait_closed()
 
     async def exchange(self, message: Message) -> Message:
         if self._writer is None or self._reader is None:
             raise PlatformUnavailableError("not connected")
         try:
             self._writer.write(self.codec.encode(message))
-            await asyncio.wait_for(self._writer.drain(), self.timeout_s)
-            return await asyncio.wait_for(self._receive(self._reader), self.timeout_s)
+            async with asyncio.timeout(self.timeout_s):
+                await self._writer.drain()
+                return await self._receive(self._reader)
         except TimeoutError:
             await self.close()
             raise PlatformUnavailableError(f"no answer within {self.timeout_s:g} s",
