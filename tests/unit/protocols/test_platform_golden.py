@@ -235,3 +235,38 @@ def test_gateway_id() -> None:
     assert check_gateway_id("01") == "01"
     with pytest.raises(WireError, match="gateway"):
         check_gateway_id("0 1")
+
+
+def _auth_frame(xml: bytes, kind: int = 1) -> bytes:
+    return b"\x1f\x1f" + bytes([kind]) + len(xml).to_bytes(4, "big") + xml
+
+
+def test_handshake_and_heartbeat_golden_1f1f() -> None:
+    """The four id_validate steps and the heartbeat of STANDARDS.md §4, byte for byte, as
+    "1F1F" sends them (authentication and heartbeat in clear)."""
+    import hashlib
+
+    codec = PlatformCodec(WireSettings(Framing.B1F1F, AesCbc(KEY), Encrypt.DATA))
+    head = (b'<?xml version="1.0" encoding="utf-8"?><root><common><building_id>330302G101'
+            b"</building_id><gateway_id>01</gateway_id>")
+    sequence = (head + b'<type>sequence</type></common><id_validate operation="sequence">'
+                b"<sequence>12345678</sequence></id_validate></root>")
+    digest = hashlib.md5(b"12345678" + KEY).hexdigest()  # md5(sequence + key)
+    md5 = (head + b'<type>md5</type></common><id_validate operation="md5"><md5>'
+           + digest.encode() + b"</md5></id_validate></root>")
+    result = (head + b'<type>result</type></common><id_validate operation="result">'
+              b"<result>pass</result></id_validate></root>")
+    notify = head + b'<type>notify</type></common><heart_beat operation="notify"/></root>'
+    beat = (head + b'<type>time</type></common><heart_beat operation="time">'
+            b"<time>20261204210000</time></heart_beat></root>")
+    # collector -> platform: what we send
+    assert codec.encode(Message(COMMON, IdValidate("request"))) == _auth_frame(REQUEST_XML)
+    assert handshake_md5("12345678", KEY.decode()) == digest
+    assert codec.encode(Message(COMMON, IdValidate("md5", md5=digest))) == _auth_frame(md5)
+    assert codec.encode(Message(COMMON, HeartBeat("notify"))) == _auth_frame(notify, 2)
+    # platform -> collector: what we read
+    got = codec.reader().feed(_auth_frame(sequence) + _auth_frame(result)
+                              + _auth_frame(beat, 2))
+    assert [m.body for m in got] == [IdValidate("sequence", sequence="12345678"),
+                                     IdValidate("result", result="pass"),
+                                     HeartBeat("time", time="20261204210000")]
