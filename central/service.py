@@ -168,6 +168,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         if notifier is not None:  # the liaison's daily digest reads the stores
             notifier.digests = digest_source(reader, [(t.config, t.profile, t.ledger)
                                                       for t in tenants])
+        app.state.upload_database = settings.database  # central/api/routes/upload.py
         server = uvicorn.Server(uvicorn.Config(
             app, host=settings.http_host, port=settings.http_port, log_level="warning",
             log_config=None, lifespan="off", timeout_graceful_shutdown=5))

@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
                 "central.grafana.cli"),
     "notify": ("alarm notifications: send a test message through a channel",
                "central.notify.cli"),
+    "upload": ("upload to the municipal energy platform (docs/platform-upload.md)",
+               "central.upload.cli"),
+}
+SUBCOMMANDS: dict[tuple[str, str], str] = {  # (command, next word): module
+    ("sim", "platform"): "simulators.platform_receiver",  # the platform test receiver
 }
 
 
@@ -106,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub_parser = sub.add_parser(name, help=help_text, description=help_text,
                                     parents=[verbosity])
         if name == chosen:
-            handler = _role(module, sub_parser)
+            after = args[args.index(chosen) + 1:]
+            handler = _role(SUBCOMMANDS.get((name, after[0] if after else ""), module),
+                            sub_parser)
     _accept_verbosity_everywhere(parser, verbosity)
     ns = parser.parse_args(args)
     configure_logging(ns.command, getattr(ns, "verbose", 0), getattr(ns, "quiet", 0))

@@ -14,12 +14,15 @@ from central.api.routes import (
     institutions,
     ledger,
     reports,
+    statreturn,
     telemetry,
     tokens,
+    upload,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
-    ledger.router, reports.router, dashboard.router, commands.router, tokens.router)
+    ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
+    upload.router, statreturn.router)
 
 __all__ = ["ROUTERS"]
