@@ -49,7 +49,8 @@ async def until(port: int, name: str, value: float, labels: tuple[tuple[str, str
 async def test_metrics_follow_ingest(mosquitto: Broker, settings: CentralSettings) -> None:  # noqa: F811
     settings = settings.model_copy(update={"metrics_edges": True})  # the operator's choice
     port = settings.http_port
-    async with central(settings), edge(mosquitto) as client:
+    # born=False: this test publishes the birth itself, after the first scrape
+    async with central(settings), edge(mosquitto, born=False) as client:
         before = await scrape(port)
         assert before[("greenguard_ingest_records_total", ())] == 0
         assert before[("greenguard_mqtt_connected", ())] == 1
