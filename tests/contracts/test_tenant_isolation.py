@@ -3,7 +3,10 @@ PostgreSQL: nothing institution B owns reaches any caller of institution A.
 
 Institution B gets data of every kind (a birth, samples, interval records, events of every
 type including alarms, audit and command results, a bin and a plug, bills, fuel, waste
-clearances, hazardous-waste moves, a command; ingest counts its messages). Every route of
+clearances, hazardous-waste moves, a command; ingest counts its messages). The central's
+notifier (a notify.yaml routing both institutions to a loopback webhook receiver) is fed
+each institution's stored alarms as ingest feeds it, and delivers them; B also gets a muted
+device (its alarm suppressed), an acknowledged episode and their audit trail. Every route of
 the app's effective route table (a new route cannot escape: a parameter this test cannot
 fill fails it) is called with each of A's roles, every value of every enumerated parameter
 (report kind, format, language, alarm state), the PDF read back as text and the XLSX as its
@@ -14,6 +17,10 @@ sheets' XML. Two checks on each answer:
 - every GET answers exactly the same before and after B's data is stored (B's figures summed
   into A's totals would change A's answers without showing B's numbers); except the public
   `/metrics`, whose ingest counters are the central's own, by design (docs/monitoring.md).
+
+The notification routes take A's own episode; the public signed link is called with B's
+episode and a signature made for A's (a real signature, of another episode): it must answer
+404 like an unknown episode, and A's engineer acknowledging B's episode under A's id too.
 """
 
 from __future__ import annotations
@@ -42,22 +49,28 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from central.api import Tenant, create_app
 from central.auth import Authenticator, Role, TokenStore
 from central.commands import CommandBook, CommandRequest, CommandService
+from central.config import CentralSettings
 from central.entries import add_entries
 from central.ingest import IngestStats
 from central.institution import InstitutionConfig, parse_institution
 from central.ledger import EntryKind, Ledger, SqliteLedger
+from central.notify.hook import AlarmFeed
+from central.notify.notifier import Notifier, episode_id
+from central.notify.service import open_notifier
 from central.pgledger import PgLedger
 from central.pgstore import PgStore
 from central.profile import load_profile
 from central.report_output import FORMATS
 from central.store import Store
 from central.storeport import IngestStore
+from central.triage import StoreBatch
 from protocols.clock import VirtualClock
 from protocols.wire import Batch, Birth, Event, IntervalRecord, Sample, Severity, StreamId
 from tests import system
 from tests.conftest import free_port
 from tests.contracts.pg import APP_PASSWORD, PgServer
 from tests.unit.central.central_helpers import TEST_SECRET, local_ts
+from tests.unit.central.notify.receivers import BotReceiver, serve
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +82,9 @@ A, B = "alpha-school", "bravo-academy"
 B_WORDS = ("bravo", "乙校", "乙楼")
 B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.123",
              "271.828", "61.803", "3141.59")
+# Each institution's leak alarm (seed_telemetry) makes one episode, with a known id.
+EPISODES = {iid: episode_id((iid, f"edge-{tag}", f"{tag}-water", "leak", "leak", "flow_m3h"),
+                            T - 600_000) for iid, tag in ((A, "alpha"), (B, "bravo"))}
 PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc"}
 
@@ -126,8 +142,9 @@ def ev(seq: int, ts: int, name: str, data: dict[str, Any], device: str | None) -
 
 
 def seed_telemetry(store: IngestStore, config: InstitutionConfig, f: Figures,
-                   command_id: str) -> None:
-    """A birth, samples, interval records and events of every kind, for one institution."""
+                   command_id: str) -> StoreBatch:
+    """A birth, samples, interval records and events of every kind, for one institution;
+    returns the stored batch as ingest hands it to the notifier."""
     edge = config.meters[0].edge
     tag = config.meters[0].device.removesuffix("-meter")
     site = f"site-{tag}"
@@ -183,8 +200,11 @@ def seed_telemetry(store: IngestStore, config: InstitutionConfig, f: Figures,
         ev(next(seq), T - 510_000, "rule.fired", {"rule": f"{tag}-after-hours"},
            f"{tag}-plug"),
     ]
-    store.store_batch(Batch(stream=StreamId(edge, 1), after=0, sent=T, synced=True,
-                            records=tuple(records)), site, now=NOW - 60)
+    batch = Batch(stream=StreamId(edge, 1), after=0, sent=T, synced=True,
+                  records=tuple(records))
+    store.store_batch(batch, site, now=NOW - 60)
+    return StoreBatch(site=site, stream=batch.stream, after=0, upto=records[-1].seq,
+                      records=batch.records)
 
 
 def seed_ledger(ledger: Ledger, config: InstitutionConfig, f: Figures) -> None:
@@ -243,7 +263,40 @@ class World:
     auth: Authenticator
     commands: CommandService
     stats: IngestStats
+    notifier: Notifier
+    feed: AlarmFeed
+    runner: asyncio.Runner  # one loop for the notifier's HTTP client
+    receiver: BotReceiver
     command_ids: dict[str, str] = field(default_factory=dict)
+
+    def notify(self, batch: StoreBatch) -> None:
+        """As ingest does after the store committed, then one round of the delivery loop."""
+        self.feed([batch])
+        self.runner.run(self.notifier.step())
+
+    def forged_link(self) -> dict[str, Any]:
+        """A link's query with a real signature, made for A's episode and recipient."""
+        exp = int(NOW) + 3600
+        return {"r": "hook:alpha-duty", "exp": exp,
+                "sig": self.notifier.link_signature(EPISODES[A], "hook:alpha-duty", exp)}
+
+
+def notify_yaml(tmp_path: Path, url: str) -> Path:
+    """Both institutions routed to one webhook (the loopback receiver), each to its own
+    recipients; the URL is a secret, so it lives in a file."""
+    (tmp_path / "hook-url").write_text(url, encoding="utf-8")
+    routing = {
+        iid: {"recipients": {"duty": [f"hook:{tag}-duty"]},
+              "routes": [{"name": f"{tag}-all", "stages": [
+                  {"recipients": ["duty"]},
+                  {"after_min": 30, "recipients": [f"hook:{tag}-head"]}]}]}
+        for iid, tag in ((A, "alpha"), (B, "bravo"))}
+    path = tmp_path / "notify.yaml"
+    path.write_text(json.dumps({  # JSON is YAML
+        "dashboard_url": "http://dashboard.test",
+        "channels": {"hook": {"kind": "webhook", "url": {"file": str(tmp_path / "hook-url")}}},
+        "institutions": routing}), encoding="utf-8")
+    return path
 
 
 @pytest.fixture
@@ -271,18 +324,31 @@ def world(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     closing += [auth.tokens, book]
     commands = CommandService(book, Recorder())
     stats = IngestStats(received=1, stored_records=80, connected=True)  # A's messages
+    clock = VirtualClock(NOW)
     app = create_app(source, [Tenant(ALPHA, profile, ledgers[A]),
                               Tenant(BRAVO, profile, ledgers[B])],
-                     VirtualClock(NOW), auth, stats, commands=commands)
-    w = World(app, writer, ledgers, auth, commands, stats)
-    w.command_ids[A] = send_command(w, A, ALPHA)
-    seed_telemetry(writer, ALPHA, ALPHA_FIGURES, w.command_ids[A])
-    seed_ledger(ledgers[A], ALPHA, ALPHA_FIGURES)
-    try:
-        yield w
-    finally:
-        for resource in closing:
-            resource.close()
+                     clock, auth, stats, commands=commands)
+    with serve(BotReceiver()) as receiver, asyncio.Runner() as runner:
+        # The notifier as the central opens it (central/service.py), from its settings.
+        settings = CentralSettings(institution_config=tmp_path / "institutions.yaml",
+                                   database=tmp_path / "central.sqlite",
+                                   notify_config=notify_yaml(tmp_path, receiver.url("/hook")))
+        notifier = open_notifier(settings, [ALPHA, BRAVO], clock, TEST_SECRET)
+        assert notifier is not None
+        app.state.notifier = notifier
+        w = World(app, writer, ledgers, auth, commands, stats, notifier,
+                  AlarmFeed(notifier, [ALPHA, BRAVO]), runner, receiver)
+        try:
+            w.command_ids[A] = send_command(w, A, ALPHA)
+            w.notify(seed_telemetry(writer, ALPHA, ALPHA_FIGURES, w.command_ids[A]))
+            seed_ledger(ledgers[A], ALPHA, ALPHA_FIGURES)
+            assert [r.body["recipient"] for r in receiver.received] == ["alpha-duty"] * 3
+            yield w
+        finally:
+            runner.run(notifier.aclose())
+            notifier.close()
+            for resource in closing:
+                resource.close()
 
 
 def send_command(w: World, iid: str, config: InstitutionConfig) -> str:
@@ -298,10 +364,28 @@ def send_command(w: World, iid: str, config: InstitutionConfig) -> str:
 
 def seed_bravo(w: World) -> None:
     w.command_ids[B] = send_command(w, B, BRAVO)
-    seed_telemetry(w.writer, BRAVO, BRAVO_FIGURES, w.command_ids[B])
+    # B's engineer mutes B's bin: its alarm is recorded, suppressed and audited, not sent.
+    w.notifier.mute(B, "edge-bravo", "bravo-bin", minutes=600, reason="bravo bin repair",
+                    actor="token:bravo engineer")
+    w.notify(seed_telemetry(w.writer, BRAVO, BRAVO_FIGURES, w.command_ids[B]))
+    bin_full = next(e for e in w.notifier.queue.episodes(B) if e.kind == "bin_full")
+    w.notifier.acknowledge(bin_full.id, "token:bravo engineer", institution=B)
     w.stats.received += 1  # as ingest counts B's batch
     w.stats.stored_records += 80
     seed_ledger(w.ledgers[B], BRAVO, BRAVO_FIGURES)
+    # B's notification data is really there: episodes (one suppressed), sent deliveries with
+    # their attempts, a mute, the audit trail; B's leak alarm open and not acknowledged.
+    q = w.notifier.queue
+    assert bin_full.suppressed == "muted"
+    assert {d.recipient for d in q.deliveries(institution=B) if d.state == "sent"} == {
+        "bravo-duty"}
+    assert q.mutes(B, NOW)
+    assert {a["action"] for a in q.audit_log(B)} >= {
+        "mute", "suppressed", "acknowledge"}
+    leak = q.episode(EPISODES[B])
+    assert leak is not None
+    assert leak.acked_at is None
+    assert leak.route == "bravo-all"
 
 
 # -- the requests, from the route table -------------------------------------------------
@@ -320,7 +404,12 @@ BODIES: dict[str, Any] = {
         "edge": "edge-alpha", "name": "override.set", "duration_s": 600,
         "args": {"device": "alpha-ac", "point": "setpoint_c", "value": 26,
                  "reason": "isolation"}},
+    "/api/v1/institutions/{iid}/notify/mutes": {
+        "edge": "edge-alpha", "device": "alpha-plug", "minutes": 60,
+        "reason": "isolation"},
 }
+# The public acknowledgement link: B's episode, with a signature made for A's.
+LINK = "/notify/ack/{episode}"
 # Requests that name B's things from A's scope: they must answer as if B did not exist.
 PROBES: list[tuple[str, dict[str, Any]]] = [
     ("/api/v1/institutions/alpha-school/series",
@@ -332,6 +421,7 @@ PROBES: list[tuple[str, dict[str, Any]]] = [
     ("/api/v1/institutions/alpha-school/intervals",
      {**{k: PARAMS[k] for k in ("start", "end")}, "edge": "edge-bravo"}),
     ("/api/v1/institutions/alpha-school/events", {"name": "alarm.*"}),
+    ("/api/v1/institutions/alpha-school/notify/deliveries", {"episode": EPISODES[B]}),
 ]
 
 
@@ -367,6 +457,10 @@ def requests_for(route: APIRoute, path: str, method: str, w: World
             fixed[name] = w.command_ids[A]
         elif name == "token_id":
             fixed[name] = w.auth.issue("victim", Role.VIEWER, [A])[0].id
+        elif name == "episode" and name in route.param_convertors:
+            fixed[name] = EPISODES[B] if path == LINK else EPISODES[A]
+        elif path == LINK and name in ("r", "exp", "sig"):
+            fixed[name] = w.forged_link()[name]
         elif name in DATE_PARAMS.get(path, {}):
             fixed[name] = DATE_PARAMS[path][name]
         elif name in PARAMS:
@@ -435,6 +529,16 @@ def leaks(text: str) -> list[str]:
     return found
 
 
+def below_role(r: httpx.Response, who: str) -> bool:
+    """A 403 because the route needs a higher role than the caller's (e.g. the delivery log,
+    engineers only): the roles that may read it are still checked."""
+    if r.status_code != 403 or who not in Role.__members__.values():
+        return False
+    detail = str(r.json().get("detail", ""))
+    needed = detail.removeprefix("forbidden: needs role ").partition(",")[0]
+    return needed in Role.__members__.values() and Role(needed).rank > Role(who).rank
+
+
 def headers(w: World) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {"anonymous": {}}
     for role in Role:
@@ -461,7 +565,8 @@ def test_no_route_shows_another_institutions_data(world: World) -> None:
             if r.status_code >= 500 or (
                     r.status_code != 200 and who != "anonymous" and not probe
                     and kwargs["method"] == "GET"
-                    and kwargs["url"].startswith("/api/v1/institutions")):
+                    and kwargs["url"].startswith("/api/v1/institutions")
+                    and not below_role(r, who)):
                 failures.append(f"{kwargs['method']} {kwargs['url']} {kwargs['params']} as "
                                 f"{who}: {r.status_code}")
             text = text_of(r) if r.status_code == 200 else r.text
@@ -479,6 +584,23 @@ def test_no_route_shows_another_institutions_data(world: World) -> None:
         seed_bravo(world)
         after = read_all(client, writes=False)
         read_all(client, writes=True)
+        # B's open episode, from A's side: A's engineer acknowledging it under A's id, and
+        # the public link with a real signature (A's) on B's episode: 404, as if unknown.
+        link = world.forged_link()
+        assert client.get(f"/notify/ack/{EPISODES[A]}", params=link).status_code == 200
+        answers = [client.post(f"/api/v1/institutions/{A}/notify/episodes/{EPISODES[B]}/ack",
+                               headers=callers["engineer"])]
+        answers += [client.request(m, f"/notify/ack/{EPISODES[B]}", params=link)
+                    for m in ("GET", "POST")]
+        for r in answers:
+            assert r.status_code == 404, (r.request.method, r.request.url, r.text)
+            assert not leaks(r.text), (r.request.method, r.request.url, r.text)
+    leak = world.notifier.queue.episode(EPISODES[B])
+    assert leak is not None
+    assert leak.acked_at is None
+    mine = world.notifier.queue.episode(EPISODES[A])  # the writes reached A's own episode
+    assert mine is not None
+    assert (mine.acked_by or "").startswith("token:")
     assert any(v.startswith("200") and "alpha" in v for v in before.values())
     for key, answer in after.items():
         if answer != before[key] and key[0] != "GET /metrics":
