@@ -21,8 +21,8 @@ multiplies points.
 
 `figures_points` is the one place that turns the central's read models into points; it
 calls the public `compliance_for` and `period_metrics` only. The projection shown is the
-compliance report's, written only after `MIN_PROJECTION_DAYS` of covered data (before that
-`projection_ready` is 0 and no projected field exists).
+compliance report's (`central.projection`): before its `min_days` of data (30 by default)
+`projection_ready` is 0 and no projected, points or score field exists.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ from protocols.wire import IntervalRecord, Sample
 log = logging.getLogger(__name__)
 
 ALL = "_all"  # the building tag of institution-wide figures
-MIN_PROJECTION_DAYS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,10 +91,10 @@ def _metric_fields(m: PeriodMetrics) -> dict[str, FieldValue]:
 
 
 def projection_ready(report: ComplianceReport) -> bool:
-    """Enough covered data to project the year (`MIN_PROJECTION_DAYS`)."""
-    start = report.period_start.timestamp()
-    days = (report.period_end.timestamp() - start) / 86400
-    return report.coverage_fraction * days >= MIN_PROJECTION_DAYS
+    """The compliance report's own projection exists (`central.projection`, the one
+    projection of the dashboard, the API and the reports: none before `projection.min_days`
+    of metering or bills)."""
+    return report.projection.status != "insufficient"
 
 
 def _compliance_fields(report: ComplianceReport) -> dict[str, FieldValue]:
@@ -114,7 +113,8 @@ def _compliance_fields(report: ComplianceReport) -> dict[str, FieldValue]:
         _put(out, k, item.ytd)
         _put(out, f"target_{k}", item.target)
         _put(out, f"prorated_target_{k}", item.prorated_target)
-        _put(out, f"points_{k}", item.points)
+        if ready:  # no points before there is a projection to judge (never a false 0)
+            _put(out, f"points_{k}", item.points)
         _put(out, f"max_points_{k}", item.max_points)
         if ready:
             _put(out, f"projected_{k}", item.projected)

@@ -158,14 +158,17 @@ def compliance() -> DashboardModel:
             .height(7).span(6))
     dash = (dash
             .with_panel(stat.Panel().title("得分 Score").description(
-                "Points of item 1 out of 10: each figure's points when its projection (or "
-                "its year to date, pro-rated) meets the target; provisional until year end.")
+                "Points of item 1 out of 10: each figure's points when its projection "
+                "meets the target; provisional (预计) until year end; no score with "
+                "数据不足，暂不预测 until the data covers 30 days (projection_ready = 0).")
                 .with_target(InfluxQL(
-                    f'SELECT last("score") AS "得分", last("points_kgce_per_m2") AS "单位面积", '
+                    f'SELECT last("projection_ready") AS "可预测", '
+                    f'last("score") AS "得分", last("points_kgce_per_m2") AS "单位面积", '
                     f'last("points_kgce_per_person") AS "人均能耗", '
                     f'last("points_water_m3_per_person") AS "人均用水" '
                     f'FROM "figure" WHERE {ytd}'))
                 .datasource(datasource_ref()).decimals(1).reduce_options(_last())
+                .no_value("数据不足，暂不预测")
                 .graph_mode(BigValueGraphMode.NONE).color_mode(BigValueColorMode.VALUE)
                 .height(7).span(6))
             .with_panel(stat.Panel().title("年累计 Year to date").description(
