@@ -17,7 +17,18 @@ from central.ingest import IngestStats
 from central.service import run_central
 from central.store import Store
 from protocols.clock import SystemClock
-from protocols.wire import Ack, Batch, Channel, IntervalRecord, StreamId, decode, encode, topic
+from protocols.wire import (
+    Ack,
+    Batch,
+    Birth,
+    Channel,
+    IntervalRecord,
+    Signed,
+    StreamId,
+    decode,
+    encode,
+    topic,
+)
 from simulators.cli import main
 from tests.conftest import Broker, free_port
 from tests.influxd import Influxd
@@ -56,10 +67,15 @@ async def test_a_batch_arriving_is_published_as_figures(
             await ready.wait()
         async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="edge") as c:
             await c.subscribe(topic("school", "edge-1", Channel.ACK), qos=1)
+            # Like a real edge, announce the epoch with a birth first (admission.py).
+            await c.publish(topic("school", "edge-1", Channel.STATE),
+                            encode(Birth(StreamId("edge-1", 1), hour_ago, True, "test")), qos=1)
             await c.publish(topic("school", "edge-1", Channel.TELEMETRY), encode(Batch(
                 StreamId("edge-1", 1), 0, hour_ago, True, records)), qos=1)
             async with asyncio.timeout(30):
-                ack = decode((await anext(aiter(c.messages))).payload)
+                envelope = decode((await anext(aiter(c.messages))).payload)
+            assert isinstance(envelope, Signed)  # the central signs every ack
+            ack = decode(envelope.msg.encode())
             assert isinstance(ack, Ack)
             assert ack.upto == 2
         query = ("SELECT sum(\"kgce\") FROM \"figure\" WHERE \"building\" = '_all' "
