@@ -30,7 +30,18 @@ import pytest
 import yaml
 
 from central.auth import Authenticator, Role, TokenStore
-from protocols.wire import Ack, Batch, Channel, Sample, StreamId, decode, encode, topic
+from protocols.wire import (
+    Ack,
+    Batch,
+    Birth,
+    Channel,
+    Sample,
+    Signed,
+    StreamId,
+    decode,
+    encode,
+    topic,
+)
 from tests.conftest import Broker, free_port, wait_for_port
 from tests.unit.central.central_helpers import TEST_SECRET
 from tests.unit.central.registry_helpers import SCHOOL
@@ -61,6 +72,9 @@ class Edge:
                                   protocol=aiomqtt.ProtocolVersion.V5) as client:
             await client.subscribe(topic(SITE, EDGE, Channel.ACK), qos=1)
             receiver = asyncio.create_task(self._acks(client))
+            # Like a real edge, announce the epoch with a birth first (admission.py).
+            await client.publish(topic(SITE, EDGE, Channel.STATE), encode(Birth(
+                self.stream, int(time.time() * 1000), True, "upload-load")), qos=1)
             seq = 0
             try:
                 while not stop.is_set():
@@ -85,7 +99,9 @@ class Edge:
         async for message in client.messages:
             payload = message.payload
             assert isinstance(payload, bytes | bytearray)
-            ack = decode(bytes(payload))
+            envelope = decode(bytes(payload))
+            assert isinstance(envelope, Signed)  # the central signs every ack
+            ack = decode(envelope.msg.encode())
             assert isinstance(ack, Ack)
             now = time.monotonic()
             for seq in [s for s in self.sent if s <= ack.upto]:
