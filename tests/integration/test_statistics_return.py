@@ -38,7 +38,8 @@ async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
                                  base_url=f"http://test{BASE}", headers=bearer(auth)) as c:
         r = await c.post("ledger/bill", json=[
             {"ref": "gas-q1", "energy": "natural_gas", "period_start": "2025-01-01",
-             "period_end": "2025-03-31", "quantity": 900}])
+             "period_end": "2025-03-31", "quantity": 900,
+             "unit": "m3"}])
         assert r.status_code == 200
         r = await c.post("ledger/fuel", json=[
             {"ref": "f1", "vehicle": "car-1", "day": "2025-02-01", "litres": 200, "km": 2500}])
