@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from central import codes
+from central.compliance import ComplianceReport
 from central.institution import AcUnit, InstitutionConfig, MeterKey
 from central.ledger import Ledger
-from central.metrics import period_metrics
+from central.metrics import compliance_for, period_metrics
 from central.notify.channels import Message
 from central.notify.config import KIND_ZH
 from central.notify.queue import Episode
@@ -142,6 +143,11 @@ class DigestSource(Protocol):
 
     def figures(self, institution: str, day: dt.date) -> DigestFigures: ...
 
+    def compliance(self, institution: str, day: dt.date) -> ComplianceReport:
+        """The weekly digest's figures: year to date up to local midnight of `day`, for the
+        year of the day before (`central.metrics.compliance_for`)."""
+        ...
+
 
 def digest_message(*, institution: str, figures: DigestFigures, open_alarms: Sequence[Episode],
                    key: str, dashboard_url: str, tz: dt.tzinfo) -> Message:
@@ -222,3 +228,11 @@ class MetricsDigestSource:
         return DigestFigures(day=day, buildings=buildings,
                              standby_after_hours_kwh=whole.standby.after_hours_standby_kwh,
                              rule_writes=writes, rooms_on=rooms)
+
+    def compliance(self, institution: str, day: dt.date) -> ComplianceReport:
+        t = self.tenants[institution]
+        as_of = Period.day(day, t.config.institution.tz).bounds[0]
+        year = (day - dt.timedelta(days=1)).year
+        with self.open_store() as source:
+            return compliance_for(TenantReader(source, t.config), t.config, t.profile,
+                                  now=as_of, year=year, ledger=t.ledger)

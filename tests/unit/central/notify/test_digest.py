@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+from central.compliance import ComplianceReport
 from central.institution import InstitutionConfig, parse_institution
 from central.notify.channels import FakeChannel
 from central.notify.digest import (
@@ -46,6 +47,9 @@ class Figures:
         return DigestFigures(day=day, buildings=[BuildingEnergy("教学楼", 120.0, 30.0),
                                                  BuildingEnergy("行政楼", 50.0, 45.5)],
                              standby_after_hours_kwh=1.25, rule_writes=7)
+
+    def compliance(self, institution: str, day: dt.date) -> ComplianceReport:
+        raise AssertionError("no weekly digest is configured here")
 
 
 async def test_digest_goes_once_a_working_day_at_its_time(tmp_path: Path) -> None:
