@@ -38,7 +38,7 @@ def _item_line(item: ScoreItem) -> str:
     if item.target is None:
         head += "（本年无目标）"
     else:
-        progress = (f"，按时间进度 {_num(item.prorated_target)}"
+        progress = (f"，按期目标 {_num(item.prorated_target)}"
                     if item.prorated_target is not None else "")
         head += f"（年度目标 ≤ {_num(item.target)}{progress}）"
     if item.status == "insufficient" or item.projected is None:

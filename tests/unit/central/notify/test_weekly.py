@@ -149,7 +149,7 @@ async def test_weekly_digest_figures_follow_the_one_projection(
         unit = {"kgce/m²": "kgce/m²", "kgce/person": "kgce/人", "m³/person": "m³/人"}[
             item.unit]
         expected.append(f"· {item.label_zh}：累计 {item.ytd:.3f} {unit}（年度目标 ≤ "
-                        f"{item.target:.3f}，按时间进度 {item.prorated_target:.3f}）；预计全年 "
+                        f"{item.target:.3f}，按期目标 {item.prorated_target:.3f}）；预计全年 "
                         f"{item.projected:.3f}，{'达标' if item.met else '超标'}")
     assert lines[1:4] == expected
     assert [i.met for i in report.items] == [False, False, True]  # 150 kWh, 10 m³ a day
