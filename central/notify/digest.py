@@ -35,7 +35,7 @@ from central.notify.config import KIND_ZH
 from central.notify.queue import Episode
 from central.period import Period
 from central.profile import CoefficientProfile
-from central.reader import TenantReader
+from central.reader import scoped
 from central.standby import WorkingTime
 from central.storeport import StoreReader
 from central.workcalendar import WorkingCalendar
@@ -71,19 +71,19 @@ class DigestFigures:
     rooms_on: Sequence[RoomOn] = ()  # longest after-hours time first
 
 
+ON_WORDS = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False}
+
+
 def _is_on(value: float | int | bool | str, by_mode: bool) -> bool | None:
     """An `on` sample (bool, 0/1, "on"/"off"), or a mode sample when the unit has no on
-    point; None for a value that says neither."""
+    point (on unless "off"); None for a value that says neither."""
     if by_mode:
-        return str(value).strip().lower() not in ("off", "0", "") if isinstance(value, str) \
-            else None
+        return value.strip().lower() not in ("off", "") if isinstance(value, str) else None
     if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return bool(value) if math.isfinite(value) else None
-    text = value.strip().lower()
-    return True if text in ("on", "true", "1") else False if text in ("off", "false", "0") \
-        else None
+    return ON_WORDS.get(value.strip().lower())
 
 
 def after_hours_on_s(samples: Sequence[tuple[int, float | int | bool | str]], start_ms: int,
@@ -107,7 +107,7 @@ def rooms_left_on(reader: StoreReader, institution: InstitutionConfig, day: dt.d
                   limit: int = ROOMS_LISTED) -> list[RoomOn]:
     """The AC units on after working hours on local `day`, longest first (at most
     `limit`), read through the institution's `TenantReader`."""
-    reader = reader if isinstance(reader, TenantReader) else TenantReader(reader, institution)
+    reader = scoped(reader, institution)
     tz = institution.institution.tz
     start, end = Period.day(day, tz).bounds
     s_ms, e_ms = int(start * 1000), int(end * 1000)
@@ -213,7 +213,7 @@ class MetricsDigestSource:
         edges = sorted({m.edge for m in cfg.meters} | {a.edge for a in cfg.ac_units}
                        | {p.edge for p in cfg.plugs} | {b.edge for b in cfg.bins})
         with self.open_store() as source:
-            store = TenantReader(source, cfg)
+            store = scoped(source, cfg)
             whole = period_metrics(store, t.ledger, cfg, t.profile, start=start, end=end)
             buildings = []
             for b in cfg.buildings:
@@ -234,5 +234,5 @@ class MetricsDigestSource:
         as_of = Period.day(day, t.config.institution.tz).bounds[0]
         year = (day - dt.timedelta(days=1)).year
         with self.open_store() as source:
-            return compliance_for(TenantReader(source, t.config), t.config, t.profile,
+            return compliance_for(scoped(source, t.config), t.config, t.profile,
                                   now=as_of, year=year, ledger=t.ledger)

@@ -301,8 +301,6 @@ class Notifier:
 
     def _tick(self) -> None:
         now = self.clock.now()
-        self._digest_due(now)
-        self._weekly_due(now)
         for e in self.queue.suppressed_open("muted"):
             if self.queue.muted(e.institution, e.edge, e.device, now) is None:
                 self._unmuted(e)
@@ -327,6 +325,17 @@ class Notifier:
                 e = _replace(e, reminders=n)
                 for stage in range(e.stage + 1):
                     self._enqueue(e, route, stage, f"r{n}")
+        self._digests_due(now)
+
+    def _digests_due(self, now: float) -> None:
+        """The daily and weekly digests due now. A failure to read their figures (the store
+        unreachable) is logged and retried on the next round: it must not hold back the
+        alarms' escalations and deliveries."""
+        for make in (self._digest_due, self._weekly_due):
+            try:
+                make(now)
+            except Exception:
+                log.exception("notifier: a digest could not be made; trying again next round")
 
     def _digest_due(self, now: float) -> None:
         """Yesterday's digest for each institution that has one, once its time has come."""

@@ -9,7 +9,10 @@ import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from central.compliance import ComplianceReport
+from central.errors import StoreError
 from central.institution import InstitutionConfig, parse_institution
 from central.notify.channels import FakeChannel
 from central.notify.digest import (
@@ -159,3 +162,36 @@ def test_rooms_left_on_after_hours(store: Store, profile: CoefficientProfile) ->
     assert "非工作时间仍开着的空调：无" in digest_message(
         institution="demo-school", figures=quiet, open_alarms=[], key="k",
         dashboard_url="http://dash.example", tz=cfg.institution.tz).lines
+
+
+class Unreachable(Figures):
+    """The store is down until `up` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.up = False
+
+    def figures(self, institution: str, day: dt.date) -> DigestFigures:
+        if not self.up:
+            raise StoreError("read", "the database is unreachable")
+        return super().figures(institution, day)
+
+
+async def test_a_digest_that_cannot_be_made_holds_back_no_alarm(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock(local_ts(2026, 6, 1, 8, 0))  # a Monday, digest time
+    ops = FakeChannel("ops")
+    source = Unreachable()
+    cfg = config(institutions={"school": {
+        "digest": {"at": "08:00", "recipients": ["ops"]},
+        "routes": [{"name": "all", "stages": [{"recipients": ["ops"]}]}]}})
+    n = Notifier(cfg, {"ops": ops}, NotifyQueue(tmp_path / "n.sqlite"), clock,
+                 link_secret=b"k" * 32, digests=source)
+    n.observe([signal("raised", clock.now() - 60)])
+    assert await n.step() == 1
+    assert [m.title for m, _ in ops.sent] == ["【紧急告警】漏水 · 教学楼 101"]
+    assert "a digest could not be made" in caplog.text
+    source.up = True
+    clock.advance(60)
+    await n.step()
+    assert [m.title for m, _ in ops.sent][1:] == ["【节能日报】2026-05-31"]
