@@ -203,8 +203,19 @@ class Digest(_Model):
     working_days_only: bool = True  # on the working calendar (调休 make-up days included)
 
 
+class WeeklyDigest(_Model):
+    """The weekly digest: the year-to-date compliance figures and their coverage, on the
+    first working day on or after `weekday` (ISO: 1 = Monday) of each week, at `at`."""
+
+    weekday: Annotated[int, Field(ge=1, le=7)] = 1
+    at: HHMM | None = None  # None: the daily digest's time (08:00 without a daily digest)
+    recipients: Annotated[list[str], Field(min_length=1)] | None = None  # None: the daily's
+    working_days_only: bool = True  # a holiday on `weekday` moves it to the next working day
+
+
 class InstitutionRouting(_Model):
     digest: Digest | None = None
+    weekly: WeeklyDigest | None = None
     recipients: dict[Name, list[str]] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
@@ -242,6 +253,13 @@ class NotifyConfig(_Model):
                 for i, entry in enumerate(inst.digest.recipients):
                     problems += self._entry(f"{base}.digest.recipients[{i}]", entry, inst,
                                             allow_lists=True)
+            if inst.weekly is not None and inst.weekly.recipients is not None:
+                for i, entry in enumerate(inst.weekly.recipients):
+                    problems += self._entry(f"{base}.weekly.recipients[{i}]", entry, inst,
+                                            allow_lists=True)
+            elif inst.weekly is not None and inst.digest is None:
+                problems.append((f"{base}.weekly.recipients", None,
+                                 "required when there is no daily digest to take them from"))
             for r, route in enumerate(inst.routes):
                 for s, stage in enumerate(route.stages):
                     for i, entry in enumerate(stage.recipients):
@@ -269,6 +287,17 @@ class NotifyConfig(_Model):
         if config.kind == "sms" and not PHONE.match(address):
             return [(field, entry, "an sms channel needs channel:phone-number")]
         return []
+
+    def weekly_schedule(self, iid: str) -> tuple[WeeklyDigest, str, list[str]] | None:
+        """The institution's weekly digest with its time and recipient entries resolved
+        (defaults from the daily digest), or None without one."""
+        inst = self.institutions.get(iid, InstitutionRouting())
+        w = inst.weekly
+        if w is None:
+            return None
+        at = w.at or (inst.digest.at if inst.digest is not None else "08:00")
+        recipients = w.recipients or (inst.digest.recipients if inst.digest else [])
+        return w, at, self.expand(iid, recipients)
 
     def expand(self, iid: str, entries: list[str]) -> list[str]:
         """Recipient entries with named lists replaced by their members, de-duplicated."""

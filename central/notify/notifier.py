@@ -47,6 +47,7 @@ from central.notify.config import (
 )
 from central.notify.digest import DigestSource, digest_message
 from central.notify.queue import Delivery, Episode, NotifyQueue
+from central.notify.weekly import week_label, weekly_message
 from protocols.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -300,7 +301,6 @@ class Notifier:
 
     def _tick(self) -> None:
         now = self.clock.now()
-        self._digest_due(now)
         for e in self.queue.suppressed_open("muted"):
             if self.queue.muted(e.institution, e.edge, e.device, now) is None:
                 self._unmuted(e)
@@ -325,6 +325,17 @@ class Notifier:
                 e = _replace(e, reminders=n)
                 for stage in range(e.stage + 1):
                     self._enqueue(e, route, stage, f"r{n}")
+        self._digests_due(now)
+
+    def _digests_due(self, now: float) -> None:
+        """The daily and weekly digests due now. A failure to read their figures (the store
+        unreachable) is logged and retried on the next round: it must not hold back the
+        alarms' escalations and deliveries."""
+        for make in (self._digest_due, self._weekly_due):
+            try:
+                make(now)
+            except Exception:
+                log.exception("notifier: a digest could not be made; trying again next round")
 
     def _digest_due(self, now: float) -> None:
         """Yesterday's digest for each institution that has one, once its time has come."""
@@ -358,6 +369,41 @@ class Notifier:
                                          dashboard_url=self.config.dashboard_url, tz=self.tz)
                 out.append(Delivery(key=key, episode=None, institution=iid, channel=channel,
                                     recipient=address, stage="digest",
+                                    message=_message_dict(message), state="pending",
+                                    attempts=0, created=now, next_at=now, done_at=None,
+                                    last_answer=None))
+            self.queue.enqueue(out)
+
+    def _weekly_due(self, now: float) -> None:
+        """This week's weekly digest for each institution that has one: on the first
+        working day on or after its weekday, once its time has come; once a week and
+        recipient (key `weekly|iid|YYYY-Www|recipient`)."""
+        if self.digests is None:
+            return
+        local = dt.datetime.fromtimestamp(now, self.tz)
+        today = local.date()
+        for iid in self.config.institutions:
+            schedule = self.config.weekly_schedule(iid)
+            if schedule is None:
+                continue
+            w, at, recipients = schedule
+            if not recipients or today.isoweekday() < w.weekday or (
+                    local.strftime("%H:%M") < at):
+                continue
+            week = week_label(today)
+            keys = [f"weekly|{iid}|{week}|{entry}" for entry in recipients]
+            if self.queue.delivery(keys[0]) is not None:
+                continue  # sent (or being sent) this week already
+            if w.working_days_only and not self.digests.is_working_day(iid, today):
+                continue  # a holiday: the next working day of the week sends it
+            report = self.digests.compliance(iid, today)
+            out = []
+            for entry, key in zip(recipients, keys, strict=True):
+                channel, _, address = entry.partition(":")
+                message = weekly_message(institution=iid, report=report, day=today, key=key,
+                                         dashboard_url=self.config.dashboard_url)
+                out.append(Delivery(key=key, episode=None, institution=iid, channel=channel,
+                                    recipient=address, stage="weekly",
                                     message=_message_dict(message), state="pending",
                                     attempts=0, created=now, next_at=now, done_at=None,
                                     last_answer=None))

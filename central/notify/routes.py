@@ -33,7 +33,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
+from central.api.deps import TenantDep
 from central.auth import Principal, Role, authorize
+from central.institution import InstitutionConfig
 from central.notify.notifier import Notifier, NotifyError
 from central.notify.queue import Delivery, Episode
 
@@ -171,8 +173,36 @@ def get_mutes(n: ReadDep, iid: str) -> list[dict[str, Any]]:
     return n.queue.mutes(iid, n.clock.now()) if n is not None else []
 
 
+def configured_devices(institution: InstitutionConfig) -> dict[str, frozenset[str]]:
+    """The institution's devices by edge: its meters, AC units, plugs and bins."""
+    by_edge: dict[str, set[str]] = {}
+    for edge, device in ([(m.edge, m.device) for m in institution.meters]
+                         + [(a.edge, a.device) for a in institution.ac_units]
+                         + [(p.edge, p.device) for p in institution.plugs]
+                         + [(b.edge, b.device) for b in institution.bins]):
+        by_edge.setdefault(edge, set()).add(device)
+    return {edge: frozenset(devices) for edge, devices in by_edge.items()}
+
+
+def _refuse(field: str, value: str, reason: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", field], "input": value,
+                                       "msg": f"{field} {value!r}: {reason}",
+                                       "type": "value_error"}])
+
+
 @router.post("/mutes", status_code=201)
-def post_mute(n: NotifierDep, who: PrincipalDep, iid: str, body: MuteIn) -> dict[str, Any]:
+def post_mute(n: NotifierDep, who: PrincipalDep, tenant: TenantDep, iid: str,
+              body: MuteIn) -> dict[str, Any]:
+    """Only a device of the institution's configuration can be muted: another
+    institution's edge or an unknown device is refused (422, naming the field)."""
+    devices = configured_devices(tenant.config)
+    if body.edge not in devices:
+        raise _refuse("edge", body.edge, f"not an edge of institution {iid} (its edges: "
+                                         f"{', '.join(sorted(devices)) or 'none'})")
+    if body.device not in devices[body.edge]:
+        raise _refuse("device", body.device,
+                      f"not a configured device of edge {body.edge} (its devices: "
+                      f"{', '.join(sorted(devices[body.edge]))})")
     n.mute(iid, body.edge, body.device, minutes=body.minutes, reason=body.reason,
            actor=f"token:{who.name}")
     return {"edge": body.edge, "device": body.device,

@@ -595,6 +595,19 @@ def test_no_route_shows_another_institutions_data(world: World) -> None:
         for r in answers:
             assert r.status_code == 404, (r.request.method, r.request.url, r.text)
             assert not leaks(r.text), (r.request.method, r.request.url, r.text)
+        # A's engineer muting B's device under A's id: refused, naming A's field only.
+        for body in ({"edge": "edge-bravo", "device": "bravo-plug"},
+                     {"edge": "edge-alpha", "device": "bravo-plug"}):
+            r = client.post(f"/api/v1/institutions/{A}/notify/mutes",
+                            headers=callers["engineer"],
+                            json={**body, "minutes": 60, "reason": "isolation"})
+            assert r.status_code == 422, r.text
+            assert not leaks(r.text.replace(body["edge"], "").replace(body["device"], ""))
+        now = world.notifier.clock.now()
+        assert [(m["edge"], m["device"]) for iid in (A, B)
+                for m in world.notifier.queue.mutes(iid, now)
+                if m["device"] == "bravo-plug" or m["edge"] == "edge-bravo"] == [
+            ("edge-bravo", "bravo-bin")]  # B's own mute only
     leak = world.notifier.queue.episode(EPISODES[B])
     assert leak is not None
     assert leak.acked_at is None

@@ -103,3 +103,35 @@ def test_a_failing_notification_file_withholds_the_ack(
     queue.close()  # the notification file is gone: StoreError on the next write
     assert ingestor.handle(TELEMETRY, encode(batch([leak(1, "raised")], after=0))) is None
     assert ingestor.stats.store_errors == 1
+
+
+async def test_only_the_institutions_configured_devices_can_be_muted(
+        tmp_path: Path, store: Store, institution: InstitutionConfig,
+        profile: CoefficientProfile) -> None:
+    clock = ManualClock()
+    notifier = Notifier(routing(), {}, NotifyQueue(tmp_path / "n.sqlite"), clock,
+                        link_secret=b"k" * 32)
+    auth = authenticator()
+    app = create_app(store, [Tenant(institution, profile)], clock, auth)
+    app.state.notifier = notifier
+    base = "http://test/api/v1/institutions/demo-school/notify"
+    engineer = bearer(auth, "engineer", ["demo-school"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test") as c:
+        for body, field, value in [({"edge": "edge-9", "device": "water-a"}, "edge", "edge-9"),
+                                   ({"edge": "edge-2", "device": "water-a"}, "device",
+                                    "water-a")]:
+            r = await c.post(f"{base}/mutes", headers=engineer,
+                             json={**body, "minutes": 60, "reason": "维修水管"})
+            assert r.status_code == 422, r.text
+            [problem] = r.json()["detail"]
+            assert (problem["loc"], problem["input"]) == (["body", field], value)
+            assert f"{field} {value!r}" in problem["msg"]
+        assert (await c.get(f"{base}/mutes", headers=engineer)).json() == []
+        assert notifier.queue.audit_log("demo-school") == []
+        ok = await c.post(f"{base}/mutes", headers=engineer, json={
+            "edge": "edge-2", "device": "meter-b", "minutes": 60, "reason": "更换电表"})
+        assert ok.status_code == 201
+        assert [(m["edge"], m["device"]) for m in
+                (await c.get(f"{base}/mutes", headers=engineer)).json()] == [
+            ("edge-2", "meter-b")]

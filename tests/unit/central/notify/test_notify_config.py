@@ -49,3 +49,27 @@ def test_the_central_refuses_a_notify_file_for_an_unknown_institution(
     assert notifier is not None
     notifier.close()
     assert (tmp_path / "central.notify.sqlite").exists()
+
+
+def test_the_weekly_digest_is_validated_and_defaults_to_the_daily_digests_schedule() -> None:
+    channels = {"ops": {"kind": "webhook", "url": {"env": "NOTIFY_TEST_URL"}}}
+    cfg = parse_notify({"channels": channels, "institutions": {"s": {
+        "recipients": {"liaison": ["ops"]},
+        "digest": {"at": "07:45", "recipients": ["liaison"]}, "weekly": {}}}})
+    schedule = cfg.weekly_schedule("s")
+    assert schedule is not None
+    assert (schedule[0].weekday, schedule[1], schedule[2]) == (1, "07:45", ["ops"])
+    own = parse_notify({"channels": channels, "institutions": {"s": {
+        "weekly": {"weekday": 5, "at": "16:00", "recipients": ["ops"]}}}})
+    schedule = own.weekly_schedule("s")
+    assert schedule is not None
+    assert (schedule[0].weekday, schedule[1], schedule[2]) == (5, "16:00", ["ops"])
+    assert parse_notify({"channels": channels}).weekly_schedule("s") is None
+    for weekly, message in [
+            ({}, r"institutions\.s\.weekly\.recipients: required when there is no daily"),
+            ({"recipients": ["mail"]},
+             r"institutions\.s\.weekly\.recipients\[0\]: unknown channel or recipient list"),
+            ({"weekday": 8, "recipients": ["ops"]}, r"institutions\.s\.weekly\.weekday"),
+            ({"at": "8:00", "recipients": ["ops"]}, r"institutions\.s\.weekly\.at")]:
+        with pytest.raises(ConfigError, match=message):
+            parse_notify({"channels": channels, "institutions": {"s": {"weekly": weekly}}})
