@@ -320,10 +320,10 @@ class Store(SqlReads):
         and a batch sees the batches of the same transaction before it."""
         if rows.intervals and self._rollup is not None:
             self._rollup.roll_up(conn, rows.intervals)
+        if rows.samples and self.ac_days is not None:
+            bump(conn, rows.samples)  # central/accache.py: closed days' fingerprints
         before = conn.total_changes
         if rows.samples:
-            if self.ac_days is not None:
-                bump(conn, rows.samples)  # central/accache.py: closed days' fingerprints
             conn.executemany(_INSERT_SAMPLE, rows.samples)
         if rows.events:
             conn.executemany(_INSERT_EVENT, rows.events)
