@@ -73,17 +73,19 @@ def bump(conn: sqlite3.Connection, sample_rows: Sequence[Sequence[Any]]) -> None
     conn.executemany(_BUMP, [(*k, n) for k, n in counts.items()])
 
 
-def open_ac_days(conn: sqlite3.Connection, lock: threading.RLock, *, readonly: bool
-                 ) -> AcDayCache | None:
+def open_ac_days(conn: sqlite3.Connection, lock: threading.RLock, path: str, *,
+                 readonly: bool) -> AcDayCache | None:
     """The store's cache: tables created and `sample_days` filled from the stored samples on
-    the first writable open; None on a read-only open of a store without it."""
+    the first writable open; None on a read-only open of a store without it. A read-only
+    store (the API's per-request reader) reads the cache and saves the days it computed
+    through a short-lived connection of its own: the one thing such a reader writes."""
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = 'ac_days'").fetchone()
     except sqlite3.Error:
         row = None
     ready = row is not None and json.loads(row[0]).get("version") == CACHE_VERSION
     if readonly:
-        return AcDayCache(conn, lock, writable=False) if ready else None
+        return AcDayCache(conn, lock, path, writable=False) if ready else None
     conn.executescript(SCHEMA)
     if not ready:
         conn.execute("BEGIN IMMEDIATE")
@@ -102,7 +104,7 @@ def open_ac_days(conn: sqlite3.Connection, lock: threading.RLock, *, readonly: b
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-    return AcDayCache(conn, lock, writable=True)
+    return AcDayCache(conn, lock, path, writable=True)
 
 
 def uncached(read: SeriesReader, units: Sequence[AcPoints], start_ms: int, end_ms: int,
@@ -125,10 +127,11 @@ def uncached(read: SeriesReader, units: Sequence[AcPoints], start_ms: int, end_m
 class AcDayCache:
     """Per-day AC figures of one SQLite store, read and filled under the store's lock."""
 
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, *,
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock, path: str, *,
                  writable: bool) -> None:
         self._conn = conn
         self._lock = lock
+        self._path = path
         self.writable = writable
         self._days: dict[str, LocalDays] = {}
 
@@ -222,30 +225,40 @@ class AcDayCache:
                 judged += j
                 compliant += c
                 fresh.append((u.edge, u.device, names, key, int(with_on), d, fp, j, c))
-        if fresh and self.writable:
+        if fresh:
             self._save(fresh)
         return judged, compliant
 
     def _save(self, rows: list[tuple[Any, ...]]) -> None:
-        """Best effort: a cache that cannot be written (a busy or read-only file) leaves the
-        figure as computed; the next read computes the days again."""
-        with self._lock, contextlib.suppress(sqlite3.Error):
-            conn = self._conn
-            if conn.in_transaction:
-                return  # inside someone's transaction on this connection: do not commit it
+        """Best effort: a cache that cannot be written (busy, a read-only file) leaves the
+        figure as computed; the next read computes those days again."""
+        with contextlib.suppress(sqlite3.Error):
+            if self.writable:
+                with self._lock:
+                    if not self._conn.in_transaction:  # never commit someone else's
+                        _insert(self._conn, rows)
+                return
+            conn = sqlite3.connect(self._path, isolation_level=None, timeout=1.0)
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executemany("INSERT OR REPLACE INTO ac_days VALUES "
-                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-                conn.execute("COMMIT")
-            except sqlite3.Error:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+                _insert(conn, rows)
+            finally:
+                conn.close()
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The cached days (for tests and diagnostics)."""
         return self._query("SELECT * FROM ac_days ORDER BY edge, device, day", ())
+
+
+def _insert(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("INSERT OR REPLACE INTO ac_days VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         rows)
+        conn.execute("COMMIT")
+    except sqlite3.Error:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 class _Series:

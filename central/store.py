@@ -214,7 +214,7 @@ class Store(SqlReads):
                     (str(SCHEMA_VERSION),))
             self._rollup: Rollup | None = open_rollup(self._conn, rollup_timezone,
                                                       readonly=readonly)
-            self.ac_days: AcDayCache | None = open_ac_days(self._conn, self._lock,
+            self.ac_days: AcDayCache | None = open_ac_days(self._conn, self._lock, self.path,
                                                            readonly=readonly)
         except sqlite3.Error as exc:
             self._conn.close()

@@ -181,4 +181,8 @@ def test_a_store_written_before_the_cache_fills_it_on_open(tmp_path: Path) -> No
         assert cached(store, s, e) == uncached(store, s, e) != expected
     with Store(path, readonly=True) as reader:  # a reader of a store with the cache uses it
         assert reader.ac_days is not None
-        assert reader.ac_seconds(UNITS, s, e, RULE, SHANGHAI) == uncached(reader, s, e)
+        strict = RULE._replace(summer_min=27.0)
+        assert reader.ac_seconds(UNITS, s, e, strict, SHANGHAI) == uncached(reader, s, e,
+                                                                           strict)
+        # ... and saves the days it computed (the API reads through such a reader).
+        assert sum(1 for r in reader.ac_days.rows() if '27.0' in r[3]) == 2 * 12
