@@ -282,7 +282,7 @@ def main() -> None:
             ceiling = min(timed(partial(scan, conn, inst, ms(s), ms(e)), args.repeat))
             took = timed(fn, args.repeat)
             print(f"{name:<10} {aim:>7} {min(took):>8.3f}s {max(took):>8.3f}s {ceiling:>7.3f}s "
-                  f"{rows:>11,} {min(took) / ceiling:>5.1f}×", flush=True)
+                  f"{rows:>11,} {min(took) / ceiling:>6.3f}×", flush=True)
         store.close()
         ledger.close()
         conn.close()
