@@ -128,6 +128,31 @@ def test_a_late_sample_for_a_closed_day_changes_the_month_as_a_recomputation_wou
         assert after == (before[0], before[1] - 5 * MIN)
 
 
+def test_a_late_sample_in_a_days_seed_window_recomputes_that_day(tmp_path: Path) -> None:
+    """A hold of 20 h: a day's sweep is seeded with samples back to 20 h before its local
+    midnight (16:00 UTC the day before), so from an earlier UTC day. A late sample there
+    changes the day after its own, which must be recomputed too."""
+    rule = RULE._replace(max_hold_ms=20 * HOUR)
+    with Store(tmp_path / "s.sqlite") as store:
+        w = Writer(store)
+        rows: list[tuple[str, str, int, Value]] = []
+        for k in range(5 * 24):  # hourly, silent from 17 h before the 3rd's midnight to 01:00
+            ts = DAY0 + k * HOUR
+            if DAY0 + 2 * DAY - 17 * HOUR < ts < DAY0 + 2 * DAY + HOUR:
+                continue
+            rows += [("ac-2", "setpoint_c", ts, 26.0), ("ac-2", "mode", ts, "cool")]
+        w.write(rows)
+        s, e = DAY0, DAY0 + 4 * DAY
+        before = cached(store, s, e, rule)
+        assert before == uncached(store, s, e, rule)
+        late = DAY0 + 2 * DAY - 17 * HOUR + 1  # 07:00 UTC on the 1st (local 15:00)
+        w.write([("ac-2", "setpoint_c", late, 24.0)])
+        after = cached(store, s, e, rule)
+        assert after == uncached(store, s, e, rule)
+        # 24 °C from the late sample to 01:00 on the 3rd: 18 h minus 1 ms not compliant.
+        assert after == (before[0], before[1] - (18 * HOUR - 1))
+
+
 def test_closed_days_are_served_without_reading_their_samples(tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
         _month(store)
