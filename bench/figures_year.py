@@ -26,6 +26,11 @@ ratio says what the figures cost above merely reading their data:
 - quarterly report: quarterly PDF of the last quarter;
 - annual report: annual PDF and the ledger XLSX of the year.
 
+The store is opened for writing, as the central's own store is: AC setpoint compliance of
+closed days is cached in it (central/accache.py). Before the timed runs, the year's metrics
+are computed once, which fills that cache for every closed day; its time is printed apart
+(the cost of a first read of a year, paid once; later reads sweep only the open day).
+
 Timings are never asserted in tests; figures and the machine they ran on are in
 docs/benchmarks.md.
 """
@@ -48,6 +53,7 @@ from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.metrics import period_metrics
 from central.profile import load_profile
+from central.reader import scoped
 from central.report_output import produce
 from central.store import Store
 
@@ -119,6 +125,7 @@ def build(path: Path, days: int) -> tuple[int, int]:
     conn.execute("PRAGMA cache_size = -262144")
     conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('max_interval_s', '900')")
     conn.execute("DELETE FROM meta WHERE key = 'rollup'")  # rebuilt by the next open
+    conn.execute("DELETE FROM meta WHERE key = 'ac_days'")  # the AC day fingerprints too
     sample_sql = ("INSERT INTO samples (stream_edge, stream_epoch, seq, ts, device, point, "
                   "value, vtype, unit, synced) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, 1)")
     latest_sql = ("INSERT OR REPLACE INTO latest (edge, device, point, ts, value, vtype, unit, "
@@ -178,7 +185,7 @@ def build(path: Path, days: int) -> tuple[int, int]:
         seqs[m.edge] += per
         intervals += per
     conn.close()
-    Store(path).close()  # fills the rollups from the intervals
+    Store(path).close()  # fills the rollups and the AC day fingerprints (central/accache.py)
     return samples, intervals
 
 
@@ -233,7 +240,15 @@ def main() -> None:
         q = (month - 1) // 3 + 1
         q0 = datetime(YEAR, 3 * q - 2, 1, tzinfo=TZ).timestamp()
         y0 = datetime(YEAR, 1, 1, tzinfo=TZ).timestamp()
-        store = Store(path, readonly=True)
+        t0 = time.perf_counter()
+        # Writable, as the central's own store is: closed days' AC figures are cached in it.
+        store = Store(path)
+        print(f"opened the store in {time.perf_counter() - t0:.1f} s (a store from before the "
+              "rollups or the AC day cache fills them on this first writable open)")
+        t0 = time.perf_counter()
+        period_metrics(store, ledger, inst, profile, start=y0, end=now)
+        print(f"first metrics of the year (fills the AC day cache of every closed day) in "
+              f"{time.perf_counter() - t0:.1f} s; the figures below are timed after it")
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
 
         def ms(x: float) -> int:
@@ -241,7 +256,7 @@ def main() -> None:
 
         cases: list[tuple[str, str, Callable[[], object], float, float]] = [
             ("dashboard", "≤ 0.3 s", lambda: build_dashboard(
-                store, ledger, inst, profile, now=now).model_dump_json(), m0, now),
+                scoped(store, inst), ledger, profile, now=now).model_dump_json(), m0, now),
             ("month", "≤ 1 s", lambda: period_metrics(
                 store, ledger, inst, profile, start=m0, end=now), m0, now),
             ("monthly", "≤ 10 s", lambda: produce(
@@ -267,7 +282,7 @@ def main() -> None:
             ceiling = min(timed(partial(scan, conn, inst, ms(s), ms(e)), args.repeat))
             took = timed(fn, args.repeat)
             print(f"{name:<10} {aim:>7} {min(took):>8.3f}s {max(took):>8.3f}s {ceiling:>7.3f}s "
-                  f"{rows:>11,} {min(took) / ceiling:>5.1f}×", flush=True)
+                  f"{rows:>11,} {min(took) / ceiling:>6.3f}×", flush=True)
         store.close()
         ledger.close()
         conn.close()

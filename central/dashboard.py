@@ -184,8 +184,9 @@ def _buildings(reader: TenantReader, profile: CoefficientProfile, *, now: float,
     now_ms = int(now * 1000)
     today = reader.period_sums(midnight_ms, now_ms, tz, [m.key for m in institution.meters]) \
         if now_ms > midnight_ms else {}
-    month = reader.interval_sums(int(month_start * 1000), int(max(month_start, now) * 1000),
-                                 [m.key for m in institution.main_meters()]) \
+    # From the rollups (whole days, whole hours), as the month's metrics read them.
+    month = reader.period_sums(int(month_start * 1000), int(max(month_start, now) * 1000), tz,
+                               [m.key for m in institution.main_meters()]) \
         if now > month_start else {}
     latest = reader.latest_samples()
     out: list[BuildingView] = []

@@ -461,24 +461,23 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
     ac_units: list[AcUnit] = [a for a in institution.ac_units
                               if building is None or a.building == building]
     judged = [a for a in ac_units if not a.exempt]
-    series: dict[str, tuple[Samples, Samples, Samples]] = {
-        f"{a.edge}/{a.device}": (
-            store.sample_series(MeterKey(a.edge, a.device, a.setpoint_point), s_ms, e_ms),
-            store.sample_series(MeterKey(a.edge, a.device, a.mode_point), s_ms, e_ms),
-            store.sample_series(MeterKey(a.edge, a.device, a.on_point), s_ms, e_ms)
-            if a.on_point else [])
-        for a in judged
-    } if end > start else {}
     rule = institution.ac_rule
-    ac = ac_compliance(
-        series, s_ms, e_ms,
+    sweep = sweeps.AcRule(
         summer_min=rule.summer_min_setpoint_c if rule.summer_min_setpoint_c is not None
         else pol.ac.summer_min_setpoint_c,
         winter_max=rule.winter_max_setpoint_c if rule.winter_max_setpoint_c is not None
         else pol.ac.winter_max_setpoint_c,
-        cooling=pol.ac.cooling_modes, heating=pol.ac.heating_modes,
-        max_hold_ms=pol.ac.max_hold_s * 1000, units=len(ac_units),
-        exempt=len(ac_units) - len(judged))
+        cooling=tuple(pol.ac.cooling_modes), heating=tuple(pol.ac.heating_modes),
+        max_hold_ms=pol.ac.max_hold_s * 1000)
+    # The store's sweep: on SQLite, closed days from the per-day cache (central/accache.py).
+    judged_ms, compliant_ms = store.ac_seconds(
+        [sweeps.AcPoints(a.edge, a.device, a.setpoint_point, a.mode_point, a.on_point)
+         for a in judged], s_ms, e_ms, sweep, tz) if end > start else (0, 0)
+    ac = AcCompliance(
+        units=len(ac_units), exempt_units=len(ac_units) - len(judged),
+        judged_s=judged_ms / 1000, compliant_s=compliant_ms / 1000,
+        share=compliant_ms / judged_ms if judged_ms else None,
+        summer_min_setpoint_c=sweep.summer_min, winter_max_setpoint_c=sweep.winter_max)
 
     return PeriodMetrics(
         standby=standby_for(store, institution, start=start, end=end, building=building),

@@ -33,6 +33,7 @@ from central.admission import CENTRAL_EDGE
 from central.errors import ScopeError
 from central.institution import InstitutionConfig, MeterKey
 from central.storeport import StoreReader, sums_per_day
+from central.sweeps import AcPoints, AcRule
 
 if TYPE_CHECKING:
     from central.storeport import (
@@ -172,6 +173,12 @@ class TenantReader:
         if not self.owns(key.edge):
             return []
         return self._store.sample_series(key, start_ms, end_ms)
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:
+        """The institution's units only (another edge's unit has no samples here)."""
+        own = [u for u in units if self.owns(u.edge)]
+        return self._store.ac_seconds(own, start_ms, end_ms, rule, tz) if own else (0, 0)
 
     def events(self, edges: Iterable[str] | None, *, names: Iterable[str] | None = None,
                prefix: str | None = None, start_ms: int | None = None,

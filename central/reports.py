@@ -21,7 +21,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from central import codes
-from central.compliance import ComplianceReport, ScoreItem
+from central.compliance import ComplianceReport, ScoreItem, quantity_of
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
 from central.errors import ReportError
@@ -34,7 +34,9 @@ from central.metrics import (
     WasteMonth,
     building_summary,
     compliance_for,
+    coverage_for,
     hazardous_balance,
+    period_energy,
     period_metrics,
 )
 from central.period import Period
@@ -488,13 +490,20 @@ def scoring_lines(ytd: ComplianceReport, period: PeriodMetrics,
     return out
 
 
-def _month_point(pm: PeriodMetrics, month: str) -> MonthPoint:
-    has = pm.coverage.has_data if pm.coverage is not None else True
-    return MonthPoint(month=month, has_data=has,
-                      energy_kgce=pm.energy_kgce if has else None,
-                      electricity_kwh=pm.electricity_kwh if has else None,
-                      water_m3=pm.water_m3 if has else None,
-                      quantities=pm.quantities, coverage=pm.coverage)
+def _month_point(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
+                 profile: CoefficientProfile, mp: Period) -> MonthPoint:
+    """One month's row: its energy and coverage as `period_metrics` has them, without the
+    month's AC, standby or waste sample reads (a row shows none of them)."""
+    energy = period_energy(store, ledger, institution, profile, start=mp.start, end=mp.end)
+    coverage = coverage_for(store, institution, start=mp.start, end=mp.end, sums=energy.sums,
+                            bills=energy.bills, cuts=energy.cuts, lines=energy.energy_by_type)
+    has = coverage.has_data
+    return MonthPoint(month=f"{mp.first_day:%Y-%m}", has_data=has,
+                      energy_kgce=energy.energy_kgce if has else None,
+                      electricity_kwh=quantity_of(energy.quantities, EnergyType.ELECTRICITY)
+                      if has else None,
+                      water_m3=energy.water_m3 if has else None,
+                      quantities=energy.quantities, coverage=coverage)
 
 
 def _change(now: float, before: float) -> float | None:
@@ -587,9 +596,7 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
     period = period_metrics(store, ledger, institution, profile, start=start, end=until)
     ytd = compliance_for(store, institution, profile, now=until, year=year, ledger=ledger)
     month_periods = whole.until(until).month_periods()
-    points = [_month_point(period_metrics(store, ledger, institution, profile,
-                                          start=mp.start, end=mp.end), f"{mp.first_day:%Y-%m}")
-              for mp in month_periods]
+    points = [_month_point(store, ledger, institution, profile, mp) for mp in month_periods]
     clearances = period.waste.clearances  # manual entries merged with sensor fill drops
     year_p = Period.year(year, tz)
     moves = ledger.hazardous(year_p.start, until)

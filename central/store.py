@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from central.accache import AcDayCache, bump, open_ac_days
 from central.errors import StoreError
 from central.institution import MeterKey
 from central.rollup import Rollup, open_rollup
@@ -47,6 +48,7 @@ from central.storeport import (
     notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, same_text
+from central.sweeps import AcPoints, AcRule
 from protocols.wire import (
     Batch,
     Birth,
@@ -212,6 +214,8 @@ class Store(SqlReads):
                     (str(SCHEMA_VERSION),))
             self._rollup: Rollup | None = open_rollup(self._conn, rollup_timezone,
                                                       readonly=readonly)
+            self.ac_days: AcDayCache | None = open_ac_days(self._conn, self._lock, self.path,
+                                                           readonly=readonly)
         except sqlite3.Error as exc:
             self._conn.close()
             raise StoreError("open", f"{self.path}: {exc}") from exc
@@ -316,6 +320,8 @@ class Store(SqlReads):
         and a batch sees the batches of the same transaction before it."""
         if rows.intervals and self._rollup is not None:
             self._rollup.roll_up(conn, rows.intervals)
+        if rows.samples and self.ac_days is not None:
+            bump(conn, rows.samples)  # central/accache.py: closed days' fingerprints
         before = conn.total_changes
         if rows.samples:
             conn.executemany(_INSERT_SAMPLE, rows.samples)
@@ -440,6 +446,13 @@ class Store(SqlReads):
                     self._conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
             except sqlite3.Error as exc:
                 raise StoreError("query", str(exc)) from exc
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:
+        """The port's AC sweep, whole local days from the per-day cache (central/accache.py)."""
+        if self.ac_days is None:
+            return super().ac_seconds(units, start_ms, end_ms, rule, tz)
+        return self.ac_days.seconds(self.sample_series, units, start_ms, end_ms, rule, tz)
 
     def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Both rollup tables, for tests and diagnostics."""

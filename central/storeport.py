@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from central.institution import MeterKey
+from central.sweeps import AcPoints, AcRule
 from protocols.wire import Batch, Birth, Death, Notice, Record, StreamId
 
 # -- records ------------------------------------------------------------------------
@@ -214,6 +215,9 @@ class StoreReader(Protocol):
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
                       ) -> list[tuple[int, float | int | bool | str]]: ...
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]: ...
 
     # The API's and the dashboard's reads: no caller outside the stores writes SQL.
 

@@ -32,6 +32,7 @@ from datetime import date
 from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
+from central import accache
 from central.institution import MeterKey
 from central.storeport import (
     CommandResult,
@@ -44,6 +45,7 @@ from central.storeport import (
     event_data,
     sums_per_day,
 )
+from central.sweeps import AcPoints, AcRule
 from protocols.wire import Birth, Death, StreamId
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024  # longer payloads are truncated; `size` keeps the original
@@ -459,6 +461,12 @@ class SqlReads(ABC):
             (key.edge, key.device, key.point, start_ms, end_ms))
         decode = self.dialect.decode
         return [(int(r[0]), decode(*r[1:])) for r in [*before, *rows]]
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:
+        """(judged ms, compliant ms) of the AC units over [start_ms, end_ms): the sweep over
+        the raw samples (the SQLite store serves whole days of `tz` from its cache)."""
+        return accache.uncached(self.sample_series, units, start_ms, end_ms, rule)
 
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,

@@ -59,4 +59,8 @@ def test_period_energy_equals_period_metrics(tmp_path: Path) -> None:
             expected = ((pm.energy_kgce, pm.electricity_kwh, pm.water_m3) if point.has_data
                         else (None, None, None))
             assert (point.energy_kgce, point.electricity_kwh, point.water_m3) == expected
+            # The whole row, coverage and quantities included, as from the month's metrics.
+            assert (point.has_data, point.quantities, point.coverage) == (
+                pm.coverage.has_data if pm.coverage is not None else True, pm.quantities,
+                pm.coverage)
     ledger.close()

@@ -23,9 +23,10 @@ def reference_ac_seconds(series: Mapping[str, tuple[Samples, Samples]
                          cooling: Sequence[str], heating: Sequence[str], max_hold_ms: int
                          ) -> tuple[float, float]:
     """`central.metrics.ac_compliance` as it was before the sweep: for every time step the
-    value in force is looked up by scanning the samples from the start (quadratic)."""
+    value in force is looked up by scanning the samples from the start (quadratic). Spans
+    are summed in integer milliseconds, as the sweep does (exact, whatever the cuts)."""
     cool, heat = set(cooling), set(heating)
-    judged = compliant = 0.0
+    judged = compliant = 0
     for unit_series in series.values():
         setpoints, modes = unit_series[0], unit_series[1]
         ons: Samples = unit_series[2] if len(unit_series) > 2 else ()
@@ -54,17 +55,17 @@ def reference_ac_seconds(series: Mapping[str, tuple[Samples, Samples]
             for samples in (setpoints, modes, *((ons,) if ons else ())):
                 last = max((ts for ts, _ in samples if ts <= a), default=a)
                 seg_end = min(seg_end, last + max_hold_ms)
-            span = (seg_end - a) / 1000
+            span = seg_end - a
             if span <= 0:
                 continue
             m = str(mode)
             if m in cool:
                 judged += span
-                compliant += span if float(sp) >= summer_min else 0.0
+                compliant += span if float(sp) >= summer_min else 0
             elif m in heat:
                 judged += span
-                compliant += span if float(sp) <= winter_max else 0.0
-    return judged, compliant
+                compliant += span if float(sp) <= winter_max else 0
+    return judged / 1000, compliant / 1000
 
 
 def _sweep(series: Mapping[str, tuple[Samples, Samples] | tuple[Samples, Samples, Samples]],
