@@ -50,15 +50,16 @@ class LeakingFlow(FlowProfile):
 
     def __init__(self, inner: FlowProfile, t0: float, t1: float, m3h: float) -> None:
         super().__init__(inner.params, calendar=inner.calendar)
+        self.inner = inner  # the ordinary use, integrated on its own
         self.m0, self.m1 = math.floor(t0 / 60), math.floor(t1 / 60)
         self.m3h = m3h
 
     def minute_value(self, minute: int) -> float:
         extra = self.m3h if self.m0 <= minute < self.m1 else 0.0
-        return super().minute_value(minute) + extra
+        return self.inner.minute_value(minute) + extra
 
     def integral(self, t0: float, t1: float) -> float:
-        base = super().integral(t0, t1)
+        base = self.inner.integral(t0, t1)
         overlap = max(0.0, min(t1, self.m1 * 60.0) - max(t0, self.m0 * 60.0))
         return base + self.m3h * overlap / 3600.0
 
