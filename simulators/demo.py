@@ -72,6 +72,7 @@ from simulators.profile import FlowProfile
 from simulators.scenario import build_meters, load_scenario
 
 BEIJING = timezone(timedelta(hours=8))
+DEMO_LATE_AFTER_H = 24.0 * 400  # the uploader's late_after_h in the demo: never within a run
 CENTRAL_USER = "greenguard-central"
 
 
@@ -291,8 +292,11 @@ def _uploader(stack: contextlib.AsyncExitStack, settings: CentralSettings, city_
     stack.callback(store.close)
     state = UploadState(upload_state_path(settings.database, institution.institution.id))
     stack.callback(state.close)
+    # Only periods every meter covered: the hours of the first day before the demo began
+    # have no data, and the uploader would send them as zeros 24 hours after their end.
     return Uploader(TenantReader(store, institution), institution, city, secret, state, clock,
-                    codec=PlatformCodec(wire_settings(city, secret)))
+                    codec=PlatformCodec(wire_settings(city, secret)),
+                    late_after_h=DEMO_LATE_AFTER_H)
 
 
 async def _upload(uploader: Uploader, clock: VirtualClock) -> None:
