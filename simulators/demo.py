@@ -30,6 +30,7 @@ from typing import TextIO
 import yaml
 
 from central.auth import Authenticator, Role, TokenStore, generate_secret
+from central.backend import open_reader
 from central.compliance import ComplianceReport
 from central.config import CentralSettings
 from central.control import create_control_key, public_key_path
@@ -38,21 +39,40 @@ from central.institution import load_institution
 from central.ledger import SqliteLedger
 from central.metrics import compliance_for
 from central.profile import load_profile
+from central.reader import TenantReader
 from central.service import run_central
 from central.store import Store
+from central.upload.city import load_city, read_secret, wire_settings
+from central.upload.state import UploadState, upload_state_path
+from central.upload.uploader import Uploader
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
 from edge.control import load_uplink_signer
 from protocols.clock import VirtualClock
+from protocols.platform.codec import PlatformCodec
 from simulators.broker import demo_broker
 from simulators.classrooms import Classroom, build_classrooms
 from simulators.configs import EDGE_ID, edge_config, institution_config
+from simulators.demo_links import (
+    LEAK_FROM_H,
+    LEAK_HOURS,
+    LEAK_M3H,
+    LEAK_METER,
+    LEAK_RULE,
+    LeakingFlow,
+    WebhookReceiver,
+    city_config,
+    notify_config,
+)
 from simulators.meters import SimulatedMeter
 from simulators.modbus_bus import ModbusDeviceServer
 from simulators.modbus_server import ModbusMeterServer
+from simulators.platform_receiver import PlatformReceiver, ReceiverSettings
+from simulators.profile import FlowProfile
 from simulators.scenario import build_meters, load_scenario
 
 BEIJING = timezone(timedelta(hours=8))
+DEMO_LATE_AFTER_H = 24.0 * 400  # the uploader's late_after_h in the demo: never within a run
 CENTRAL_USER = "greenguard-central"
 
 
@@ -77,6 +97,11 @@ class DemoSummary:
     outbox_left: int
     meters: list[MeterResult] = field(default_factory=list)
     audit_writes: int = 0  # audit.write events stored at the central (the rules' writes)
+    # building -> periods the test platform accepted, and the uploader's backlog there
+    uploads: dict[str, int] = field(default_factory=dict)
+    upload_backlog: dict[str, int] = field(default_factory=dict)
+    notifications: int = 0  # messages the demo's webhook receiver got (one per key)
+    alarms_raised: int = 0  # alarm.* events with state raised stored at the central
     compliance: dict[str, object] = field(default_factory=dict)
     wall_seconds: float = 0.0
 
@@ -137,6 +162,7 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     _fresh(workdir)
     clock = VirtualClock(start, speed=speed)
     meters = build_meters(spec, clock, start)
+    leaking = _burst_pipe(meters, start)
     rooms = build_classrooms(spec, clock, start)
     institution_path = workdir / "institution.yaml"
     # The edge signs its uplink with its own key; the central accepts nothing else under
@@ -169,16 +195,29 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
                                central_public_key=central_public_key,
                                mqtt_username=EDGE_ID, mqtt_password=users[EDGE_ID])
         edge_doc["mqtt"]["signing_key_file"] = str(edge_key)
+        if leaking:  # the rule that notices the burst pipe
+            edge_doc["rules"]["rules"].append(LEAK_RULE)
         _private(workdir / "edge.yaml",  # it holds the edge's MQTT password
                  yaml.safe_dump(edge_doc, allow_unicode=True, sort_keys=False))
         agent = EdgeAgent.create(parse_edge_config(edge_doc, source="edge.yaml"), clock=clock,
                                  base_dir=workdir)
+        # The municipal platform (a test receiver) and the alarm webhook's receiver.
+        local_day = datetime.fromtimestamp(start, BEIJING).date()
+        city_path = city_config(workdir, port=0, start=local_day)
+        platform = await stack.enter_async_context(PlatformReceiver(
+            ReceiverSettings.from_city(city_path), workdir / "platform-received.sqlite"))
+        city_path = city_config(workdir, port=platform.port, start=local_day)
+        hook = await stack.enter_async_context(WebhookReceiver())
+        notify_path = notify_config(workdir, institution=spec.institution.id,
+                                    receiver_url=hook.url,
+                                    dashboard_url=f"http://127.0.0.1:{http_port}")
         secret = generate_secret()
         settings = CentralSettings(
             institution_config=institution_path, database=workdir / "central.sqlite",
             mqtt_host=mqtt.host, mqtt_port=mqtt.port, http_port=http_port,
             auth_secret_file=workdir / "auth.secret", control_key_file=control_key,
-            mqtt_username=CENTRAL_USER, mqtt_password_file=workdir / "mqtt-central.password")
+            mqtt_username=CENTRAL_USER, mqtt_password_file=workdir / "mqtt-central.password",
+            notify_config=notify_path)
         tokens = demo_tokens(settings, workdir, secret)
         stats = IngestStats()
         ready = asyncio.Event()
@@ -198,6 +237,8 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
                   f"(Ctrl-C to stop; admin and viewer tokens in {workdir / 'tokens.json'})",
                   file=out, flush=True)
             edge = tg.create_task(agent.run(), name="edge")
+            uploader = _uploader(stack, settings, city_path, clock)
+            uploading = tg.create_task(_upload(uploader, clock), name="uploader")
             if rooms:  # the people join the clock once the pollers have, not before
                 await agent.wait_started()
             people = _people(tg, rooms, start=start, until=until)
@@ -210,7 +251,13 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
             await _drained(agent, within_s=60)
             summary = _summarise(agent, settings, meters, stats, start=start, until=until,
                                  interval_s=agent.config.interval_s, broker=mqtt.kind)
-            for task in (edge, central, *people):
+            ids = {p.ids.building_id: p.building for p in uploader.plans}
+            summary.uploads = dict.fromkeys(ids.values(), 0)
+            for building_id, _gateway, _time, _items in platform.received():
+                summary.uploads[ids.get(building_id, building_id)] += 1
+            summary.upload_backlog = {s.building: s.backlog for s in uploader.status()}
+            summary.notifications = len(hook.messages)
+            for task in (edge, central, uploading, *people):
                 task.cancel()
         summary.wall_seconds = time.monotonic() - t_wall
         return summary
@@ -222,6 +269,43 @@ def _people(tg: asyncio.TaskGroup, rooms: list[Classroom], *, start: float,
     end = start + 366 * 86_400 if until is None else until
     return [tg.create_task(room.people.run(start, end), name=f"people {room.spec.id}")
             for room in rooms]
+
+
+def _burst_pipe(meters: list[SimulatedMeter], start: float) -> bool:
+    """Give the leak meter (if the scenario has it) a burst pipe a while after the start."""
+    for meter in meters:
+        if meter.meter_id == LEAK_METER and isinstance(meter.profile, FlowProfile):
+            t0 = start + LEAK_FROM_H * 3600
+            meter.profile = LeakingFlow(meter.profile, t0, t0 + LEAK_HOURS * 3600, LEAK_M3H)
+            return True
+    return False
+
+
+def _uploader(stack: contextlib.AsyncExitStack, settings: CentralSettings, city_path: Path,
+              clock: VirtualClock) -> Uploader:
+    """The platform uploader of `greenguard upload`, on the demo's store, state file (the
+    one the API's 上传状态 reads) and clock."""
+    institution = load_institution(settings.institution_config)
+    city = load_city(city_path)
+    secret = read_secret(city.encryption, str(city_path))
+    store = open_reader(settings)
+    stack.callback(store.close)
+    state = UploadState(upload_state_path(settings.database, institution.institution.id))
+    stack.callback(state.close)
+    # Only periods every meter covered: the hours of the first day before the demo began
+    # have no data, and the uploader would send them as zeros 24 hours after their end.
+    return Uploader(TenantReader(store, institution), institution, city, secret, state, clock,
+                    codec=PlatformCodec(wire_settings(city, secret)),
+                    late_after_h=DEMO_LATE_AFTER_H)
+
+
+async def _upload(uploader: Uploader, clock: VirtualClock) -> None:
+    """The uploader's loop as one participant of the clock (time waits for its pass)."""
+    clock.register()
+    try:
+        await uploader.run()
+    finally:
+        clock.unregister()
 
 
 async def _drained(agent: EdgeAgent, *, within_s: float) -> None:
@@ -254,7 +338,10 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
     store = Store(settings.database, readonly=True)
     try:
         counts = store.counts()
-        audits = sum(1 for row in store.rows("events") if row[4] == "audit.write")
+        events = store.rows("events")
+        audits = sum(1 for row in events if row[4] == "audit.write")
+        raised = sum(1 for row in events if str(row[4]).startswith("alarm.")
+                     and json.loads(row[7]).get("state") == "raised")
         sums = store.interval_sums(int(start * 1000), int(end * 1000))
         results = []
         for meter in meters:
@@ -272,7 +359,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
     return DemoSummary(
         sim_start=start, sim_end=end, broker=broker,
         samples_polled=agent.poll_stats.samples, samples_read_back=agent.poll_stats.writes,
-        audit_writes=audits, samples_stored=int(counts.get("samples", 0)),
+        audit_writes=audits, alarms_raised=raised, samples_stored=int(counts.get("samples", 0)),
         intervals_stored=int(counts.get("intervals", 0)),
         outbox_left=agent.outbox.stats().depth,
         meters=results, compliance=report.model_dump(mode="json"))
@@ -287,6 +374,13 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
           f"records stored: {summary.intervals_stored}", file=out)
     print(f"Rules: {summary.audit_writes} audited writes (audit.write) stored at the central",
           file=out)
+    if summary.uploads:
+        accepted = ", ".join(f"{b} {n} (backlog {summary.upload_backlog.get(b, 0)})"
+                             for b, n in summary.uploads.items())
+        print(f"Platform upload: periods accepted by the test platform per building: "
+              f"{accepted}", file=out)
+    print(f"Alarms: {summary.alarms_raised} raised; notifications: {summary.notifications} "
+          f"delivered to the demo's webhook receiver", file=out)
     print(f"\n{'meter':<18}{'central':>14}{'simulator':>14}{'difference':>12}  unit", file=out)
     for m in summary.meters:
         print(f"{m.meter:<18}{m.central:>14.3f}{m.truth:>14.3f}{m.central - m.truth:>12.4f}"

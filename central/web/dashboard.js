@@ -23,6 +23,9 @@
       targets: "年度考核指标", live: "实时", buildings: "各建筑用能",
       items: "分项用电（本月）", rules: "空调与下班后用电（本月）", alarms: "告警",
       waste: "垃圾分类", edges: "采集终端",
+      upload: "上传状态（市级能耗平台）", upload_building: "建筑", upload_last: "最近上传成功的时段",
+      upload_backlog: "待上传时段", upload_error: "最近错误", upload_none: "尚未上传",
+      upload_ok: "无",
       ytd: "累计", projected: "年末预计", target: "目标", prorated: "按期目标",
       no_target: "本年度未设目标", no_data: "尚无数据", met: "达标", not_met: "未达标",
       points: "分", score: "考核得分", provisional: "预计（年度未结束）", final: "全年结果",
@@ -75,6 +78,9 @@
       items: "Electricity by 分项 item (this month)",
       rules: "AC and after-hours use (this month)", alarms: "Alarms",
       waste: "Waste sorting", edges: "Edge agents",
+      upload: "Upload status (municipal energy platform)", upload_building: "Building",
+      upload_last: "Last accepted period", upload_backlog: "Backlog (periods)",
+      upload_error: "Last error", upload_none: "nothing accepted yet", upload_ok: "none",
       ytd: "Year to date", projected: "Projected", target: "Target", prorated: "Pro-rated",
       no_target: "No target set for this year", no_data: "No data yet", met: "Met",
       not_met: "Not met", points: "pts", score: "Score", provisional: "Provisional (year not over)",
@@ -137,6 +143,8 @@
   var live = null;
   var renders = 0;
   var notices = null;  // open alarm episodes of the notifier (null: notifications off)
+  var uploads = null;  // the platform uploader's status (null or configured false: hidden)
+  var uploadsShown = "";  // its table as last rendered (unchanged: the DOM is left alone)
 
   function takeToken() {
     var m = /(?:^#|&)token=([^&]*)/.exec(window.location.hash);
@@ -431,6 +439,40 @@
     }).join("") + '</ul>';
     box.innerHTML = html;
   }
+  // 上传状态 (docs/platform-upload.md): the uploader's state file as the API reads it;
+  // hidden while no uploader has run for the institution.
+  function pollUploads(path) {
+    get(path).then(function (status) {
+      uploads = status;
+      renderUploads();
+      setTimeout(function () { pollUploads(path); }, 10000);
+    }, function () {
+      setTimeout(function () { pollUploads(path); }, 30000);
+    });
+  }
+  function renderUploads() {
+    var section = $("upload-section");
+    if (!section || !uploads) return;
+    section.setAttribute("data-configured", uploads.configured ? "true" : "false");
+    if (!uploads.configured) { section.hidden = true; return; }
+    section.hidden = false;
+    var html = '<div class="scroll"><table><thead><tr><th>' + esc(t("upload_building")) +
+      '</th><th>' + esc(t("upload_last")) + '</th><th>' + esc(t("upload_backlog")) +
+      '</th><th>' + esc(t("upload_error")) + '</th></tr></thead><tbody>';
+    uploads.buildings.forEach(function (b) {
+      var err = b.last_error;
+      html += '<tr data-testid="upload-' + esc(b.building) + '"><td>' + esc(b.building) +
+        '</td><td data-testid="upload-' + esc(b.building) + '-last">' +
+        esc(b.last_accepted === null ? t("upload_none") : localTime(b.last_accepted)) +
+        '</td><td data-testid="upload-' + esc(b.building) + '-backlog">' + num(b.backlog, 0) +
+        '</td><td data-testid="upload-' + esc(b.building) + '-error">' + (err ?
+        '<span class="warn">' + esc(err.operation + " " + err.outcome) + '</span> <small>' +
+        esc(localTime(err.ts)) + ' · ' + esc(err.detail) + '</small>' : esc(t("upload_ok"))) +
+        '</td></tr>';
+    });
+    html += '</tbody></table></div>';
+    if (html !== uploadsShown) { $("upload").innerHTML = html; uploadsShown = html; }
+  }
   function waste(v) {
     var w = v.waste, html = '<b>' + esc(t("bins")) + '</b>';
     if (!w.bins.length) html += empty("bins-empty", "bins_none");
@@ -529,6 +571,7 @@
     details = $("alarms").querySelector("details");
     if (details) details.open = open;
     renderNotices();
+    renderUploads();
     $("waste").innerHTML = waste(view);
     $("edges").innerHTML = edges(view);
     stamp();
@@ -648,6 +691,7 @@
       poll(base + "/live", 2000, function (d) { live = d; renderLive(); });
       pollNotices("api/v1/institutions/" + encodeURIComponent(chosen) +
         "/notify/episodes?open_only=true");
+      pollUploads("api/v1/institutions/" + encodeURIComponent(chosen) + "/upload?limit=1");
     }, function (e) {
       if (!failed(e)) setTimeout(start, 5000);
     });

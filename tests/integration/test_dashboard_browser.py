@@ -42,6 +42,7 @@ from central.notify.notifier import AlarmSignal, Notifier
 from central.notify.queue import NotifyQueue
 from central.profile import load_profile
 from central.store import Store
+from central.upload.state import UploadState, upload_state_path
 from protocols.clock import VirtualClock
 from tests import system
 from tests.conftest import free_port
@@ -57,6 +58,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 DESKTOP = (1280, 900)
 PHONE = (390, 844)
 TOKENS: dict[str, str] = {}  # set by the `fixed` fixture
+FIXED_DB: list[Path] = []  # the `fixed` fixture's store file
 
 
 def _binaries() -> tuple[str, str]:
@@ -290,6 +292,11 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
         if bool(content(before)) == bool(content(after)):
             assert exists(driver, testid) == (not content(after)), testid
     assert text(driver, "edge-edge-1-state") == "在线"
+    # The demo uploads to its own test platform: the 上传状态 panel lists its buildings.
+    for building in ("teaching", "dormitory", "admin"):
+        wait_for(driver, f"document.querySelector('[data-testid=upload-{building}-backlog]')",
+                 timeout=60)
+    assert driver.find_element(By.ID, "upload-section").is_displayed()
 
     # The sparkline refreshes on its own.
     live_as_of = driver.find_element(By.ID, "main").get_attribute("data-live-as-of")
@@ -320,6 +327,7 @@ def fixed(tmp_path: Path) -> Iterator[str]:
     """The central's app over `populate_dashboard`'s store on a frozen clock, with the real
     bearer check: a viewer token for the institution is in the module's `TOKENS`."""
     store = Store(tmp_path / "central.sqlite")
+    FIXED_DB[:] = [tmp_path / "central.sqlite"]
     ledger = SqliteLedger(":memory:")
     populate_dashboard(store, ledger)
     auth = authenticator()
@@ -329,6 +337,7 @@ def fixed(tmp_path: Path) -> Iterator[str]:
                                                           connected=True))
     TOKENS["viewer"] = bearer(auth, "viewer", ["demo-school"])["Authorization"].split()[1]
     app.state.notifier = notified_leak(tmp_path)
+    app.state.upload_database = tmp_path / "central.sqlite"  # no uploader has run yet
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
@@ -362,6 +371,38 @@ def notified_leak(tmp_path: Path) -> Notifier:
                                   building="教学楼", room="101")])
     asyncio.run(notifier.deliver_due())
     return notifier
+
+
+def show_upload_status(driver: WebDriver, base: str, token: str, path: Path) -> None:
+    """Write an uploader state file like `greenguard upload` keeps, wait for the panel,
+    and compare each row with `GET …/upload`."""
+    period_ms = 15 * 60_000
+    first = int(NOW * 1000) // period_ms * period_ms - 8 * period_ms
+    state = UploadState(path)
+    try:
+        for building in ("teaching", "admin"):
+            state.init_cursor(building, first)
+        for k in range(3):
+            state.accept("teaching", first + k * period_ms, f"d{k}", int(NOW * 1000),
+                         period_ms, "continuous", f"seq {k}")
+        state.set_backlog("teaching", 2, int(NOW * 1000))
+        state.log(int(NOW * 1000), "admin", first, "continuous", "refused",
+                  "data continuous refused: ack 'FAIL'")
+        state.set_backlog("admin", 5, int(NOW * 1000))
+    finally:
+        state.close()
+    wait_for(driver, "document.getElementById('upload-section').dataset.configured === 'true'",
+             timeout=60)
+    assert driver.find_element(By.ID, "upload-section").is_displayed()
+    status = api(base, "/api/v1/institutions/demo-school/upload", token)
+    assert {b["building"] for b in status["buildings"]} == {"teaching", "admin"}
+    for b in status["buildings"]:
+        assert text(driver, f"upload-{b['building']}-backlog") == str(b["backlog"])
+    assert text(driver, "upload-teaching-last") != "尚未上传"
+    assert text(driver, "upload-teaching-error") == "无"
+    assert text(driver, "upload-admin-last") == "尚未上传"
+    assert text(driver, "upload-admin-error").startswith("continuous refused")
+    assert "ack 'FAIL'" in text(driver, "upload-admin-error")
 
 
 def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser) -> None:
@@ -421,6 +462,9 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert "已通知" in notice.text
     assert "教学楼 101" in notice.text
     assert text(driver, "bin-bin-1") == "85"
+    # No uploader has run: the 上传状态 panel stays hidden.
+    wait_for(driver, "document.getElementById('upload-section').dataset.configured === 'false'")
+    assert not driver.find_element(By.ID, "upload-section").is_displayed()
     assert text(driver, "clearances-count") == "2"
     assert text(driver, "edge-edge-1-state") == "在线"
     # No birth seen, but heard from 20 s ago: online, as `/edges` says (central/edgehealth.py).
@@ -446,6 +490,10 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert all(b.text.strip() for b in driver.find_elements(By.TAG_NAME, "button")
                if b.is_displayed())
     screenshot(driver, "fixed-desktop-zh", DESKTOP)
+
+    # The uploader's state file appears (one building accepted, one refused): the next poll
+    # shows the panel with the API's figures.
+    show_upload_status(driver, fixed, TOKEN, upload_state_path(FIXED_DB[0], "demo-school"))
 
     switch_to_english(driver)
     assert "Possible leak" in driver.find_element(By.CSS_SELECTOR, '[data-testid="alarm"]').text
