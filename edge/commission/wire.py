@@ -74,6 +74,14 @@ async def timed(call: Callable[[], Awaitable[T]]) -> tuple[T | None, Timed]:
     return result, Timed((time.perf_counter() - started) * 1000, None)
 
 
+async def transact(hub: StreamHub, request: bytes, scanner: Scanner[T], *, device: str,
+                   timeout_s: float, what: str) -> T:
+    """One request and its reply frame under the bus lock, as the agent's polls do."""
+    async with hub.session(Priority.POLL, device=device):
+        return await hub.transact(request, scanner, device=device, timeout_s=timeout_s,
+                                  what=what)
+
+
 async def read_range(hub: ModbusHub, table: Table, address: int, count: int, *, unit: int,
                      timeout_s: float, device: str) -> list[int]:
     """One Modbus read under the bus lock, as the agent's polls do."""
