@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from edge.clockwatch import watch_clock
+from edge.commission.wire import open_hub
 from edge.config import BusConfig, EdgeConfig, ModbusTcpBus, MqttBus, SerialBus, SerialOverTcpBus
 from edge.control import RefusedCommand
 from edge.drivers import registry
 from edge.drivers.base import Driver, WriteResult
-from edge.drivers.hubs import Hub, ModbusTcpHub, StreamHub
-from edge.drivers.links import SerialLink, TcpLink
+from edge.drivers.hubs import Hub
 from edge.drivers.mqtt import MqttHub
 from edge.outbox import Outbox
 from edge.poller import BusScheduler, PollStats
@@ -33,18 +33,8 @@ AnyDriver = Driver[Any, Any]
 
 def build_hub(bus: BusConfig, config: EdgeConfig, *, request_timeout_s: float) -> Hub:
     """The hub of one bus. Nothing connects here: connections open on first use."""
-    if isinstance(bus, ModbusTcpBus):
-        return ModbusTcpHub(bus.id, bus.host, bus.port, timeout_s=request_timeout_s,
-                            frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes)
-    if isinstance(bus, SerialOverTcpBus):
-        return StreamHub(bus.id, TcpLink(bus.host, bus.port), transport=bus.transport,
-                         frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes,
-                         connect_timeout_s=max(request_timeout_s, 1.0))
-    if isinstance(bus, SerialBus):
-        link = SerialLink(bus.device, baudrate=bus.baudrate, parity=bus.parity,
-                          stopbits=bus.stopbits)
-        return StreamHub(bus.id, link, transport=bus.transport, frame_gap_s=bus.gap_s,
-                         max_pending_writes=bus.max_pending_writes)
+    if isinstance(bus, ModbusTcpBus | SerialOverTcpBus | SerialBus):
+        return open_hub(bus, timeout_s=request_timeout_s)
     assert isinstance(bus, MqttBus)
     return MqttHub(bus.id, bus.host, bus.port, client_id=f"gg-{config.edge_id}-{bus.id}",
                    username=bus.username, password=bus.password, keepalive_s=bus.keepalive_s,

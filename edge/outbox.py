@@ -233,13 +233,15 @@ class Outbox:
         if not records and not meter_states:
             return []
         self._retry_delete()
-        free = self._free_bytes()
+        space = self._space()  # once per append: a statvfs and a PRAGMA
+        free = sum(space)
         if self.disk_status.pressure and self._pressure_over(free, created):
             self._end_pressure(created, free)
-        elif not self.disk_status.pressure and self._short_of_space():
+        elif not self.disk_status.pressure and self._short_of_space(space):
             self._checkpoint()  # the WAL's space counts as free once it is truncated
-            free = self._free_bytes()
-            if self._short_of_space():
+            space = self._space()
+            free = sum(space)
+            if self._short_of_space(space):
                 self._start_pressure(created, free, f"free space {free} B below the "
                                                     f"high-water mark {self.min_free_bytes} B")
         if self.disk_status.pressure:
@@ -313,8 +315,8 @@ class Outbox:
             fs = 0
         return fs, int(freelist) * int(self._page_size)
 
-    def _short_of_space(self) -> bool:
-        fs, pages = self._space()
+    def _short_of_space(self, space: tuple[int, int]) -> bool:
+        fs, pages = space
         return fs + pages < self.min_free_bytes or fs < self._journal_limit // 2
 
     def _pressure_over(self, free: int, now: float) -> bool:

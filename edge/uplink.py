@@ -22,7 +22,7 @@ import aiomqtt
 
 from edge.config import EdgeConfig
 from edge.control import ControlGate, RefusedCommand, load_uplink_signer
-from edge.errors import EdgeError, OutboxError
+from edge.errors import EdgeError
 from edge.outbox import Outbox, OutboxRow
 from protocols.clock import Clock
 from protocols.errors import WireError
@@ -56,7 +56,6 @@ class UplinkStats:
     acks: int = 0
     bad_acks: int = 0
     refused_publishes: int = 0  # MQTT 5 PUBACK with a failure reason code (e.g. ACL)
-    ack_write_errors: int = 0  # acks the outbox could not record (disk full): rows kept
     disk_reports: int = 0  # births republished to report a disk status change
     commands: int = 0  # commands handed to the agent
     bad_commands: int = 0  # malformed payloads on the cmd topic
@@ -266,12 +265,8 @@ class Uplink:
             # moved) must not delete rows the central has not received.
             upto = min(ack.upto, self._handed_upto)
             if upto > self.outbox.acked_upto:
-                try:
-                    self.outbox.ack(upto)
-                except OutboxError as exc:
-                    self.stats.ack_write_errors += 1
-                    log.warning("%s", exc)
-                    continue
+                # Never raises: a delete the disk cannot take is retried by the outbox.
+                self.outbox.ack(upto)
                 self._acked.set()
 
     # -- disk pressure, out of band (edge/diskguard.py) ----------------------------------

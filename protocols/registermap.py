@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import itertools
 import math
 import struct
@@ -106,14 +107,28 @@ def shortest_float32(number: float) -> str:
     return f"{number:.9g}"
 
 
+@functools.cache
+def _power_of_ten(scale: float) -> int | None:
+    """k when `scale` as written is exactly 10^k (0.1 → -1, 1000.0 → 3), else None."""
+    sign, digits, exponent = Decimal(repr(scale)).normalize().as_tuple()
+    if sign == 0 and digits == (1,) and isinstance(exponent, int):
+        return exponent
+    return None
+
+
 def clean_decimal(number: float, dtype: DataType, scale: float, offset: float) -> float:
     """`number × scale + offset` without binary noise: kW → W of 2.7278 is 2727.8, not
     2727.7999999999997. The register's resolution is the decimal scale (0.1 → one
     decimal) for integers and the float32's shortest decimal for floats; the arithmetic
     is done in decimal, so the result is the nearest double to the exact value."""
     text = shortest_float32(number) if dtype is DataType.FLOAT32 else str(int(number))
-    if scale == 1.0 and offset == 0.0:
-        return float(text)
+    if offset == 0.0:
+        if scale == 1.0:
+            return float(text)
+        exponent = _power_of_ten(scale)
+        if exponent is not None:  # 0.1, 0.01, 1000: the exact decimal is text × 10^k
+            mantissa, _, shift = text.partition("e")  # 1.4e-15 is a shortest float32
+            return float(f"{mantissa}e{int(shift or 0) + exponent}")
     exact = Decimal(text) * Decimal(repr(scale)) + Decimal(repr(offset))
     return float(exact)
 

@@ -95,8 +95,10 @@ def configure_logging(command: str, verbose: int, quiet: int) -> None:
         logging.getLogger(name).setLevel(own)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def build_parser(args: Sequence[str]) -> tuple[argparse.ArgumentParser, Handler | None]:
+    """The parser for this command line, with the chosen subcommand's arguments (only its
+    module is imported), and that subcommand's handler (None when no command is named)."""
+    args = list(args)
     verbosity = verbosity_options()
     parser = argparse.ArgumentParser(
         prog="greenguard", parents=[verbosity],
@@ -115,6 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler = _role(SUBCOMMANDS.get((name, after[0] if after else ""), module),
                             sub_parser)
     _accept_verbosity_everywhere(parser, verbosity)
+    return parser, handler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    parser, handler = build_parser(args)
     ns = parser.parse_args(args)
     configure_logging(ns.command, getattr(ns, "verbose", 0), getattr(ns, "quiet", 0))
     assert handler is not None  # argparse rejected unknown commands already

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from edge.commission.wire import (
     Capture,
@@ -22,21 +21,20 @@ from edge.commission.wire import (
     open_hub,
     read_range,
     timed,
+    transact,
 )
 from edge.config import EdgeConfig, ModbusTcpBus, SerialBus, SerialOverTcpBus
-from edge.drivers.base import DeviceConfig, Priority
+from edge.drivers.base import DeviceConfig
 from edge.drivers.cjt188 import METER_TYPES, Cjt188Config
 from edge.drivers.cjt188 import reply_scanner as cjt188_scanner
 from edge.drivers.dlt645 import Dlt645Config
 from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
-from edge.drivers.hubs import ModbusHub, Scanner, StreamHub
+from edge.drivers.hubs import ModbusHub, StreamHub
 from edge.drivers.modbus import ModbusConfig
 from edge.errors import DeviceError, DeviceTimeoutError
 from protocols import cjt188, dlt645
 from protocols.errors import DecodeError, DeviceReplyError, FrameError, RegisterMapError
 from protocols.registermap import PointValue, RegisterMap
-
-T = TypeVar("T")
 
 GIVE_UP_AFTER_TIMEOUTS = 2
 
@@ -150,15 +148,10 @@ async def _dlt645(dev: Dlt645Config, hub: StreamHub, timeout_s: float) -> list[P
     address = dev.address
     if address == "auto":
         capture = Capture()
-
-        async def discover() -> dlt645.Frame:
-            async with hub.session(Priority.POLL, device=dev.id):
-                return await hub.transact(
-                    dlt645.encode_read_address(preamble=dev.preamble),
-                    capture.wrap(dlt645_scanner(dlt645.Control.READ_ADDRESS)), device=dev.id,
-                    timeout_s=timeout_s, what="read address")
-
-        frame, t = await timed(discover)
+        frame, t = await timed(functools.partial(
+            transact, hub, dlt645.encode_read_address(preamble=dev.preamble),
+            capture.wrap(dlt645_scanner(dlt645.Control.READ_ADDRESS)), device=dev.id,
+            timeout_s=timeout_s, what="read address"))
         if frame is None:
             reason = t.error.reason if t.error else "no answer"
             return [PointResult("address", "read address AAAAAAAAAAAA", "", None, "", t.ms,
@@ -176,7 +169,7 @@ async def _dlt645(dev: Dlt645Config, hub: StreamHub, timeout_s: float) -> list[P
             continue
         capture = Capture()
         frame, t = await timed(functools.partial(
-            _transact, hub, dlt645.encode_read(address, item.di, preamble=dev.preamble),
+            transact, hub, dlt645.encode_read(address, item.di, preamble=dev.preamble),
             capture.wrap(dlt645_scanner(dlt645.Control.READ_DATA)), device=dev.id,
             timeout_s=timeout_s, what=f"read DI {item.di:08X}"))
         if frame is None:
@@ -203,13 +196,9 @@ async def _cjt188(dev: Cjt188Config, hub: StreamHub, timeout_s: float) -> list[P
     capture = Capture()
     request = cjt188.encode_read(dev.address, meter_type=METER_TYPES[dev.meter_type], ser=1,
                                  di_swapped=dev.di_swapped, preamble=dev.preamble)
-
-    async def ask() -> cjt188.Frame:
-        async with hub.session(Priority.POLL, device=dev.id):
-            return await hub.transact(request, capture.wrap(cjt188_scanner()), device=dev.id,
-                                      timeout_s=timeout_s, what="read 901F")
-
-    frame, t = await timed(ask)
+    frame, t = await timed(functools.partial(
+        transact, hub, request, capture.wrap(cjt188_scanner()), device=dev.id,
+        timeout_s=timeout_s, what="read 901F"))
     points = list(dev.selected_points())
     if frame is None:
         reason = t.error.reason if t.error else "no answer"
@@ -231,13 +220,6 @@ async def _cjt188(dev: Cjt188Config, hub: StreamHub, timeout_s: float) -> list[P
                                "(same answer)", None if error else values[p.name], p.unit,
                                t.ms if i == 0 else None, error))
     return out
-
-
-async def _transact(hub: StreamHub, request: bytes, scanner: Scanner[T], *, device: str,
-                    timeout_s: float, what: str) -> T:
-    async with hub.session(Priority.POLL, device=device):
-        return await hub.transact(request, scanner, device=device, timeout_s=timeout_s,
-                                  what=what)
 
 
 def _title(dev: DeviceConfig, bus: WiredBus) -> str:

@@ -7,11 +7,11 @@ reading is plausible (a voltage of 230.1 as float32 ABCD, not 1.5e-39 as CDAB).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
-from edge.commission.wire import Capture, hexbytes, hexregs, timed
-from edge.drivers.base import Priority
+from edge.commission.wire import Capture, hexbytes, hexregs, read_range, timed, transact
 from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
 from edge.drivers.hubs import ModbusHub, StreamHub
 from edge.errors import DeviceError
@@ -69,11 +69,8 @@ def decodings(registers: list[int], *, types: list[DataType] | None = None,
 async def read_registers(hub: ModbusHub, *, unit: int, table: Table, address: int,
                          count: int, timeout_s: float) -> tuple[list[int] | None, float,
                                                                 DeviceError | None]:
-    async def ask() -> list[int]:
-        async with hub.session(Priority.POLL, device=f"unit {unit}"):
-            return await hub.modbus_read(table, address, count, unit=unit,
-                                         device=f"unit {unit}", timeout_s=timeout_s)
-    raw, t = await timed(ask)
+    raw, t = await timed(functools.partial(read_range, hub, table, address, count, unit=unit,
+                                           timeout_s=timeout_s, device=f"unit {unit}"))
     return raw, t.ms, t.error
 
 
@@ -106,27 +103,19 @@ async def read_di(hub: StreamHub, *, address: str, di: int, preamble: bool,
     """One DL/T 645-2007 read (11H) of `di` from `address` (`auto`: the read-address
     broadcast first; only with one meter on the bus)."""
     if address == "auto":
-        async def discover() -> dlt645.Frame:
-            async with hub.session(Priority.POLL, device="dlt645"):
-                return await hub.transact(dlt645.encode_read_address(preamble=preamble),
-                                          dlt645_scanner(dlt645.Control.READ_ADDRESS),
-                                          device="dlt645", timeout_s=timeout_s,
-                                          what="read address")
-        frame, t = await timed(discover)
+        frame, t = await timed(functools.partial(
+            transact, hub, dlt645.encode_read_address(preamble=preamble),
+            dlt645_scanner(dlt645.Control.READ_ADDRESS), device="dlt645",
+            timeout_s=timeout_s, what="read address"))
         if frame is None:
             return DiReading("auto", di, b"", b"", t.ms, None, b"",
                              t.error.reason if t.error else "no answer")
         address = dlt645.decode_address_reply(frame)
     request = dlt645.encode_read(address, di, preamble=preamble)
     capture = Capture()
-
-    async def ask() -> dlt645.Frame:
-        async with hub.session(Priority.POLL, device=address):
-            return await hub.transact(request, capture.wrap(
-                dlt645_scanner(dlt645.Control.READ_DATA)), device=address,
-                timeout_s=timeout_s, what=f"read DI {di:08X}")
-
-    frame, t = await timed(ask)
+    frame, t = await timed(functools.partial(
+        transact, hub, request, capture.wrap(dlt645_scanner(dlt645.Control.READ_DATA)),
+        device=address, timeout_s=timeout_s, what=f"read DI {di:08X}"))
     if frame is None:
         return DiReading(address, di, request, b"", t.ms, None, b"",
                          t.error.reason if t.error else "no answer")

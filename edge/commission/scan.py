@@ -24,8 +24,8 @@ from edge.commission.wire import (
     open_hub,
     read_range,
     timed,
+    transact,
 )
-from edge.drivers.base import Priority
 from edge.drivers.cjt188 import reply_scanner as cjt188_scanner
 from edge.drivers.dlt645 import reply_scanner as dlt645_scanner
 from edge.drivers.hubs import ModbusHub, StreamHub
@@ -229,13 +229,10 @@ async def scan_dlt645(bus: WiredBus, *, timeout_s: float, preamble: bool = True
     assert isinstance(hub, StreamHub)
     capture = Capture()
     try:
-        async def broadcast() -> dlt645.Frame:
-            async with hub.session(Priority.POLL, device="dlt645"):
-                return await hub.transact(
-                    dlt645.encode_read_address(preamble=preamble),
-                    capture.wrap(dlt645_scanner(dlt645.Control.READ_ADDRESS)),
-                    device="dlt645", timeout_s=timeout_s, what="read address AAAAAAAAAAAA")
-        frame, t = await timed(broadcast)
+        frame, t = await timed(functools.partial(
+            transact, hub, dlt645.encode_read_address(preamble=preamble),
+            capture.wrap(dlt645_scanner(dlt645.Control.READ_ADDRESS)), device="dlt645",
+            timeout_s=timeout_s, what="read address AAAAAAAAAAAA"))
         if frame is None:
             reason = (_BROADCAST_HELP if isinstance(t.error, DeviceTimeoutError)
                       else t.error.reason if t.error else "no answer")
@@ -247,14 +244,10 @@ async def scan_dlt645(bus: WiredBus, *, timeout_s: float, preamble: bool = True
                                 error=str(getattr(exc, "reason", exc)))
         found = AddressFound(bus, "dlt645", address, t.ms, capture.raw)
         di = 0x00010000
-
-        async def energy() -> dlt645.Frame:
-            async with hub.session(Priority.POLL, device=address):
-                return await hub.transact(dlt645.encode_read(address, di, preamble=preamble),
-                                          dlt645_scanner(dlt645.Control.READ_DATA),
-                                          device=address, timeout_s=timeout_s,
-                                          what="read DI 00010000")
-        reply, t2 = await timed(energy)
+        reply, t2 = await timed(functools.partial(
+            transact, hub, dlt645.encode_read(address, di, preamble=preamble),
+            dlt645_scanner(dlt645.Control.READ_DATA), device=address, timeout_s=timeout_s,
+            what="read DI 00010000"))
         if reply is None:
             found.check = f"read DI 00010000: {t2.error.reason if t2.error else 'no answer'}"
         else:
@@ -281,13 +274,10 @@ async def scan_cjt188(bus: WiredBus, *, timeout_s: float, preamble: bool = True
         return frame, used
 
     try:
-        async def broadcast() -> cjt188.Frame:
-            async with hub.session(Priority.POLL, device="cjt188"):
-                return await hub.transact(cjt188.encode_read_address(preamble=preamble),
-                                          capture.wrap(address_scanner), device="cjt188",
-                                          timeout_s=timeout_s,
-                                          what="read address AAAAAAAAAAAAAA")
-        frame, t = await timed(broadcast)
+        frame, t = await timed(functools.partial(
+            transact, hub, cjt188.encode_read_address(preamble=preamble),
+            capture.wrap(address_scanner), device="cjt188", timeout_s=timeout_s,
+            what="read address AAAAAAAAAAAAAA"))
         if frame is None:
             reason = (_BROADCAST_HELP if isinstance(t.error, DeviceTimeoutError)
                       else t.error.reason if t.error else "no answer")
@@ -298,14 +288,10 @@ async def scan_cjt188(bus: WiredBus, *, timeout_s: float, preamble: bool = True
             return AddressFound(bus, "cjt188", None, t.ms, capture.raw,
                                 error=str(getattr(exc, "reason", exc)))
         found = AddressFound(bus, "cjt188", address, t.ms, capture.raw, meter_type)
-
-        async def volume() -> cjt188.Frame:
-            async with hub.session(Priority.POLL, device=address):
-                return await hub.transact(
-                    cjt188.encode_read(address, meter_type=meter_type, ser=1,
-                                       preamble=preamble),
-                    cjt188_scanner(), device=address, timeout_s=timeout_s, what="read 901F")
-        reply, t2 = await timed(volume)
+        reply, t2 = await timed(functools.partial(
+            transact, hub, cjt188.encode_read(address, meter_type=meter_type, ser=1,
+                                              preamble=preamble),
+            cjt188_scanner(), device=address, timeout_s=timeout_s, what="read 901F"))
         if reply is None:
             found.check = f"read 901F: {t2.error.reason if t2.error else 'no answer'}"
         else:

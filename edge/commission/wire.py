@@ -21,16 +21,19 @@ WiredBus = ModbusTcpBus | SerialOverTcpBus | SerialBus
 
 
 def open_hub(bus: WiredBus, *, timeout_s: float) -> ModbusHub:
-    """The hub the agent would build for `bus` (nothing connects until the first request)."""
+    """The hub of a wired bus, the agent's (`edge.agent.build_hub`) and the commissioning
+    commands' alike. Nothing connects until the first request."""
     if isinstance(bus, ModbusTcpBus):
         return ModbusTcpHub(bus.id, bus.host, bus.port, timeout_s=timeout_s,
-                            frame_gap_s=bus.gap_s)
+                            frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes)
     if isinstance(bus, SerialOverTcpBus):
         return StreamHub(bus.id, TcpLink(bus.host, bus.port), transport=bus.transport,
-                         frame_gap_s=bus.gap_s, connect_timeout_s=max(timeout_s, 1.0))
+                         frame_gap_s=bus.gap_s, max_pending_writes=bus.max_pending_writes,
+                         connect_timeout_s=max(timeout_s, 1.0))
     link = SerialLink(bus.device, baudrate=bus.baudrate, parity=bus.parity,
                       stopbits=bus.stopbits)
-    return StreamHub(bus.id, link, transport=bus.transport, frame_gap_s=bus.gap_s)
+    return StreamHub(bus.id, link, transport=bus.transport, frame_gap_s=bus.gap_s,
+                     max_pending_writes=bus.max_pending_writes)
 
 
 def describe(bus: WiredBus) -> str:
@@ -69,6 +72,14 @@ async def timed(call: Callable[[], Awaitable[T]]) -> tuple[T | None, Timed]:
     except DeviceError as exc:
         return None, Timed((time.perf_counter() - started) * 1000, exc)
     return result, Timed((time.perf_counter() - started) * 1000, None)
+
+
+async def transact(hub: StreamHub, request: bytes, scanner: Scanner[T], *, device: str,
+                   timeout_s: float, what: str) -> T:
+    """One request and its reply frame under the bus lock, as the agent's polls do."""
+    async with hub.session(Priority.POLL, device=device):
+        return await hub.transact(request, scanner, device=device, timeout_s=timeout_s,
+                                  what=what)
 
 
 async def read_range(hub: ModbusHub, table: Table, address: int, count: int, *, unit: int,

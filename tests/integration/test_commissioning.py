@@ -20,7 +20,7 @@ import yaml
 from edge.config import parse_edge_config
 from protocols import dlt645
 from protocols.clock import VirtualClock
-from protocols.registermap import load_register_map
+from protocols.registermap import Table, load_register_map
 from simulators.site import CJT188_ADDRESS, DLT645_ADDRESS, RTU_BAUDRATE, Site, serving
 from tests.integration.devsim import START
 
@@ -210,3 +210,40 @@ async def test_edge_without_config_still_says_so(tmp_path: Path) -> None:
                                  "--baudrate", "9601", cwd=tmp_path)
     assert code == 2
     assert "--baudrate: must be one of" in out
+
+
+async def test_the_documented_options_not_run_above(site: Site, tmp_path: Path) -> None:
+    """docs/devices/commissioning.md's `probe --device`, `read modbus --type --scale`,
+    `read dlt645 --meter auto` and `scan modbus --transport --register`, each run once."""
+    gw = port(site.endpoints()["gateway"])
+    config = write_config(tmp_path, site.edge_config())
+    code, out = await greenguard("edge", "probe", "--config", str(config), "--device",
+                                 "main-sdm120", "--device", "canteen-water", cwd=tmp_path)
+    assert code == 0, out  # the failing devices were left out
+    assert [line.split()[0] for line in out.splitlines() if not line.startswith(" ")] == [
+        "main-sdm120", "canteen-water", "2"]
+    assert out.splitlines()[-1] == "2 devices, 10 points: 10 good, 0 failed"
+
+    code, out = await greenguard("edge", "read", "modbus", "--host", "127.0.0.1", "--port",
+                                 gw, "--unit", "2", "--table", "input", "--address", "0x0156",
+                                 "--type", "float32", "--scale", "1000", cwd=tmp_path)
+    assert code == 0, out
+    assert [out.count(t) for t in ("float32", "uint32", "int32", "int16")] == [4, 0, 0, 0]
+    assert "float32 byte_order=big word_order=big        88231500\n" in out  # 88231.5 × 1000
+
+    code, out = await greenguard("edge", "read", "dlt645", "--host", "127.0.0.1", "--port",
+                                 port(site.endpoints()["dlt645"]), "--meter", "auto",
+                                 cwd=tmp_path)
+    assert code == 0, out
+    assert out.startswith(f"meter {DLT645_ADDRESS}  DI 00010000 (energy_import_kwh, kWh)")
+    energy = site.dlt645.register_value(dlt645.ITEMS_BY_POINT["energy_import_kwh"], START)
+    assert f"value    {energy:.10g} kWh" in out
+
+    code, out = await greenguard("edge", "scan", "modbus", "--host", "127.0.0.1", "--port", gw,
+                                 "--transport", "modbus_tcp", "--register", "input:0x0048",
+                                 "--units", "1-2", "--timeout", "0.3", cwd=tmp_path)
+    assert code == 0, out
+    assert "(modbus_tcp): read input 0x0048+1" in out.splitlines()[0]
+    energy_hi = site.meters["sdm120"].read(Table.INPUT, 0x0048, 1)[0]
+    assert f"unit   1: answers [{energy_hi:04X}]" in out
+    assert "found 2 unit(s): 1, 2; 0 silent" in out

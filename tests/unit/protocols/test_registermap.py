@@ -7,6 +7,7 @@ import copy
 import itertools
 import math
 import struct
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from protocols.registermap import (
     RegisterMap,
     Table,
     builtin_models,
+    clean_decimal,
     load_register_map,
     parse_register_map,
     plan_reads,
@@ -286,6 +288,22 @@ def test_kw_to_w_gives_clean_decimals() -> None:
     assert ddsu.decode(spec, list(struct.unpack(">HH", struct.pack(">f", 2.7278)))) == 2727.8
     regmap, scaled = _one_point_map("uint32", scale=0.1)
     assert regmap.decode(scaled, [0x0001, 0xE241]) == 12345.7  # not 12345.699999999999
+
+
+@given(st.integers(min_value=0, max_value=2**32 - 1),
+       st.sampled_from([0.0001, 0.001, 0.01, 0.1, 10.0, 1000.0, 0.5, 2.5]))
+def test_clean_decimal_power_of_ten_shortcut_matches_decimal_arithmetic(
+        bits: int, scale: float) -> None:
+    """The exponent shift used for 10^k scales gives the same double as the exact decimal
+    product (float32 decimals in exponent notation included)."""
+    (value,) = struct.unpack(">f", struct.pack(">I", bits))
+    if not math.isfinite(value):
+        return
+    exact = float(Decimal(shortest_float32(value)) * Decimal(repr(scale)))
+    assert clean_decimal(value, DataType.FLOAT32, scale, 0.0) == exact
+    integer = float(bits - 2**31)
+    assert clean_decimal(integer, DataType.INT32, scale, 0.0) == float(
+        Decimal(int(integer)) * Decimal(repr(scale)))
 
 
 @given(orders, orders, st.floats(width=32, allow_nan=False, allow_infinity=False))
