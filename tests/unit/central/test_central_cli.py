@@ -58,11 +58,13 @@ def test_control_key_and_mqtt_login_flags(tmp_path: Path) -> None:
     password.chmod(0o600)
     args = parse("--config", str(tmp_path / "x.yaml"), "--control-key",
                  str(tmp_path / "keys" / "control.key"), "--mqtt-username", "central",
-                 "--mqtt-password-file", str(password))
+                 "--mqtt-password-file", str(password), "--notify-config",
+                 str(tmp_path / "notify.yaml"))
     settings = load_settings(**{k: getattr(args, k, None) for k in cli._SETTINGS})
     assert settings.control_key_path == tmp_path / "keys" / "control.key"
     assert settings.mqtt_username == "central"
     assert settings.mqtt_secret() == "s3cret-pw"
+    assert settings.notify_config == tmp_path / "notify.yaml"  # docs/notifications.md
     signer = load_signer(settings.control_key_path)  # created at first start, 0600
     assert (tmp_path / "keys" / "control.key").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "keys" / "control.pub").read_text().strip() == signer.public_key
