@@ -65,10 +65,7 @@ CENTRAL_EDGE = "@central"
 def configured_edges(institution: InstitutionConfig) -> frozenset[str]:
     """Every edge an institution file names: meters, AC units, bins, plugs, `edges` and
     `edge_keys`."""
-    return frozenset([*(m.edge for m in institution.meters),
-                      *(a.edge for a in institution.ac_units),
-                      *(b.edge for b in institution.bins),
-                      *(p.edge for p in institution.plugs),
+    return frozenset([*(edge for edge, *_ in institution.placed_devices()),
                       *institution.edges, *institution.edge_keys])
 
 

@@ -153,12 +153,8 @@ class CentralSettings(BaseSettings):
     def mqtt_secret(self) -> str | None:
         """The MQTT password, read at start; None without one."""
         if self.mqtt_password_file is not None:
-            try:
-                return self.mqtt_password_file.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ConfigError("settings", [("mqtt_password_file",
-                                                str(self.mqtt_password_file),
-                                                f"cannot read: {exc}")]) from None
+            # Mode 0600 or stricter, not empty, not YAML (central/secretfile.py).
+            return read_secret_file(self.mqtt_password_file, "mqtt_password_file")
         return None if self.mqtt_password is None else self.mqtt_password.get_secret_value()
 
     @property

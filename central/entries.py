@@ -267,10 +267,6 @@ def iter_csv(data: bytes | BinaryIO, source: str) -> tuple[str, Iterator[dict[st
     return encoding, _capped(rows(), source)
 
 
-def parse_csv(data: bytes | BinaryIO, source: str) -> list[dict[str, Any]]:
-    return list(iter_csv(data, source)[1])
-
-
 def check_xlsx_zip(f: BinaryIO, source: str) -> None:
     """Refuse a workbook whose members unpack to far more than a spreadsheet needs (a zip
     bomb: 334 kB that unpack to a million rows), from the zip directory, before parsing.
@@ -345,13 +341,6 @@ def import_rows(ledger: Ledger, kind: EntryKind, data: bytes | BinaryIO, fmt: st
     entries = validate_entries(kind, rows, institution, profile, source=source,
                                ledger=ledger)
     return ImportResult(ledger.put(kind, entries), len(entries), encoding)
-
-
-def import_file(ledger: Ledger, kind: EntryKind, data: bytes | BinaryIO, fmt: str,
-                institution: InstitutionConfig, profile: CoefficientProfile, *,
-                source: str) -> PutResult:
-    """Validate every row, then store all in one transaction, or raise `EntryError`."""
-    return import_rows(ledger, kind, data, fmt, institution, profile, source=source).put
 
 
 def add_entries(ledger: Ledger, kind: EntryKind, rows: Sequence[Mapping[str, Any]],

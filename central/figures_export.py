@@ -167,6 +167,7 @@ def figures_points(reader: StoreReader, institution: InstitutionConfig,
 
 
 STATUS_LOOKBACK_S = 2 * 86400.0
+QUARTER_MS = 900_000
 
 
 def status_points(reader: StoreReader, institution: InstitutionConfig, *,
@@ -225,14 +226,24 @@ class FiguresPublisher:
     _again: dict[str, set[date]] = field(default_factory=dict)
     # Ingest marks days from its worker thread while `publish` runs in another.
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _tenants_of: dict[str, list[Tenancy]] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for t in self.tenants:
+            for edge in edges_of(t.institution):
+                self._tenants_of.setdefault(edge, []).append(t)
 
     def touch(self, edge: str, timestamps_ms: Iterable[int]) -> None:
-        stamps = list(timestamps_ms)
-        for t in self.tenants:
-            if edge not in edges_of(t.institution):
-                continue
+        # Per ingested batch: the stamps collapse to quarter hours first (every UTC offset
+        # is a multiple of 15 minutes, so a quarter hour lies in one local day), and the
+        # tenants' edges are computed once, not per batch.
+        quarters = {ms // QUARTER_MS for ms in timestamps_ms}
+        if not quarters:
+            return
+        for t in self._tenants_of.get(edge, ()):
             tz = t.institution.institution.tz
-            touched = {datetime.fromtimestamp(ms / 1000, tz).date() for ms in stamps}
+            touched = {datetime.fromtimestamp(q * QUARTER_MS / 1000, tz).date()
+                       for q in quarters}
             with self._lock:
                 self.dirty.setdefault(t.institution.institution.id, set()).update(touched)
 

@@ -443,6 +443,14 @@ class InstitutionConfig(_Model):
     def main_meters(self) -> list[Meter]:
         return [m for m in self.meters if m.role is MeterRole.MAIN]
 
+    def placed_devices(self) -> list[tuple[str, str, str, str | None]]:
+        """(edge, device, building, room) of every configured device: meters and AC
+        units (room: their zone), plugs and bins (room: their name)."""
+        return ([(m.edge, m.device, m.building, m.zone) for m in self.meters]
+                + [(a.edge, a.device, a.building, a.zone) for a in self.ac_units]
+                + [(p.edge, p.device, p.building, p.name) for p in self.plugs]
+                + [(b.edge, b.device, b.building, b.name) for b in self.bins])
+
 
 def parse_institution(data: Any, source: str = "<institution>") -> InstitutionConfig:
     if not isinstance(data, dict):

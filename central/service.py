@@ -101,6 +101,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     loaded, secret = load_checked(settings)
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
+    mqtt_password = settings.mqtt_secret()  # read once, and a bad file fails before I/O
     closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenStore
                   | CommandBook | Notifier] = []
     try:
@@ -136,7 +137,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                                f"{settings.mqtt_client_id}-cmd",
                                keepalive_s=settings.mqtt_keepalive_s, tls=tls, signer=signer,
                                username=settings.mqtt_username,
-                               password=settings.mqtt_secret())
+                               password=mqtt_password)
         telemetry: TelemetryStore | None = None
         publisher: FiguresPublisher | None = None
         if settings.telemetry is not None and telemetry_token is not None:
@@ -177,7 +178,7 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
                               keepalive_s=settings.mqtt_keepalive_s,
                               tls=tls, share_group=settings.mqtt_share_group,
                               username=settings.mqtt_username,
-                              password=settings.mqtt_secret())
+                              password=mqtt_password)
         subscribed = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(run_ingest(ingestor, options, subscribed=subscribed,

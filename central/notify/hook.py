@@ -36,12 +36,7 @@ class Places:
         for cfg in institutions:
             iid = cfg.institution.id
             names = {b.id: b.name for b in cfg.buildings}
-            items: list[tuple[str, str, str, str | None]] = []
-            items += [(m.edge, m.device, m.building, m.zone) for m in cfg.meters]
-            items += [(a.edge, a.device, a.building, a.zone) for a in cfg.ac_units]
-            items += [(p.edge, p.device, p.building, p.name) for p in cfg.plugs]
-            items += [(b.edge, b.device, b.building, b.name) for b in cfg.bins]
-            for edge, device, building, room in items:
+            for edge, device, building, room in cfg.placed_devices():
                 self.by_edge.setdefault(edge, iid)
                 self.by_device.setdefault((edge, device), Place(
                     iid, names.get(building, building), room, building))

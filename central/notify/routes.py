@@ -176,10 +176,7 @@ def get_mutes(n: ReadDep, iid: str) -> list[dict[str, Any]]:
 def configured_devices(institution: InstitutionConfig) -> dict[str, frozenset[str]]:
     """The institution's devices by edge: its meters, AC units, plugs and bins."""
     by_edge: dict[str, set[str]] = {}
-    for edge, device in ([(m.edge, m.device) for m in institution.meters]
-                         + [(a.edge, a.device) for a in institution.ac_units]
-                         + [(p.edge, p.device) for p in institution.plugs]
-                         + [(b.edge, b.device) for b in institution.bins]):
+    for edge, device, _building, _room in institution.placed_devices():
         by_edge.setdefault(edge, set()).add(device)
     return {edge: frozenset(devices) for edge, devices in by_edge.items()}
 

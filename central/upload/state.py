@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from central.sqlitefile import open_file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS accepted (building TEXT NOT NULL, period INTEGER NOT NULL,
     digest TEXT NOT NULL, accepted_at INTEGER NOT NULL, PRIMARY KEY (building, period));
@@ -59,12 +61,8 @@ class UploadState:
         if readonly:
             self._conn = sqlite3.connect(f"file:{Path(path).as_posix()}?mode=ro", uri=True,
                                          check_same_thread=False, isolation_level=None)
-        else:
-            self._conn = sqlite3.connect(str(path), check_same_thread=False,
-                                         isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
+        else:  # WAL, synchronous=FULL, busy timeout; StoreError naming the file
+            self._conn = open_file(str(path), SCHEMA, "upload state")
         self._lock = threading.Lock()
         self.log_rows = log_rows
         self._logged = 0

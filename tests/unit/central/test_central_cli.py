@@ -9,6 +9,9 @@ import pytest
 import yaml
 
 from central import cli
+from central.config import load_settings
+from central.control import load_signer
+from central.errors import ConfigError
 from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
 
@@ -45,3 +48,26 @@ def test_bad_flag_value_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[st
     args = parse("--config", str(tmp_path / "x.yaml"), "--http-port", "70000", "--check")
     assert cli.run(args) == 2
     assert "http_port" in capsys.readouterr().err
+
+
+def test_control_key_and_mqtt_login_flags(tmp_path: Path) -> None:
+    """docs/security.md: `--control-key`, `--mqtt-username` and `--mqtt-password-file`; the
+    password file gets the secret-file checks (0600, not empty)."""
+    password = tmp_path / "mqtt.password"
+    password.write_text("s3cret-pw\n", encoding="utf-8")
+    password.chmod(0o600)
+    args = parse("--config", str(tmp_path / "x.yaml"), "--control-key",
+                 str(tmp_path / "keys" / "control.key"), "--mqtt-username", "central",
+                 "--mqtt-password-file", str(password), "--notify-config",
+                 str(tmp_path / "notify.yaml"))
+    settings = load_settings(**{k: getattr(args, k, None) for k in cli._SETTINGS})
+    assert settings.control_key_path == tmp_path / "keys" / "control.key"
+    assert settings.mqtt_username == "central"
+    assert settings.mqtt_secret() == "s3cret-pw"
+    assert settings.notify_config == tmp_path / "notify.yaml"  # docs/notifications.md
+    signer = load_signer(settings.control_key_path)  # created at first start, 0600
+    assert (tmp_path / "keys" / "control.key").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "keys" / "control.pub").read_text().strip() == signer.public_key
+    password.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"mqtt_password_file.*chmod 600"):
+        settings.mqtt_secret()

@@ -324,3 +324,15 @@ def test_the_docs_list_every_dashboard_panel_query_and_rule() -> None:
                 assert target["query"] in doc, target["query"]
     for rule in RULES:
         assert f"`{rule.uid}`" in doc
+
+
+def test_cli_push_into_a_named_folder(grafana: FakeGrafana,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/grafana.md: `--folder-uid` and `--timeout`."""
+    monkeypatch.setenv("GRAFANA_TOKEN", "t")
+    assert main(["grafana", "push", "--url", grafana.url, "--folder-uid", "ops",
+                 "--timeout", "5"]) == 0
+    assert [(r.method, r.path) for r in grafana.requests[:2]] == [
+        ("GET", "/api/folders/ops"), ("POST", "/api/folders")]
+    assert grafana.requests[1].body["uid"] == "ops"
+    assert {r.body["folderUid"] for r in grafana.requests[2:]} == {"ops"}

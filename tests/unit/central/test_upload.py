@@ -192,3 +192,22 @@ def test_cli_check(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch.delenv("PLATFORM_KEY")
     assert greenguard(args) == 2
     assert "encryption.key_env" in capsys.readouterr().err
+
+
+def test_cli_institution_picks_one_of_a_directory(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/platform-upload.md: `--institution ID` when the config names several."""
+    configs = tmp_path / "institutions"
+    configs.mkdir()
+    for iid in ("demo-school", "other-school"):
+        doc = {**INSTITUTION, "institution": {**INSTITUTION["institution"], "id": iid}}
+        (configs / f"{iid}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True),
+                                             encoding="utf-8")
+    monkeypatch.setenv("PLATFORM_KEY", "abcdefghijklmnop")
+    args = ["upload", "--config", str(configs), "--city", str(_city(tmp_path)),
+            "--db", str(tmp_path / "c.sqlite"), "--check"]
+    assert greenguard(args) == 2
+    assert "--institution" in capsys.readouterr().err
+    assert greenguard([*args, "--institution", "other-school"]) == 0
+    assert "A -> 330302D101/01" in capsys.readouterr().out
