@@ -35,9 +35,10 @@ from central.compliance import ComplianceReport
 from central.coverage import Coverage
 from central.edgehealth import EdgeHealth, edge_health
 from central.energy import EnergyType
+from central.figures import AcCompliance, AfterHours, ItemLine, WasteMonth
+from central.formulas import waste_monthly
 from central.institution import InstitutionType, MeterRole
 from central.ledger import Ledger
-from central.metrics import AcCompliance, AfterHours, ItemLine, WasteMonth
 from central.period import Period
 from central.profile import CoefficientProfile
 from central.reader import TenantReader
@@ -264,7 +265,7 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
                            coverage=month.coverage),
         alarms=_alarms(reader, now=now, midnight_ms=midnight_ms),
         waste=Waste(year=today.year, bins=metrics.bin_levels(reader, institution, now=now),
-                    monthly=metrics.waste_monthly(clearances, tz),
+                    monthly=waste_monthly(clearances, tz),
                     clearances=len(clearances),
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
         edges=edge_health(reader, now),

@@ -37,10 +37,11 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from central.compliance import ComplianceReport, year_window
+from central.figures import PeriodMetrics
 from central.influx import FieldValue, build_line
 from central.institution import InstitutionConfig, MeterKey
 from central.ledger import Ledger
-from central.metrics import PeriodMetrics, compliance_for, period_metrics
+from central.metrics import compliance_for, period_metrics
 from central.profile import CoefficientProfile
 from central.reader import edges_of, scoped
 from central.storeport import LatestSample, StoreReader

@@ -43,13 +43,7 @@ from central.figures import (
     AcCompliance,
     AfterHours,
     BuildingSummary,
-    DataCentre,
-    HazardousBalance,
-    ItemLine,
     PeriodMetrics,
-    QuotaCheck,
-    VehicleLine,
-    WasteMonth,
     WasteView,
 )
 from central.formulas import (
@@ -74,13 +68,6 @@ from central.storeport import StoreReader
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 from central.workinghours import Hours, hours_for
-
-__all__ = [  # re-exported: the figures' types and formulas, importable from here as before
-    "AcCompliance", "AfterHours", "BuildingSummary", "DataCentre", "HazardousBalance",
-    "ItemLine", "PeriodMetrics", "QuotaCheck", "VehicleLine", "WasteMonth", "WasteView",
-    "bill_share", "data_centre", "hazardous_balance", "item_breakdown", "manual_quantities",
-    "quota_check", "vehicle_lines", "waste_monthly",
-]
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 

@@ -11,7 +11,8 @@ from central.api.deps import ReaderDep, SettingsDep, TenantDep
 from central.api.params import in_range
 from central.compliance import ComplianceReport, year_window
 from central.errors import ReportError
-from central.metrics import PeriodMetrics, compliance_for, period_metrics, waste_for
+from central.figures import PeriodMetrics
+from central.metrics import compliance_for, period_metrics, waste_for
 
 router = APIRouter(prefix="/api/v1/institutions/{iid}", tags=["compliance"])
 
