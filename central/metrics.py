@@ -488,13 +488,6 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
         if building is None else [])
 
 
-def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
-    """The institution's working window in minutes after local midnight, and its label
-    (`central.workinghours`: one definition for the central's figures and the edge)."""
-    hours = hours_for(institution)
-    return hours.minutes, hours.label
-
-
 def combine_after_hours(parts: Sequence[AfterHours]) -> AfterHours:
     """Zones with different working hours together: energies added, labels listed."""
     kwh = math.fsum(p.kwh for p in parts)
@@ -523,8 +516,8 @@ def standby_for(store: StoreReader, institution: InstitutionConfig, *, start: fl
     working hours (`central.standby`)."""
     tz = institution.institution.tz
     rule = institution.standby
-    hours, label = working_hours(institution)
-    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours)
+    hours = hours_for(institution)
+    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours.minutes)
     s_ms, e_ms = int(start * 1000), int(end * 1000)
     lines = [plug_standby(p, store.sample_series(MeterKey(p.edge, p.device, p.power_point),
                                                  s_ms, e_ms) if e_ms > s_ms else [],
@@ -534,7 +527,7 @@ def standby_for(store: StoreReader, institution: InstitutionConfig, *, start: fl
                         after_hours_standby_kwh=math.fsum(x.after_hours_standby_kwh
                                                           for x in lines),
                         off_w=rule.off_w, standby_max_w=rule.standby_max_w,
-                        working_hours=label, unknown_calendar_days=len(working.unknown))
+                        working_hours=hours.label, unknown_calendar_days=len(working.unknown))
 
 
 def alarms_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,
