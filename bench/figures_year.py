@@ -244,7 +244,7 @@ def main() -> None:
         # Writable, as the central's own store is: closed days' AC figures are cached in it.
         store = Store(path)
         print(f"opened the store in {time.perf_counter() - t0:.1f} s (a store from before the "
-              "rollups or the AC day cache fills them on this first writable open)")
+              "rollups fills them on this first writable open)")
         t0 = time.perf_counter()
         period_metrics(store, ledger, inst, profile, start=y0, end=now)
         print(f"first metrics of the year (fills the AC day cache of every closed day) in "

@@ -19,9 +19,12 @@ Why the cache is exact, not approximately right:
   the number of sample rows written to `sample_days.gen` (replays included: a generation,
   never decremented). A cached day keeps the generations of the buckets its sweep read
   (the seed window included) as its fingerprint; a read whose fingerprint differs
-  recomputes the day. A write between the fingerprint read and the sample read makes the
-  saved fingerprint older than the data, so the day is recomputed once more later: never
-  a stale figure.
+  recomputes the day. The generations count the rows written since the cache was created,
+  not the rows stored: every cached day was computed after that, so any later write to its
+  buckets changes its fingerprint, and a store from before the cache needs no count of its
+  old samples (its first writable open only creates the empty tables). A write between
+  the fingerprint read and the sample read makes the saved fingerprint older than the
+  data, so the day is recomputed once more later: never a stale figure.
 - Rule changes: the key holds the thresholds, the judged modes, the hold and the day zone.
 
 Stores without the cache (PostgreSQL, a read-only open of a store created before it) run
@@ -60,8 +63,6 @@ CREATE TABLE IF NOT EXISTS ac_days (
 """
 _BUMP = """INSERT INTO sample_days (edge, device, point, bucket, gen) VALUES (?, ?, ?, ?, ?)
     ON CONFLICT (edge, device, point, bucket) DO UPDATE SET gen = gen + excluded.gen"""
-# Floor division, also for timestamps before 1970 (SQLite's `/` truncates toward zero).
-_BUCKET_SQL = "(CASE WHEN ts >= 0 THEN ts / 86400000 ELSE (ts + 1) / 86400000 - 1 END)"
 
 SeriesReader = Callable[[MeterKey, int, int], Samples]
 
@@ -75,8 +76,9 @@ def bump(conn: sqlite3.Connection, sample_rows: Sequence[Sequence[Any]]) -> None
 
 def open_ac_days(conn: sqlite3.Connection, lock: threading.RLock, path: str, *,
                  readonly: bool) -> AcDayCache | None:
-    """The store's cache: tables created and `sample_days` filled from the stored samples on
-    the first writable open; None on a read-only open of a store without it. A read-only
+    """The store's cache: empty tables created on the first writable open (nothing read from
+    the samples: see the module's note on generations); None on a read-only open of a store
+    without it. A read-only
     store (the API's per-request reader) reads the cache and saves the days it computed
     through a short-lived connection of its own: the one thing such a reader writes."""
     try:
@@ -92,10 +94,6 @@ def open_ac_days(conn: sqlite3.Connection, lock: threading.RLock, path: str, *,
         try:
             conn.execute("DELETE FROM sample_days")
             conn.execute("DELETE FROM ac_days")
-            conn.execute(
-                "INSERT INTO sample_days (edge, device, point, bucket, gen) "
-                f"SELECT stream_edge, device, point, {_BUCKET_SQL}, COUNT(*) FROM samples "
-                "GROUP BY 1, 2, 3, 4")
             conn.execute("INSERT INTO meta (key, value) VALUES ('ac_days', ?) ON CONFLICT "
                          "(key) DO UPDATE SET value = excluded.value",
                          (json.dumps({"version": CACHE_VERSION}),))

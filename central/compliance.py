@@ -23,7 +23,6 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict
 
@@ -139,16 +138,6 @@ class ComplianceReport(_Result):
     coverage: Coverage | None = None  # the year so far (`central.metrics.coverage_for`)
 
 
-def year_window(tz: ZoneInfo, year: int) -> tuple[float, float]:
-    """Local Jan 1 00:00 of `year` and of the next year (`Period.year(...).bounds`)."""
-    return Period.year(year, tz).bounds
-
-
-def fraction_elapsed(tz: ZoneInfo, year: int, now: float) -> float:
-    year_p = Period.year(year, tz)
-    return year_p.until(now).seconds / year_p.seconds
-
-
 def at_most(value: float, target: float) -> bool:
     """value ≤ target, with equality robust to float rounding (equal counts as met)."""
     return value <= target or math.isclose(value, target, rel_tol=1e-9, abs_tol=1e-12)
@@ -185,8 +174,9 @@ def compute(
     window is extrapolated (method "linear"), under the same `min_days` rule.
     """
     tz = institution.institution.tz
-    start, end = year_window(tz, year)
-    elapsed = fraction_elapsed(tz, year, now)
+    year_p = Period.year(year, tz)
+    start, end = year_p.bounds
+    elapsed = year_p.until(now).fraction_of(year_p)
     covered_from = start if data_since is None else min(max(start, data_since), end)
     fraction = min(1.0, max(0.0, (min(now, end) - covered_from) / (end - start)))
 
@@ -210,7 +200,7 @@ def compute(
         if water_metered:
             per_type[EnergyType.WATER] = TypeInput(EnergyType.WATER, metered=water_m3,
                                                    since=covered_from, configured=True)
-        projection = project(list(per_type.values()), year=Period(start, end, tz),
+        projection = project(list(per_type.values()), year=year_p,
                              until=min(now, end), min_days=min_days,
                              vehicle_in_area=profile.vehicle_fuel_in_per_m2)
     proj_energy, proj_water = projection.energy_kgce, projection.water_m3

@@ -31,13 +31,14 @@ from central.alarms import (
     read_alarm_events,
     recent_alarm_events,
 )
-from central.compliance import ComplianceReport
+from central.compliance import ComplianceReport, quantity_of
 from central.coverage import Coverage
 from central.edgehealth import EdgeHealth, edge_health
 from central.energy import EnergyType
+from central.figures import AcCompliance, AfterHours, ItemLine, WasteMonth
+from central.formulas import item_breakdown, waste_monthly
 from central.institution import InstitutionType, MeterRole
 from central.ledger import Ledger
-from central.metrics import AcCompliance, AfterHours, ItemLine, WasteMonth
 from central.period import Period
 from central.profile import CoefficientProfile
 from central.reader import TenantReader
@@ -243,8 +244,10 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
     midnight_ms = local_midnight_ms(today, tz)
     m0 = Period.month(today.year, today.month, tz).start
     buildings = _buildings(reader, profile, now=now, midnight_ms=midnight_ms, month_start=m0)
-    month = metrics.period_metrics(reader, ledger, institution, profile, start=m0,
-                                   end=max(m0, now))
+    m1 = max(m0, now)
+    # The month's figures the page shows, not all of `period_metrics` (its standby, alarms
+    # and waste would read the month's plug samples and every alarm event, unused here).
+    energy = metrics.period_energy(reader, ledger, institution, profile, start=m0, end=m1)
     y0, y1 = Period.year(today.year, tz).bounds
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
     powers = [b.power_w for b in buildings if b.power_w is not None]
@@ -258,13 +261,19 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
         compliance=metrics.compliance_for(reader, institution, profile, now=now,
                                           year=local.year, ledger=ledger),
         buildings=buildings,
-        month=MonthFigures(start=month.start, end=month.end,
-                           electricity_kwh=month.electricity_kwh, items=month.items,
-                           ac=month.ac, after_hours=month.after_hours,
-                           coverage=month.coverage),
+        month=MonthFigures(
+            start=datetime.fromtimestamp(m0, tz), end=datetime.fromtimestamp(m1, tz),
+            electricity_kwh=quantity_of(energy.quantities, EnergyType.ELECTRICITY),
+            items=item_breakdown(institution, energy.sums, energy.electricity_kwh, None),
+            ac=metrics.ac_for(reader, institution, start=m0, end=m1),
+            after_hours=metrics.main_after_hours(reader, institution,
+                                                 energy.main_electricity, start=m0, end=m1),
+            coverage=metrics.coverage_for(reader, institution, start=m0, end=m1,
+                                          sums=energy.sums, bills=energy.bills,
+                                          cuts=energy.cuts, lines=energy.energy_by_type)),
         alarms=_alarms(reader, now=now, midnight_ms=midnight_ms),
         waste=Waste(year=today.year, bins=metrics.bin_levels(reader, institution, now=now),
-                    monthly=metrics.waste_monthly(clearances, tz),
+                    monthly=waste_monthly(clearances, tz),
                     clearances=len(clearances),
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
         edges=edge_health(reader, now),

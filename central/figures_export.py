@@ -36,11 +36,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
-from central.compliance import ComplianceReport, year_window
+from central.compliance import ComplianceReport
+from central.figures import PeriodMetrics
 from central.influx import FieldValue, build_line
 from central.institution import InstitutionConfig, MeterKey
 from central.ledger import Ledger
-from central.metrics import PeriodMetrics, compliance_for, period_metrics
+from central.metrics import compliance_for, period_metrics
+from central.period import Period
 from central.profile import CoefficientProfile
 from central.reader import edges_of, scoped
 from central.storeport import LatestSample, StoreReader
@@ -147,7 +149,7 @@ def figures_points(reader: StoreReader, institution: InstitutionConfig,
     if end <= start:
         return []
     reader = scoped(reader, institution)
-    year_start = year_window(tz, day.year)[0]
+    year_start = Period.year(day.year, tz).start
     ts_ms = int(start * 1000)
     iid = institution.institution.id
     out: list[Point] = []

@@ -43,13 +43,7 @@ from central.figures import (
     AcCompliance,
     AfterHours,
     BuildingSummary,
-    DataCentre,
-    HazardousBalance,
-    ItemLine,
     PeriodMetrics,
-    QuotaCheck,
-    VehicleLine,
-    WasteMonth,
     WasteView,
 )
 from central.formulas import (
@@ -74,13 +68,6 @@ from central.storeport import StoreReader
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 from central.workinghours import Hours, hours_for
-
-__all__ = [  # re-exported: the figures' types and formulas, importable from here as before
-    "AcCompliance", "AfterHours", "BuildingSummary", "DataCentre", "HazardousBalance",
-    "ItemLine", "PeriodMetrics", "QuotaCheck", "VehicleLine", "WasteMonth", "WasteView",
-    "bill_share", "data_centre", "hazardous_balance", "item_breakdown", "manual_quantities",
-    "quota_check", "vehicle_lines", "waste_monthly",
-]
 
 BIN_STALE_AFTER_S = 6 * 3600.0  # bin sensors report every few hours on battery
 
@@ -434,7 +421,6 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
                    building: str | None = None) -> PeriodMetrics:
     """Every figure of one period [start, end) for the institution or one building."""
     tz = institution.institution.tz
-    s_ms, e_ms = int(start * 1000), int(end * 1000)
     energy = period_energy(store, ledger, institution, profile, start=start, end=end,
                            building=building)
     sums, fuel, lines = energy.sums, energy.fuel, energy.energy_by_type
@@ -446,38 +432,6 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
                             building=building)
     area = mean_floor_area(institution, start, end, building)
     users = mean_energy_users(institution, start, end) if building is None else None
-
-    pol = codes.policy()
-    # Each zone's meters against its own working hours (central/workinghours.py).
-    zones = {m.key: m.zone for m in institution.main_meters()}
-    by_hours: dict[Hours, list[MeterKey]] = {}
-    for key in main_elec:
-        by_hours.setdefault(hours_for(institution, zones.get(key)), []).append(key)
-    calendar = WorkingCalendar(institution.calendar)
-    parts = [after_hours_for(store, keys, s_ms, e_ms, tz, calendar, h.minutes, h.label)
-             for h, keys in (by_hours or {hours_for(institution): []}).items()]
-    ah = parts[0] if len(parts) == 1 else combine_after_hours(parts)
-
-    ac_units: list[AcUnit] = [a for a in institution.ac_units
-                              if building is None or a.building == building]
-    judged = [a for a in ac_units if not a.exempt]
-    rule = institution.ac_rule
-    sweep = sweeps.AcRule(
-        summer_min=rule.summer_min_setpoint_c if rule.summer_min_setpoint_c is not None
-        else pol.ac.summer_min_setpoint_c,
-        winter_max=rule.winter_max_setpoint_c if rule.winter_max_setpoint_c is not None
-        else pol.ac.winter_max_setpoint_c,
-        cooling=tuple(pol.ac.cooling_modes), heating=tuple(pol.ac.heating_modes),
-        max_hold_ms=pol.ac.max_hold_s * 1000)
-    # The store's sweep: on SQLite, closed days from the per-day cache (central/accache.py).
-    judged_ms, compliant_ms = store.ac_seconds(
-        [sweeps.AcPoints(a.edge, a.device, a.setpoint_point, a.mode_point, a.on_point)
-         for a in judged], s_ms, e_ms, sweep, tz) if end > start else (0, 0)
-    ac = AcCompliance(
-        units=len(ac_units), exempt_units=len(ac_units) - len(judged),
-        judged_s=judged_ms / 1000, compliant_s=compliant_ms / 1000,
-        share=compliant_ms / judged_ms if judged_ms else None,
-        summer_min_setpoint_c=sweep.summer_min, winter_max_setpoint_c=sweep.winter_max)
 
     return PeriodMetrics(
         standby=standby_for(store, institution, start=start, end=end, building=building),
@@ -496,16 +450,54 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
         items=item_breakdown(institution, sums, kwh, building),
         data_centre=data_centre(institution, sums, building),
         quotas=quota_check(institution, sums, start, end, building),
-        ac=ac, after_hours=ah,
+        ac=ac_for(store, institution, start=start, end=end, building=building),
+        after_hours=main_after_hours(store, institution, main_elec, start=start, end=end),
         vehicles=vehicle_lines(institution, profile, fuel, start, end)
         if building is None else [])
 
 
-def working_hours(institution: InstitutionConfig) -> tuple[tuple[int, int], str]:
-    """The institution's working window in minutes after local midnight, and its label
-    (`central.workinghours`: one definition for the central's figures and the edge)."""
-    hours = hours_for(institution)
-    return hours.minutes, hours.label
+def main_after_hours(store: StoreReader, institution: InstitutionConfig,
+                     main_elec: Sequence[MeterKey], *, start: float, end: float) -> AfterHours:
+    """After-hours share of the main electricity meters `main_elec` over [start, end)."""
+    tz = institution.institution.tz
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    # Each zone's meters against its own working hours (central/workinghours.py).
+    zones = {m.key: m.zone for m in institution.main_meters()}
+    by_hours: dict[Hours, list[MeterKey]] = {}
+    for key in main_elec:
+        by_hours.setdefault(hours_for(institution, zones.get(key)), []).append(key)
+    calendar = WorkingCalendar(institution.calendar)
+    parts = [after_hours_for(store, keys, s_ms, e_ms, tz, calendar, h.minutes, h.label)
+             for h, keys in (by_hours or {hours_for(institution): []}).items()]
+    return parts[0] if len(parts) == 1 else combine_after_hours(parts)
+
+
+def ac_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,
+           building: str | None = None) -> AcCompliance:
+    """AC setpoint compliance of the judged units over [start, end)."""
+    tz = institution.institution.tz
+    s_ms, e_ms = int(start * 1000), int(end * 1000)
+    pol = codes.policy()
+    ac_units: list[AcUnit] = [a for a in institution.ac_units
+                              if building is None or a.building == building]
+    judged = [a for a in ac_units if not a.exempt]
+    rule = institution.ac_rule
+    sweep = sweeps.AcRule(
+        summer_min=rule.summer_min_setpoint_c if rule.summer_min_setpoint_c is not None
+        else pol.ac.summer_min_setpoint_c,
+        winter_max=rule.winter_max_setpoint_c if rule.winter_max_setpoint_c is not None
+        else pol.ac.winter_max_setpoint_c,
+        cooling=tuple(pol.ac.cooling_modes), heating=tuple(pol.ac.heating_modes),
+        max_hold_ms=pol.ac.max_hold_s * 1000)
+    # The store's sweep: on SQLite, closed days from the per-day cache (central/accache.py).
+    judged_ms, compliant_ms = store.ac_seconds(
+        [sweeps.AcPoints(a.edge, a.device, a.setpoint_point, a.mode_point, a.on_point)
+         for a in judged], s_ms, e_ms, sweep, tz) if end > start else (0, 0)
+    return AcCompliance(
+        units=len(ac_units), exempt_units=len(ac_units) - len(judged),
+        judged_s=judged_ms / 1000, compliant_s=compliant_ms / 1000,
+        share=compliant_ms / judged_ms if judged_ms else None,
+        summer_min_setpoint_c=sweep.summer_min, winter_max_setpoint_c=sweep.winter_max)
 
 
 def combine_after_hours(parts: Sequence[AfterHours]) -> AfterHours:
@@ -536,8 +528,8 @@ def standby_for(store: StoreReader, institution: InstitutionConfig, *, start: fl
     working hours (`central.standby`)."""
     tz = institution.institution.tz
     rule = institution.standby
-    hours, label = working_hours(institution)
-    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours)
+    hours = hours_for(institution)
+    working = WorkingTime(tz, WorkingCalendar(institution.calendar), hours.minutes)
     s_ms, e_ms = int(start * 1000), int(end * 1000)
     lines = [plug_standby(p, store.sample_series(MeterKey(p.edge, p.device, p.power_point),
                                                  s_ms, e_ms) if e_ms > s_ms else [],
@@ -547,7 +539,7 @@ def standby_for(store: StoreReader, institution: InstitutionConfig, *, start: fl
                         after_hours_standby_kwh=math.fsum(x.after_hours_standby_kwh
                                                           for x in lines),
                         off_w=rule.off_w, standby_max_w=rule.standby_max_w,
-                        working_hours=label, unknown_calendar_days=len(working.unknown))
+                        working_hours=hours.label, unknown_calendar_days=len(working.unknown))
 
 
 def alarms_for(store: StoreReader, institution: InstitutionConfig, *, start: float, end: float,

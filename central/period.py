@@ -63,11 +63,6 @@ class Period:
     def year(cls, year: int, tz: ZoneInfo) -> Period:
         return cls.months(year, 1, 12, tz)
 
-    @classmethod
-    def month_of(cls, moment: float, tz: ZoneInfo) -> Period:
-        local = datetime.fromtimestamp(moment, tz)
-        return cls.month(local.year, local.month, tz)
-
     # -- views ----------------------------------------------------------------------
 
     @property

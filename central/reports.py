@@ -25,17 +25,14 @@ from central.compliance import ComplianceReport, ScoreItem, quantity_of
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
 from central.errors import ReportError
+from central.figures import BuildingSummary, HazardousBalance, PeriodMetrics, WasteMonth
+from central.formulas import hazardous_balance
 from central.institution import InstitutionConfig
 from central.ledger import Bill, Clearance, FuelEntry, HazardousMove, Ledger
 from central.metrics import (
-    BuildingSummary,
-    HazardousBalance,
-    PeriodMetrics,
-    WasteMonth,
     building_summary,
     compliance_for,
     coverage_for,
-    hazardous_balance,
     period_energy,
     period_metrics,
 )

@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from central.api import Tenant, create_app
-from central.compliance import year_window
 from central.config import TelemetrySettings
 from central.figures_export import (
     ALL,
@@ -31,6 +30,7 @@ from central.grafana.export import dashboards
 from central.influx import InfluxTelemetry
 from central.institution import InstitutionConfig
 from central.metrics import building_summary, compliance_for
+from central.period import Period
 from central.profile import CoefficientProfile, load_profile
 from central.store import Store
 from central.telemetry import TelemetryBatch
@@ -119,7 +119,7 @@ def _range(dashboard: dict[str, Any]) -> tuple[int, int]:
     """The dashboard's default time range, ending at NOW."""
     start = dashboard["time"]["from"]
     if start == "now/y":
-        return int(year_window(week.TZ, 2026)[0] * 1000), NOW_MS
+        return int(Period.year(2026, week.TZ).start * 1000), NOW_MS
     m = re.fullmatch(r"now-(\d+)([hd])", start)
     assert m, start
     span = int(m.group(1)) * (3_600_000 if m.group(2) == "h" else 86_400_000)
@@ -221,7 +221,7 @@ def test_the_compliance_dashboard_shows_the_api_figures(loaded: Loaded,
             for s in loaded.select(buildings)}
     for b in ("A", "B"):
         summary = building_summary(loaded.store, None, loaded.institution, loaded.profile,
-                                   start=year_window(week.TZ, 2026)[0], end=NOW, building=b)
+                                   start=Period.year(2026, week.TZ).start, end=NOW, building=b)
         assert rows[b]["kgce/m²"] == pytest.approx(summary.kgce_per_m2)
         assert rows[b]["kgce"] == pytest.approx(summary.energy_kgce)
 

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query
 
 from central.api.deps import ReaderDep, SettingsDep, TenantDep
 from central.api.params import in_range
-from central.compliance import ComplianceReport, year_window
+from central.compliance import ComplianceReport
 from central.errors import ReportError
-from central.metrics import PeriodMetrics, compliance_for, period_metrics, waste_for
+from central.figures import PeriodMetrics
+from central.metrics import compliance_for, period_metrics, waste_for
+from central.period import Period
 
 router = APIRouter(prefix="/api/v1/institutions/{iid}", tags=["compliance"])
 
@@ -56,7 +58,7 @@ def get_waste(reader: ReaderDep, t: TenantDep, settings: SettingsDep,
     """The year's clearance ledger (manual entries merged with clearances derived from
     bin-fill drops), monthly volumes by category, the hazardous-waste store balance and
     log, and the bins' latest fill levels."""
-    s, e = year_window(t.config.institution.tz, year)
+    s, e = Period.year(year, t.config.institution.tz).bounds
     now = settings.clock.now()
     view = waste_for(reader, t.ledger, t.config, start=s, end=min(e, max(s, now)), now=now)
     return {"year": year, **view.model_dump(mode="json")}

@@ -183,7 +183,7 @@ def test_a_rule_change_is_not_served_from_the_old_rule(tmp_path: Path) -> None:
         assert cached(store, s, e, strict)[1] == 0 < cached(store, s, e)[1]
 
 
-def test_a_store_written_before_the_cache_fills_it_on_open(tmp_path: Path) -> None:
+def test_a_store_written_before_the_cache_starts_it_on_open(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite"
     with Store(path) as store:
         _month(store)

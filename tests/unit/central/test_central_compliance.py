@@ -7,8 +7,9 @@ import copy
 
 import pytest
 
-from central.compliance import ScoreKey, compute, fraction_elapsed, year_window
+from central.compliance import ScoreKey, compute
 from central.institution import InstitutionConfig, MeterKey, parse_institution
+from central.period import Period
 from central.profile import CoefficientProfile
 from tests.unit.central.central_helpers import INSTITUTION, local_ts
 
@@ -121,11 +122,12 @@ def test_other_fuels_use_their_coefficients(profile: CoefficientProfile) -> None
 def test_year_boundaries_and_fraction(institution: InstitutionConfig,
                                       profile: CoefficientProfile) -> None:
     tz = institution.institution.tz
-    start, end = year_window(tz, 2024)
+    year_p = Period.year(2024, tz)
+    start, end = year_p.bounds
     assert end - start == 366 * 86_400  # leap year
     assert start == local_ts(2024, 1, 1)  # local midnight, i.e. 2023-12-31 16:00 UTC
-    assert fraction_elapsed(tz, 2024, local_ts(2024, 1, 1)) == 0.0
-    assert fraction_elapsed(tz, 2024, local_ts(2024, 1, 2)) == pytest.approx(1 / 366)
+    assert year_p.until(local_ts(2024, 1, 1)).fraction_of(year_p) == 0.0
+    assert year_p.until(local_ts(2024, 1, 2)).fraction_of(year_p) == pytest.approx(1 / 366)
     # At the very start of the year nothing can be projected, so nothing is scored yet.
     r = compute(institution, profile, {}, now=local_ts(2025, 1, 1), year=2025)
     assert r.fraction_elapsed == 0.0

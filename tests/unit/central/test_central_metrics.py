@@ -11,11 +11,7 @@ import pytest
 
 from central.compliance import ManualQuantity, ScoreKey, compute
 from central.energy import EnergyType
-from central.institution import InstitutionConfig, MeterKey, parse_institution
-from central.ledger import Bill, FuelEntry
-from central.metrics import (
-    ac_compliance,
-    after_hours,
+from central.formulas import (
     bill_share,
     data_centre,
     item_breakdown,
@@ -23,6 +19,9 @@ from central.metrics import (
     quota_check,
     vehicle_lines,
 )
+from central.institution import InstitutionConfig, MeterKey, parse_institution
+from central.ledger import Bill, FuelEntry
+from central.metrics import ac_compliance, after_hours
 from central.profile import CoefficientProfile, load_profile
 from central.workcalendar import WorkingCalendar
 from tests.unit.central.central_helpers import SHANGHAI, local_ms, local_ts

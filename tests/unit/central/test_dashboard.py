@@ -175,6 +175,9 @@ async def test_month_items_ac_and_after_hours(client: httpx.AsyncClient,
         "start": "2025-07-01", "end": "2025-08-01"})).json()
     assert month["ac"] == metrics["ac"]
     assert month["after_hours"] == metrics["after_hours"]
+    # The page reads only the figures it shows; they are `period_metrics`' own.
+    for key in ("start", "end", "electricity_kwh", "items", "coverage"):
+        assert month[key] == metrics[key], key
 
 
 async def test_alarms_active_and_recent(board: dict[str, Any]) -> None:
