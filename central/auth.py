@@ -1,9 +1,10 @@
 """Bearer tokens for the central's API: signed, scoped per institution, revocable.
 
 A token is an HS256 JWT carrying only its id (`jti`), a name (`sub`), issue time and an
-optional expiry; its role and institutions live in the token table of the central's SQLite
-state, which is read on every request. So revoking a token (or the whole table being lost)
-takes effect on the next request, and a token cannot grant itself more than its row says.
+optional expiry; its role and institutions live in the central's token table (a SQLite file,
+or the database a PostgreSQL central's workers share), read on every request. So revoking a
+token (or the whole table being lost) takes effect on the next request, and a token cannot
+grant itself more than its row says.
 
 What is refused, always with 401 and no detail beyond the reason class: no token, a token
 that is not a JWT, a header naming any algorithm but HS256 (`alg=none` included), a wrong
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -137,25 +138,45 @@ CREATE TABLE IF NOT EXISTS tokens (
 """
 
 
+class TokenTable(Protocol):
+    """Where tokens live: `TokenStore` (a SQLite file of one central) or, for the workers of
+    a PostgreSQL central, which must all know every token, `central.pgstate.PgTokenStore`."""
+
+    def add(self, info: TokenInfo) -> None: ...
+    def get(self, token_id: str) -> TokenInfo | None: ...
+    def all(self) -> list[TokenInfo]: ...
+    def revoke(self, token_id: str, *, now: float) -> bool:
+        """Mark revoked; False if there is no such token. Twice keeps the first time."""
+        ...
+    def close(self) -> None: ...
+
+
+def token_info(row: Sequence[Any]) -> TokenInfo:
+    """A token from its row (id, name, role, institutions JSON, created, expires, revoked)."""
+    tid, name, role, inst, created, expires, revoked = row
+    return TokenInfo(id=tid, name=name, role=Role(role),
+                     institutions=None if inst is None else tuple(json.loads(inst)),
+                     created=created, expires=expires, revoked=revoked)
+
+
+def token_row(info: TokenInfo) -> tuple[Any, ...]:
+    """The row of `info`, in `token_info`'s column order."""
+    return (info.id, info.name, info.role.value,
+            None if info.institutions is None else json.dumps(list(info.institutions)),
+            info.created, info.expires, info.revoked)
+
+
 class TokenStore(SqliteFile):
     """The token table in its own SQLite file (the central's state directory)."""
 
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, _SCHEMA, "token store")
 
-    @staticmethod
-    def _info(row: Sequence[Any]) -> TokenInfo:
-        tid, name, role, inst, created, expires, revoked = row
-        return TokenInfo(id=tid, name=name, role=Role(role),
-                         institutions=None if inst is None else tuple(json.loads(inst)),
-                         created=created, expires=expires, revoked=revoked)
+    _info = staticmethod(token_info)
 
     def add(self, info: TokenInfo) -> None:
         self._run("INSERT INTO tokens (id, name, role, institutions, created, expires, revoked)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                  (info.id, info.name, info.role.value,
-                   None if info.institutions is None else json.dumps(list(info.institutions)),
-                   info.created, info.expires, info.revoked))
+                  " VALUES (?, ?, ?, ?, ?, ?, ?)", token_row(info))
 
     def get(self, token_id: str) -> TokenInfo | None:
         rows = self._run("SELECT id, name, role, institutions, created, expires, revoked "
@@ -183,7 +204,7 @@ class Authenticator:
     """Issues and verifies tokens. Expiry is wall-clock time (not the simulated clock of the
     demo): a token's lifetime is about people, not about the data."""
 
-    def __init__(self, secret: str, tokens: TokenStore,
+    def __init__(self, secret: str, tokens: TokenTable,
                  now: Callable[[], float] = time.time) -> None:
         self._secret = check_secret(secret)
         self.tokens = tokens

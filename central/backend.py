@@ -6,11 +6,17 @@ figures open the same backend from the same settings (`--store`, GREENGUARD_STOR
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from central.config import CentralSettings
-from central.errors import ConfigError
 from central.ledger import Ledger, SqliteLedger
 from central.store import Store
 from central.storeport import FullStore, StoreReader
+
+if TYPE_CHECKING:
+    from central.auth import TokenTable
+    from central.commands import CommandTable
 
 
 def _postgres(settings: CentralSettings) -> tuple[str, str | None]:
@@ -44,17 +50,52 @@ def open_reader(settings: CentralSettings) -> StoreReader:
 def open_ledger(settings: CentralSettings, institution: str | None = None, *,
                 only: bool = True) -> Ledger:
     """The ledger of `institution`: one SQLite file per institution when the central serves
-    several (`ledger_path_for`). The PostgreSQL ledger has no institution column yet, so a
-    PostgreSQL central serves one institution (refused with `ConfigError` otherwise)."""
+    several (`ledger_path_for`); on PostgreSQL that institution's rows of the one shared
+    ledger (central/pgledger.py; `only`: rows from before institutions are its own)."""
     if settings.store == "postgres":
-        if not only:
-            raise ConfigError("store", [("store", "postgres", "the PostgreSQL ledger serves "
-                                         "one institution per database; run one central per "
-                                         "institution or use the SQLite store")])
+        if institution is None:
+            raise ValueError("a PostgreSQL ledger is opened for one institution")
         from central.pgledger import PgLedger
 
         dsn, password = _postgres(settings)
-        return PgLedger(dsn, password=password)
+        return PgLedger(dsn, institution, password=password,
+                        legacy_owner=institution if only else None)
     if institution is None:
         return SqliteLedger(settings.ledger_path)
     return SqliteLedger(settings.ledger_path_for(institution, only=only))
+
+
+def open_ledgers(settings: CentralSettings, institutions: Sequence[str]) -> list[Ledger]:
+    """The ledger of each institution the central serves, in order; on PostgreSQL they
+    share one connection."""
+    if settings.store == "postgres":
+        from central.pgledger import PgLedger
+
+        dsn, password = _postgres(settings)
+        return list(PgLedger.open_many(dsn, institutions, password=password))
+    return [open_ledger(settings, iid, only=len(institutions) == 1) for iid in institutions]
+
+
+def open_tokens(settings: CentralSettings) -> TokenTable:
+    """The API's token table: `auth_path` on SQLite; on PostgreSQL the shared database, so
+    every worker knows every token (central/pgstate.py)."""
+    if settings.store == "postgres":
+        from central.pgstate import PgTokenStore
+
+        dsn, password = _postgres(settings)
+        return PgTokenStore(dsn, password=password)
+    from central.auth import TokenStore
+
+    return TokenStore(settings.auth_path)
+
+
+def open_commands(settings: CentralSettings) -> CommandTable:
+    """The sent commands: `<db>.commands.sqlite`, or the shared PostgreSQL database."""
+    if settings.store == "postgres":
+        from central.pgstate import PgCommandBook
+
+        dsn, password = _postgres(settings)
+        return PgCommandBook(dsn, password=password)
+    from central.commands import CommandBook
+
+    return CommandBook(settings.database.with_name(settings.database.stem + ".commands.sqlite"))

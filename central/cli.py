@@ -23,7 +23,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from central.auth import Authenticator, Role, TokenStore
+from central.auth import Authenticator, Role
+from central.backend import open_tokens
 from central.config import CentralSettings, load_settings
 from central.errors import CentralError, ConfigError
 from central.institution import load_institutions
@@ -127,7 +128,7 @@ async def _run_until_signalled(settings: CentralSettings) -> None:
 def _tokens(settings: CentralSettings, args: argparse.Namespace) -> int:
     loaded, secret = load_checked(settings)
     known = {i.institution.id for i, _ in loaded}
-    store = TokenStore(settings.auth_path)
+    store = open_tokens(settings)
     try:
         auth = Authenticator(secret, store)
         if args.action == "list-tokens":
@@ -148,7 +149,9 @@ def _tokens(settings: CentralSettings, args: argparse.Namespace) -> int:
             admins = [t for t in store.all() if t.role is Role.ADMIN and t.institutions is None
                       and t.active]
             if admins:
-                raise ConfigError(str(settings.auth_path), [(
+                where = (str(settings.auth_path) if settings.store == "sqlite"
+                         else "tokens (postgres)")
+                raise ConfigError(where, [(
                     "tokens", admins[0].id, "an active admin token exists already; use "
                     "create-token, or revoke-token it first")])
             info, raw = auth.issue(args.name or "admin", Role.ADMIN, None)

@@ -18,7 +18,8 @@ has a signer, which the central process always gives it.
 - `unanswered`: no answer and the command's expiry passed (the edge was offline, or its
   answer is still in its outbox: a later answer replaces this status).
 
-The command table lives in its own SQLite file next to the central's database.
+The command table lives in its own SQLite file next to the central's database, or on a
+PostgreSQL central in the shared database (central/pgstate.py), so every worker knows it.
 """
 
 from __future__ import annotations
@@ -145,6 +146,21 @@ class _Row:
     sent: bool
 
 
+CommandRow = _Row
+
+
+class CommandTable(Protocol):
+    """Where sent commands are recorded: `CommandBook` (a SQLite file of one central) or,
+    shared by the workers of a PostgreSQL central, `central.pgstate.PgCommandBook`. Reads
+    name the institution: a command is found only under its own."""
+
+    def add(self, row: _Row) -> None: ...
+    def mark_sent(self, command_id: str) -> None: ...
+    def rows(self, institution: str, *, command_id: str | None = None,
+             limit: int = 200) -> list[_Row]: ...
+    def close(self) -> None: ...
+
+
 class CommandBook(SqliteFile):
     def __init__(self, path: str | Path) -> None:
         super().__init__(path, _SCHEMA, "command store")
@@ -186,7 +202,7 @@ def _answers(db: StoreReader, rows: Sequence[_Row]) -> dict[str, tuple[str, str 
 class CommandService:
     """What the API calls: validate, record, publish; read back with status."""
 
-    def __init__(self, book: CommandBook, publisher: CommandPublisher) -> None:
+    def __init__(self, book: CommandTable, publisher: CommandPublisher) -> None:
         self.book = book
         self.publisher = publisher
 

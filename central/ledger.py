@@ -202,22 +202,31 @@ class Ledger(abc.ABC):
 
 class SqlLedger(Ledger):
     """The reads both SQL adapters share, written once with `?` placeholders; `_fetch`
-    runs one in the adapter's database."""
+    runs one in the adapter's database. Every read goes through `_read`, which reads from
+    `_entries`: the SQLite file's table (the file is one institution's), or on PostgreSQL
+    the rows of the one institution the ledger is bound to (`_scope` holds its parameters)."""
+
+    _entries = "ledger_entries"
+    _scope: tuple[Any, ...] = ()
 
     @abc.abstractmethod
     def _fetch(self, query: str, params: Sequence[Any]) -> list[Any]: ...
+
+    def _read(self, query: str, params: Sequence[Any]) -> list[Any]:
+        """`query` reads `{entries}`: this ledger's entries, and nothing else."""
+        return self._fetch(query.replace("{entries}", self._entries), (*self._scope, *params))
 
     def _select(self, kind: EntryKind, lo: float, hi: float, *, overlap: bool,
                 end_open: bool) -> list[Any]:
         upper = "lo < ?" if end_open else "lo <= ?"
         lower = "hi >= ?" if overlap else "lo >= ?"
-        rows = self._fetch(f"SELECT data FROM ledger_entries WHERE kind = ? AND {upper} AND "
-                           f"{lower} ORDER BY lo, ref", (kind.value, hi, lo))
+        rows = self._read(f"SELECT data FROM {{entries}} WHERE kind = ? AND {upper} AND "
+                          f"{lower} ORDER BY lo, ref", (kind.value, hi, lo))
         model = MODELS[kind]
         return [model.model_validate(json.loads(data)) for (data,) in rows]
 
     def count(self) -> dict[str, int]:
-        rows = self._fetch("SELECT kind, COUNT(*) FROM ledger_entries GROUP BY kind", ())
+        rows = self._read("SELECT kind, COUNT(*) FROM {entries} GROUP BY kind", ())
         return {str(k): int(n) for k, n in rows}
 
 

@@ -17,9 +17,15 @@ import uvicorn
 
 from central.admission import GuardSettings, IngestGuard, edge_keys_from, sites_from
 from central.api import Tenant, create_app
-from central.auth import Authenticator, TokenStore, check_secret
-from central.backend import open_ingest_store, open_ledger, open_reader
-from central.commands import CommandBook, CommandService, MqttCommandLink
+from central.auth import Authenticator, TokenTable, check_secret
+from central.backend import (
+    open_commands,
+    open_ingest_store,
+    open_ledgers,
+    open_reader,
+    open_tokens,
+)
+from central.commands import CommandService, CommandTable, MqttCommandLink
 from central.config import CentralSettings
 from central.control import load_signer
 from central.errors import HttpServerError
@@ -102,8 +108,8 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
     stats = stats if stats is not None else IngestStats()
     telemetry_token = influx_token(settings.telemetry)  # a missing token fails before I/O
     mqtt_password = settings.mqtt_secret()  # read once, and a bad file fails before I/O
-    closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenStore
-                  | CommandBook | Notifier] = []
+    closing: list[IngestStore | Ledger | StoreReader | TelemetryStore | TokenTable
+                  | CommandTable | Notifier] = []
     try:
         # Alarm notifications: notify.yaml checked (and secrets read) before the stores open.
         notifier = open_notifier(settings, [i for i, _ in loaded], clock, secret)
@@ -119,16 +125,14 @@ async def run_central(settings: CentralSettings, clock: Clock, *,
         if settings.store == "postgres":
             reader = open_reader(settings)
             closing.append(reader)
-        tenants = []
-        for institution, profile in loaded:
-            book_of = open_ledger(settings, institution.institution.id, only=len(loaded) == 1)
-            closing.append(book_of)
-            tenants.append(Tenant(institution, profile, book_of))
-        tokens = TokenStore(settings.auth_path)
+        ledgers = open_ledgers(settings, [i.institution.id for i, _ in loaded])
+        closing += ledgers
+        tenants = [Tenant(institution, profile, book_of)
+                   for (institution, profile), book_of in zip(loaded, ledgers, strict=True)]
+        tokens = open_tokens(settings)
         closing.append(tokens)
         auth = Authenticator(secret, tokens)
-        book = CommandBook(settings.database.with_name(
-            settings.database.stem + ".commands.sqlite"))
+        book = open_commands(settings)
         closing.append(book)
         tls = tls_parameters(settings.mqtt_ca_file, settings.mqtt_cert_file,
                              settings.mqtt_key_file)

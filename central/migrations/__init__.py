@@ -6,12 +6,15 @@ missing ones in order, each in its own transaction together with its `schema_ver
 under a transaction-level advisory lock: several workers starting at once against one
 database apply every migration exactly once, and a migration that fails leaves the database
 at the previous version. A database newer than this code (a version above the last file) is
-refused rather than written with an old schema.
+refused rather than written with an old schema. `settings` are given to every migration as
+transaction-local settings (`current_setting('greenguard.…', true)` in its SQL), for what
+only the starting central knows (the ledger's owner of rows from before institutions).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING
@@ -70,8 +73,9 @@ def current_version(conn: psycopg.Connection[tuple[object, ...]], component: str
 
 
 def apply(conn: psycopg.Connection[tuple[object, ...]], component: str,
-          target: int | None = None) -> int:
-    """Bring `component` up to `target` (default: the newest); returns the version reached."""
+          target: int | None = None, *, settings: Mapping[str, str] | None = None) -> int:
+    """Bring `component` up to `target` (default: the newest); returns the version reached.
+    `settings`: names (`greenguard.*`) and values set for each migration's transaction."""
     import psycopg
 
     wanted = migrations(component)
@@ -94,6 +98,8 @@ def apply(conn: psycopg.Connection[tuple[object, ...]], component: str,
                                    "version = %s", (component, mig.version)).fetchone()
                 if row is not None:  # another worker got there first
                     continue
+                for name, value in (settings or {}).items():
+                    conn.execute("SELECT set_config(%s, %s, true)", (name, value))
                 conn.execute(mig.sql.encode())
                 conn.execute("INSERT INTO schema_version (component, version, name) "
                              "VALUES (%s, %s, %s)", (component, mig.version, mig.name))

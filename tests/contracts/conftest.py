@@ -70,6 +70,7 @@ def ledger(backend: str, request: pytest.FixtureRequest) -> Iterator[Ledger]:
         book = SqliteLedger(":memory:")
     else:
         server: PgServer = request.getfixturevalue("pg_server")
-        book = PgLedger(server.dsn(server.create_database()), password=APP_PASSWORD)
+        book = PgLedger(server.dsn(server.create_database()), "school",
+                        password=APP_PASSWORD)
     yield book
     book.close()

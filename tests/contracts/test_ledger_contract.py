@@ -101,7 +101,7 @@ def test_concurrent_imports_count_each_entry_once(pg_server: PgServer) -> None:
     writer): every entry is inserted once, the other import sees it unchanged."""
     dsn = pg_server.dsn(pg_server.create_database())
     entries = [bill(f"g-{i}", date(2025, 1, 1), date(2025, 1, 31)) for i in range(200)]
-    books = [PgLedger(dsn, password=APP_PASSWORD) for _ in range(2)]
+    books = [PgLedger(dsn, "school", password=APP_PASSWORD) for _ in range(2)]
     results: list[PutResult] = []
     barrier = threading.Barrier(2)
 

@@ -316,8 +316,8 @@ def world(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
         writer = PgStore(dsn, password=APP_PASSWORD)
         source = PgStore(dsn, password=APP_PASSWORD, readonly=True, migrate=False)
         closing.append(source)
-        ledgers = {iid: PgLedger(server.dsn(server.create_database()), password=APP_PASSWORD)
-                   for iid in (A, B)}
+        ledgers = dict(zip((A, B), PgLedger.open_many(dsn, [A, B], password=APP_PASSWORD),
+                           strict=True))
     closing += [writer, *ledgers.values()]
     auth = Authenticator(TEST_SECRET, TokenStore(":memory:"), now=lambda: NOW)
     book = CommandBook(":memory:")

@@ -1,0 +1,120 @@
+"""Many institutions in one PostgreSQL database: the ledger bound to one institution, the
+upgrade of a populated single-institution ledger, and the backend opening a config
+directory's ledgers (PostgreSQL only; the SQLite central keeps a file per institution)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from central import migrations
+from central.backend import open_ledger, open_ledgers
+from central.config import load_settings
+from central.energy import EnergyType
+from central.errors import StoreError
+from central.ledger import Bill, EntryKind, FuelEntry, SqlLedger
+from central.pgledger import PgLedger
+from tests.contracts.pg import APP_PASSWORD, PgServer
+
+INSTITUTIONS = ["alpha", "bravo", "charlie", "delta", "echo"]
+
+
+def connect(server: PgServer, dbname: str) -> psycopg.Connection[tuple[object, ...]]:
+    return psycopg.connect(server.dsn(dbname), password=APP_PASSWORD, autocommit=True)
+
+
+def bill(ref: str, quantity: float) -> Bill:
+    return Bill(ref=ref, energy=EnergyType.NATURAL_GAS, period_start=date(2025, 1, 1),
+                period_end=date(2025, 1, 31), quantity=quantity)
+
+
+def old_ledger(server: PgServer) -> str:
+    """A database at ledger version 1 (one institution, no institution column) with rows."""
+    db = server.create_database()
+    with connect(server, db) as conn:
+        assert migrations.apply(conn, "ledger", target=1) == 1
+        for ref, q in (("gas-1", 10.0), ("gas-2", 20.0)):
+            b = bill(ref, q)
+            conn.execute("INSERT INTO ledger_entries (kind, ref, lo, hi, data) "
+                         "VALUES ('bill', %s, %s, %s, %s)",
+                         (ref, b.period_start.toordinal(), b.period_end.toordinal(),
+                          b.model_dump_json()))
+    return db
+
+
+def ledger_rows(server: PgServer, db: str) -> list[tuple[object, ...]]:
+    with connect(server, db) as conn:
+        return conn.execute("SELECT institution, kind, ref FROM ledger_entries "
+                            "ORDER BY 1, 2, 3").fetchall()
+
+
+def test_upgrade_attributes_old_rows_to_the_institution_then_adds_another(
+        pg_server: PgServer) -> None:
+    db = old_ledger(pg_server)
+    dsn = pg_server.dsn(db)
+    settings = load_settings(institution_config=Path("alpha.yaml"), store="postgres",
+                             postgres_dsn=dsn, postgres_password=APP_PASSWORD)
+    # The central restarted with its one institution's config: the rows become alpha's.
+    alpha = open_ledger(settings, "alpha", only=True)
+    assert [b.quantity for b in alpha.all_bills()] == [10.0, 20.0]
+    alpha.close()
+    assert ledger_rows(pg_server, db) == [("alpha", "bill", "gas-1"), ("alpha", "bill", "gas-2")]
+    # A second institution added: a config directory of both, one connection.
+    alpha, bravo = open_ledgers(settings, ["alpha", "bravo"])
+    assert bravo.all_bills() == []
+    assert bravo.put(EntryKind.BILL, [bill("gas-1", 99.0)]).inserted == 1  # same ref: its own
+    assert [b.quantity for b in alpha.all_bills()] == [10.0, 20.0]
+    assert [b.quantity for b in bravo.all_bills()] == [99.0]
+    alpha.close()
+    assert [b.quantity for b in bravo.all_bills()] == [99.0]  # alpha's close kept the link
+    bravo.close()
+    assert ledger_rows(pg_server, db) == [("alpha", "bill", "gas-1"), ("alpha", "bill", "gas-2"),
+                                          ("bravo", "bill", "gas-1")]
+
+
+def test_a_populated_old_ledger_without_an_owner_is_refused_and_kept(pg_server: PgServer
+                                                                     ) -> None:
+    db = old_ledger(pg_server)
+    settings = load_settings(institution_config=Path("district"), store="postgres",
+                             postgres_dsn=pg_server.dsn(db), postgres_password=APP_PASSWORD)
+    with pytest.raises(StoreError, match=r"2 entries from before institutions.*config of the "
+                                         r"one institution"):
+        open_ledgers(settings, ["alpha", "bravo"])
+    with connect(pg_server, db) as conn:
+        assert migrations.current_version(conn, "ledger") == 1
+        assert conn.execute("SELECT COUNT(*) FROM ledger_entries").fetchone() == (2,)
+    # An empty old ledger needs no owner.
+    empty = pg_server.create_database()
+    with connect(pg_server, empty) as conn:
+        migrations.apply(conn, "ledger", target=1)
+    for book in PgLedger.open_many(pg_server.dsn(empty), ["alpha", "bravo"],
+                                   password=APP_PASSWORD):
+        book.close()
+
+
+def test_each_ledger_reads_and_writes_its_institution_only(pg_server: PgServer) -> None:
+    books = PgLedger.open_many(pg_server.dsn(pg_server.create_database()), INSTITUTIONS,
+                               password=APP_PASSWORD)
+    try:
+        for n, book in enumerate(books, start=1):
+            book.put(EntryKind.BILL, [bill("gas-1", float(n)), bill(f"{book.institution}-x", n)])
+            book.put(EntryKind.FUEL, [FuelEntry(ref="f-1", vehicle="car", day=date(2025, 1, 2),
+                                                litres=n, km=10)])
+        # A replay of alpha's import changes nothing anywhere; a correction changes alpha's.
+        assert books[0].put(EntryKind.BILL, [bill("gas-1", 1.0)]).unchanged == 1
+        assert books[0].put(EntryKind.BILL, [bill("gas-1", 1.5)]).updated == 1
+        for n, book in enumerate(books, start=1):
+            assert isinstance(book, SqlLedger)
+            assert book.count() == {"bill": 2, "fuel": 1}
+            quantities = {b.ref: b.quantity for b in book.bills(date(2025, 1, 1),
+                                                                date(2025, 1, 31))}
+            assert quantities == {"gas-1": 1.5 if n == 1 else n, f"{book.institution}-x": n}
+            assert [f.litres for f in book.fuel(date(2025, 1, 1), date(2025, 1, 3))] == [n]
+    finally:
+        for book in books:
+            book.close()
+    with pytest.raises(ValueError, match="institution"):
+        PgLedger(pg_server.dsn(pg_server.create_database()), "", password=APP_PASSWORD)
