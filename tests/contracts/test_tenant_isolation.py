@@ -1,6 +1,8 @@
-"""Two institutions on one central, over real HTTP (uvicorn on loopback), on SQLite and on
-PostgreSQL: nothing institution B owns reaches any caller of institution A.
+"""Five institutions on one central, over real HTTP (uvicorn on loopback), on SQLite and on
+PostgreSQL: nothing institution B (or C, D, E) owns reaches any caller of institution A.
+On PostgreSQL all five share one database: store, ledger, tokens and commands.
 
+C, D and E have data of every telemetry and ledger kind, and a command, from the start.
 Institution B gets data of every kind (a birth, samples, interval records, events of every
 type including alarms, audit and command results, a bin and a plug, bills, fuel, waste
 clearances, hazardous-waste moves, a command; ingest counts its messages). The central's
@@ -12,8 +14,8 @@ fill fails it) is called with each of A's roles, every value of every enumerated
 (report kind, format, language, alarm state), the PDF read back as text and the XLSX as its
 sheets' XML. Two checks on each answer:
 
-- no byte of B's ids or names (they all carry `bravo`, or B's Chinese name) nor of B's
-  distinctive figures appears;
+- no byte of B's, C's, D's or E's ids or names (they all carry `bravo`, or B's Chinese
+  name) nor of their distinctive figures appears;
 - every GET answers exactly the same before and after B's data is stored (B's figures summed
   into A's totals would change A's answers without showing B's numbers); except the public
   `/metrics`, whose ingest counters are the central's own, by design (docs/monitoring.md).
@@ -47,8 +49,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from central.api import Tenant, create_app
-from central.auth import Authenticator, Role, TokenStore
-from central.commands import CommandBook, CommandRequest, CommandService
+from central.auth import Authenticator, Role, TokenStore, TokenTable
+from central.commands import CommandBook, CommandRequest, CommandService, CommandTable
 from central.config import CentralSettings
 from central.entries import add_entries
 from central.ingest import IngestStats
@@ -58,6 +60,7 @@ from central.notify.hook import AlarmFeed
 from central.notify.notifier import Notifier, episode_id
 from central.notify.service import open_notifier
 from central.pgledger import PgLedger
+from central.pgstate import PgCommandBook, PgTokenStore
 from central.pgstore import PgStore
 from central.profile import load_profile
 from central.report_output import FORMATS
@@ -77,8 +80,8 @@ pytestmark = pytest.mark.integration
 NOW = local_ts(2025, 7, 2, 12, 0)
 T = int(NOW * 1000)
 A, B = "alpha-school", "bravo-academy"
-# Every id and name of B carries "bravo" (or is B's Chinese name); its figures are chosen so
-# their digits appear nowhere else.
+# Every id and name of B, C, D and E carries "bravo" (or B's Chinese name); their figures are
+# chosen so their digits appear nowhere else.
 B_WORDS = ("bravo", "乙校", "乙楼")
 B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.123",
              "271.828", "61.803", "3141.59")
@@ -116,6 +119,10 @@ def institution(iid: str, name: str, edge: str, tag: str, hall: str) -> Institut
 
 ALPHA = institution(A, "甲校 Alpha School", "edge-alpha", "alpha", "甲楼 Alpha hall")
 BRAVO = institution(B, "乙校 Bravo Academy", "edge-bravo", "bravo", "乙楼 Bravo hall")
+# Three more institutions, seeded before A's first reading (B is seeded between two).
+MORE = [institution(f"bravo-{c}-school", f"乙校 Bravo {c.upper()}", f"edge-bravo-{c}",
+                    f"bravo-{c}", f"乙楼 Bravo {c.upper()} hall") for c in "cde"]
+EVERY = [ALPHA, BRAVO, *MORE]
 
 
 @dataclass(frozen=True)
@@ -309,24 +316,29 @@ def world(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     if backend == "sqlite":
         writer = Store(tmp_path / "central.sqlite")
         source = tmp_path / "central.sqlite"  # per-request read-only connections
-        ledgers = {iid: SqliteLedger(tmp_path / f"{iid}.ledger.sqlite") for iid in (A, B)}
+        ledgers = {c.institution.id: SqliteLedger(tmp_path / f"{c.institution.id}.ledger.sqlite")
+                   for c in EVERY}
+        tokens: TokenTable = TokenStore(":memory:")
+        book: CommandTable = CommandBook(":memory:")
     else:
         server: PgServer = request.getfixturevalue("pg_server")
         dsn = server.dsn(server.create_database())
         writer = PgStore(dsn, password=APP_PASSWORD)
         source = PgStore(dsn, password=APP_PASSWORD, readonly=True, migrate=False)
         closing.append(source)
-        ledgers = dict(zip((A, B), PgLedger.open_many(dsn, [A, B], password=APP_PASSWORD),
+        # One database for everything, the ledgers of all institutions on one connection.
+        ids = [c.institution.id for c in EVERY]
+        ledgers = dict(zip(ids, PgLedger.open_many(dsn, ids, password=APP_PASSWORD),
                            strict=True))
+        tokens = PgTokenStore(dsn, password=APP_PASSWORD)
+        book = PgCommandBook(dsn, password=APP_PASSWORD)
     closing += [writer, *ledgers.values()]
-    auth = Authenticator(TEST_SECRET, TokenStore(":memory:"), now=lambda: NOW)
-    book = CommandBook(":memory:")
-    closing += [auth.tokens, book]
+    auth = Authenticator(TEST_SECRET, tokens, now=lambda: NOW)
+    closing += [tokens, book]
     commands = CommandService(book, Recorder())
     stats = IngestStats(received=1, stored_records=80, connected=True)  # A's messages
     clock = VirtualClock(NOW)
-    app = create_app(source, [Tenant(ALPHA, profile, ledgers[A]),
-                              Tenant(BRAVO, profile, ledgers[B])],
+    app = create_app(source, [Tenant(c, profile, ledgers[c.institution.id]) for c in EVERY],
                      clock, auth, stats, commands=commands)
     with serve(BotReceiver()) as receiver, asyncio.Runner() as runner:
         # The notifier as the central opens it (central/service.py), from its settings.
@@ -343,6 +355,11 @@ def world(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Itera
             w.notify(seed_telemetry(writer, ALPHA, ALPHA_FIGURES, w.command_ids[A]))
             seed_ledger(ledgers[A], ALPHA, ALPHA_FIGURES)
             assert [r.body["recipient"] for r in receiver.received] == ["alpha-duty"] * 3
+            for config in MORE:  # everything but notifications (notify.yaml has A and B)
+                iid = config.institution.id
+                w.command_ids[iid] = send_command(w, iid, config)
+                seed_telemetry(writer, config, BRAVO_FIGURES, w.command_ids[iid])
+                seed_ledger(ledgers[iid], config, BRAVO_FIGURES)
             yield w
         finally:
             runner.run(notifier.aclose())
