@@ -1,23 +1,30 @@
 """Many institutions in one PostgreSQL database: the ledger bound to one institution, the
-upgrade of a populated single-institution ledger, and the backend opening a config
-directory's ledgers (PostgreSQL only; the SQLite central keeps a file per institution)."""
+upgrade of a populated single-institution ledger, the backend opening a config directory's
+ledgers (the SQLite central keeps a file per institution), and the tokens and commands
+every worker of the central shares."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import date
 from pathlib import Path
 
 import psycopg
 import pytest
+import yaml
 
-from central import migrations
+from central import cli, migrations
+from central.auth import Authenticator, AuthError, Role
 from central.backend import open_ledger, open_ledgers
+from central.commands import CommandRequest, CommandService
 from central.config import load_settings
 from central.energy import EnergyType
 from central.errors import StoreError
 from central.ledger import Bill, EntryKind, FuelEntry, SqlLedger
 from central.pgledger import PgLedger
+from central.pgstate import PgCommandBook, PgTokenStore
 from tests.contracts.pg import APP_PASSWORD, PgServer
+from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
 INSTITUTIONS = ["alpha", "bravo", "charlie", "delta", "echo"]
 
@@ -118,3 +125,66 @@ def test_each_ledger_reads_and_writes_its_institution_only(pg_server: PgServer) 
             book.close()
     with pytest.raises(ValueError, match="institution"):
         PgLedger(pg_server.dsn(pg_server.create_database()), "", password=APP_PASSWORD)
+
+
+class Published:
+    def publish(self, site: str, edge: str, command: object) -> None:
+        pass
+
+
+def test_workers_share_tokens_and_commands(pg_server: PgServer) -> None:
+    """Two workers (each its own connections): a token issued through one verifies on the
+    other and a revocation on the other holds on the first; a command sent through one is
+    listed by the other under its institution, and under no other."""
+    dsn = pg_server.dsn(pg_server.create_database())
+    t1, t2 = (PgTokenStore(dsn, password=APP_PASSWORD) for _ in range(2))
+    c1, c2 = (PgCommandBook(dsn, password=APP_PASSWORD) for _ in range(2))
+    try:
+        one, two = Authenticator(TEST_SECRET, t1), Authenticator(TEST_SECRET, t2)
+        info, raw = one.issue("office", Role.ENGINEER, ["alpha"])
+        assert two.verify(raw).institutions == frozenset({"alpha"})
+        assert t2.revoke(info.id, now=5.0)
+        assert not t2.revoke("no-such-token", now=5.0)
+        with pytest.raises(AuthError, match="revoked"):
+            one.verify(raw)
+        assert [t.revoked for t in t1.all()] == [5.0]
+
+        request = CommandRequest.model_validate(
+            {"edge": "edge-alpha", "name": "override.clear", "args": {"override_id": "c-1"}})
+        sent = CommandService(c1, Published()).send(
+            institution="alpha", site="site-a", request=request, created_by="office",
+            now_ms=1_000)
+        assert [r.id for r in c2.rows("alpha")] == [sent.id]
+        assert c2.rows("alpha", command_id=sent.id)[0].sent
+        assert c2.rows("bravo") == []
+        assert c2.rows("bravo", command_id=sent.id) == []
+    finally:
+        for table in (t1, t2, c1, c2):
+            table.close()
+
+
+def test_token_actions_of_the_cli_use_the_shared_database(
+        pg_server: PgServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    dsn = pg_server.dsn(pg_server.create_database())  # no worker started on it yet
+    monkeypatch.setenv("GREENGUARD_POSTGRES_PASSWORD", APP_PASSWORD)
+    monkeypatch.delenv("GREENGUARD_AUTH_SECRET", raising=False)
+    config = tmp_path / "institution.yaml"
+    config.write_text(yaml.safe_dump(INSTITUTION, allow_unicode=True), encoding="utf-8")
+    secret = tmp_path / "auth.secret"
+    secret.write_text(TEST_SECRET, encoding="utf-8")
+    secret.chmod(0o600)
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    argv = ["--config", str(config), "--db", str(tmp_path / "central.sqlite"),
+            "--auth-secret-file", str(secret), "--store", "postgres", "--postgres-dsn", dsn]
+    assert cli.run(parser.parse_args(["bootstrap-admin", *argv])) == 0
+    raw = capsys.readouterr().out.strip()
+    assert cli.run(parser.parse_args(["bootstrap-admin", *argv])) == 2
+    assert "tokens (postgres)" in capsys.readouterr().err
+    assert not (tmp_path / "central.auth.sqlite").exists()
+    tokens = PgTokenStore(dsn, password=APP_PASSWORD)
+    try:
+        assert Authenticator(TEST_SECRET, tokens).verify(raw).role is Role.ADMIN
+    finally:
+        tokens.close()
