@@ -29,8 +29,8 @@ from typing import TextIO
 
 import yaml
 
-from central.auth import Authenticator, Role, TokenStore, generate_secret
-from central.backend import open_reader
+from central.auth import Authenticator, Role, generate_secret
+from central.backend import open_reader, open_tokens
 from central.compliance import ComplianceReport
 from central.config import CentralSettings
 from central.control import create_control_key, public_key_path
@@ -131,7 +131,7 @@ def demo_tokens(settings: CentralSettings, workdir: Path, secret: str) -> dict[s
     with mode 0600 (auth.secret, tokens.json). A production central never does this: its
     first admin comes from `greenguard central bootstrap-admin`."""
     _private(workdir / "auth.secret", secret + "\n")
-    store = TokenStore(settings.auth_path)
+    store = open_tokens(settings)
     try:
         auth = Authenticator(secret, store)
         tokens = {"admin": auth.issue("demo admin", Role.ADMIN)[1],

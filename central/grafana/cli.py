@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from central.backend import open_ledger, open_reader
+    from central.backend import open_ledgers, open_reader
     from central.config import load_settings
     from central.errors import CentralError, ConfigError
     from central.figures_export import FiguresPublisher, Tenancy
@@ -106,12 +106,13 @@ def _publish(args: argparse.Namespace) -> int:
                                             "configured (GREENGUARD_TELEMETRY__URL ...)")])
         token = influx_token(settings.telemetry) or ""
         institutions = load_institutions(settings.institution_config)
-        tenants = []
+        profiles = []
         for institution in institutions:
-            profile = load_profile(institution.institution.coefficient_profile)
-            check_profile(institution, profile)
-            tenants.append(Tenancy(institution, profile, open_ledger(
-                settings, institution.institution.id, only=len(institutions) == 1)))
+            profiles.append(load_profile(institution.institution.coefficient_profile))
+            check_profile(institution, profiles[-1])
+        tenants = [Tenancy(institution, profile, ledger) for institution, profile, ledger in zip(
+            institutions, profiles, open_ledgers(settings, [
+                i.institution.id for i in institutions]), strict=True)]
         now = args.as_of.timestamp() if args.as_of else SystemClock().now()
         influx = InfluxTelemetry(settings.telemetry, token)
         try:

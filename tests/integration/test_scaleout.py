@@ -84,10 +84,11 @@ class ScaledInstitution(Institution):
     def token(self) -> str:
         """An admin token of the workers' shared token table (minted once)."""
         if self._token is None:
-            from central.auth import Authenticator, Role, TokenStore
+            from central.auth import Authenticator, Role
+            from central.pgstate import PgTokenStore
 
             secret = (self.dir / "auth.secret").read_text(encoding="utf-8").strip()
-            tokens = TokenStore(self.dir / "central.auth.sqlite")
+            tokens = PgTokenStore(self.dsn, password=APP_PASSWORD)
             try:
                 _, self._token = Authenticator(secret, tokens).issue("scaleout", Role.ADMIN,
                                                                      None)
