@@ -7,6 +7,7 @@ figures open the same backend from the same settings (`--store`, GREENGUARD_STOR
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from central.config import CentralSettings
@@ -78,24 +79,30 @@ def open_ledgers(settings: CentralSettings, institutions: Sequence[str]) -> list
 
 def open_tokens(settings: CentralSettings) -> TokenTable:
     """The API's token table: `auth_path` on SQLite; on PostgreSQL the shared database, so
-    every worker knows every token (central/pgstate.py)."""
+    every worker knows every token (central/pgstate.py), with the tokens of an older
+    central's SQLite file copied in."""
     if settings.store == "postgres":
         from central.pgstate import PgTokenStore
 
         dsn, password = _postgres(settings)
-        return PgTokenStore(dsn, password=password)
+        return PgTokenStore(dsn, password=password, adopt=settings.auth_path)
     from central.auth import TokenStore
 
     return TokenStore(settings.auth_path)
 
 
 def open_commands(settings: CentralSettings) -> CommandTable:
-    """The sent commands: `<db>.commands.sqlite`, or the shared PostgreSQL database."""
+    """The sent commands: `<db>.commands.sqlite`, or the shared PostgreSQL database (that
+    file's commands copied in)."""
     if settings.store == "postgres":
         from central.pgstate import PgCommandBook
 
         dsn, password = _postgres(settings)
-        return PgCommandBook(dsn, password=password)
+        return PgCommandBook(dsn, password=password, adopt=_commands_file(settings))
     from central.commands import CommandBook
 
-    return CommandBook(settings.database.with_name(settings.database.stem + ".commands.sqlite"))
+    return CommandBook(_commands_file(settings))
+
+
+def _commands_file(settings: CentralSettings) -> Path:
+    return settings.database.with_name(settings.database.stem + ".commands.sqlite")

@@ -9,17 +9,26 @@ the SQLite central keeps `central.auth.TokenStore` and `central.commands.Command
 Each table has its own connection (`PgConnection`: one lock, reopened after a failure),
 and applies the store's migrations when opened, so the token actions of
 `greenguard central` work on a database no worker has started on yet.
+
+Upgrading: before store version 3 a PostgreSQL central kept tokens and commands in SQLite
+files beside `--db`, one set per worker. Opened with `adopt=` that file, a table copies its
+rows in (`ON CONFLICT DO NOTHING`: a row already here, revoked since, stays as it is), so
+every token that worked on some worker works on all, and the command history is kept.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from central import migrations
 from central.auth import TokenInfo, token_info, token_row
 from central.commands import CommandRow
+from central.errors import StoreError
 from central.pgstore import PgConnection
 
 if TYPE_CHECKING:
@@ -54,17 +63,48 @@ class _Table:
         with self._db.use(self.what) as conn:
             return conn.execute(statement.encode(), params).rowcount
 
+    def _adopt(self, path: Path, table: str, columns: str) -> None:
+        rows = _sqlite_rows(path, f"SELECT {columns} FROM {table}", self.what)
+        if not rows:
+            return
+        marks = ", ".join(["%s"] * len(rows[0]))
+        with self._db.use(f"{self.what} adopt") as conn, conn.transaction():
+            cur = conn.cursor()
+            cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks}) "
+                            "ON CONFLICT DO NOTHING".encode(), rows)
+            added = max(cur.rowcount, 0)
+        if added:
+            log.info("%s: %d rows copied from %s into PostgreSQL", self.what, added, path)
 
+
+log = logging.getLogger(__name__)
 _TOKEN_COLUMNS = "id, name, role, institutions, created, expires, revoked"
+_COMMAND_COLUMNS = "institution, id, site, edge, name, args, issued, expires, created_by, sent"
+
+
+def _sqlite_rows(path: Path, query: str, what: str) -> list[tuple[Any, ...]]:
+    """Rows of a SQLite file of an older central, opened read-only; none if it is absent."""
+    if not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            return conn.execute(query).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{what} adopt", f"{path}: {exc}") from exc
 
 
 class PgTokenStore(_Table):
     """`central.auth.TokenTable` in the shared database."""
 
     def __init__(self, dsn: str, *, password: str | None = None, migrate: bool = True,
-                 connect_timeout_s: int = 10) -> None:
+                 adopt: Path | None = None, connect_timeout_s: int = 10) -> None:
         super().__init__(dsn, password, "token store", migrate=migrate,
                          connect_timeout_s=connect_timeout_s)
+        if adopt is not None:
+            self._adopt(adopt, "tokens", _TOKEN_COLUMNS)
 
     def add(self, info: TokenInfo) -> None:
         self._run(f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
@@ -87,13 +127,15 @@ class PgCommandBook(_Table):
     """`central.commands.CommandTable` in the shared database, keyed by institution."""
 
     def __init__(self, dsn: str, *, password: str | None = None, migrate: bool = True,
-                 connect_timeout_s: int = 10) -> None:
+                 adopt: Path | None = None, connect_timeout_s: int = 10) -> None:
         super().__init__(dsn, password, "command store", migrate=migrate,
                          connect_timeout_s=connect_timeout_s)
+        if adopt is not None:
+            self._adopt(adopt, "commands", _COMMAND_COLUMNS)
 
     def add(self, row: CommandRow) -> None:
-        self._run("INSERT INTO commands (institution, id, site, edge, name, args, issued, "
-                  "expires, created_by, sent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        self._run(f"INSERT INTO commands ({_COMMAND_COLUMNS}) "
+                  "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                   (row.institution, row.id, row.site, row.edge, row.name,
                    json.dumps(row.args), row.issued, row.expires, row.created_by,
                    int(row.sent)))

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from central import cli, migrations
-from central.auth import Authenticator, AuthError, Role
-from central.backend import open_ledger, open_ledgers
-from central.commands import CommandRequest, CommandService
+from central.auth import Authenticator, AuthError, Role, TokenStore
+from central.backend import open_commands, open_ledger, open_ledgers, open_tokens
+from central.commands import CommandBook, CommandRequest, CommandService
 from central.config import load_settings
 from central.energy import EnergyType
 from central.errors import StoreError
@@ -188,3 +188,43 @@ def test_token_actions_of_the_cli_use_the_shared_database(
         assert Authenticator(TEST_SECRET, tokens).verify(raw).role is Role.ADMIN
     finally:
         tokens.close()
+
+
+def test_tokens_and_commands_of_an_older_centrals_files_are_kept(
+        pg_server: PgServer, tmp_path: Path) -> None:
+    """Before, each PostgreSQL worker kept tokens and commands in SQLite files beside its
+    --db: the upgraded worker copies them into the shared tables, once, and a revocation
+    made since in PostgreSQL is not undone by the file at the next start."""
+    settings = load_settings(institution_config=tmp_path / "alpha.yaml",
+                             database=tmp_path / "central.sqlite", store="postgres",
+                             postgres_dsn=pg_server.dsn(pg_server.create_database()),
+                             postgres_password=APP_PASSWORD)
+    old_tokens = TokenStore(settings.auth_path)
+    old_book = CommandBook(tmp_path / "central.commands.sqlite")
+    try:
+        info, raw = Authenticator(TEST_SECRET, old_tokens).issue("office", Role.VIEWER,
+                                                                 ["alpha"])
+        request = CommandRequest.model_validate(
+            {"edge": "edge-alpha", "name": "override.clear", "args": {"override_id": "c-1"}})
+        sent = CommandService(old_book, Published()).send(
+            institution="alpha", site="site-a", request=request, created_by="office",
+            now_ms=1_000)
+    finally:
+        old_tokens.close()
+        old_book.close()
+    for start in range(2):
+        tokens, book = open_tokens(settings), open_commands(settings)
+        try:
+            auth = Authenticator(TEST_SECRET, tokens)
+            if start == 0:
+                assert auth.verify(raw).institutions == frozenset({"alpha"})
+                assert tokens.revoke(info.id, now=9.0)
+            else:
+                with pytest.raises(AuthError, match="revoked"):
+                    auth.verify(raw)
+            assert [t.id for t in tokens.all()] == [info.id]
+            assert [(r.id, r.sent) for r in book.rows("alpha")] == [(sent.id, True)]
+            assert book.rows("bravo") == []
+        finally:
+            tokens.close()
+            book.close()
