@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="file holding the token signing secret (or env "
                              "GREENGUARD_AUTH_SECRET); required, no default")
     parser.add_argument("--auth-db", dest="auth_database", type=Path, metavar="PATH",
-                        help="SQLite token table (default <db>.auth.sqlite)")
+                        help="SQLite token table (default <db>.auth.sqlite; with --store "
+                             "postgres tokens are in the database, this file copied in)")
     parser.add_argument("--notify-config", type=Path, metavar="PATH",
                         help="alarm notifications (docs/notifications.md; env "
                              "GREENGUARD_NOTIFY_CONFIG)")
