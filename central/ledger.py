@@ -158,6 +158,10 @@ class Ledger(abc.ABC):
     """Port of the manual ledger. Adapters: `SqliteLedger` (embedded default), `PgLedger`
     (central/pgledger.py, PostgreSQL)."""
 
+    # The institution an adapter is bound to (PgLedger); None: all it holds is one
+    # institution's (a SQLite file of its own).
+    institution: str | None = None
+
     @abc.abstractmethod
     def put(self, kind: EntryKind, entries: Sequence[_Entry]) -> PutResult:
         """Upsert by ref, all entries in one transaction."""

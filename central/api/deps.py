@@ -53,6 +53,11 @@ class Tenant:
     profile: CoefficientProfile
     ledger: Ledger = field(default_factory=lambda: SqliteLedger(":memory:"))
 
+    def __post_init__(self) -> None:
+        if self.ledger.institution not in (None, self.id):  # a ledger bound to another
+            raise ValueError(f"tenant {self.id!r} given the ledger of "
+                             f"{self.ledger.institution!r}")
+
     @property
     def id(self) -> str:
         return self.config.institution.id

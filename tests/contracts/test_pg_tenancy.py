@@ -14,15 +14,18 @@ import pytest
 import yaml
 
 from central import cli, migrations
+from central.api import Tenant
 from central.auth import Authenticator, AuthError, Role, TokenStore
 from central.backend import open_commands, open_ledger, open_ledgers, open_tokens
 from central.commands import CommandBook, CommandRequest, CommandService
 from central.config import load_settings
 from central.energy import EnergyType
 from central.errors import StoreError
+from central.institution import parse_institution
 from central.ledger import Bill, EntryKind, FuelEntry, SqlLedger
 from central.pgledger import PgLedger
 from central.pgstate import PgCommandBook, PgTokenStore
+from central.profile import load_profile
 from tests.contracts.pg import APP_PASSWORD, PgServer
 from tests.unit.central.central_helpers import INSTITUTION, TEST_SECRET
 
@@ -125,6 +128,20 @@ def test_each_ledger_reads_and_writes_its_institution_only(pg_server: PgServer) 
             book.close()
     with pytest.raises(ValueError, match="institution"):
         PgLedger(pg_server.dsn(pg_server.create_database()), "", password=APP_PASSWORD)
+
+
+def test_a_tenant_refuses_the_ledger_of_another_institution(pg_server: PgServer) -> None:
+    config = parse_institution(INSTITUTION)
+    profile = load_profile("national")
+    mine, other = PgLedger.open_many(pg_server.dsn(pg_server.create_database()),
+                                     [config.institution.id, "bravo"], password=APP_PASSWORD)
+    try:
+        assert Tenant(config, profile, mine).ledger is mine
+        with pytest.raises(ValueError, match="given the ledger of 'bravo'"):
+            Tenant(config, profile, other)
+    finally:
+        mine.close()
+        other.close()
 
 
 class Published:
