@@ -21,8 +21,9 @@ ALLOWED = {"protocols": set(), "edge": {"protocols"}, "central": {"protocols"}}
 # the shared SQL and the PostgreSQL adapters are imported only where listed.
 ONLY_FROM = {
     "central.storesql": {"central.store", "central.pgstore"},
-    "central.pgstore": {"central.backend", "central.pgledger"},
+    "central.pgstore": {"central.backend", "central.pgledger", "central.pgstate"},
     "central.pgledger": {"central.backend"},
+    "central.pgstate": {"central.backend"},
 }
 # Modules that must not reach these (directly or through others).
 NEVER_REACHES = {
