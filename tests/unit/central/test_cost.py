@@ -190,3 +190,31 @@ def test_reports_and_the_statistics_return_carry_the_cost(store: Store,
     assert energy["电"][6] == "计量×价目"
     water = {r[0]: r for r in book["水资源消费"].iter_rows(values_only=True) if r and r[0]}
     assert water["用水量"][3] == pytest.approx(5430.0)
+
+
+async def test_the_api_returns_the_cost_of_a_month(store: Store, tmp_path: Path) -> None:
+    from central.api import Tenant, create_app
+    from protocols.clock import VirtualClock
+    from tests.unit.central.central_helpers import authenticator, bearer
+    from tests.unit.central.test_api import http
+
+    inst = institution({"electricity": TOU["electricity"], "water": TOU["water"]})
+    auth = authenticator()
+    app = create_app(store, [Tenant(inst, PROFILE, SqliteLedger(tmp_path / "l.sqlite"))],
+                     VirtualClock(local_ts(2025, 7, 4)), auth)
+    async with http(app, bearer(auth)) as c:
+        r = await c.get("/api/v1/institutions/demo-school/cost",
+                        params={"year": 2025, "month": 7})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["electricity"]["energy_yuan"] == pytest.approx(19.125)
+        assert body["total_yuan"] == pytest.approx(5449.125)
+        assert body["coverage"]["days_with_data"] == 1
+        # June has no data: no cost figure, never 0.
+        june = (await c.get("/api/v1/institutions/demo-school/cost",
+                            params={"year": 2025, "month": 6})).json()
+        assert june["total_yuan"] is None
+        assert (await c.get("/api/v1/institutions/demo-school/cost",
+                            params={"year": 2025, "month": 8})).status_code == 422
+        assert (await c.get("/api/v1/institutions/demo-school/cost",
+                            params={"year": 2025, "building": "Z"})).status_code == 422
