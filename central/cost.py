@@ -264,14 +264,17 @@ def _bill_cost(book: TariffBook | None, bill: Bill, tz: ZoneInfo) -> float | Non
 
 def period_cost(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                 profile: CoefficientProfile, *, start: float, end: float,
-                building: str | None = None, months: bool = True) -> PeriodCost:
+                building: str | None = None, months: bool = True,
+                energy: metrics.PeriodEnergy | None = None) -> PeriodCost:
     """Cost of [start, end) for the institution or one building (`central.cost` docstring);
-    with `months`, one row per local month of the window as well."""
+    with `months`, one row per local month of the window as well. `energy`: the window's
+    `metrics.period_energy` when the caller has read it already."""
     tz = institution.institution.tz
     book = tariff_book(institution)
     end = max(start, end)
-    energy = metrics.period_energy(store, ledger, institution, profile, start=start, end=end,
-                                   building=building)
+    if energy is None:
+        energy = metrics.period_energy(store, ledger, institution, profile, start=start,
+                                       end=end, building=building)
     coverage = metrics.coverage_for(store, institution, start=start, end=end, sums=energy.sums,
                                     bills=energy.bills, cuts=energy.cuts,
                                     lines=energy.energy_by_type, building=building)
@@ -451,6 +454,16 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
         complete=all(t.yuan is not None for t in by_type),
         electricity=electricity, by_type=by_type, buildings=building_lines, items=item_lines,
         months=month_rows, bill_checks=checks, coverage=coverage)
+
+
+def month_cost(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
+               profile: CoefficientProfile, *, start: float, end: float,
+               energy: metrics.PeriodEnergy) -> PeriodCost | None:
+    """The dashboard's card: the month so far, None without a tariff section."""
+    if institution.tariff is None:
+        return None
+    return period_cost(store, ledger, institution, profile, start=start, end=end,
+                       months=False, energy=energy)
 
 
 def _month(book: TariffBook | None, priced: Mapping[str, object], mp: Period,
