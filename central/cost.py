@@ -28,6 +28,7 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -162,6 +163,9 @@ def _clip(rows: Iterable[tuple[MeterKey, int, int, float]], a_ms: int, b_ms: int
     out: list[Interval] = []
     for _k, st, du, q in rows:
         en = st + du * 1000
+        if st >= a_ms and en <= b_ms:  # the usual case: wholly inside
+            out.append((st / 1000, en / 1000, q))
+            continue
         lo, hi = max(st, a_ms), min(en, b_ms)
         if hi <= lo and du > 0:
             continue
@@ -197,20 +201,30 @@ def series(store: StoreReader, keys: Sequence[MeterKey], start: float, end: floa
     return sorted(head) + body + sorted(tail)
 
 
-def window(items: Sequence[Interval], starts: Sequence[float], a: float, b: float
-           ) -> list[Interval]:
-    """The part of time-ordered `items` (their starts in `starts`) inside [a, b), pro rata."""
-    i = max(0, bisect.bisect_right(starts, a) - 1)
+def window(items: Sequence[Interval], starts: Sequence[float], a: float, b: float,
+           longest: float) -> list[Interval]:
+    """The part of start-ordered `items` (their starts in `starts`, none longer than
+    `longest` seconds) inside [a, b), pro rata; the items wholly inside are taken as they
+    are (one slice), only those across `a` or `b` are split."""
+    lo = bisect.bisect_left(starts, a - longest)
+    inner0 = bisect.bisect_left(starts, a)
+    inner1 = max(inner0, bisect.bisect_left(starts, b - longest))
+    hi = bisect.bisect_left(starts, b)
     out: list[Interval] = []
-    while i < len(items):
+
+    def part(i: int) -> None:
         s, e, q = items[i]
-        if s >= b:
-            break
-        lo, hi = max(s, a), min(e, b)
-        if hi > lo or (e <= s and a <= s < b):
-            out.append((lo, hi, q if e <= s or (lo == s and hi == e) else q * (hi - lo)
-                        / (e - s)))
-        i += 1
+        x, y = max(s, a), min(e, b)
+        if y > x:
+            out.append((x, y, q if x == s and y == e else q * (y - x) / (e - s)))
+        elif e <= s and a <= s < b:
+            out.append((s, e, q))
+
+    for i in range(lo, inner0):
+        part(i)
+    out.extend(items[inner0:inner1])
+    for i in range(inner1, hi):
+        part(i)
     return out
 
 
@@ -218,15 +232,49 @@ class _Series:
     def __init__(self, items: list[Interval]) -> None:
         self.items = items
         self.starts = [x[0] for x in items]
+        self.longest = max((e - s for s, e, _ in items), default=0.0)
 
     def window(self, a: float, b: float) -> list[Interval]:
-        return window(self.items, self.starts, a, b)
+        if self.items and a <= self.items[0][0] and b >= max(
+                self.items[-1][1], self.items[-1][0] + self.longest):
+            return self.items
+        return window(self.items, self.starts, a, b, self.longest)
 
     def total(self, a: float, b: float) -> float:
         return math.fsum(q for _, _, q in self.window(a, b))
 
 
 # -- pricing (pure over the series read) --------------------------------------------------
+
+
+@dataclass
+class _Priced:
+    """The priced figures of one window: electricity by period, yuan per building (None:
+    no tariff), water and gas per account as (yuan or None, quantity, unpriced)."""
+
+    split: ElectricitySplit = field(default_factory=ElectricitySplit)
+    buildings: dict[str, float | None] = field(default_factory=dict)
+    tiered: dict[EnergyType, tuple[float | None, float, float]] = field(default_factory=dict)
+
+    @staticmethod
+    def combine(parts: Sequence[_Priced]) -> _Priced:
+        out = _Priced()
+        for p in parts:
+            out.split.kwh += p.split.kwh
+            out.split.yuan += p.split.yuan
+            out.split.unpriced_kwh += p.split.unpriced_kwh
+            out.split.unpriced_days |= p.split.unpriced_days
+            for period, (kwh, yuan) in p.split.by_period.items():
+                cell = out.split.by_period[period]
+                cell[0] += kwh
+                cell[1] += yuan
+            for bid, y in p.buildings.items():
+                prev = out.buildings.get(bid, 0.0)
+                out.buildings[bid] = None if prev is None or y is None else prev + y
+            for e, (y, q, u) in p.tiered.items():
+                py, pq, pu = out.tiered.get(e, (0.0, 0.0, 0.0))
+                out.tiered[e] = (None if py is None or y is None else py + y, pq + q, pu + u)
+        return out
 
 
 def _tiered_window(book: TariffBook, energy: EnergyType, s: _Series, a: float, b: float
@@ -313,29 +361,30 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
                             + energy.sums.get(m.key, 0.0)
                             for m in institution.main_meters() if m.key in set(keys)}
 
-    def price_window(a: float, b: float) -> dict[str, object]:
+    def price_window(a: float, b: float) -> _Priced:
         """Every priced figure of [a, b) from the series read above."""
-        split = ElectricitySplit()
-        per_building: dict[str, float | None] = {}
+        out = _Priced()
         for bid, s in elec.items():
             if book is None:
-                per_building[bid] = None
-                split.kwh += s.total(a, b)
+                out.buildings[bid] = None
+                out.split.kwh += s.total(a, b)
                 continue
-            before = split.yuan
-            book.electricity_split(s.window(a, b), into=split)
-            per_building[bid] = split.yuan - before
-        tiered: dict[EnergyType, tuple[float | None, float, float]] = {}
+            before = out.split.yuan
+            book.electricity_split(s.window(a, b), into=out.split)
+            out.buildings[bid] = out.split.yuan - before
         for e, s in account.items():
             q_all = s.total(a, b)
             yuan, unpriced = (_tiered_window(book, e, s, a, b) if book is not None
                               else (None, q_all))
-            tiered[e] = (yuan if unpriced <= 0 else None, q_all, unpriced)
-        return {"split": split, "buildings": per_building, "tiered": tiered}
+            out.tiered[e] = (yuan if unpriced <= 0 else None, q_all, unpriced)
+        return out
 
-    whole = price_window(start, end)
-    split = whole["split"]
-    assert isinstance(split, ElectricitySplit)
+    # Each month once (the whole window is their sum: energy, yuan and tier costs add up).
+    period = Period(start, end, tz)
+    windows = [(mp.start, mp.end) for mp in period.month_periods()] if months else []
+    parts = [price_window(a, b) for a, b in windows]
+    whole = _Priced.combine(parts) if parts else price_window(start, end)
+    split = whole.split
     has_elec_tariff = book is not None and book.prices(EnergyType.ELECTRICITY)
     fixed_yuan, not_applied = (book.fixed_cost(start, end) if book is not None
                                and building is None else (0.0, []))
@@ -356,7 +405,6 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
     billed_y: dict[EnergyType, list[float | None]] = defaultdict(list)
     amount_y: dict[EnergyType, float] = defaultdict(float)
     amount_days: dict[EnergyType, set[date]] = defaultdict(set)
-    period = Period(start, end, tz)
     for bill in bills:
         share = bill_share(bill, start, min(end, energy.cuts.get(bill.ref, end)), tz)
         if share > 0:
@@ -372,8 +420,7 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
 
     by_type: list[TypeCost] = []
     metered_types = {m.energy for m in mains}
-    tiered = whole["tiered"]
-    assert isinstance(tiered, dict)
+    tiered = whole.tiered
     for e in [EnergyType.ELECTRICITY, EnergyType.WATER, EnergyType.NATURAL_GAS,
               *sorted({*metered_types, *billed_q} - {EnergyType.ELECTRICITY, EnergyType.WATER,
                                                       EnergyType.NATURAL_GAS})]:
@@ -410,8 +457,7 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
             bill_amount_days=len(amount_days.get(e, set()))))
 
     names = {b.id: b.name for b in institution.buildings}
-    per_building = whole["buildings"]
-    assert isinstance(per_building, dict)
+    per_building = whole.buildings
     building_lines = []
     for bid, s in elec.items():
         lines_yuan: list[float | None] = [per_building.get(bid)]
@@ -436,10 +482,9 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
             or item_split.unpriced_kwh > 0 else item_split.yuan))
 
     month_rows: list[MonthCost] = []
-    if months:
-        for mp in period.month_periods():
-            month_rows.append(_month(book, price_window(mp.start, mp.end), mp, bills,
-                                     energy.cuts, tz, has_elec_tariff, building))
+    for mp, priced in zip(period.month_periods() if months else [], parts, strict=True):
+        month_rows.append(_month(book, priced, mp, bills, energy.cuts, tz, has_elec_tariff,
+                                 building))
     known = [t.yuan for t in by_type]
     total = _sum_opt(known)
     checks = bill_checks(store, institution, book, [b for b in bills if b.amount_yuan
@@ -466,13 +511,10 @@ def month_cost(store: StoreReader, ledger: Ledger | None, institution: Instituti
                        months=False, energy=energy)
 
 
-def _month(book: TariffBook | None, priced: Mapping[str, object], mp: Period,
+def _month(book: TariffBook | None, priced: _Priced, mp: Period,
            bills: Sequence[Bill], cuts: Mapping[str, float], tz: ZoneInfo,
            has_elec_tariff: bool, building: str | None) -> MonthCost:
-    split = priced["split"]
-    tiered = priced["tiered"]
-    assert isinstance(split, ElectricitySplit)
-    assert isinstance(tiered, dict)
+    split, tiered = priced.split, priced.tiered
     fixed = book.fixed_cost(mp.start, mp.end)[0] if book is not None and building is None \
         else 0.0
     e_yuan = (split.yuan + fixed if has_elec_tariff and split.unpriced_kwh <= 0

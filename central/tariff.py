@@ -437,6 +437,7 @@ class TariffBook:
         self._elec_from = [v.valid_from.toordinal() for v in tariffs.electricity]
         self._days: dict[int, tuple[list[float], list[Segment]] | None] = {}
         self._slot_day: dict[int, int] = {}
+        self._midnights: dict[int, float] = {}
 
     # -- days --------------------------------------------------------------------------
 
@@ -451,8 +452,14 @@ class TariffBook:
         return day
 
     def _midnight(self, ordinal: int) -> float:
-        d = date.fromordinal(ordinal)
-        return datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp()
+        ts = self._midnights.get(ordinal)
+        if ts is None:
+            d = date.fromordinal(ordinal)
+            ts = datetime(d.year, d.month, d.day, tzinfo=self.tz).timestamp()
+            if len(self._midnights) > 20_000:
+                self._midnights.clear()
+            self._midnights[ordinal] = ts
+        return ts
 
     @staticmethod
     def _version(versions: Sequence[_Version], starts: Sequence[int], ordinal: int
@@ -611,28 +618,35 @@ class TariffBook:
         monthly fixed charge of the days the intervals span is added."""
         versions = self.tariffs.tiered(energy)
         starts = [v.valid_from.toordinal() for v in versions]
-        pieces: list[tuple[float, int, float]] = []  # start, day, quantity
+        # Quantity per local day: within a day one version applies and tier costs add up
+        # (cost(a, b) + cost(b, c) = cost(a, c)), so the order inside a day is irrelevant.
+        per_day: dict[int, float] = defaultdict(float)
         out = TieredSplit()
         lo_ts, hi_ts = math.inf, -math.inf
         for s, e, q in intervals:
-            lo_ts, hi_ts = min(lo_ts, s), max(hi_ts, e)
+            if s < lo_ts:
+                lo_ts = s
+            if e > hi_ts:
+                hi_ts = e
             if not q:
                 continue
             out.quantity += q
-            span = e - s
-            t = s
+            ordinal = self._local_day(s)
+            nxt = self._midnight(ordinal + 1)
+            if e <= nxt or e <= s:  # the usual case: inside one local day
+                per_day[ordinal] += q
+                continue
+            span, t = e - s, s
             while True:
-                ordinal = self._local_day(t)
-                nxt = self._midnight(ordinal + 1)
                 upto = min(nxt, e)
-                part = q if span <= 0 else q * (upto - t) / span
-                pieces.append((t, ordinal, part))
-                if upto >= e or span <= 0:
+                per_day[ordinal] += q * (upto - t) / span
+                if upto >= e:
                     break
-                t = upto
-        pieces.sort()
+                t, ordinal = upto, ordinal + 1
+                nxt = self._midnight(ordinal + 1)
         cum: dict[tuple[int, int], float] = defaultdict(float)
-        for _t, ordinal, part in pieces:
+        for ordinal in sorted(per_day):
+            part = per_day[ordinal]
             d = date.fromordinal(ordinal)
             v: TieredVersion | None = self._version(versions, starts, ordinal)
             if v is None:
