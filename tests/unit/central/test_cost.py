@@ -218,3 +218,30 @@ async def test_the_api_returns_the_cost_of_a_month(store: Store, tmp_path: Path)
                             params={"year": 2025, "month": 8})).status_code == 422
         assert (await c.get("/api/v1/institutions/demo-school/cost",
                             params={"year": 2025, "building": "Z"})).status_code == 422
+
+
+def test_bills_with_amounts_import_from_csv_and_bad_amounts_are_named(tmp_path: Path) -> None:
+    from central.entries import import_rows
+    from central.errors import EntryError
+
+    inst = institution({"use": "cn-sample-general-ic"})
+    ledger = SqliteLedger(tmp_path / "l.sqlite")
+    good = ("ref,energy,building,period_start,period_end,quantity,unit,amount_yuan,supplier\n"
+            "elec-2025-07,electricity,,2025-07-01,2025-07-31,18250,kWh,13140.50,国网\n"
+            "gas-2025-07,natural_gas,,2025-07-01,2025-07-31,3100,m3,,城燃\n")
+    result = import_rows(ledger, EntryKind.BILL, good.encode("gb18030"), "csv", inst, PROFILE,
+                         source="bills.csv")
+    assert result.put.inserted == 2
+    bills = {b.ref: b for b in ledger.bills(date(2025, 7, 1), date(2025, 7, 31))}
+    assert bills["elec-2025-07"].amount_yuan == 13140.5
+    assert bills["gas-2025-07"].amount_yuan is None  # an empty cell: not entered
+    bad = ("ref,energy,period_start,period_end,quantity,amount_yuan\n"
+           "e-8,electricity,2025-08-01,2025-08-31,100,-5\n"
+           "e-9,electricity,2025-09-01,2025-09-30,100,lots\n")
+    with pytest.raises(EntryError) as err:
+        import_rows(ledger, EntryKind.BILL, bad.encode(), "csv", inst, PROFILE,
+                    source="bad.csv")
+    fields = {(f, v) for f, v, _ in err.value.problems}
+    assert ("row 2.amount_yuan", "-5") in fields
+    assert ("row 3.amount_yuan", "lots") in fields
+    assert len(ledger.bills(date(2025, 8, 1), date(2025, 9, 30))) == 0  # nothing stored
