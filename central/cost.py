@@ -357,9 +357,11 @@ def period_cost(store: StoreReader, ledger: Ledger | None, institution: Institut
             base = book.basis_start(e, start)
             lo = start if base is None else min(start, base)
         account[e] = _Series(series(store, keys, lo, end, hourly=hourly))
-        by_building_q[e] = {m.building: by_building_q.get(e, {}).get(m.building, 0.0)
-                            + energy.sums.get(m.key, 0.0)
-                            for m in institution.main_meters() if m.key in set(keys)}
+        shares: dict[str, float] = defaultdict(float)
+        for m in institution.main_meters():
+            if m.key in keys:
+                shares[m.building] += energy.sums.get(m.key, 0.0)
+        by_building_q[e] = dict(shares)
 
     def price_window(a: float, b: float) -> _Priced:
         """Every priced figure of [a, b) from the series read above."""

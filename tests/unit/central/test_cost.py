@@ -245,3 +245,30 @@ def test_bills_with_amounts_import_from_csv_and_bad_amounts_are_named(tmp_path: 
     assert ("row 2.amount_yuan", "-5") in fields
     assert ("row 3.amount_yuan", "lots") in fields
     assert len(ledger.bills(date(2025, 8, 1), date(2025, 9, 30))) == 0  # nothing stored
+
+
+def test_water_tiers_on_the_account_and_each_building_its_share(store: Store) -> None:
+    data = copy.deepcopy(INSTITUTION)
+    data["meters"] += [
+        {"edge": "edge-1", "device": "water-a2", "building": "A", "energy": "water",
+         "role": "main"},
+        {"edge": "edge-2", "device": "water-b", "building": "B", "energy": "water",
+         "role": "main"}]
+    data["tariff"] = {"electricity": TOU["electricity"], "water": TOU["water"]}
+    inst = parse_institution(data)
+    t0 = local_ms(2025, 7, 2, 9)
+    store.store_batch(batch([interval(1, start=t0, quantity=100.0, device="water-a2",
+                                      point="water_m3", unit="m3", duration_s=3600)],
+                            after=0, edge="edge-1", epoch=2), "s")
+    store.store_batch(batch([interval(1, start=t0, quantity=200.0, device="water-b",
+                                      point="water_m3", unit="m3", duration_s=3600)],
+                            after=0, edge="edge-2", epoch=2), "s")
+    cost = period_cost(store, None, inst, PROFILE, start=local_ts(2025, 7, 1),
+                       end=local_ts(2025, 7, 4))
+    # 1,100 + 100 + 200 = 1,400 m³ on one account: 1,000 × 4.8 + 400 × 6.3 = 7,320 yuan;
+    # A used 1,200 of it, B 200.
+    water = next(t for t in cost.by_type if t.energy is EnergyType.WATER)
+    assert water.yuan == pytest.approx(7320.0)
+    lines = {b.key: b.yuan for b in cost.buildings}
+    assert lines["A"] == pytest.approx(12.75 + 7320.0 * 1200 / 1400)
+    assert lines["B"] == pytest.approx(6.375 + 7320.0 * 200 / 1400)
