@@ -96,9 +96,10 @@ def source_label(line: TypeCost, lang: Lang) -> str:
     return zh if lang == "zh" else en
 
 
-def cost_tables(cost: PeriodCost | None, lang: Lang, *, months: bool = True) -> list[Table]:
+def cost_tables(cost: PeriodCost | None, lang: Lang, *, detail: bool = True) -> list[Table]:
     """The cost section of a report: by energy type with the time-of-use periods and the
-    fixed charges, by month, by building and item, and the bill check."""
+    fixed charges, and the bill check; with `detail` (analysis reports, the XLSX) by month,
+    building and item as well."""
     if cost is None:
         return []
     zh = lang == "zh"
@@ -129,20 +130,20 @@ def cost_tables(cost: PeriodCost | None, lang: Lang, *, months: bool = True) -> 
     note = "" if cost.complete else _t("incomplete", lang)
     rows.append([_t("total", lang), "", "", money(cost.total_yuan), note])
     tables: list[Table] = [(f"{_t('cost', lang)} ({cost.tariff_id or '—'})", head, rows)]
-    if months and len(cost.months) > 1:
+    if detail and len(cost.months) > 1:
         tables.append((_t("cost_months", lang),
                        [_t("month", lang), _t("electricity", lang), _t("water", lang),
                         _t("gas", lang), _t("billed", lang), _t("total", lang)],
                        [[m.month, money(m.electricity_yuan), money(m.water_yuan),
                          money(m.gas_yuan), money(m.billed_yuan), money(m.yuan)]
                         for m in cost.months]))
-    if cost.building is None and cost.buildings:
+    if detail and cost.building is None and cost.buildings:
         tables.append((_t("cost_buildings", lang),
                        [_t("building", lang), "kWh", _t("yuan", lang)],
                        [[f"{b.key} {b.label_zh if zh else b.label_en}",
                          _q(b.quantity) if has else NO_DATA, money(b.yuan if has else None)]
                         for b in cost.buildings]))
-    if cost.items:
+    if detail and cost.items:
         tables.append((_t("cost_items", lang), [_t("item", lang), "kWh", _t("yuan", lang)],
                        [[f"{i.key} {i.label_zh if zh else i.label_en}",
                          _q(i.quantity or None), money(i.yuan if i.quantity else None)]

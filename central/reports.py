@@ -813,7 +813,7 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
                                          label("ytd", lang), label("unit", lang),
                                          label("source", lang)],
                      rows=[list(r) for r in summary_rows(data, lang)]))
-    for heading, head, rows in cost_tables(data.cost, lang, months=shown != "monthly"):
+    for heading, head, rows in cost_tables(data.cost, lang, detail=shown != "monthly"):
         out += [Block(kind="h2", text=heading), Block(kind="table", head=head, rows=rows)]
     out.append(Block(kind="h2", text=score_heading(data, lang)))
     item1 = [s for s in data.scoring if s.sub]

@@ -190,6 +190,22 @@ def test_reports_and_the_statistics_return_carry_the_cost(store: Store,
     assert energy["电"][6] == "计量×价目"
     water = {r[0]: r for r in book["水资源消费"].iter_rows(values_only=True) if r and r[0]}
     assert water["用水量"][3] == pytest.approx(5430.0)
+    # The report's HTML (what the PDF draws too) and the ledger XLSX's 费用 sheet.
+    from central.report_xlsx import render_xlsx
+    from central.reports import render_html
+
+    html = render_html(data, "zh")
+    assert "能源费用 (inline)" in html
+    assert f"{data.cost.total_yuan:,.2f}" in html  # 5,449.12 or .13: 5449.125 in binary
+    assert "尖峰" in html
+    monthly = gather(store, ledger, inst, PROFILE, kind="monthly", year=2025, number=7,
+                     now=local_ts(2025, 7, 4))
+    assert "分建筑费用" not in render_html(monthly, "zh")  # the disclosure: by type only
+    assert "分建筑费用" in html
+    sheet = openpyxl.load_workbook(io.BytesIO(render_xlsx(data, "zh")))["费用"]
+    rows = {r[0]: r for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    assert rows["合计"][3] == pytest.approx(5449.125, abs=0.006)  # to the fen
+    assert rows["水"][3] == pytest.approx(5430.0)
 
 
 async def test_the_api_returns_the_cost_of_a_month(store: Store, tmp_path: Path) -> None:
