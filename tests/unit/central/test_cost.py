@@ -234,6 +234,15 @@ async def test_the_api_returns_the_cost_of_a_month(store: Store, tmp_path: Path)
                             params={"year": 2025, "month": 8})).status_code == 422
         assert (await c.get("/api/v1/institutions/demo-school/cost",
                             params={"year": 2025, "building": "Z"})).status_code == 422
+        # The dashboard's card is the month so far: the same figure as /cost of July.
+        board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
+        assert board["cost"]["total_yuan"] == pytest.approx(body["total_yuan"])
+        assert board["cost"]["electricity"]["yuan_per_kwh"] == pytest.approx(19.125 / 36)
+    plain = create_app(store, [Tenant(institution(None), PROFILE)],
+                       VirtualClock(local_ts(2025, 7, 4)), auth)
+    async with http(plain, bearer(auth)) as c:
+        board = (await c.get("/api/v1/institutions/demo-school/dashboard")).json()
+        assert board["cost"] is None  # no tariff section: no card figure, never 0
 
 
 def test_bills_with_amounts_import_from_csv_and_bad_amounts_are_named(tmp_path: Path) -> None:
