@@ -37,7 +37,7 @@ from central import codes, metrics
 from central.coverage import Coverage
 from central.energy import EnergyType
 from central.formulas import bill_share
-from central.institution import InstitutionConfig, MeterKey
+from central.institution import CalendarOverrides, InstitutionConfig, MeterKey
 from central.ledger import Bill, Ledger
 from central.period import Period
 from central.profile import CoefficientProfile
@@ -146,13 +146,15 @@ class PeriodCost(View):
 
 
 def tariff_book(institution: InstitutionConfig) -> TariffBook | None:
-    """The institution's pricing engine, or None without a `tariff:` section."""
+    """The institution's pricing engine, or None without a `tariff:` section. Rest days are
+    the official calendar's (with the section's own `workdays` / `holidays`), not the
+    institution's `calendar:` days off: the utility does not know a school's vacation."""
     cfg = institution.tariff
     if cfg is None:
         return None
+    calendar = WorkingCalendar(CalendarOverrides(workdays=cfg.workdays, holidays=cfg.holidays))
     return TariffBook(cfg.resolved(), tz=institution.institution.tz,
-                      is_working_day=WorkingCalendar(institution.calendar).is_working_day,
-                      capacity_kva=cfg.capacity_kva)
+                      is_working_day=calendar.is_working_day, capacity_kva=cfg.capacity_kva)
 
 
 # -- reading -----------------------------------------------------------------------------

@@ -364,6 +364,11 @@ class TariffConfig(_Model):
     use: str | None = None
     capacity_kva: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     bill_tolerance_pct: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 3.0
+    # Day types follow the official calendar (holidays with 调休), not the institution's own
+    # days off (a school vacation is a working day to the utility); these add official days
+    # the `holidays` package does not know yet (next year's 调休 before its release).
+    workdays: list[date] = Field(default_factory=list)
+    holidays: list[date] = Field(default_factory=list)
     electricity: list[ElectricityVersion] | None = None
     water: list[TieredVersion] | None = None
     natural_gas: list[TieredVersion] | None = None

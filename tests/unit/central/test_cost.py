@@ -297,3 +297,21 @@ def test_water_tiers_on_the_account_and_each_building_its_share(store: Store) ->
     lines = {b.key: b.yuan for b in cost.buildings}
     assert lines["A"] == pytest.approx(12.75 + 7320.0 * 1200 / 1400)
     assert lines["B"] == pytest.approx(6.375 + 7320.0 * 200 / 1400)
+
+
+def test_day_types_follow_the_official_calendar_not_the_school_vacation(store: Store) -> None:
+    """2 July 2025 is a Wednesday: a school's vacation day off for its own after-hours
+    figures, but a working day to the utility, unless the tariff section says otherwise."""
+    from central.cost import tariff_book
+
+    data = copy.deepcopy(INSTITUTION)
+    data["calendar"] = {"holidays": ["2025-07-02"]}
+    data["tariff"] = {"electricity": TOU["electricity"]}
+    book = tariff_book(parse_institution(data))
+    assert book is not None
+    day = [(local_ts(2025, 7, 2), local_ts(2025, 7, 3), 24.0)]
+    assert book.electricity_cost(day) == pytest.approx(12.75)  # the working-day table
+    data["tariff"]["holidays"] = ["2025-07-02"]
+    book = tariff_book(parse_institution(data))
+    assert book is not None
+    assert book.electricity_cost(day) == pytest.approx(9.8)  # the rest-day table
