@@ -32,6 +32,7 @@ from central.alarms import (
     recent_alarm_events,
 )
 from central.compliance import ComplianceReport, quantity_of
+from central.cost import PeriodCost, month_cost
 from central.coverage import Coverage
 from central.edgehealth import EdgeHealth, edge_health
 from central.energy import EnergyType
@@ -135,6 +136,7 @@ class Dashboard(View):
     waste: Waste
     edges: list[EdgeHealth]
     ingest: dict[str, Any] | None
+    cost: PeriodCost | None = None  # the month so far (central/cost.py); None: no tariff
 
 
 class PowerPoint(View):
@@ -277,7 +279,8 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
                     clearances=len(clearances),
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
         edges=edge_health(reader, now),
-        ingest=ingest)
+        ingest=ingest,
+        cost=month_cost(reader, ledger, institution, profile, start=m0, end=m1, energy=energy))
 
 
 def build_live(reader: TenantReader, *, now: float, window_s: int = LIVE_WINDOW_S,

@@ -65,6 +65,7 @@ class Bill(_Entry):
     period_end: date
     quantity: NonNegative
     unit: str | None = None  # required except for electricity (kWh) and water (m3)
+    amount_yuan: NonNegative | None = None  # what the bill charges, 元 (central/cost.py)
     supplier: Text | None = None
     note: Text | None = None
     # A bill of the same energy, building and overlapping days under another ref is refused

@@ -4,7 +4,8 @@ Sheets (Chinese names and headers in Chinese mode, English in English mode): 月
 row per month with every energy type's quantity, kgce and coverage, and a total row whose
 figures equal the API's year-to-date compliance), one sheet per building (months and a
 total row equal to the API's `/metrics?building=` figures for the period), 能源品种,
-账单与加油记录 (every bill and fuel entry behind the figures), 公务用车, 垃圾清运, 有害垃圾.
+账单与加油记录 (every bill and fuel entry behind the figures), 公务用车, 垃圾清运, 有害垃圾,
+费用 (the cost tables of central/cost_report.py).
 
 Numbers are written as numbers at full precision with a display format (kgce and
 quantities 2 decimals, ratios 4), so the office can sum and chart them; the total row holds
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from central import codes
+from central.cost_report import cost_sheet
 from central.energy import EnergyType
 from central.reports import (
     Lang,
@@ -242,6 +244,7 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
                   ("入库" if h.direction == "in" else "出库") if zh else h.direction, h.item,
                   h.quantity, h.unit, h.manifest_no, h.handler], [None] * 4 + ["#,##0.00"])
 
+    cost_sheet(book, data.cost, lang)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

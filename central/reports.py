@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict
 
 from central import codes
 from central.compliance import ComplianceReport, ScoreItem, quantity_of
+from central.cost import PeriodCost, period_cost
+from central.cost_report import cost_tables
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
 from central.errors import ReportError
@@ -286,6 +288,7 @@ class ReportData(_Data):
     previous: ComplianceReport | None = None  # last year up to the same day, when it has data
     analysis_zh: list[str] = []
     analysis_en: list[str] = []
+    cost: PeriodCost | None = None  # the period's cost (central/cost.py)
 
 
 def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
@@ -624,7 +627,8 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         waste=waste, hazardous=hazardous_balance(moves), clearances=clearances,
         hazardous_moves=moves,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
-        buildings=sheets, bills=bills, fuel=fuel, previous=previous)
+        buildings=sheets, bills=bills, fuel=fuel, previous=previous,
+        cost=period_cost(store, ledger, institution, profile, start=start, end=until))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -809,6 +813,8 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
                                          label("ytd", lang), label("unit", lang),
                                          label("source", lang)],
                      rows=[list(r) for r in summary_rows(data, lang)]))
+    for heading, head, rows in cost_tables(data.cost, lang, detail=shown != "monthly"):
+        out += [Block(kind="h2", text=heading), Block(kind="table", head=head, rows=rows)]
     out.append(Block(kind="h2", text=score_heading(data, lang)))
     item1 = [s for s in data.scoring if s.sub]
     out.append(Block(kind="table", head=[label(k, lang) for k in SCORING_HEAD],

@@ -11,8 +11,10 @@ unit, quantity and cost (费用, 元):
     水资源消费   water: quantity, per person, cost
 
 The figures are the reports' (`central.reports.gather`), so the return equals the quarterly
-or annual report of the same period. The ledger holds quantities, not amounts: the cost
-column is left empty for the office to fill in. Row codes of 2表 differ between the
+or annual report of the same period. 费用 comes from the bills' amounts where they cover every
+day of the period, else from the metered quantities priced by the institution's tariff
+(central/cost.py), with its source beside it; without either the cell stays empty for the
+office to fill in. Row codes of 2表 differ between the
 statistical system's revisions and the provinces' forms, so energy rows carry names and
 units, not codes (docs/reports.md cites the sources used).
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import io
 
+from central.cost import return_cost
 from central.energy import EnergyType
 from central.institution import InstitutionConfig, InstitutionType
 from central.reports import ReportData
@@ -41,7 +44,8 @@ ENERGY_NAMES: dict[EnergyType, str] = {
 }
 UNIT_NAMES = {"kWh": "千瓦时", "m3": "立方米", "L": "升", "kg": "千克", "MJ": "兆焦",
               "GJ": "吉焦", "t": "吨"}
-COST_NOTE = "费用 (元): 台账未录入金额, 由填报单位填写"
+COST_NOTE = ("费用 (元): 账单金额覆盖全期时取账单金额, 否则为计量用量按价目计算; "
+             "空白处由填报单位填写")
 
 
 def _unit(unit: str) -> str:
@@ -73,24 +77,34 @@ def render_statistics_return(data: ReportData, institution: InstitutionConfig) -
 
     energy = book.create_sheet("能源消费")
     energy.append([f"能源消费状况 {data.period_label}"])
-    energy.append(["能源品种", "计量单位", "消费量", "折标准煤 (千克)", "费用 (元)", "来源"])
+    energy.append(["能源品种", "计量单位", "消费量", "折标准煤 (千克)", "费用 (元)", "来源",
+                   "费用来源"])
     total = 0.0
-    for line in period.energy_by_type:
-        if line.energy is EnergyType.WATER:
+    costs: list[float] = []
+    for energy_type in dict.fromkeys(line.energy for line in period.energy_by_type):
+        if energy_type is EnergyType.WATER:
             continue
-        energy.append([ENERGY_NAMES.get(line.energy, line.energy.value), _unit(line.unit),
-                       line.quantity, line.kgce, None,
-                       "计量" if line.source == "metered" else "台账"])
-        total += line.kgce
-    energy.append(["综合能耗合计", "千克标准煤", None, total, None, ""])
+        lines = [x for x in period.energy_by_type if x.energy is energy_type]
+        yuan, cost_source = return_cost(data.cost, energy_type)
+        for i, line in enumerate(lines):  # the cost once per energy type, on its first row
+            energy.append([ENERGY_NAMES.get(line.energy, line.energy.value), _unit(line.unit),
+                           line.quantity, line.kgce, yuan if i == 0 else None,
+                           "计量" if line.source == "metered" else "台账",
+                           cost_source if i == 0 else ""])
+            total += line.kgce
+        if yuan is not None:
+            costs.append(yuan)
+    energy.append(["综合能耗合计", "千克标准煤", None, total, sum(costs) if costs else None,
+                   "", ""])
     energy.append([])
     energy.append([COST_NOTE])
 
     water = book.create_sheet("水资源消费")
     water.append([f"水资源消费状况 {data.period_label}"])
-    water.append(["指标名称", "计量单位", "数值", "费用 (元)"])
-    water.append(["用水量", "立方米 (m3)", period.water_m3, None])
-    water.append(["人均用水量", "立方米/人", period.water_m3_per_person, None])
+    water.append(["指标名称", "计量单位", "数值", "费用 (元)", "费用来源"])
+    water_yuan, water_source = return_cost(data.cost, EnergyType.WATER)
+    water.append(["用水量", "立方米 (m3)", period.water_m3, water_yuan, water_source])
+    water.append(["人均用水量", "立方米/人", period.water_m3_per_person, None, ""])
     water.append([])
     water.append([COST_NOTE])
     for ws in (info, energy, water):

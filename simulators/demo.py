@@ -34,6 +34,7 @@ from central.backend import open_reader, open_tokens
 from central.compliance import ComplianceReport
 from central.config import CentralSettings
 from central.control import create_control_key, public_key_path
+from central.cost import period_cost, tariff_book
 from central.ingest import IngestStats
 from central.institution import load_institution
 from central.ledger import SqliteLedger
@@ -74,6 +75,7 @@ from simulators.scenario import build_meters, load_scenario
 BEIJING = timezone(timedelta(hours=8))
 DEMO_LATE_AFTER_H = 24.0 * 400  # the uploader's late_after_h in the demo: never within a run
 CENTRAL_USER = "greenguard-central"
+DEMO_TARIFF = "cn-sample-general-ic"  # central/codes/tariffs: the shipped sample tariff
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class DemoSummary:
     notifications: int = 0  # messages the demo's webhook receiver got (one per key)
     alarms_raised: int = 0  # alarm.* events with state raised stored at the central
     compliance: dict[str, object] = field(default_factory=dict)
+    # The simulated span's cost as the central computes it (central/cost.py), and the
+    # simulators' true consumption per hour priced by the same tariff
+    cost: dict[str, object] = field(default_factory=dict)
+    electricity_yuan_truth: float | None = None
     wall_seconds: float = 0.0
 
 
@@ -169,7 +175,9 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
     # its id (institution `edge_keys`).
     edge_key = workdir / "edge-uplink.key"
     institution = {**institution_config(spec),
-                   "edge_keys": {EDGE_ID: load_uplink_signer(edge_key, quiet=True).public_key}}
+                   "edge_keys": {EDGE_ID: load_uplink_signer(edge_key, quiet=True).public_key},
+                   # Prices, so the dashboard and the reports show cost (central/cost.py).
+                   "tariff": {"use": DEMO_TARIFF}}
     institution_path.write_text(
         yaml.safe_dump(institution, allow_unicode=True, sort_keys=False), encoding="utf-8")
     # The broker takes only these two users (no anonymous client, even on loopback), and the
@@ -354,6 +362,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
                 truth=meter.consumed(start, end),
                 resolution=_resolution(meter, end)))
         report = demo_compliance(store, settings, now=end)
+        cost, truth = demo_cost(store, settings, meters, start=start, end=end)
     finally:
         store.close()
     return DemoSummary(
@@ -362,7 +371,32 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
         audit_writes=audits, alarms_raised=raised, samples_stored=int(counts.get("samples", 0)),
         intervals_stored=int(counts.get("intervals", 0)),
         outbox_left=agent.outbox.stats().depth,
-        meters=results, compliance=report.model_dump(mode="json"))
+        meters=results, compliance=report.model_dump(mode="json"), cost=cost,
+        electricity_yuan_truth=truth)
+
+
+def demo_cost(store: Store, settings: CentralSettings, meters: list[SimulatedMeter], *,
+              start: float, end: float) -> tuple[dict[str, object], float | None]:
+    """The cost of [start, end) as the API and the reports compute it, and the simulators'
+    true electricity per hour priced by the same tariff (None without a tariff)."""
+    institution = load_institution(settings.institution_config)
+    profile = load_profile(institution.institution.coefficient_profile)
+    ledger = SqliteLedger(settings.ledger_path) if settings.ledger_path.exists() else None
+    try:
+        cost = period_cost(store, ledger, institution, profile, start=start, end=end,
+                           months=False)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    book = tariff_book(institution)
+    truth = None
+    if book is not None:
+        hours = range(int(start // 3600), int(-(-end // 3600)))
+        truth = book.electricity_split(
+            (max(start, h * 3600.0), min(end, (h + 1) * 3600.0),
+             m.consumed(max(start, h * 3600.0), min(end, (h + 1) * 3600.0)))
+            for m in meters if m.cumulative_point.unit == "kWh" for h in hours).yuan
+    return cost.model_dump(mode="json"), truth
 
 
 def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
@@ -385,6 +419,13 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
     for m in summary.meters:
         print(f"{m.meter:<18}{m.central:>14.3f}{m.truth:>14.3f}{m.central - m.truth:>12.4f}"
               f"  {m.unit}", file=out)
+    cost = summary.cost
+    if cost.get("configured"):
+        elec: dict[str, object] = cost["electricity"]  # type: ignore[assignment]
+        total = cost["total_yuan"]
+        print(f"\nCost (tariff {cost['tariff_id']}): 电费 electricity "
+              f"{_yuan(elec['energy_yuan'])} 元 ({_yuan(elec['yuan_per_kwh'], 4)} 元/kWh), "
+              f"total {_yuan(total)} 元", file=out)
     c = summary.compliance
     print(f"\nCompliance {c['year']} (year to date, {c['profile_id']} coefficients):", file=out)
     print(f"  综合能耗 total energy   {c['energy_kgce']:.1f} kgce", file=out)
@@ -403,6 +444,10 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
     else:
         print(f"  score {c['score']:g} / {c['max_score']:g}"
               f"{' (预计 provisional)' if c['provisional'] else ''}", file=out)
+
+
+def _yuan(value: object, digits: int = 2) -> str:
+    return f"{value:,.{digits}f}" if isinstance(value, int | float) else "—"
 
 
 def _parse_start(value: str) -> float:

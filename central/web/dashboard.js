@@ -34,6 +34,7 @@
       elapsed: "年度已过", data_since: "数据始于", profile: "折标系数",
       live_power: "实时功率", last_hour: "最近一小时", elec_today: "今日用电",
       water_today: "今日用水", today: "今日", month: "本月", power: "功率",
+      cost_month: "本月能源费用", cost_none: "未配置价目", cost_partial: "部分用量无价目",
       no_buildings: "未配置建筑", no_power: "暂无实时功率",
       no_items: "未配置分项计量（子表带分项编码后在此显示）", share_of_main: "占总表",
       ac: "空调设定温度达标率", ac_none: "未接入空调", ac_idle: "本月空调未在制冷或制热模式运行",
@@ -89,6 +90,8 @@
       users: "Energy users", elapsed: "Year elapsed", data_since: "Data since",
       profile: "Coefficients", live_power: "Live power", last_hour: "Last hour",
       elec_today: "Electricity today", water_today: "Water today", today: "Today",
+      cost_month: "Energy cost this month", cost_none: "No tariff configured",
+      cost_partial: "some quantities unpriced",
       month: "This month", power: "Power", no_buildings: "No buildings configured",
       no_power: "No live power yet",
       no_items: "No 分项 sub-meters configured (sub-meters with an item code appear here)",
@@ -331,6 +334,15 @@
     return html + '</div><div class="legend"><span class="sw a"></span>' + esc(t("today")) +
       '<span class="sw b"></span>' + esc(t("month")) + '</div>';
   }
+  function costCard(c) {  // central/cost.py: null figures are "—", never 0
+    var head = '<div class="label">' + esc(t("cost_month")) + '</div>';
+    if (!c || !c.configured) return head + empty("cost-none", "cost_none");
+    var e = c.electricity;
+    return head + '<div class="big">' + figure("cost-month", c.total_yuan, 2, "元") + '</div>' +
+      '<div class="sub">' + esc(t("month")) + ' ' + num(e.kwh, 1) + ' kWh · ' +
+      figure("cost-yuan-per-kwh", e.yuan_per_kwh, 4, "元/kWh") +
+      (c.complete ? '' : ' · ' + esc(t("cost_partial"))) + '</div>';
+  }
   function items(v) {
     var list = v.month.items;
     if (!list.length) return empty("items-empty", "no_items");
@@ -563,6 +575,7 @@
       '</div><div class="big">' + figure("today-kwh", view.energy_kwh_today, 1, "kWh") + '</div>';
     $("today-water").innerHTML = '<div class="label">' + esc(t("water_today")) +
       '</div><div class="big">' + figure("today-water", view.water_m3_today, 2, "m³") + '</div>';
+    $("month-cost").innerHTML = costCard(view.cost);
     $("buildings").innerHTML = buildings(view);
     $("items").innerHTML = items(view);
     $("rules").innerHTML = rules(view);

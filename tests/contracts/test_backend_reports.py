@@ -22,7 +22,10 @@ pytestmark = pytest.mark.integration
 
 def run_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     cfg = tmp_path / "institution.yaml"
-    cfg.write_text(yaml.safe_dump(SCHOOL, allow_unicode=True), encoding="utf-8")
+    # With a tariff: SQLite prices the hourly rollup, PostgreSQL (no rollup) the raw
+    # intervals; both give the same cost (central/cost.py).
+    priced = {**SCHOOL, "tariff": {"use": "cn-sample-general-ic"}}
+    cfg.write_text(yaml.safe_dump(priced, allow_unicode=True), encoding="utf-8")
     common = ["--config", str(cfg), "--db", str(tmp_path / "central.sqlite")]
     store = open_ingest_store(load_settings(institution_config=cfg,
                                             database=tmp_path / "central.sqlite"))
@@ -60,3 +63,7 @@ def test_reports_are_the_same_from_sqlite_and_postgres(
     [electricity] = [e for e in annual["period"]["energy_by_type"]
                      if e["energy"] == "electricity"]
     assert electricity["quantity"] == 10_000.0  # populate(): 3 × 2,000 + 1,000 + 3 × 1,000
+    cost = annual["cost"]
+    assert cost["configured"]
+    assert cost["electricity"]["kwh"] == pytest.approx(10_000.0)
+    assert cost["electricity"]["energy_yuan"] > 0

@@ -292,6 +292,10 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
         if bool(content(before)) == bool(content(after)):
             assert exists(driver, testid) == (not content(after)), testid
     assert text(driver, "edge-edge-1-state") == "在线"
+    # The demo configures a tariff: the month's cost is a figure, not "—" (central/cost.py).
+    assert after["cost"] is not None
+    assert after["cost"]["configured"]
+    assert text(driver, "cost-month") not in ("", "—")
     # The demo uploads to its own test platform: the 上传状态 panel lists its buildings.
     for building in ("teaching", "dormitory", "admin"):
         wait_for(driver, f"document.querySelector('[data-testid=upload-{building}-backlog]')",
@@ -331,7 +335,9 @@ def fixed(tmp_path: Path) -> Iterator[str]:
     ledger = SqliteLedger(":memory:")
     populate_dashboard(store, ledger)
     auth = authenticator()
-    app = create_app(store, [Tenant(parse_institution(DASHBOARD_INSTITUTION),
+    # With the shipped sample tariff, so the month's cost card shows a figure.
+    priced = {**DASHBOARD_INSTITUTION, "tariff": {"use": "cn-sample-general-ic"}}
+    app = create_app(store, [Tenant(parse_institution(priced),
                                     load_profile("national"), ledger)],
                      VirtualClock(NOW), auth, IngestStats(received=3, stored_records=25,
                                                           connected=True))
@@ -443,6 +449,9 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert text(driver, "live-power") == fmt(live["power_w"] / 1000, 1) == "20.0"
     assert text(driver, "today-kwh") == fmt(board["energy_kwh_today"], 1)
     assert text(driver, "today-water") == fmt(board["water_m3_today"], 2)
+    # The month's cost card (central/cost.py): the API's figure.
+    assert board["cost"]["total_yuan"] > 0
+    assert text(driver, "cost-month") == fmt(board["cost"]["total_yuan"], 2)
     for b in board["buildings"]:
         assert text(driver, f"bld-{b['id']}-today") == fmt(b["energy_kwh_today"], 1)
         assert text(driver, f"bld-{b['id']}-month") == fmt(b["energy_kwh_month"], 1)
