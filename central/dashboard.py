@@ -31,6 +31,7 @@ from central.alarms import (
     read_alarm_events,
     recent_alarm_events,
 )
+from central.carbon_read import CarbonCard, carbon_card
 from central.compliance import ComplianceReport, quantity_of
 from central.coverage import Coverage
 from central.edgehealth import EdgeHealth, edge_health
@@ -135,6 +136,7 @@ class Dashboard(View):
     waste: Waste
     edges: list[EdgeHealth]
     ingest: dict[str, Any] | None
+    carbon: CarbonCard | None = None  # the CO₂ card: month and year to date
 
 
 class PowerPoint(View):
@@ -277,7 +279,9 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
                     clearances=len(clearances),
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
         edges=edge_health(reader, now),
-        ingest=ingest)
+        ingest=ingest,
+        carbon=carbon_card(reader, ledger, institution, profile, now=now, month_start=m0,
+                           month_energy=energy))
 
 
 def build_live(reader: TenantReader, *, now: float, window_s: int = LIVE_WINDOW_S,
