@@ -313,3 +313,21 @@ def carbon_figures(factors: EmissionFactors, profile: CoefficientProfile, *, sta
         by_energy=by_energy, factors=uses, missing=gaps, complete=not gaps,
         grid_region=factors.region, table_version=factors.version,
         table_hash=factors.content_hash, coverage=coverage)
+
+
+def _entries(f: EmissionFactors) -> set[tuple[str, str, str, float, date, date | None, bool]]:
+    own = {(x.energy, x.region, x.unit, x.kg_co2_per_unit, x.valid_from, x.valid_to, True)
+           for x in f.overrides}
+    return own | {(x.energy, x.region, x.unit, x.kg_co2_per_unit, x.valid_from, x.valid_to,
+                   False) for x in f.table.factors if x.region in (f.region, NATIONAL)}
+
+
+def changed_since(old: EmissionFactors, new: EmissionFactors) -> date | None:
+    """The first local day whose CO₂ may differ between two factor sets (a factor added,
+    removed or edited, or another grid region): the earliest validity start among the
+    entries that differ. None when they are the same."""
+    if old.region != new.region:
+        return min((x.valid_from for x in (*old.table.factors, *new.table.factors,
+                                           *old.overrides, *new.overrides)), default=None)
+    diff = _entries(old) ^ _entries(new)
+    return min((e[4] for e in diff), default=None)
