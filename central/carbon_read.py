@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from central.carbon import CarbonFigures, EmissionFactors, carbon_figures
+from central.coverage import Coverage
 from central.institution import InstitutionConfig
 from central.ledger import Ledger
 from central.metrics import PeriodEnergy, coverage_for, period_energy
@@ -22,15 +23,17 @@ from central.view import View as _View
 def period_carbon(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                   profile: CoefficientProfile, *, start: float, end: float,
                   building: str | None = None, energy: PeriodEnergy | None = None,
-                  factors: EmissionFactors | None = None) -> CarbonFigures:
+                  factors: EmissionFactors | None = None,
+                  coverage: Coverage | None = None) -> CarbonFigures:
     """tCO₂, kgCO₂/m² and kgCO₂/person of [start, end), equal to `period_metrics(...).carbon`
-    (`energy`: the period's energy when the caller has read it already)."""
+    (`energy`, `coverage`: the period's, when the caller has read them already)."""
     if energy is None:
         energy = period_energy(store, ledger, institution, profile, start=start, end=end,
                                building=building)
-    coverage = coverage_for(store, institution, start=start, end=end, sums=energy.sums,
-                            bills=energy.bills, cuts=energy.cuts, lines=energy.energy_by_type,
-                            building=building)
+    if coverage is None:
+        coverage = coverage_for(store, institution, start=start, end=end, sums=energy.sums,
+                                bills=energy.bills, cuts=energy.cuts,
+                                lines=energy.energy_by_type, building=building)
     return carbon_figures(
         factors or EmissionFactors.for_institution(institution), profile, start=start,
         end=end, lines=energy.energy_by_type, coverage=coverage,

@@ -506,7 +506,7 @@ def _month_point(store: StoreReader, ledger: Ledger, institution: InstitutionCon
                       water_m3=energy.water_m3 if has else None,
                       quantities=energy.quantities, coverage=coverage,
                       t_co2=period_carbon(store, ledger, institution, profile, start=mp.start,
-                                          end=mp.end, energy=energy).t_co2)
+                                          end=mp.end, energy=energy, coverage=coverage).t_co2)
 
 
 def _change(now: float, before: float) -> float | None:
