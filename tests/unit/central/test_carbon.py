@@ -248,3 +248,44 @@ def test_table_cache_is_keyed_on_content(tmp_path: Path) -> None:
     assert second.content_hash != first.content_hash
     assert EmissionFactors(second, tz=SHANGHAI).co2_kg(
         "electricity", 100.0, local_ts(2025, 3, 1), local_ts(2025, 3, 2)) == pytest.approx(45.0)
+
+
+def test_units_convert_through_the_profile_and_vehicle_fuel_per_m2() -> None:
+    """Heat metered in MJ against a factor per GJ, diesel from the fuel log in L against a
+    factor per kg (the profile's density, 0.83 kg/L), by hand:
+
+    heat    5,000 MJ = 5 GJ × 110 = 550 kg
+    diesel  100 L × 0.83 = 83 kg × 3.0959 = 256.9597 kg (vehicle fuel)
+    """
+    from central.carbon import carbon_figures
+    from central.compliance import EnergyLine
+    from central.energy import EnergyType
+
+    ef = EmissionFactors(shipped_table(), tz=SHANGHAI)
+    lines = [EnergyLine(energy=EnergyType.HEAT, unit="MJ", quantity=5_000.0,
+                        kgce_per_unit=0.03412, kgce=170.6, meters=1),
+             EnergyLine(energy=EnergyType.DIESEL, unit="L", quantity=100.0,
+                        kgce_per_unit=1.4571 * 0.83, kgce=120.9, meters=0, source="vehicle")]
+    start, end = local_ts(2025, 3, 1), local_ts(2025, 4, 1)
+
+    def no_cut(_s: float, _e: float) -> list[EnergyLine]:
+        raise AssertionError("no factor changes in March 2025: no second read")
+
+    for profile, for_area in ((load_profile("national"), 806.9597),
+                              (load_profile("provincial-example"), 550.0)):
+        c = carbon_figures(ef, profile, start=start, end=end, lines=lines, segment_lines=no_cut,
+                           floor_area_m2=1_000.0, energy_users=10.0, coverage=None)
+        assert {x.energy.value: (x.unit, round(x.quantity, 9), round(x.kg_co2, 9))
+                for x in c.by_energy} == {"heat": ("GJ", 5.0, 550.0),
+                                          "diesel": ("kg", 83.0, 256.9597)}
+        assert c.t_co2 == pytest.approx(0.8069597)
+        # The provincial example excludes official-vehicle fuel from energy per m²: CO₂ too.
+        assert c.kg_co2_per_m2 == pytest.approx(for_area / 1_000)
+        assert c.kg_co2_per_person == pytest.approx(80.69597)
+
+
+def test_a_region_without_a_factor_for_a_day_uses_the_national_one() -> None:
+    ef = EmissionFactors(shipped_table(), tz=SHANGHAI, region="south")
+    by_year = {y: ef.factor_at("electricity", local_ts(y, 6, 1)) for y in (2021, 2022, 2025)}
+    assert {y: (f.region, f.kg_co2_per_unit) if f else None for y, f in by_year.items()} == {
+        2021: ("national", 0.5568), 2022: ("south", 0.3869), 2025: ("south", 0.3869)}
