@@ -177,6 +177,8 @@ class FactorUse(View):
 
     energy: EnergyType
     region: str
+    region_zh: str
+    region_en: str
     unit: str
     kg_co2_per_unit: float
     valid_from: date
@@ -293,7 +295,10 @@ def carbon_figures(factors: EmissionFactors, profile: CoefficientProfile, *, sta
     by_energy = [CarbonLine(energy=e, unit=factors.unit_of(e.value) or "", quantity=math.fsum(
         qty[e]), kg_co2=math.fsum(kg[e]), vehicle_kg_co2=math.fsum(vehicle.get(e, [])))
         for e in sorted(kg, key=lambda x: list(EnergyType).index(x))]
+    regions = factors.table.regions
     uses = [FactorUse(energy=EnergyType(f.energy), region=f.region, unit=f.unit,
+                      region_zh=regions[f.region].zh if f.region in regions else f.region,
+                      region_en=regions[f.region].en if f.region in regions else f.region,
                       kg_co2_per_unit=f.kg_co2_per_unit, valid_from=f.valid_from,
                       valid_to=f.valid_to, source=f.source, confidence=f.confidence,
                       used_from=day(lo), used_to=day(max(lo, hi - 1e-3)), own=id(f) in own)

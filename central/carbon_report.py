@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any, Literal
 
 from central.carbon import CarbonFigures, FactorUse
-from central.carbon_factors import shipped_table
 
 Lang = Literal["zh", "en"]
 
@@ -55,11 +54,6 @@ def t(key: str, lang: Lang) -> str:
 def energy_name(energy: str, lang: Lang) -> str:
     zh, en = ENERGY.get(energy, (energy, energy))
     return zh if lang == "zh" else en
-
-
-def region_name(region: str, lang: Lang) -> str:
-    label = shipped_table().regions.get(region)
-    return region if label is None else (label.zh if lang == "zh" else label.en)
 
 
 def num(x: float | None, digits: int) -> str:
@@ -109,7 +103,8 @@ def factor_table(c: CarbonFigures | None, lang: Lang) -> tuple[list[str], list[l
     rows = []
     for u in (c.factors if c is not None else []):
         source = u.source + (f" [{t('own', lang)}]" if u.own else "") + f" {u.confidence}"
-        rows.append([energy_name(u.energy.value, lang), region_name(u.region, lang),
+        region = u.region_zh if lang == "zh" else u.region_en
+        rows.append([energy_name(u.energy.value, lang), region,
                      f"{u.kg_co2_per_unit:g} kgCO₂/{u.unit.replace('m3', 'm³')}",
                      _span(u, lang), days(u.used_from, u.used_to, lang),
                      source])

@@ -65,7 +65,9 @@
       counters_help: "这些数字的含义", counters_since: "自中心启动以来",
       ago_s: "{n} 秒前", ago_min: "{n} 分钟前", ago_h: "{n} 小时前",
       carbon: "碳排放", co2_month: "本月", co2_ytd: "本年累计", co2_per_m2: "单位面积",
-      co2_per_person: "人均", co2_factors: "排放因子", co2_missing: "部分用量缺少排放因子，未计入"
+      co2_per_person: "人均", co2_factors: "排放因子", co2_missing: "部分用量缺少排放因子，未计入",
+      co2_from: "起", e_electricity: "电力", e_natural_gas: "天然气", e_heat: "热力",
+      e_gasoline: "汽油", e_diesel: "柴油", e_raw_coal: "原煤", e_lpg: "液化石油气", e_steam: "蒸汽"
     },
     en: {
       title: "Energy monitor", skip: "Skip to content", lang_button: "中文", live_status: "Live",
@@ -129,7 +131,10 @@
       ago_s: "{n} s ago", ago_min: "{n} min ago", ago_h: "{n} h ago",
       carbon: "CO₂ emissions", co2_month: "This month", co2_ytd: "Year to date",
       co2_per_m2: "Per floor area", co2_per_person: "Per person", co2_factors: "Factors",
-      co2_missing: "Some consumption has no emission factor and is not counted"
+      co2_missing: "Some consumption has no emission factor and is not counted",
+      co2_from: "from", e_electricity: "Electricity", e_natural_gas: "Natural gas",
+      e_heat: "Heat", e_gasoline: "Gasoline", e_diesel: "Diesel", e_raw_coal: "Raw coal",
+      e_lpg: "LPG", e_steam: "Steam"
     }
   };
 
@@ -361,8 +366,9 @@
         figure(id, value, d, unit) + '</div></div>';
     };
     var factors = y.factors.map(function (f) {
-      return f.energy + " " + num(f.kg_co2_per_unit, 4) + " kgCO₂/" + f.unit.replace("m3", "m³") +
-        " (" + f.region + ", " + f.valid_from + ")";
+      return t("e_" + f.energy) + " " + num(f.kg_co2_per_unit, 4) + " kgCO₂/" +
+        f.unit.replace("m3", "m³") + " (" + name(f.region_zh, f.region_en) + ", " +
+        (lang === "zh" ? f.valid_from + " " + t("co2_from") : t("co2_from") + " " + f.valid_from) + ")";
     });
     return '<div class="row">' + cell("co2-month", "co2_month", m.t_co2, 2, "tCO₂") +
       cell("co2-ytd", "co2_ytd", y.t_co2, 2, "tCO₂") +

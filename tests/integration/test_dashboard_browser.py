@@ -463,7 +463,7 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
                                   ("co2-per-person", co2["ytd"]["kg_co2_per_person"], 2)):
         assert shown[testid] == fmt(value, digits), testid
     assert co2["ytd"]["t_co2"] is not None
-    assert "0.5306 kgCO₂/kWh" in shown["carbon"]
+    assert "电力 0.5306 kgCO₂/kWh (全国, 2023-01-01 起)" in shown["carbon"]
     # The leak and a bin alarm raised a month ago and never cleared (central/alarms.py).
     assert text(driver, "alarms-count") == "2"
     alarm = driver.find_element(By.CSS_SELECTOR, '[data-testid="alarm"]')  # the newest
