@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from central.carbon import CarbonFigures, EmissionFactors, carbon_figures
+from central.compliance import ComplianceReport
 from central.coverage import Coverage
 from central.institution import InstitutionConfig
 from central.ledger import Ledger
@@ -86,14 +87,27 @@ class CarbonCard(_View):
 
 def carbon_card(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                 profile: CoefficientProfile, *, now: float, month_start: float,
-                month_energy: PeriodEnergy | None = None) -> CarbonCard:
-    """CO₂ of the month to `now` (its energy as the page read it) and of the year to `now`."""
+                month_energy: PeriodEnergy | None = None,
+                year_report: ComplianceReport | None = None) -> CarbonCard:
+    """CO₂ of the month to `now` (its energy as the page read it) and of the year to `now`
+    (from the energy lines and coverage of the page's compliance report when given: the
+    same quantities `period_energy` reads, so the year is not read twice)."""
     tz = institution.institution.tz
     factors = EmissionFactors.for_institution(institution)
     end = max(month_start, now)
     year_p = Period.year(datetime.fromtimestamp(month_start, tz).year, tz)
+    y1 = min(year_p.end, end)
+    if year_report is not None and year_report.coverage is not None:
+        ytd = carbon_figures(
+            factors, profile, start=year_p.start, end=y1, lines=year_report.energy_by_type,
+            coverage=year_report.coverage,
+            floor_area_m2=mean_floor_area(institution, year_p.start, y1),
+            energy_users=mean_energy_users(institution, year_p.start, y1),
+            segment_lines=lambda s, e: period_energy(store, ledger, institution, profile,
+                                                     start=s, end=e).energy_by_type)
+    else:
+        ytd = period_carbon(store, ledger, institution, profile, start=year_p.start, end=y1,
+                            factors=factors)
     return CarbonCard(
         month=period_carbon(store, ledger, institution, profile, start=month_start, end=end,
-                            energy=month_energy, factors=factors),
-        ytd=period_carbon(store, ledger, institution, profile, start=year_p.start,
-                          end=min(year_p.end, end), factors=factors))
+                            energy=month_energy, factors=factors), ytd=ytd)

@@ -253,6 +253,8 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
     y0, y1 = Period.year(today.year, tz).bounds
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
     powers = [b.power_w for b in buildings if b.power_w is not None]
+    compliance = metrics.compliance_for(reader, institution, profile, now=now,
+                                        year=local.year, ledger=ledger)
     return Dashboard(
         institution=InstitutionView(id=info.id, name=info.name, type=info.type,
                                     timezone=info.timezone),
@@ -260,8 +262,7 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
         power_w=sum(powers) if powers else None,
         energy_kwh_today=sum(b.energy_kwh_today for b in buildings),
         water_m3_today=sum(b.water_m3_today for b in buildings),
-        compliance=metrics.compliance_for(reader, institution, profile, now=now,
-                                          year=local.year, ledger=ledger),
+        compliance=compliance,
         buildings=buildings,
         month=MonthFigures(
             start=datetime.fromtimestamp(m0, tz), end=datetime.fromtimestamp(m1, tz),
@@ -281,7 +282,7 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
         edges=edge_health(reader, now),
         ingest=ingest,
         carbon=carbon_card(reader, ledger, institution, profile, now=now, month_start=m0,
-                           month_energy=energy))
+                           month_energy=energy, year_report=compliance))
 
 
 def build_live(reader: TenantReader, *, now: float, window_s: int = LIVE_WINDOW_S,

@@ -96,3 +96,15 @@ async def test_carbon_in_the_reports_and_the_xlsx(client: httpx.AsyncClient,
     assert f"二氧化碳排放量 {ytd} {ytd} tCO₂" in flat  # the year so far, twice
     for m in year["months"]:  # the monthly table's CO₂ column
         assert f"{m['t_co2']:,.3f}" in flat, m["month"]
+
+
+async def test_the_dashboard_card_is_the_apis(client: httpx.AsyncClient) -> None:
+    """The page's year reuses its compliance report's lines and coverage (no second read
+    of the year): the same figures as `/carbon`; its month (1 April, 00:00) has no data."""
+    year = (await client.get("carbon", params={"year": 2025})).json()["ytd"]
+    card = (await client.get("dashboard")).json()["carbon"]
+    for key in ("t_co2", "t_co2_for_area", "kg_co2_per_m2", "kg_co2_per_person"):
+        assert card["ytd"][key] == pytest.approx(year[key], rel=1e-12), key
+    assert card["ytd"]["factors"] == year["factors"]
+    assert card["ytd"]["coverage"] == year["coverage"]
+    assert card["month"]["t_co2"] is None
