@@ -309,7 +309,7 @@ class FiguresPublisher:
         old = self._factors.get(iid)
         since = None if old is None else changed_since(old, new)
         tz = t.institution.institution.tz
-        first = None if since is None else self.reader.first_start_of(
+        first = None if since is None else scoped(self.reader, t.institution).first_start_of(
             int(Period.day(since, tz).start * 1000), int(now * 1000),
             [m.key for m in t.institution.meters])
         self._factors[iid] = new  # only once the change is marked (a read may raise)
