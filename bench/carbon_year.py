@@ -17,7 +17,10 @@ run — a plain SQL scan that reads every interval of the year into Python, no a
 - CO₂ year, factor change: the same with the institution's own factors changing on 1 July
   (the year is cut there and each half read again, `central.carbon.carbon_figures`);
 - CO₂ by month: `central.carbon_read.carbon_year` (12 months and the year to date, the
-  `/carbon` API).
+  `/carbon` API);
+- dashboard: the built-in page's JSON (`central.dashboard.build_dashboard`, serialised), and
+  its CO₂ card alone (`central.carbon_read.carbon_card` given the month's energy and the
+  year's compliance report, as the page passes them): what the card adds to the page.
 
 The ratio is best figure ÷ best ceiling. Timings are never asserted in tests; figures and
 the machine they ran on are in docs/benchmarks.md.
@@ -36,10 +39,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from central.carbon_read import carbon_year, period_carbon
+from central import metrics
+from central.carbon_read import carbon_card, carbon_year, period_carbon
+from central.dashboard import build_dashboard
 from central.institution import InstitutionConfig, parse_institution
+from central.ledger import SqliteLedger
 from central.metrics import period_energy
 from central.profile import load_profile
+from central.reader import scoped
 from central.store import Store
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -134,8 +141,14 @@ def main() -> None:
         now = last.replace(hour=23, minute=59).timestamp()
         y0 = datetime(YEAR, 1, 1, tzinfo=TZ).timestamp()
         store = Store(path)
+        ledger = SqliteLedger(Path(tmp) / "ledger.sqlite")
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         s_ms, e_ms = int(y0 * 1000), int(now * 1000)
+        reader = scoped(store, inst)
+        m0 = datetime(last.year, last.month, 1, tzinfo=TZ).timestamp()
+        month = metrics.period_energy(reader, ledger, inst, profile, start=m0, end=now)
+        report = metrics.compliance_for(reader, inst, profile, now=now, year=YEAR,
+                                        ledger=ledger)
         cases: list[tuple[str, Callable[[], object]]] = [
             ("kgce year", lambda: period_energy(store, None, inst, profile, start=y0,
                                                 end=now)),
@@ -145,6 +158,11 @@ def main() -> None:
                 store, None, changed, profile, start=y0, end=now)),
             ("CO₂ by month", lambda: carbon_year(store, None, inst, profile, year=YEAR,
                                                  now=now)),
+            ("dashboard", lambda: build_dashboard(reader, ledger, profile,
+                                                  now=now).model_dump_json()),
+            ("dashboard CO₂ card alone", lambda: carbon_card(
+                reader, ledger, inst, profile, now=now, month_start=m0, month_energy=month,
+                year_report=report)),
         ]
         rows = scan(conn, s_ms, e_ms)
         ceiling = min(timed(partial(scan, conn, s_ms, e_ms), args.repeat))
@@ -159,6 +177,7 @@ def main() -> None:
         print(f"year: {check.t_co2:,.3f} tCO₂ with the factor change "
               f"({', '.join(f'{f.kg_co2_per_unit:g} from {f.used_from}' for f in check.factors)})")
         store.close()
+        ledger.close()
         conn.close()
 
 
