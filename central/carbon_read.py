@@ -85,29 +85,40 @@ class CarbonCard(_View):
     ytd: CarbonFigures
 
 
+def report_carbon(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
+                  profile: CoefficientProfile, report: ComplianceReport,
+                  factors: EmissionFactors | None = None) -> CarbonFigures:
+    """CO₂ of a compliance report's year to date from its own energy lines and coverage
+    (the quantities `period_energy` reads for the same window), so a caller that has the
+    report does not read the year again; cut and re-read only where a factor changes."""
+    start = report.period_start.timestamp()
+    end = max(start, min(report.as_of.timestamp(), report.period_end.timestamp()))
+    if report.coverage is None:  # a report of an empty window: read it the usual way
+        return period_carbon(store, ledger, institution, profile, start=start, end=end,
+                             factors=factors)
+    return carbon_figures(
+        factors or EmissionFactors.for_institution(institution), profile, start=start,
+        end=end, lines=report.energy_by_type, coverage=report.coverage,
+        floor_area_m2=mean_floor_area(institution, start, end),
+        energy_users=mean_energy_users(institution, start, end),
+        segment_lines=lambda s, e: period_energy(store, ledger, institution, profile,
+                                                 start=s, end=e).energy_by_type)
+
+
 def carbon_card(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                 profile: CoefficientProfile, *, now: float, month_start: float,
                 month_energy: PeriodEnergy | None = None,
                 year_report: ComplianceReport | None = None) -> CarbonCard:
     """CO₂ of the month to `now` (its energy as the page read it) and of the year to `now`
-    (from the energy lines and coverage of the page's compliance report when given: the
-    same quantities `period_energy` reads, so the year is not read twice)."""
+    (from the page's compliance report when given: `report_carbon`)."""
     tz = institution.institution.tz
     factors = EmissionFactors.for_institution(institution)
     end = max(month_start, now)
     year_p = Period.year(datetime.fromtimestamp(month_start, tz).year, tz)
-    y1 = min(year_p.end, end)
-    if year_report is not None and year_report.coverage is not None:
-        ytd = carbon_figures(
-            factors, profile, start=year_p.start, end=y1, lines=year_report.energy_by_type,
-            coverage=year_report.coverage,
-            floor_area_m2=mean_floor_area(institution, year_p.start, y1),
-            energy_users=mean_energy_users(institution, year_p.start, y1),
-            segment_lines=lambda s, e: period_energy(store, ledger, institution, profile,
-                                                     start=s, end=e).energy_by_type)
-    else:
-        ytd = period_carbon(store, ledger, institution, profile, start=year_p.start, end=y1,
-                            factors=factors)
+    ytd = (report_carbon(store, ledger, institution, profile, year_report, factors)
+           if year_report is not None else
+           period_carbon(store, ledger, institution, profile, start=year_p.start,
+                         end=min(year_p.end, end), factors=factors))
     return CarbonCard(
         month=period_carbon(store, ledger, institution, profile, start=month_start, end=end,
                             energy=month_energy, factors=factors), ytd=ytd)

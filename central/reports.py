@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from central import carbon_report, codes
 from central.carbon import CarbonFigures
-from central.carbon_read import period_carbon
+from central.carbon_read import period_carbon, report_carbon
 from central.compliance import ComplianceReport, ScoreItem, quantity_of
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
@@ -631,8 +631,7 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         hazardous_moves=moves,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
         buildings=sheets, bills=bills, fuel=fuel, previous=previous,
-        carbon_ytd=period_carbon(store, ledger, institution, profile, start=year_p.start,
-                                 end=until))
+        carbon_ytd=report_carbon(store, ledger, institution, profile, ytd))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
