@@ -31,6 +31,7 @@ from central.alarms import (
     read_alarm_events,
     recent_alarm_events,
 )
+from central.carbon_read import CarbonCard, carbon_card
 from central.compliance import ComplianceReport, quantity_of
 from central.cost import PeriodCost, month_cost
 from central.coverage import Coverage
@@ -137,6 +138,7 @@ class Dashboard(View):
     edges: list[EdgeHealth]
     ingest: dict[str, Any] | None
     cost: PeriodCost | None = None  # the month so far (central/cost.py); None: no tariff
+    carbon: CarbonCard | None = None  # the CO₂ card: month and year to date
 
 
 class PowerPoint(View):
@@ -253,6 +255,8 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
     y0, y1 = Period.year(today.year, tz).bounds
     clearances = ledger.clearances(y0, min(y1, max(y0, now)))
     powers = [b.power_w for b in buildings if b.power_w is not None]
+    compliance = metrics.compliance_for(reader, institution, profile, now=now,
+                                        year=local.year, ledger=ledger)
     return Dashboard(
         institution=InstitutionView(id=info.id, name=info.name, type=info.type,
                                     timezone=info.timezone),
@@ -260,8 +264,7 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
         power_w=sum(powers) if powers else None,
         energy_kwh_today=sum(b.energy_kwh_today for b in buildings),
         water_m3_today=sum(b.water_m3_today for b in buildings),
-        compliance=metrics.compliance_for(reader, institution, profile, now=now,
-                                          year=local.year, ledger=ledger),
+        compliance=compliance,
         buildings=buildings,
         month=MonthFigures(
             start=datetime.fromtimestamp(m0, tz), end=datetime.fromtimestamp(m1, tz),
@@ -280,7 +283,9 @@ def build_dashboard(reader: TenantReader, ledger: Ledger, profile: CoefficientPr
                     weight_kg=math.fsum(c.weight_kg or 0.0 for c in clearances)),
         edges=edge_health(reader, now),
         ingest=ingest,
-        cost=month_cost(reader, ledger, institution, profile, start=m0, end=m1, energy=energy))
+        cost=month_cost(reader, ledger, institution, profile, start=m0, end=m1, energy=energy),
+        carbon=carbon_card(reader, ledger, institution, profile, now=now, month_start=m0,
+                           month_energy=energy, year_report=compliance))
 
 
 def build_live(reader: TenantReader, *, now: float, window_s: int = LIVE_WINDOW_S,

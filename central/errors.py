@@ -3,8 +3,12 @@
     CentralError                  base of everything this package raises
     ├── ConfigError               institution config, settings or coefficient profile invalid;
     │   │                         `.source` names the file, `.problems` lists (field, value, reason)
-    │   └── ProfileError          a coefficient profile is unknown, invalid or does not fit the
-    │                             institution's meters (unit without a conversion)
+    │   ├── ProfileError          a coefficient profile is unknown, invalid or does not fit the
+    │   │                         institution's meters (unit without a conversion)
+    │   └── FactorError           the emission-factor table or `carbon.factors` is invalid
+    │                             (central/carbon_factors.py)
+    ├── MissingFactorError        no emission factor is valid for an energy at a time
+    │                             (`central.carbon.EmissionFactors.co2_kg`)
     ├── EntryError                ledger entries (API or CSV/XLSX import) refused; `.problems`
     │                             lists (row.field, value, reason); nothing was stored
     ├── ReportError               a report cannot be produced (no CJK font for the PDF, bad period)

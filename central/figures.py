@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from central.alarms import AlarmView
+from central.carbon import CarbonFigures
 from central.compliance import EnergyLine
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
@@ -157,3 +158,4 @@ class PeriodMetrics(_View):
     # per energy type and water, metered / billed
     quantities: list[QuantityLine] = Field(default_factory=list)
     coverage: Coverage | None = None
+    carbon: CarbonFigures | None = None  # tCO₂, per m², per person (central/carbon.py)

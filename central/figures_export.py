@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from central.carbon import EmissionFactors, changed_since
 from central.compliance import ComplianceReport
 from central.figures import PeriodMetrics
 from central.influx import FieldValue, build_line
@@ -83,6 +84,10 @@ def _metric_fields(m: PeriodMetrics) -> dict[str, FieldValue]:
     _put(out, "energy_users", m.energy_users)
     _put(out, "kgce_per_person", m.kgce_per_person)
     _put(out, "water_m3_per_person", m.water_m3_per_person)
+    if m.carbon is not None:  # CO₂ (central/carbon.py): absent, never 0, without data
+        _put(out, "t_co2", m.carbon.t_co2)
+        _put(out, "kg_co2_per_m2", m.carbon.kg_co2_per_m2)
+        _put(out, "kg_co2_per_person", m.carbon.kg_co2_per_person)
     _put(out, "pue", m.data_centre.pue)
     _put(out, "ac_compliance", m.ac.share)
     _put(out, "after_hours_kwh", m.after_hours.after_hours_kwh)
@@ -229,6 +234,9 @@ class FiguresPublisher:
     # Ingest marks days from its worker thread while `publish` runs in another.
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tenants_of: dict[str, list[Tenancy]] = field(init=False, default_factory=dict)
+    # The emission factors each institution's points were last computed with: when the
+    # factor file changes, the days it touches are published again (central/carbon.py).
+    _factors: dict[str, EmissionFactors] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         for t in self.tenants:
@@ -266,9 +274,10 @@ class FiguresPublisher:
             tz = t.institution.institution.tz
             today = datetime.fromtimestamp(now, tz).date()
             iid = t.institution.institution.id
+            stale = self._factor_change(t, now)  # before the marks are taken
             with self._lock:
                 marked = self.dirty.pop(iid, set())
-            changed = marked | self._again.pop(iid, set())
+            changed = marked | self._again.pop(iid, set()) | stale
             days = {today}
             for first in changed:
                 last = min(today, date(first.year, 12, 31))
@@ -291,6 +300,25 @@ class FiguresPublisher:
             written += len(lines)
         self.points_written += written
         return written
+
+    def _factor_change(self, t: Tenancy, now: float) -> set[date]:
+        """The first day (and each later 1 Jan) whose published CO₂ a changed factor
+        file makes stale, from the first metered day on; empty when nothing changed."""
+        iid = t.institution.institution.id
+        new = EmissionFactors.for_institution(t.institution)
+        old = self._factors.get(iid)
+        since = None if old is None else changed_since(old, new)
+        tz = t.institution.institution.tz
+        first = None if since is None else scoped(self.reader, t.institution).first_start_of(
+            int(Period.day(since, tz).start * 1000), int(now * 1000),
+            [m.key for m in t.institution.meters])
+        self._factors[iid] = new  # only once the change is marked (a read may raise)
+        if since is None:
+            return set()
+        today = datetime.fromtimestamp(now, tz).date()
+        day = (datetime.fromtimestamp(first / 1000, tz).date() if first is not None
+               else max(since, date(today.year, 1, 1)))  # no meter data: bills of this year
+        return {day, *(date(y, 1, 1) for y in range(day.year + 1, today.year + 1))}
 
     async def run(self, clock: Clock, every_s: float = 60.0) -> None:
         """Publish on a schedule until cancelled; a failure is logged and retried."""

@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from central import codes
+from central.carbon_config import CarbonConfig
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
 from central.tariff import TariffConfig
@@ -359,6 +360,7 @@ class InstitutionConfig(_Model):
     standby: StandbyRule = StandbyRule()
     projection: ProjectionRule = ProjectionRule()
     tariff: TariffConfig | None = None  # prices and charges (central/tariff.py)
+    carbon: CarbonConfig = CarbonConfig()  # emission factors: central/carbon.py
     # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
     edges: list[Id] = Field(default_factory=list)
     # Edge id → its uplink signing public key: that edge's messages are accepted only signed

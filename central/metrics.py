@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from central import codes, sweeps
 from central.alarms import AlarmView, alarm_view, read_alarm_events
+from central.carbon import EmissionFactors, carbon_figures
 from central.compliance import (
     ComplianceReport,
     EnergyLine,
@@ -453,7 +454,13 @@ def period_metrics(store: StoreReader, ledger: Ledger | None, institution: Insti
         ac=ac_for(store, institution, start=start, end=end, building=building),
         after_hours=main_after_hours(store, institution, main_elec, start=start, end=end),
         vehicles=vehicle_lines(institution, profile, fuel, start, end)
-        if building is None else [])
+        if building is None else [],
+        carbon=carbon_figures(  # CO₂ from the same lines, cut where a factor changes
+            EmissionFactors.for_institution(institution), profile, start=start, end=end,
+            lines=lines, floor_area_m2=area, energy_users=users, coverage=coverage,
+            segment_lines=lambda s, e: period_energy(store, ledger, institution, profile,
+                                                     start=s, end=e, building=building
+                                                     ).energy_by_type))
 
 
 def main_after_hours(store: StoreReader, institution: InstitutionConfig,

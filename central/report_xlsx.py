@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from central import codes
+from central import carbon_report, codes
 from central.cost_report import cost_sheet
 from central.energy import EnergyType
 from central.reports import (
@@ -245,6 +245,8 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
                   h.quantity, h.unit, h.manifest_no, h.handler], [None] * 4 + ["#,##0.00"])
 
     cost_sheet(book, data.cost, lang)
+    carbon_report.xlsx_sheet(book, [(m.month, m.t_co2) for m in data.months],
+                             data.period.carbon, data.carbon_ytd, lang)  # the CO₂ sheet
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

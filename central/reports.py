@@ -20,7 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from central import codes
+from central import carbon_report, codes
+from central.carbon import CarbonFigures
+from central.carbon_read import period_carbon, report_carbon
 from central.compliance import ComplianceReport, ScoreItem, quantity_of
 from central.cost import PeriodCost, period_cost
 from central.cost_report import cost_tables
@@ -228,6 +230,7 @@ class MonthPoint(_Data):
     water_m3: float | None
     quantities: list[QuantityLine] = []
     coverage: Coverage | None = None
+    t_co2: float | None = None  # None ("—"): no data (central/carbon.py)
 
     def quantity(self, energy: EnergyType) -> float | None:
         if not self.has_data:
@@ -289,6 +292,7 @@ class ReportData(_Data):
     analysis_zh: list[str] = []
     analysis_en: list[str] = []
     cost: PeriodCost | None = None  # the period's cost (central/cost.py)
+    carbon_ytd: CarbonFigures | None = None  # CO₂ of the year to as_of
 
 
 def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
@@ -503,7 +507,9 @@ def _month_point(store: StoreReader, ledger: Ledger, institution: InstitutionCon
                       electricity_kwh=quantity_of(energy.quantities, EnergyType.ELECTRICITY)
                       if has else None,
                       water_m3=energy.water_m3 if has else None,
-                      quantities=energy.quantities, coverage=coverage)
+                      quantities=energy.quantities, coverage=coverage,
+                      t_co2=period_carbon(store, ledger, institution, profile, start=mp.start,
+                                          end=mp.end, energy=energy, coverage=coverage).t_co2)
 
 
 def _change(now: float, before: float) -> float | None:
@@ -628,7 +634,8 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         hazardous_moves=moves,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
         buildings=sheets, bills=bills, fuel=fuel, previous=previous,
-        cost=period_cost(store, ledger, institution, profile, start=start, end=until))
+        cost=period_cost(store, ledger, institution, profile, start=start, end=until),
+        carbon_ytd=report_carbon(store, ledger, institution, profile, ytd))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -712,6 +719,7 @@ def summary_rows(data: ReportData, lang: Lang) -> list[tuple[str, str, str, str,
         (label("energy_users", lang), num(p.energy_users, 0), num(y.energy_users, 0),
          unit("person", lang), ""),
     ]
+    rows += carbon_report.summary_rows(p.carbon, data.carbon_ytd, lang)  # CO₂
     return rows
 
 
@@ -744,7 +752,8 @@ def month_rows(data: ReportData, lang: Lang) -> tuple[list[str], list[list[str]]
     units = {q.energy: q.unit for m in data.months for q in m.quantities}
     head = [label("month", lang)] + [
         f"{energy_name(e, lang)} ({unit(units.get(e, 'kWh' if e.is_energy else 'm³'), lang)})"
-        for e in energies] + [f"{label('energy_kgce', lang)} (kgce)", label("coverage", lang)]
+        for e in energies] + [f"{label('energy_kgce', lang)} (kgce)", "CO₂ (t)",
+                              label("coverage", lang)]
     rows = []
     for m in data.months:
         cov = m.coverage
@@ -752,7 +761,7 @@ def month_rows(data: ReportData, lang: Lang) -> tuple[list[str], list[list[str]]
             f"{cov.days_with_data} / {cov.days}" + (
                 f" · {t('bill', lang)} {cov.billed_days}" if cov.billed_days else ""))
         rows.append([m.month] + [num(m.quantity(e), QUANTITY_DIGITS) for e in energies]
-                    + [num(m.energy_kgce, KGCE_DIGITS), days])
+                    + [num(m.energy_kgce, KGCE_DIGITS), num(m.t_co2, 3), days])
     return head, rows
 
 
@@ -815,6 +824,9 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
                      rows=[list(r) for r in summary_rows(data, lang)]))
     for heading, head, rows in cost_tables(data.cost, lang, detail=shown != "monthly"):
         out += [Block(kind="h2", text=heading), Block(kind="table", head=head, rows=rows)]
+    head, rows = carbon_report.factor_table(data.carbon_ytd, lang)  # the CO₂ factors used
+    out += [Block(kind="h2", text=carbon_report.t("factors", lang)),
+            Block(kind="table", head=head, rows=rows)] if rows else []
     out.append(Block(kind="h2", text=score_heading(data, lang)))
     item1 = [s for s in data.scoring if s.sub]
     out.append(Block(kind="table", head=[label(k, lang) for k in SCORING_HEAD],

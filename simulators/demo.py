@@ -31,6 +31,8 @@ import yaml
 
 from central.auth import Authenticator, Role, generate_secret
 from central.backend import open_reader, open_tokens
+from central.carbon import CarbonFigures
+from central.carbon_read import period_carbon
 from central.compliance import ComplianceReport
 from central.config import CentralSettings
 from central.control import create_control_key, public_key_path
@@ -110,6 +112,7 @@ class DemoSummary:
     cost: dict[str, object] = field(default_factory=dict)
     electricity_yuan_truth: float | None = None
     wall_seconds: float = 0.0
+    carbon: dict[str, object] = field(default_factory=dict)  # CO₂ of the year to date
 
 
 def _float32_ulp(value: float) -> float:
@@ -339,6 +342,21 @@ def demo_compliance(store: Store, settings: CentralSettings, *, now: float
             ledger.close()
 
 
+def demo_carbon(store: Store, settings: CentralSettings, *, now: float) -> CarbonFigures:
+    """The summary's CO₂ of the year to date: the same call as the dashboard's card, the
+    API's `/carbon` and the reports (`central.carbon_read.period_carbon`)."""
+    institution = load_institution(settings.institution_config)
+    profile = load_profile(institution.institution.coefficient_profile)
+    tz = institution.institution.tz
+    year_start = datetime(datetime.fromtimestamp(now, tz).year, 1, 1, tzinfo=tz).timestamp()
+    ledger = SqliteLedger(settings.ledger_path) if settings.ledger_path.exists() else None
+    try:
+        return period_carbon(store, ledger, institution, profile, start=year_start, end=now)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
 def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[SimulatedMeter],
                stats: IngestStats, *, start: float, until: float, interval_s: int,
                broker: str) -> DemoSummary:
@@ -363,6 +381,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
                 resolution=_resolution(meter, end)))
         report = demo_compliance(store, settings, now=end)
         cost, truth = demo_cost(store, settings, meters, start=start, end=end)
+        carbon = demo_carbon(store, settings, now=end)
     finally:
         store.close()
     return DemoSummary(
@@ -372,7 +391,7 @@ def _summarise(agent: EdgeAgent, settings: CentralSettings, meters: list[Simulat
         intervals_stored=int(counts.get("intervals", 0)),
         outbox_left=agent.outbox.stats().depth,
         meters=results, compliance=report.model_dump(mode="json"), cost=cost,
-        electricity_yuan_truth=truth)
+        electricity_yuan_truth=truth, carbon=carbon.model_dump(mode="json"))
 
 
 def demo_cost(store: Store, settings: CentralSettings, meters: list[SimulatedMeter], *,
@@ -444,6 +463,24 @@ def print_summary(summary: DemoSummary, out: TextIO = sys.stdout) -> None:
     else:
         print(f"  score {c['score']:g} / {c['max_score']:g}"
               f"{' (预计 provisional)' if c['provisional'] else ''}", file=out)
+    print_carbon(summary.carbon, out)
+
+
+def print_carbon(co2: dict[str, object], out: TextIO) -> None:
+    """碳排放: the year's tCO₂ and ratios, and each emission factor used with its source."""
+    if not co2:
+        return
+
+    def shown(key: str, digits: int) -> str:
+        value = co2.get(key)
+        return "—" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+    print(f"  碳排放 CO₂ {shown('t_co2', 4)} tCO₂ year to date, "
+          f"{shown('kg_co2_per_m2', 4)} kgCO₂/m², {shown('kg_co2_per_person', 4)} "
+          f"kgCO₂/person", file=out)
+    for f in co2.get("factors", []):  # type: ignore[attr-defined]
+        print(f"    factor {f['energy']} {f['kg_co2_per_unit']:g} kgCO₂/{f['unit']} "
+              f"({f['region']}, from {f['valid_from']}): {f['source']}", file=out)
 
 
 def _yuan(value: object, digits: int = 2) -> str:

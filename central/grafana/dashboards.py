@@ -43,6 +43,7 @@ from grafana_foundation_sdk.models.common import (
 from central import codes
 from central.compliance import LABELS, POINTS, ScoreKey
 from central.figures_export import ALL
+from central.grafana.carbon import carbon_panels
 from central.grafana.sdk import (
     Dashboard,
     DashboardModel,
@@ -229,6 +230,8 @@ def compliance() -> DashboardModel:
                     f'WHERE {ytd} GROUP BY "energy", "source"', alias="$tag_energy $tag_source"))
                 .datasource(datasource_ref()).unit("kgce").reduce_options(_last())
                 .height(8).span(8)))
+    for panel in carbon_panels(ytd):  # CO₂ (central/grafana/carbon.py)
+        dash = dash.with_panel(panel)
     return dash.build()
 
 

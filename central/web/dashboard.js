@@ -64,7 +64,11 @@
       dead_letters_tip: "格式错误或无法解析而被拒收、另行保存待查的消息和记录数",
       store_errors_tip: "写入数据库失败的次数；失败的批次不确认，终端会重发",
       counters_help: "这些数字的含义", counters_since: "自中心启动以来",
-      ago_s: "{n} 秒前", ago_min: "{n} 分钟前", ago_h: "{n} 小时前"
+      ago_s: "{n} 秒前", ago_min: "{n} 分钟前", ago_h: "{n} 小时前",
+      carbon: "碳排放", co2_month: "本月", co2_ytd: "本年累计", co2_per_m2: "单位面积",
+      co2_per_person: "人均", co2_factors: "排放因子", co2_missing: "部分用量缺少排放因子，未计入",
+      co2_from: "起", e_electricity: "电力", e_natural_gas: "天然气", e_heat: "热力",
+      e_gasoline: "汽油", e_diesel: "柴油", e_raw_coal: "原煤", e_lpg: "液化石油气", e_steam: "蒸汽"
     },
     en: {
       title: "Energy monitor", skip: "Skip to content", lang_button: "中文", live_status: "Live",
@@ -127,7 +131,13 @@
       dead_letters_tip: "Messages and records refused as malformed, kept aside for inspection",
       store_errors_tip: "Database writes that failed; the batch is not acknowledged, so the edge sends it again",
       counters_help: "What these numbers mean", counters_since: "since the central started",
-      ago_s: "{n} s ago", ago_min: "{n} min ago", ago_h: "{n} h ago"
+      ago_s: "{n} s ago", ago_min: "{n} min ago", ago_h: "{n} h ago",
+      carbon: "CO₂ emissions", co2_month: "This month", co2_ytd: "Year to date",
+      co2_per_m2: "Per floor area", co2_per_person: "Per person", co2_factors: "Factors",
+      co2_missing: "Some consumption has no emission factor and is not counted",
+      co2_from: "from", e_electricity: "Electricity", e_natural_gas: "Natural gas",
+      e_heat: "Heat", e_gasoline: "Gasoline", e_diesel: "Diesel", e_raw_coal: "Raw coal",
+      e_lpg: "LPG", e_steam: "Steam"
     }
   };
 
@@ -358,6 +368,31 @@
     return html + '</div><p class="note">' + esc(t("share_of_main")) + ' ' +
       num(v.month.electricity_kwh, 1) + ' kWh</p>';
   }
+  function carbon(v) {
+    // tCO₂ computed by the central from the stored quantities (central/carbon.py); a
+    // period without data shows "—", never 0.
+    var c = v.carbon;
+    if (!c) return empty("carbon-empty", "no_data");
+    var m = c.month, y = c.ytd, cell = function (id, key, value, d, unit) {
+      return '<div><div class="label">' + esc(t(key)) + '</div><div class="big">' +
+        figure(id, value, d, unit) + '</div></div>';
+    };
+    var factors = y.factors.map(function (f) {
+      return t("e_" + f.energy) + " " + num(f.kg_co2_per_unit, 4) + " kgCO₂/" +
+        f.unit.replace("m3", "m³") + " (" + name(f.region_zh, f.region_en) + ", " +
+        (lang === "zh" ? f.valid_from + " " + t("co2_from") : t("co2_from") + " " + f.valid_from) + ")";
+    });
+    return '<div class="row">' + cell("co2-month", "co2_month", m.t_co2, 2, "tCO₂") +
+      cell("co2-ytd", "co2_ytd", y.t_co2, 2, "tCO₂") +
+      cell("co2-per-m2", "co2_per_m2", y.kg_co2_per_m2, 3, "kgCO₂/m²") +
+      cell("co2-per-person", "co2_per_person", y.kg_co2_per_person, 2,
+           lang === "zh" ? "kgCO₂/人" : "kgCO₂/person") + '</div>' +
+      (y.complete && m.complete ? '' : '<p class="note" data-testid="co2-missing">' +
+        esc(t("co2_missing")) + '</p>') +
+      '<p class="note">' + esc(t("co2_factors")) + ': ' + esc(factors.join(" · ") || "—") +
+      (y.coverage ? ' · ' + esc(lang === "zh" ? y.coverage.text_zh : y.coverage.text_en) : '') +
+      '</p>';
+  }
   function rules(v) {
     var ac = v.month.ac, ah = v.month.after_hours, html = '<div class="row">';
     var rule = t("ac_rule", {s: num(ac.summer_min_setpoint_c, 0), w: num(ac.winter_max_setpoint_c, 0)});
@@ -576,6 +611,7 @@
     $("today-water").innerHTML = '<div class="label">' + esc(t("water_today")) +
       '</div><div class="big">' + figure("today-water", view.water_m3_today, 2, "m³") + '</div>';
     $("month-cost").innerHTML = costCard(view.cost);
+    $("carbon").innerHTML = carbon(view);
     $("buildings").innerHTML = buildings(view);
     $("items").innerHTML = items(view);
     $("rules").innerHTML = rules(view);

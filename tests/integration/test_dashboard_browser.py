@@ -460,6 +460,19 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     assert text(driver, "ac-share") == fmt(board["month"]["ac"]["share"] * 100, 1) == "75.0"
     assert text(driver, "after-hours-kwh") == fmt(board["month"]["after_hours"]
                                                   ["after_hours_kwh"], 1)
+    co2 = board["carbon"]  # the 碳排放 section: the central's figures, "—" without data
+    shown: dict[str, str] = dict(driver.execute_script(  # one script: no re-render between
+        "const out = {};"
+        "for (const id of arguments[0]) {"
+        "  out[id] = document.querySelector(`[data-testid=\"${id}\"]`).textContent.trim(); }"
+        "return out;", ["co2-month", "co2-ytd", "co2-per-m2", "co2-per-person", "carbon"]))
+    for testid, value, digits in (("co2-month", co2["month"]["t_co2"], 2),
+                                  ("co2-ytd", co2["ytd"]["t_co2"], 2),
+                                  ("co2-per-m2", co2["ytd"]["kg_co2_per_m2"], 3),
+                                  ("co2-per-person", co2["ytd"]["kg_co2_per_person"], 2)):
+        assert shown[testid] == fmt(value, digits), testid
+    assert co2["ytd"]["t_co2"] is not None
+    assert "电力 0.5306 kgCO₂/kWh (全国, 2023-01-01 起)" in shown["carbon"]
     # The leak and a bin alarm raised a month ago and never cleared (central/alarms.py).
     assert text(driver, "alarms-count") == "2"
     alarm = driver.find_element(By.CSS_SELECTOR, '[data-testid="alarm"]')  # the newest

@@ -26,7 +26,7 @@ from central.institution import load_institution
 from central.metrics import period_metrics
 from central.profile import load_profile
 from central.store import Store
-from simulators.demo import DemoSummary, run_demo
+from simulators.demo import DemoSummary, print_summary, run_demo
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.integration
@@ -133,6 +133,20 @@ def test_the_demo_prices_its_day_as_the_simulators_truth(one_day: DemoSummary) -
     assert water < 1000
     assert by_type["water"]["yuan"] == pytest.approx(water * 4.8, rel=1e-3, abs=0.05)
     assert cost["total_yuan"] == pytest.approx(elec["energy_yuan"] + by_type["water"]["yuan"])
+def test_co2_figures_match_a_hand_computation(one_day: DemoSummary) -> None:
+    """The demo's CO₂: electricity × the national grid factor valid in 2026 (the 2023
+    factor, 0.5306 kgCO₂/kWh, until a newer year is entered), and printed in the summary."""
+    kwh = sum(m.truth for m in one_day.meters if m.unit == "kWh")
+    kg = kwh * 0.5306
+    co2 = one_day.carbon
+    assert co2["t_co2"] == pytest.approx(kg / 1000, abs=6 * 0.001 * 0.5306 / 1000 * 3)
+    assert co2["kg_co2_per_m2"] == pytest.approx(kg / FLOOR_AREA_M2, rel=1e-5)
+    assert co2["kg_co2_per_person"] == pytest.approx(kg / ENERGY_USERS, rel=1e-5)
+    assert co2["complete"] is True
+    out = io.StringIO()
+    print_summary(one_day, out)
+    assert f"碳排放 CO₂ {co2['t_co2']:.4f} tCO₂ year to date" in out.getvalue()
+    assert "factor electricity 0.5306 kgCO₂/kWh (national, from 2023-01-01)" in out.getvalue()
 
 
 # Tuesday 16 June 2026, a summer school day: at 08:00 the simulated people switch the AC

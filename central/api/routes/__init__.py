@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from central.api.routes import (
+    carbon,
     commands,
     compliance,
     cost,
@@ -24,6 +25,6 @@ from central.api.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
-    upload.router, statreturn.router, cost.router)
+    upload.router, statreturn.router, cost.router, carbon.router)
 
 __all__ = ["ROUTERS"]
