@@ -36,6 +36,7 @@ from pydantic_core import PydanticCustomError
 from central import codes
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
+from central.savingsconfig import SavingsConfig
 from central.validation import fullwidth_problems, problems_from, read_yaml
 
 # Same shapes as protocols.wire ids and point names, so a meter can match a wire record.
@@ -357,6 +358,7 @@ class InstitutionConfig(_Model):
     plugs: list[Plug] = Field(default_factory=list)
     standby: StandbyRule = StandbyRule()
     projection: ProjectionRule = ProjectionRule()
+    savings: SavingsConfig = SavingsConfig()  # central/savings.py, docs/savings.md
     # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
     edges: list[Id] = Field(default_factory=list)
     # Edge id → its uplink signing public key: that edge's messages are accepted only signed
