@@ -331,6 +331,15 @@ def replay(reader: StoreReader, institution: InstitutionConfig, pack: Pack, star
            end: float, *, edges: Sequence[str] | None = None,
            tariff: TariffBook | None = None, carbon: EmissionFactors | None = None) -> Replay:
     """Replay `pack` over the institution's recorded samples in [start, end)."""
+    return asyncio.run(replay_async(reader, institution, pack, start, end, edges=edges,
+                                    tariff=tariff, carbon=carbon))
+
+
+async def replay_async(reader: StoreReader, institution: InstitutionConfig, pack: Pack,
+                       start: float, end: float, *, edges: Sequence[str] | None = None,
+                       tariff: TariffBook | None = None,
+                       carbon: EmissionFactors | None = None) -> Replay:
+    """`replay` inside a running event loop (each edge on its own virtual clock)."""
     if end <= start:
         raise ReplayError(f"--to: must be after --from, got {end - start:+.0f} s")
     calendar = (pack.calendar or CalendarConfig.model_validate(edge_calendar(institution))
@@ -342,20 +351,15 @@ def replay(reader: StoreReader, institution: InstitutionConfig, pack: Pack, star
     if not recording:
         raise ReplayError("no recorded samples for the institution's edges"
                           + (f" {', '.join(edges)}" if edges else "") + " in the period")
-
-    async def run_all() -> list[tuple[list[ReplayedWrite], int, int]]:
-        results = []
-        for edge, devices in recording.items():
-            clock = VirtualClock(start - history_window_s(pack.rules) - 2 * pack.rules.tick_s)
-            task = asyncio.create_task(_replay_edge(edge, devices, pack, calendar, hours,
-                                                    settings, clock, start, end))
-            runner = asyncio.create_task(clock.run(until=end))
-            results.append(await task)
-            runner.cancel()
-            await asyncio.gather(runner, return_exceptions=True)
-        return results
-
-    results = asyncio.run(run_all())
+    results = []
+    for edge, devices in recording.items():
+        clock = VirtualClock(start - history_window_s(pack.rules) - 2 * pack.rules.tick_s)
+        task = asyncio.create_task(_replay_edge(edge, devices, pack, calendar, hours,
+                                                settings, clock, start, end))
+        runner = asyncio.create_task(clock.run(until=end))
+        results.append(await task)
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
     writes = [w for r in results for w in r[0]]
     units: dict[tuple[str, str], Unit] = {}
     placed = units_of(institution)
