@@ -38,8 +38,7 @@ from central.store import Store
 from edge.agent import EdgeAgent
 from edge.config import parse_edge_config
 from protocols.clock import VirtualClock
-from protocols.registermap import load_register_map
-from protocols.registermap import PointValue
+from protocols.registermap import PointValue, load_register_map
 from protocols.wire import Batch, Command, Event, Record, Sample, StreamId, record_from_dict
 from protocols.workcalendar import WorkingCalendar
 from simulators.modbus_bus import ModbusDeviceServer
