@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from central.api import Tenant, create_app
 from central.errors import ConfigError
 from central.institution import InstitutionConfig, parse_institution
 from central.period import Period
@@ -29,11 +31,14 @@ from central.savings import (
     savings_for,
 )
 from central.store import Store
+from protocols.clock import VirtualClock
 from protocols.wire import Event, Record, Severity
 from tests.unit.central.central_helpers import (
     INSTITUTION,
     SHANGHAI,
+    authenticator,
     batch,
+    bearer,
     local_ms,
     local_ts,
     sample,
@@ -248,3 +253,31 @@ def test_savings_for_reads_through_the_tenant_reader(tmp_path: Path) -> None:
     assert report.per_building["A"].kwh == pytest.approx(4.8)
     assert report.total.kwh == pytest.approx(4.8 + 1.28)
     json.dumps(report.as_dict(items=True))
+
+
+async def test_the_savings_route(tmp_path: Path) -> None:
+    inst = institution(loads=[{"edge": "edge-1", "device": "ac-1", "rated_w": 1000}])
+    t = local_ms(2026, 6, 12, 18, 0)
+    data = {"rule": "after-hours", "source": "rule", "reason": "after hours", "point": "on",
+            "before": True, "after": False, "dry_run": False}
+    auth = authenticator()
+    with Store(tmp_path / "s.sqlite") as store:
+        store.store_batch(batch([_audit(1, t, "ac-1", data)], after=0), "site")
+        app = create_app(store, [Tenant(inst, load_profile("national"))],
+                         VirtualClock(local_ts(2026, 7, 1)), auth)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://test",
+                                     headers=bearer(auth, "viewer", ["demo-school"])) as c:
+            base = "/api/v1/institutions/demo-school/savings"
+            r = await c.get(base, params={"period": "2026-06", "items": "true"})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["estimate"] is True
+            assert body["per_rule"]["after-hours"]["kwh"] == pytest.approx(16.0)
+            assert body["items"][0]["load_from"] == "rated"
+            r = await c.get(base, params={"period": "2026-05-01/2026-05-31"})
+            assert r.json()["total"]["kwh"] is None  # no writes: "—", not 0
+            for bad in ("June", "2026-13", "2026-06-30/2026-06-01"):
+                r = await c.get(base, params={"period": bad})
+                assert r.status_code in (400, 422), bad
+                assert "period" in r.text, bad
