@@ -152,8 +152,12 @@ class Series:
         return cls([t for t, _ in pairs], [v for _, v in pairs])
 
     @classmethod
-    def from_ms(cls, rows: Iterable[tuple[int, Value]]) -> Series:
-        return cls.of((t / 1000, v) for t, v in rows)
+    def from_ms(cls, rows: Sequence[tuple[int, Value]]) -> Series:
+        """From a store's (ms, value) rows, which come in time order (sorted if not)."""
+        ts = [t / 1000 for t, _ in rows]
+        if ts != sorted(ts):
+            return cls.of((t / 1000, v) for t, v in rows)
+        return cls(ts, [v for _, v in rows])
 
     def at(self, t: float, window: float) -> Value | None:
         """The last value at or before `t`, no older than `window`."""
@@ -478,9 +482,11 @@ def units_of(institution: InstitutionConfig) -> dict[tuple[str, str], tuple[str 
 
 def read_units(reader: StoreReader, institution: InstitutionConfig,
                wanted: Iterable[tuple[str, str]], start: float, end: float,
-               settings: SavingsConfig) -> dict[tuple[str, str], Unit]:
-    """Each wanted unit's building, zone, load series and on/setpoint series over
-    [start − load window, end)."""
+               settings: SavingsConfig, clamped: Iterable[tuple[str, str]] = ()
+               ) -> dict[tuple[str, str], Unit]:
+    """Each wanted unit's building, zone, load series and `on` series over
+    [start − load window, end), and the `setpoint_c` series of the `clamped` ones."""
+    clamped = set(clamped)
     placed = units_of(institution)
     plugs = {(p.edge, p.device): p.power_point for p in institution.plugs}
     s_ms, e_ms = round((start - settings.load_window_s) * 1000), round(end * 1000)
@@ -493,7 +499,7 @@ def read_units(reader: StoreReader, institution: InstitutionConfig,
         load = Series.from_ms(reader.sample_series(load_key, s_ms, e_ms))
         points = {p: Series.from_ms(reader.sample_series(MeterKey(edge, device, p), s_ms,
                                                          e_ms))
-                  for p in ("on", "setpoint_c")}
+                  for p in ("on", "setpoint_c") if p == "on" or (edge, device) in clamped}
         out[(edge, device)] = Unit(building, zone or source.zone, load if load.ts else None,
                                    source.rated_w,
                                    {p: s for p, s in points.items() if s.ts})
@@ -539,7 +545,8 @@ def savings_for(reader: StoreReader, institution: InstitutionConfig,
     writes = [w for w in writes if w.kind is not None]
     horizon = period.end + settings.max_hold_h * 3600
     units = read_units(reader, institution, {(w.edge, w.device) for w in writes},
-                       period.start, horizon, settings)
+                       period.start, horizon, settings,
+                       {(w.edge, w.device) for w in writes if w.kind is Kind.SETPOINT})
     occupancy = read_occupancy(reader, settings, period.start, horizon) if writes else {}
     items = estimate(writes, units, occupancy, WorkingTime.of(institution), settings)
     kgce = profile.kgce_per_unit(EnergyType.ELECTRICITY, "kWh")
