@@ -124,8 +124,9 @@ def build(path: Path, n_days: int) -> tuple[int, int]:
         edge = f"edge-{u % EDGES}"
         series(edge, f"ac{u}", "on", "b", lambda k: working[k])
         series(edge, f"ac{u}", "setpoint_c", "n", lambda k: 26.0)
-        series(edge, f"ac{u}-power", "power_w", "n",
-               lambda k, u=u: (1200.0 + 10 * u) if working[k] else 0.0)
+        def power(k: int, u: int = u) -> float:
+            return (1200.0 + 10 * u) if working[k] else 0.0
+        series(edge, f"ac{u}-power", "power_w", "n", power)
     for p in range(PLUGS):
         edge = f"edge-{p % EDGES}"
         series(edge, f"plug{p}", "on", "b", lambda k: working[k])
@@ -208,8 +209,8 @@ def main() -> None:
         path = args.db or Path(tmp) / "savings.sqlite"
         if not path.exists():
             t0 = time.perf_counter()
-            samples, writes = build(path, days)
-            print(f"built {samples:,} samples and {writes:,} audit writes in "
+            samples, built = build(path, days)
+            print(f"built {samples:,} samples and {built:,} audit writes in "
                   f"{time.perf_counter() - t0:.1f} s")
         first = datetime(YEAR, 1, 1, tzinfo=TZ).date()
         period = Period.days(first, first + timedelta(days=days - 1), TZ)
