@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from central import codes
+from central import codes, report_savings
 from central.energy import EnergyType
 from central.reports import (
     Lang,
@@ -242,6 +242,8 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
                   ("入库" if h.direction == "in" else "出库") if zh else h.direction, h.item,
                   h.quantity, h.unit, h.manifest_no, h.handler], [None] * 4 + ["#,##0.00"])
 
+    report_savings.add_sheet(book, data.savings, lang, sheet_title(
+        report_savings.TEXT[lang]["title"], book.sheetnames))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

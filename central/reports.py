@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from central import codes
+from central import codes, report_savings
 from central.compliance import ComplianceReport, ScoreItem, quantity_of
 from central.coverage import Coverage, QuantityLine
 from central.energy import EnergyType
@@ -286,6 +286,7 @@ class ReportData(_Data):
     previous: ComplianceReport | None = None  # last year up to the same day, when it has data
     analysis_zh: list[str] = []
     analysis_en: list[str] = []
+    savings: report_savings.SavingsSection | None = None  # 规则节约（估算）
 
 
 def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
@@ -624,7 +625,9 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         waste=waste, hazardous=hazardous_balance(moves), clearances=clearances,
         hazardous_moves=moves,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
-        buildings=sheets, bills=bills, fuel=fuel, previous=previous)
+        buildings=sheets, bills=bills, fuel=fuel, previous=previous,
+        savings=report_savings.savings_section(store, institution, profile,
+                                               Period(start, until, tz)))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -854,6 +857,7 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
             f"{label('volume', lang)} (L)", label("clearances", lang)],
             rows=[[w.month, w.label_zh if lang == "zh" else w.label_en, num(w.weight_kg, 1),
                    num(w.volume_l, 0), str(w.clearances)] for w in data.waste]))
+    out.extend(Block(**b) for b in report_savings.blocks(data.savings, lang))
     text = data.analysis_zh if lang == "zh" else data.analysis_en
     if text:
         out.append(Block(kind="h2", text=label("analysis", lang)))

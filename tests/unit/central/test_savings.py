@@ -281,3 +281,36 @@ async def test_the_savings_route(tmp_path: Path) -> None:
                 r = await c.get(base, params={"period": bad})
                 assert r.status_code in (400, 422), bad
                 assert "period" in r.text, bad
+
+
+def test_the_monthly_report_has_a_savings_section_in_html_pdf_and_xlsx(tmp_path: Path) -> None:
+    import openpyxl
+
+    from central.ledger import SqliteLedger
+    from central.report_output import produce
+
+    inst = institution(loads=[{"edge": "edge-1", "device": "ac-1", "rated_w": 1000}])
+    data = {"rule": "after-hours", "source": "rule", "reason": "after hours", "point": "on",
+            "before": True, "after": False, "dry_run": False}
+    ledger = SqliteLedger(":memory:")
+    with Store(tmp_path / "s.sqlite") as store:
+        store.store_batch(batch([_audit(1, local_ms(2026, 6, 12, 18, 0), "ac-1", data),
+                                 _audit(2, local_ms(2026, 6, 15, 18, 0), "ac-1",
+                                        {**data, "dry_run": True})], after=0), "site")
+        reader = TenantReader(store, inst)
+
+        def report(fmt: str) -> bytes:
+            return produce(reader, ledger, inst, load_profile("national"), report="monthly",
+                           fmt=fmt, year=2026, number=6, now=local_ts(2026, 7, 1))[0]
+
+        html = report("html").decode()
+        assert "规则节约（估算）" in html
+        assert "<td>after-hours</td><td>1</td><td>16.0</td>" in html
+        assert "另有 1 次试运行（dry_run）写入未计入" in html
+        assert report("pdf")[:5] == b"%PDF-"
+        (tmp_path / "m.xlsx").write_bytes(report("xlsx"))
+    ledger.close()
+    sheet = openpyxl.load_workbook(tmp_path / "m.xlsx")["规则节约（估算）"]
+    rows = {r[0]: r for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    assert rows["after-hours"][1:3] == (1, 16.0)
+    assert rows["合计"][4:] == ("—", "—")  # no tariff, no emission factors
