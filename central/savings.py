@@ -542,13 +542,22 @@ def savings_for(reader: StoreReader, institution: InstitutionConfig,
     tenant reader)."""
     settings = institution.savings
     writes, bad = audit_writes(reader, period.start, period.end)
-    writes = [w for w in writes if w.kind is not None]
+    by_unit: dict[tuple[str, str], list[AuditWrite]] = {}
+    for w in writes:
+        if w.kind is not None:
+            by_unit.setdefault((w.edge, w.device), []).append(w)
     horizon = period.end + settings.max_hold_h * 3600
-    units = read_units(reader, institution, {(w.edge, w.device) for w in writes},
-                       period.start, horizon, settings,
-                       {(w.edge, w.device) for w in writes if w.kind is Kind.SETPOINT})
-    occupancy = read_occupancy(reader, settings, period.start, horizon) if writes else {}
-    items = estimate(writes, units, occupancy, WorkingTime.of(institution), settings)
+    occupancy = read_occupancy(reader, settings, period.start, horizon) if by_unit else {}
+    hours = WorkingTime.of(institution)
+    items: list[Avoided] = []
+    # One unit at a time: its series are read, used and dropped (a year of a large
+    # institution never holds every series at once).
+    for key, unit_writes in sorted(by_unit.items()):
+        clamped = [key] if any(w.kind is Kind.SETPOINT for w in unit_writes) else []
+        units = read_units(reader, institution, [key], period.start, horizon, settings,
+                           clamped)
+        items += estimate(unit_writes, units, occupancy, hours, settings)
+    items.sort(key=lambda a: a.start)
     kgce = profile.kgce_per_unit(EnergyType.ELECTRICITY, "kWh")
     return roll_up(items, kgce_per_kwh=kgce, tz=institution.institution.tz, tariff=tariff,
                    carbon=carbon, malformed=bad)
