@@ -119,6 +119,9 @@ def parse_pack(data: Any, source: str = "pack") -> Pack:
             calendar = CalendarConfig.model_validate(data["calendar"])
         except ValidationError as exc:
             raise ReplayError(_where(exc, f"{source}: calendar")) from None
+    if not rules.enabled:
+        raise ReplayError(f"{source}: rules.enabled: the pack's rules are switched off "
+                          "(got false)")
     if not rules.rules:
         raise ReplayError(f"{source}: rules.rules: the pack has no rules")
     return Pack(rules, calendar)

@@ -118,6 +118,9 @@ def test_a_pack_that_changes_nothing_writes_nothing(
     ({"rules": {"tick_s": 0, "rules": []}}, ["tick_s", "0"]),
     ({"rules": {"rules": [{"id": "w", "type": "no_such_rule"}]}}, ["no_such_rule"]),
     ({"rules": {"rules": []}, "devices": []}, ["unknown key 'devices'"]),
+    ({"rules": {"enabled": False, "rules": [{"id": "w", "type": "setpoint_limits"}]}},
+     ["rules.enabled", "false"]),
+    ({"rules": {"rules": []}}, ["rules.rules"]),
     (["not", "a", "mapping"], ["rules:"]),
 ])
 def test_bad_packs_name_the_field_and_value(pack: Any, words: list[str]) -> None:
