@@ -141,39 +141,60 @@ def _number(v: object) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class Series:
-    """Recorded samples of one point, oldest first (seconds)."""
+    """Recorded samples of one point, oldest first. Times are kept in ms as the store gives
+    them (a year of a unit's samples is read without a conversion per row); the methods take
+    and return seconds."""
 
-    ts: Sequence[float]
+    ms: Sequence[float]
     values: Sequence[Value]
 
     @classmethod
     def of(cls, rows: Iterable[tuple[float, Value]]) -> Series:
+        """From (seconds, value) rows in any order."""
         pairs = sorted(rows, key=lambda r: r[0])
-        return cls([t for t, _ in pairs], [v for _, v in pairs])
+        return cls([t * 1000 for t, _ in pairs], [v for _, v in pairs])
 
     @classmethod
     def from_ms(cls, rows: Sequence[tuple[int, Value]]) -> Series:
         """From a store's (ms, value) rows, which come in time order (sorted if not)."""
-        ts = [t / 1000 for t, _ in rows]
-        if ts != sorted(ts):
+        if not rows:
+            return cls((), ())
+        ms, values = zip(*rows, strict=True)
+        if list(ms) != sorted(ms):
             return cls.of((t / 1000, v) for t, v in rows)
-        return cls(ts, [v for _, v in rows])
+        return cls(ms, values)
+
+    @property
+    def ts(self) -> list[float]:
+        """The sample times in seconds."""
+        return [t / 1000 for t in self.ms]
+
+    def __bool__(self) -> bool:
+        return bool(self.ms)
 
     def at(self, t: float, window: float) -> Value | None:
         """The last value at or before `t`, no older than `window`."""
-        i = bisect.bisect_right(self.ts, t) - 1
-        if i < 0 or self.ts[i] < t - window:
+        i = bisect.bisect_right(self.ms, _to_ms(t)) - 1
+        if i < 0 or self.ms[i] < _to_ms(t - window):
             return None
         return self.values[i]
 
     def first_after(self, t: float, until: float, differs_from: Value) -> float | None:
         """The first sample in (t, until) whose value differs from `differs_from`."""
-        i = bisect.bisect_right(self.ts, t)
-        while i < len(self.ts) and self.ts[i] < until:
+        ms = self.ms
+        i = bisect.bisect_right(ms, _to_ms(t))
+        limit = _to_ms(until)
+        while i < len(ms) and ms[i] < limit:
             if not _same(self.values[i], differs_from):
-                return self.ts[i]
+                return ms[i] / 1000
             i += 1
         return None
+
+
+def _to_ms(t: float) -> float:
+    """Seconds to ms, exact for times that came from whole ms (a write at 12:00:05.123 and a
+    sample of the same ms compare equal)."""
+    return round(t * 1000, 3)
 
 
 def _same(a: Value | None, b: Value | None) -> bool:
@@ -500,10 +521,52 @@ def read_units(reader: StoreReader, institution: InstitutionConfig,
         points = {p: Series.from_ms(reader.sample_series(MeterKey(edge, device, p), s_ms,
                                                          e_ms))
                   for p in ("on", "setpoint_c") if p == "on" or (edge, device) in clamped}
-        out[(edge, device)] = Unit(building, zone or source.zone, load if load.ts else None,
+        out[(edge, device)] = Unit(building, zone or source.zone, load if load else None,
                                    source.rated_w,
-                                   {p: s for p, s in points.items() if s.ts})
+                                   {p: s for p, s in points.items() if s})
     return out
+
+
+def windows(times: Iterable[float], before: float, after: float) -> list[tuple[float, float]]:
+    """[t − before, t + after] around each time, overlapping ones merged, in order."""
+    out: list[tuple[float, float]] = []
+    for t in sorted(times):
+        lo, hi = t - before, t + after
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def _read_windows(reader: StoreReader, key: MeterKey, spans: Sequence[tuple[float, float]]
+                  ) -> Series:
+    rows: list[tuple[int, Value]] = []
+    for lo, hi in spans:
+        for row in reader.sample_series(key, round(lo * 1000), round(hi * 1000) + 1):
+            if not rows or row[0] > rows[-1][0]:  # each window repeats the sample before it
+                rows.append(row)
+    return Series.from_ms(rows)
+
+
+def read_unit(reader: StoreReader, institution: InstitutionConfig, edge: str, device: str,
+              writes: Sequence[AuditWrite], settings: SavingsConfig) -> Unit:
+    """One unit's building, zone and the samples its writes need, read only around them:
+    its load in the `load_window_s` before each write, its `on` (and, for clamps,
+    `setpoint_c`) from then until the cap after it."""
+    placed = units_of(institution).get((edge, device), (None, None))
+    plugs = {(p.edge, p.device): p.power_point for p in institution.plugs}
+    source = settings.load_of(edge, device)
+    point = plugs.get((edge, device), source.point) if source.meter is None else source.point
+    times = [w.ts for w in writes]
+    load = _read_windows(reader, MeterKey(edge, source.meter or device, point),
+                         windows(times, settings.load_window_s, 0.0))
+    around = windows(times, settings.load_window_s, settings.max_hold_h * 3600)
+    points = {p: _read_windows(reader, MeterKey(edge, device, p), around)
+              for p in ("on", "setpoint_c")
+              if p == "on" or any(w.kind is Kind.SETPOINT for w in writes)}
+    return Unit(placed[0], placed[1] or source.zone, load if load else None, source.rated_w,
+                {p: s for p, s in points.items() if s})
 
 
 def read_occupancy(reader: StoreReader, settings: SavingsConfig, start: float, end: float
@@ -553,10 +616,8 @@ def savings_for(reader: StoreReader, institution: InstitutionConfig,
     # One unit at a time: its series are read, used and dropped (a year of a large
     # institution never holds every series at once).
     for key, unit_writes in sorted(by_unit.items()):
-        clamped = [key] if any(w.kind is Kind.SETPOINT for w in unit_writes) else []
-        units = read_units(reader, institution, [key], period.start, horizon, settings,
-                           clamped)
-        items += estimate(unit_writes, units, occupancy, hours, settings)
+        unit = read_unit(reader, institution, *key, unit_writes, settings)
+        items += estimate(unit_writes, {key: unit}, occupancy, hours, settings)
     items.sort(key=lambda a: a.start)
     kgce = profile.kgce_per_unit(EnergyType.ELECTRICITY, "kWh")
     return roll_up(items, kgce_per_kwh=kgce, tz=institution.institution.tz, tariff=tariff,

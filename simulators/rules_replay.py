@@ -202,7 +202,7 @@ def read_recording(reader: StoreReader, institution: InstitutionConfig, pack: Pa
             by_device.setdefault((key.edge, key.device), []).append(key)
     for (edge, device), dkeys in sorted(by_device.items()):
         points = {k.point: Series.from_ms(reader.sample_series(k, s_ms, e_ms)) for k in dkeys}
-        points = {p: s for p, s in points.items() if s.ts}
+        points = {p: s for p, s in points.items() if s}
         if not points:
             continue
         stamps = sorted({t for s in points.values() for t in s.ts})
