@@ -37,6 +37,7 @@ from central import codes
 from central.carbon_config import CarbonConfig
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
+from central.savingsconfig import SavingsConfig
 from central.tariff import TariffConfig
 from central.validation import fullwidth_problems, problems_from, read_yaml
 
@@ -361,6 +362,7 @@ class InstitutionConfig(_Model):
     projection: ProjectionRule = ProjectionRule()
     tariff: TariffConfig | None = None  # prices and charges (central/tariff.py)
     carbon: CarbonConfig = CarbonConfig()  # emission factors: central/carbon.py
+    savings: SavingsConfig = SavingsConfig()  # central/savings.py, docs/savings.md
     # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
     edges: list[Id] = Field(default_factory=list)
     # Edge id → its uplink signing public key: that edge's messages are accepted only signed

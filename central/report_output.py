@@ -15,7 +15,7 @@ from central.storeport import StoreReader
 ReportName = Literal["monthly", "quarterly", "annual", "ledger", "scoring"]
 Format = Literal["html", "pdf", "xlsx", "json"]
 FORMATS: dict[str, tuple[str, ...]] = {
-    "monthly": ("html", "json"),
+    "monthly": ("html", "pdf", "xlsx", "json"),
     "quarterly": ("html", "pdf", "json"),
     "annual": ("html", "pdf", "json"),
     "ledger": ("xlsx", "json"),

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from central import carbon_report, codes
+from central import carbon_report, codes, report_savings
 from central.cost_report import cost_sheet
 from central.energy import EnergyType
 from central.reports import (
@@ -247,6 +247,8 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
     cost_sheet(book, data.cost, lang)
     carbon_report.xlsx_sheet(book, [(m.month, m.t_co2) for m in data.months],
                              data.period.carbon, data.carbon_ytd, lang)  # the CO₂ sheet
+    report_savings.add_sheet(book, data.savings, lang, sheet_title(
+        report_savings.TEXT[lang]["title"], book.sheetnames))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

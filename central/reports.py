@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from central import carbon_report, codes
+from central import carbon_report, codes, report_savings
 from central.carbon import CarbonFigures
 from central.carbon_read import period_carbon, report_carbon
 from central.compliance import ComplianceReport, ScoreItem, quantity_of
@@ -293,6 +293,7 @@ class ReportData(_Data):
     analysis_en: list[str] = []
     cost: PeriodCost | None = None  # the period's cost (central/cost.py)
     carbon_ytd: CarbonFigures | None = None  # CO₂ of the year to as_of
+    savings: report_savings.SavingsSection | None = None  # 规则节约（估算）
 
 
 def period_bounds(institution: InstitutionConfig, kind: Kind, year: int,
@@ -635,7 +636,9 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
         buildings=sheets, bills=bills, fuel=fuel, previous=previous,
         cost=period_cost(store, ledger, institution, profile, start=start, end=until),
-        carbon_ytd=report_carbon(store, ledger, institution, profile, ytd))
+        carbon_ytd=report_carbon(store, ledger, institution, profile, ytd),
+        savings=report_savings.savings_section(store, institution, profile,
+                                               Period(start, until, tz)))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -872,6 +875,7 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
             f"{label('volume', lang)} (L)", label("clearances", lang)],
             rows=[[w.month, w.label_zh if lang == "zh" else w.label_en, num(w.weight_kg, 1),
                    num(w.volume_l, 0), str(w.clearances)] for w in data.waste]))
+    out.extend(Block(**b) for b in report_savings.blocks(data.savings, lang))
     text = data.analysis_zh if lang == "zh" else data.analysis_en
     if text:
         out.append(Block(kind="h2", text=label("analysis", lang)))

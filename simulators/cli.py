@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
                "central.notify.cli"),
     "upload": ("upload to the municipal energy platform (docs/platform-upload.md)",
                "central.upload.cli"),
+    "rules": ("try a rule pack on the central's recorded samples (rules replay, "
+              "docs/savings.md)", "simulators.rules_replay"),
 }
 SUBCOMMANDS: dict[tuple[str, str], str] = {  # (command, next word): module
     ("sim", "platform"): "simulators.platform_receiver",  # the platform test receiver

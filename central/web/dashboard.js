@@ -26,6 +26,9 @@
       upload: "上传状态（市级能耗平台）", upload_building: "建筑", upload_last: "最近上传成功的时段",
       upload_backlog: "待上传时段", upload_error: "最近错误", upload_none: "尚未上传",
       upload_ok: "无",
+      savings: "规则节约（估算）", savings_none: "本月尚无规则写入的节约记录", savings_rule: "规则",
+      savings_writes: "次写入", savings_cost: "费用", savings_co2: "CO₂",
+      savings_note: "估算：写入前的负荷保持到下一个上班时间（有上限）；方法见 docs/savings.md",
       ytd: "累计", projected: "年末预计", target: "目标", prorated: "按期目标",
       no_target: "本年度未设目标", no_data: "尚无数据", met: "达标", not_met: "未达标",
       points: "分", score: "考核得分", provisional: "预计（年度未结束）", final: "全年结果",
@@ -86,6 +89,10 @@
       upload: "Upload status (municipal energy platform)", upload_building: "Building",
       upload_last: "Last accepted period", upload_backlog: "Backlog (periods)",
       upload_error: "Last error", upload_none: "nothing accepted yet", upload_ok: "none",
+      savings: "Rule savings (estimate)", savings_none: "No savings from rule writes this month yet",
+      savings_rule: "Rule", savings_writes: "writes", savings_cost: "Cost", savings_co2: "CO₂",
+      savings_note: "Estimate: the load before each write held until the next working start " +
+        "(capped); method in docs/savings.md",
       ytd: "Year to date", projected: "Projected", target: "Target", prorated: "Pro-rated",
       no_target: "No target set for this year", no_data: "No data yet", met: "Met",
       not_met: "Not met", points: "pts", score: "Score", provisional: "Provisional (year not over)",
@@ -157,6 +164,7 @@
   var renders = 0;
   var notices = null;  // open alarm episodes of the notifier (null: notifications off)
   var uploads = null;  // the platform uploader's status (null or configured false: hidden)
+  var savings = null;  // …/savings of this month (central/savings.py): an estimate
   var uploadsShown = "";  // its table as last rendered (unchanged: the DOM is left alone)
 
   function takeToken() {
@@ -497,6 +505,35 @@
       setTimeout(function () { pollUploads(path); }, 30000);
     });
   }
+  // 规则节约（估算）: what the rules' audited writes saved this month (docs/savings.md).
+  function pollSavings(inst) {
+    var again = function (ms) { setTimeout(function () { pollSavings(inst); }, ms); };
+    if (!view) { again(2000); return; }
+    get("api/v1/institutions/" + encodeURIComponent(inst) + "/savings?period=" +
+        String(view.today).slice(0, 7)).then(function (s) {
+      savings = s;
+      renderSavings();
+      again(60000);
+    }, function () { again(60000); });
+  }
+  function renderSavings() {
+    var box = $("savings");
+    if (!box || !savings) return;
+    var rows = Object.keys(savings.per_rule);
+    if (!rows.length) { box.innerHTML = empty("savings-empty", "savings_none"); return; }
+    var html = '<div class="scroll"><table><thead><tr><th>' + esc(t("savings_rule")) +
+      '</th><th>' + esc(t("savings_writes")) + '</th><th>kWh</th><th>kgce</th><th>' +
+      esc(t("savings_cost")) + '</th><th>' + esc(t("savings_co2")) + ' kg</th></tr></thead><tbody>';
+    rows.concat(["total"]).forEach(function (r) {
+      var x = r === "total" ? savings.total : savings.per_rule[r];
+      html += '<tr data-testid="savings-' + esc(r) + '"><td>' + esc(r) + '</td><td>' +
+        num(x.writes, 0) + '</td><td>' + figure("savings-" + r + "-kwh", x.kwh, 1) + '</td><td>' +
+        num(x.kgce, 2) + '</td><td>' + num(x.cost, 2) + '</td><td>' + num(x.co2_kg, 1) +
+        '</td></tr>';
+    });
+    box.innerHTML = html + '</tbody></table></div><p class="note">' + esc(t("savings_note")) +
+      '</p>';
+  }
   function renderUploads() {
     var section = $("upload-section");
     if (!section || !uploads) return;
@@ -621,6 +658,7 @@
     if (details) details.open = open;
     renderNotices();
     renderUploads();
+    renderSavings();
     $("waste").innerHTML = waste(view);
     $("edges").innerHTML = edges(view);
     stamp();
@@ -741,6 +779,7 @@
       pollNotices("api/v1/institutions/" + encodeURIComponent(chosen) +
         "/notify/episodes?open_only=true");
       pollUploads("api/v1/institutions/" + encodeURIComponent(chosen) + "/upload?limit=1");
+      pollSavings(chosen);
     }, function (e) {
       if (!failed(e)) setTimeout(start, 5000);
     });

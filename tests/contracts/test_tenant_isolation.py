@@ -412,6 +412,7 @@ PARAMS: dict[str, Any] = {
     "name": "dashboard.js", "year": 2025, "number": 7, "start": "2025-07-02T00:00:00",
     "end": "2025-07-03T00:00:00", "edge": "edge-alpha", "device": "alpha-meter",
     "point": "power_w", "kind": "bill", "bucket_s": 900, "minutes": 60, "month": 7,
+    "period": "2025-07",
 }
 DATE_PARAMS = {"/api/v1/institutions/{iid}/metrics": {"start": "2025-07-01",
                                                         "end": "2025-07-03"}}

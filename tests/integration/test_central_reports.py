@@ -238,3 +238,35 @@ def test_cli_reads_one_institution_of_a_config_directory(
     assert greenguard(["report", "ledger", "--year", "2025", "--institution", school_id,
                        "-o", str(out), *common]) == 0
     assert openpyxl.load_workbook(out)["公务用车"]["D2"].value == 200.0
+
+
+def test_monthly_pdf_and_xlsx_carry_the_rule_savings(tmp_path: Path,
+                                                     profile: CoefficientProfile) -> None:
+    """规则节约（估算） (docs/savings.md) in the monthly PDF, as pdftotext reads it, and in
+    its XLSX: a vacancy switch-off of an AC unit rated 2 kW at 12:00 on Friday 14 March,
+    held until the end of the working day (18:00): 12 kWh."""
+    from central.ledger import SqliteLedger
+    from central.report_output import produce
+    from protocols.wire import Event, Severity
+
+    school = parse_institution({**SCHOOL, "savings": {
+        "loads": [{"edge": "edge-1", "device": "ac-101", "rated_w": 2000}]}})
+    write = Event(1, local_ms(2025, 3, 14, 12), "audit.write", Severity.INFO, "ac-101",
+                  {"rule": "vacancy", "source": "rule", "reason": "zone empty",
+                   "point": "on", "before": True, "after": False, "dry_run": False})
+    ledger = SqliteLedger(":memory:")
+    with Store(tmp_path / "central.sqlite") as store:
+        store.store_batch(batch([write], after=0), "s", now=NOW)
+        pdf, _, _ = produce(store, ledger, school, profile, report="monthly", fmt="pdf",
+                            year=2025, number=3, now=NOW)
+        xlsx, _, _ = produce(store, ledger, school, profile, report="monthly", fmt="xlsx",
+                             year=2025, number=3, now=NOW)
+    ledger.close()
+    _, text = render_pages(pdf, tmp_path)
+    assert "规则节约（估算）" in text
+    line = next(x for x in text.splitlines() if x.strip().startswith("vacancy"))
+    assert line.split()[1:4] == ["1", "12.0", "1.47"]  # writes, kWh, kgce (× 0.1229)
+    (tmp_path / "m.xlsx").write_bytes(xlsx)
+    sheet = openpyxl.load_workbook(tmp_path / "m.xlsx")["规则节约（估算）"]
+    rows = {r[0]: r for r in sheet.iter_rows(values_only=True) if r and r[0]}
+    assert rows["vacancy"][1:3] == (1, 12.0)

@@ -44,6 +44,7 @@ from central.profile import load_profile
 from central.store import Store
 from central.upload.state import UploadState, upload_state_path
 from protocols.clock import VirtualClock
+from protocols.wire import Batch, Event, Severity, StreamId
 from tests import system
 from tests.conftest import free_port
 from tests.unit.central.central_helpers import authenticator, bearer
@@ -334,10 +335,11 @@ def fixed(tmp_path: Path) -> Iterator[str]:
     FIXED_DB[:] = [tmp_path / "central.sqlite"]
     ledger = SqliteLedger(":memory:")
     populate_dashboard(store, ledger)
+    audit_a_switch_off(store)
     auth = authenticator()
     # With the shipped sample tariff, so the month's cost card shows a figure.
     priced = {**DASHBOARD_INSTITUTION, "tariff": {"use": "cn-sample-general-ic"}}
-    app = create_app(store, [Tenant(parse_institution(priced),
+    app = create_app(store, [Tenant(parse_institution({**priced, **SAVINGS_INSTITUTION_EXTRA}),
                                     load_profile("national"), ledger)],
                      VirtualClock(NOW), auth, IngestStats(received=3, stored_records=25,
                                                           connected=True))
@@ -362,6 +364,21 @@ def fixed(tmp_path: Path) -> Iterator[str]:
         thread.join(timeout=30)
         store.close()
         ledger.close()
+
+
+# The AC's rated power, so the rule's switch-off has an estimate (docs/savings.md).
+SAVINGS_INSTITUTION_EXTRA = {"savings": {
+    "loads": [{"edge": "edge-1", "device": "ac-1", "rated_w": 1600}]}}
+
+
+def audit_a_switch_off(store: Store) -> None:
+    """A vacancy switch-off of the AC at 12:00: 规则节约（估算） shows it."""
+    stream = StreamId("edge-1", 1)
+    after = store.watermark(stream)
+    store.store_batch(Batch(stream, after, int(NOW * 1000), True, (Event(
+        after + 1, int(NOW * 1000) - 3 * 3_600_000, "audit.write", Severity.INFO, "ac-1",
+        {"rule": "vacancy", "source": "rule", "reason": "zone empty", "point": "on",
+         "before": True, "after": False, "dry_run": False}),)), "site-1", now=NOW - 5)
 
 
 def notified_leak(tmp_path: Path) -> Notifier:
@@ -488,6 +505,11 @@ def test_dashboard_fixed_figures_sign_in_and_phone(fixed: str, browser: Browser)
     wait_for(driver, "document.getElementById('upload-section').dataset.configured === 'false'")
     assert not driver.find_element(By.ID, "upload-section").is_displayed()
     assert text(driver, "clearances-count") == "2"
+    # 规则节约（估算）: the month's estimate per rule, as `…/savings` says.
+    wait_for(driver, "document.querySelector('[data-testid=savings-vacancy]')")
+    savings = api(fixed, "/api/v1/institutions/demo-school/savings?period=2025-07", TOKEN)
+    assert text(driver, "savings-vacancy-kwh") == fmt(savings["per_rule"]["vacancy"]["kwh"], 1)
+    assert text(driver, "savings-total-kwh") == fmt(savings["total"]["kwh"], 1) == "8.8"
     assert text(driver, "edge-edge-1-state") == "在线"
     # No birth seen, but heard from 20 s ago: online, as `/edges` says (central/edgehealth.py).
     assert text(driver, "edge-edge-2-state") == "在线"

@@ -16,6 +16,7 @@ from central.api.routes import (
     institutions,
     ledger,
     reports,
+    savings,
     statreturn,
     telemetry,
     tokens,
@@ -25,6 +26,6 @@ from central.api.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
-    upload.router, statreturn.router, cost.router, carbon.router)
+    upload.router, statreturn.router, cost.router, carbon.router, savings.router)
 
 __all__ = ["ROUTERS"]

@@ -44,7 +44,7 @@ SAMPLE_PARAMS: dict[str, Any] = {
     "name": "dashboard.js",  # /assets/{name}: the page's script, public like the page
     "year": 2025, "number": 1, "start": "2025-07-01", "end": "2025-07-02",
     "edge": "edge-1", "device": "meter-a", "point": "power_w", "kind": "bill",
-    "report": "monthly",
+    "report": "monthly", "period": "2025-07",
 }
 SAMPLE_BODIES: dict[str, Any] = {
     "/api/v1/tokens": {"name": "matrix", "role": "viewer", "institutions": [OWN]},
