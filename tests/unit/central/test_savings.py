@@ -313,4 +313,41 @@ def test_the_monthly_report_has_a_savings_section_in_html_pdf_and_xlsx(tmp_path:
     sheet = openpyxl.load_workbook(tmp_path / "m.xlsx")["规则节约（估算）"]
     rows = {r[0]: r for r in sheet.iter_rows(values_only=True) if r and r[0]}
     assert rows["after-hours"][1:3] == (1, 16.0)
-    assert rows["合计"][4:] == ("—", "—")  # no tariff, no emission factors
+    # No tariff: cost "—"; CO₂ by the shipped national grid factor valid in 2026 (the 2023
+    # factor, 0.5306 kgCO₂/kWh, docs/carbon.md): 16 kWh × 0.5306 = 8.49 kg.
+    assert rows["合计"][4] == "—"
+    assert rows["合计"][5] == pytest.approx(16.0 * 0.5306, abs=0.005)
+
+
+def test_savings_are_priced_by_the_institutions_tariff_and_emission_factors(
+        tmp_path: Path) -> None:
+    """With a `tariff:` section the route's figures use the real TariffBook and the shipped
+    emission factors: the avoided kWh spread over the hold at whole hours, priced by time of
+    use, and weighed by the grid factor valid then."""
+    from central.carbon import EmissionFactors
+    from central.cost import tariff_book
+    from central.savings import hourly
+
+    doc = copy.deepcopy(INSTITUTION)
+    doc["ac_units"] = [{"edge": "edge-1", "device": "ac-1", "building": "A", "zone": "301"}]
+    doc["working_hours"] = {"start": "08:00", "end": "17:30"}
+    doc["savings"] = {"loads": [{"edge": "edge-1", "device": "ac-1", "rated_w": 1000}]}
+    doc["tariff"] = {"use": "cn-sample-general-ic"}
+    inst = parse_institution(doc)
+    data = {"rule": "after-hours", "source": "rule", "reason": "after hours", "point": "on",
+            "before": True, "after": False, "dry_run": False}
+    with Store(tmp_path / "s.sqlite") as store:
+        store.store_batch(batch([_audit(1, local_ms(2026, 6, 12, 18, 0), "ac-1", data)],
+                                after=0), "site")
+        report = savings_for(TenantReader(store, inst), inst, load_profile("national"),
+                             Period.month(2026, 6, SHANGHAI))
+    (item,) = report.items
+    assert item.kwh == pytest.approx(16.0)  # 1 kW from Friday 18:00, capped at 16 h
+    book, factors = tariff_book(inst), EmissionFactors.for_institution(inst)
+    assert book is not None
+    yuan = book.electricity_cost(hourly(item))
+    assert 0 < yuan < 16.0 * 2  # some valley, flat and peak hours of a summer night
+    assert report.total.cost == pytest.approx(yuan)
+    assert report.total.co2_kg == pytest.approx(16.0 * 0.5306, abs=1e-3)
+    assert report.total.co2_kg == pytest.approx(
+        factors.co2_kg("electricity", 16.0, item.start, item.end))

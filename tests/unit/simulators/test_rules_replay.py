@@ -89,7 +89,11 @@ def test_replay_reports_each_write_the_occupied_switch_off_and_the_savings(
     assert savings["total"]["kwh"] == pytest.approx(expected + clamp["kwh"], abs=1e-2)
     assert savings["total"]["kgce"] == pytest.approx(savings["total"]["kwh"] * 0.1229,
                                                      rel=1e-3)
-    assert (savings["total"]["cost"], savings["total"]["co2_kg"]) == (None, None)
+    # No tariff in the config: no cost. CO₂ by the shipped national grid factor valid in
+    # 2026 (0.5306 kgCO₂/kWh, docs/carbon.md).
+    assert savings["total"]["cost"] is None
+    assert savings["total"]["co2_kg"] == pytest.approx(savings["total"]["kwh"] * 0.5306,
+                                                       abs=1e-2)
 
 
 def test_replay_table(site: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,7 +103,7 @@ def test_replay_table(site: dict[str, Path], capsys: pytest.CaptureFixture[str])
     assert "switch-offs into occupied rooms: 1" in text
     total = next(line for line in text.splitlines() if line.startswith("total"))
     assert total.split()[1:3] == ["2", "8.2"]  # 6.50 + 1.74 kWh
-    assert total.split()[-2:] == ["—", "—"]  # no tariff, no emission factors
+    assert total.split()[-2:] == ["—", "4.4"]  # no tariff; 8.24 kWh × 0.5306 kgCO₂/kWh
 
 
 def test_a_pack_that_changes_nothing_writes_nothing(
