@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from central import codes
+from central.baseline import Baseline
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
 from central.validation import fullwidth_problems, problems_from, read_yaml
@@ -357,6 +358,7 @@ class InstitutionConfig(_Model):
     plugs: list[Plug] = Field(default_factory=list)
     standby: StandbyRule = StandbyRule()
     projection: ProjectionRule = ProjectionRule()
+    baseline: Baseline = Baseline()  # base year, 14th FYP targets (central/baseline.py)
     # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
     edges: list[Id] = Field(default_factory=list)
     # Edge id → its uplink signing public key: that edge's messages are accepted only signed

@@ -1,0 +1,158 @@
+"""同比, 环比 and the 14th Five-Year progress of an institution, read from the store and the
+ledger (the arithmetic is `central.comparison`, pure).
+
+A figure set is the period's energy exactly as `central.metrics.period_energy` has it
+(meters through the rollups, bills pro-rated, vehicle fuel), the time-weighted mean floor
+area and 用能人数 (`central.registry`), per energy type the local days covered by a main
+meter's records or by a bill (a bill counts only before metering of its type began, as in
+every figure), and the degree days of `baseline.degree_days`.
+
+CO₂: `Co2Factor` is the hook for the emission factors (central/carbon.py,
+`EmissionFactors.co2_kg(energy, quantity, start_ts, end_ts)`); without it the CO₂ target
+line says "awaiting_emission_factors" and nothing is estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from central.comparison import (
+    DaySpan,
+    FigureSet,
+    PeriodComparison,
+    PeriodKind,
+    TargetProgress,
+    TypeCoverage,
+    compare_all,
+    degree_days,
+    previous_span,
+    target_progress,
+    year_earlier,
+)
+from central.energy import EnergyType
+from central.institution import InstitutionConfig
+from central.ledger import Ledger
+from central.metrics import data_days, period_energy
+from central.period import Period, local_midnight
+from central.profile import CoefficientProfile
+from central.registry import mean_energy_users, mean_floor_area
+from central.storeport import StoreReader
+from central.view import View as _View
+
+# energy, quantity (the profile's unit), start_ts, end_ts → kg CO₂, None when no factor
+Co2Factor = Callable[[EnergyType, float, float, float], float | None]
+
+
+def figure_set(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
+               profile: CoefficientProfile, span: DaySpan, *,
+               co2: Co2Factor | None = None) -> FigureSet:
+    tz = institution.institution.tz
+    start, end = local_midnight(span.first, tz), local_midnight(span.end, tz)
+    period = Period(start, end, tz)
+    energy = period_energy(store, ledger, institution, profile, start=start, end=end)
+    mains = institution.main_meters()
+    types = list(dict.fromkeys([*(m.energy for m in mains),
+                                *(b.energy for b in energy.bills)]))
+    covered: list[TypeCoverage] = []
+    for t in types:
+        days = data_days(store, [m.key for m in mains if m.energy is t], period)
+        for bill in energy.bills:
+            if bill.energy is not t:
+                continue
+            bs = Period.days(bill.period_start, bill.period_end, tz)
+            lo = max(bs.start, start)
+            hi = min(bs.end, end, energy.cuts.get(bill.ref, bs.end))
+            if hi > lo:
+                days.update(Period(lo, hi, tz).local_days())
+        quantity = math.fsum(q.total for q in energy.quantities if q.energy is t)
+        covered.append(TypeCoverage(energy=t, covered_days=len(days), quantity=quantity))
+    dd = institution.baseline.degree_days
+    co2_kg: float | None = None
+    if co2 is not None:
+        parts = [co2(q.energy, q.total, start, end) for q in energy.quantities
+                 if q.energy.is_energy and q.total]
+        co2_kg = None if any(p is None for p in parts) else math.fsum(
+            p for p in parts if p is not None)
+    water = next((q.total for q in energy.quantities if q.energy is EnergyType.WATER),
+                 energy.water_m3)
+    return FigureSet(
+        first_day=span.first, end_day=span.end, days=span.days, types=covered,
+        energy_kgce=energy.energy_kgce, energy_kgce_for_area=energy.energy_kgce_for_area,
+        electricity_kwh=math.fsum(q.total for q in energy.quantities
+                                  if q.energy is EnergyType.ELECTRICITY),
+        water_m3=water, floor_area_m2=mean_floor_area(institution, start, end),
+        energy_users=mean_energy_users(institution, start, end),
+        hdd=degree_days(dd.hdd, span) if dd is not None and dd.hdd else None,
+        cdd=degree_days(dd.cdd, span) if dd is not None and dd.cdd else None,
+        co2_kg=co2_kg)
+
+
+class Comparisons(_View):
+    """What the API, the dashboard and the reports show: the period's figures, 同比, 环比 and
+    the 14th FYP progress of its year to date."""
+
+    institution_id: str
+    kind: PeriodKind
+    current: FigureSet
+    year_on_year: PeriodComparison
+    period_on_period: PeriodComparison
+    targets: TargetProgress | None  # None: the period's year is not after the base year
+
+
+def span_for(kind: Literal["month", "quarter", "year"], year: int, number: int | None,
+             today: date) -> DaySpan:
+    """The whole month / quarter / year, or the part of it before `today` (whole days only:
+    a day counts when it is over)."""
+    if kind == "year":
+        first, end = date(year, 1, 1), date(year + 1, 1, 1)
+    elif kind == "quarter":
+        q = number or 1
+        first = date(year, 3 * q - 2, 1)
+        end = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
+    else:
+        m = number or 1
+        first = date(year, m, 1)
+        end = date(year + 1, 1, 1) if m == 12 else date(year, m + 1, 1)
+    return DaySpan(first, max(first, min(end, today)))
+
+
+def comparisons_for(store: StoreReader, ledger: Ledger | None,
+                    institution: InstitutionConfig, profile: CoefficientProfile,
+                    span: DaySpan, kind: PeriodKind, *, today: date,
+                    co2: Co2Factor | None = None) -> Comparisons:
+    """同比 and 环比 of `span`, and the 14th FYP progress of its year up to the span's end
+    (`today` bounds the year to date)."""
+    baseline = institution.baseline
+
+    def read(s: DaySpan) -> FigureSet:
+        return figure_set(store, ledger, institution, profile, s, co2=co2)
+
+    current = read(span)
+    yoy = compare_all("year_on_year", current, read(year_earlier(span)), baseline)
+    pop = compare_all("period_on_period", current, read(previous_span(span, kind)),
+                      baseline)
+    year = span.first.year
+    targets = None
+    if year > baseline.base_year:
+        ytd = DaySpan(date(year, 1, 1), max(date(year, 1, 1),
+                                            min(date(year + 1, 1, 1), today, span.end)))
+        ytd_set = current if ytd == span else read(ytd)
+        base = read(year_earlier(ytd, year - baseline.base_year))
+        targets = target_progress(year, ytd_set, base, baseline)
+    return Comparisons(institution_id=institution.institution.id, kind=kind,
+                       current=current, year_on_year=yoy, period_on_period=pop,
+                       targets=targets)
+
+
+def today_local(now: float, institution: InstitutionConfig) -> date:
+    return datetime.fromtimestamp(now, institution.institution.tz).date()
+
+
+def last_whole_month(today: date) -> tuple[int, int]:
+    """(year, month) of the month holding yesterday: the month so far, or the previous
+    month on its first day."""
+    y = today - timedelta(days=1)
+    return y.year, y.month
