@@ -46,6 +46,15 @@ from central.view import View as _View
 Co2Factor = Callable[[EnergyType, float, float, float], float | None]
 
 
+def co2_factor_for(institution: InstitutionConfig) -> Co2Factor | None:
+    """HOOK(carbon): the institution's emission factors, `EmissionFactors.co2_kg` of
+    central/carbon.py, once that module exists; None until then (the CO₂ target line then
+    says "awaiting_emission_factors"). The API, the dashboard and the reports all call this
+    one function."""
+    del institution
+    return None
+
+
 def figure_set(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                profile: CoefficientProfile, span: DaySpan, *,
                co2: Co2Factor | None = None) -> FigureSet:

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
+from pydantic import computed_field
+
 from central.baseline import Baseline, DegreeDays
 from central.energy import EnergyType
 from central.view import View as _View
@@ -234,6 +236,7 @@ class Change(_View):
     status: Status
     reason: str | None = None  # why there is no comparison (types and covered days)
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def arrow(self) -> str:
         if self.change is None:

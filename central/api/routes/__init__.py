@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from central.api.routes import (
     commands,
+    comparisons,
     compliance,
     dashboard,
     devices,
@@ -23,6 +24,6 @@ from central.api.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
-    upload.router, statreturn.router)
+    upload.router, statreturn.router, comparisons.router)
 
 __all__ = ["ROUTERS"]

@@ -270,3 +270,36 @@ def test_baseline_config_errors_name_the_field() -> None:
         parse_institution(data)
     assert parse_institution(school()).baseline == Baseline()
     assert Baseline().targets_pct.kgce_per_m2 == 5.0
+
+
+async def test_api_comparisons_route(
+        world: tuple[Store, SqliteLedger, InstitutionConfig]) -> None:
+    import httpx
+
+    from central.api import Tenant, create_app
+    from protocols.clock import VirtualClock
+    from tests.unit.central.central_helpers import authenticator, bearer, local_ts
+
+    store, ledger, inst = world
+    auth = authenticator()
+    app = create_app(store, [Tenant(inst, load_profile("national"), ledger)],
+                     VirtualClock(local_ts(2021, 4, 1, 9)), auth)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://test",
+                                 headers=bearer(auth, "viewer", ["demo-school"])) as client:
+        base = "/api/v1/institutions/demo-school/comparisons"
+        default = (await client.get(base)).json()  # the month holding yesterday: March
+        explicit = (await client.get(base, params={"period": "month", "year": 2021,
+                                                   "number": 3})).json()
+        assert default == explicit
+        lines = {x["figure"]: x for x in explicit["year_on_year"]["lines"]}
+        assert lines["kgce_per_person"]["change"] == pytest.approx(-0.128125)
+        assert lines["kgce_per_person"]["arrow"] == "↓"
+        targets = {x["figure"]: x for x in explicit["targets"]["lines"]}
+        assert targets["kgce_per_m2"]["status"] == "on_track"
+        feb = (await client.get(base, params={"year": 2021, "number": 2})).json()
+        water = {x["figure"]: x for x in feb["year_on_year"]["lines"]}["water_m3"]
+        assert (water["change"], water["status"], water["arrow"]) == (None, "incomplete", "—")
+        bad = await client.get(base, params={"period": "quarter", "number": 5})
+        assert bad.status_code == 422
+        assert "number" in bad.text
