@@ -160,8 +160,14 @@ def today_local(now: float, institution: InstitutionConfig) -> date:
     return datetime.fromtimestamp(now, institution.institution.tz).date()
 
 
-def last_whole_month(today: date) -> tuple[int, int]:
-    """(year, month) of the month holding yesterday: the month so far, or the previous
-    month on its first day."""
-    y = today - timedelta(days=1)
-    return y.year, y.month
+def last_complete(kind: Literal["month", "quarter", "year"], today: date
+                  ) -> tuple[int, int | None]:
+    """(year, number) of the last month, quarter or year that is over by `today` (a
+    comparison of a period so far would compare days that are not over)."""
+    if kind == "year":
+        return today.year - 1, None
+    if kind == "quarter":
+        q = (today.month - 1) // 3  # the current quarter's predecessor, 0 for Q4 of last year
+        return (today.year, q) if q else (today.year - 1, 4)
+    last = today.replace(day=1) - timedelta(days=1)
+    return last.year, last.month

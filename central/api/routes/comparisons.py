@@ -12,7 +12,7 @@ from central.baseyear import (
     Comparisons,
     co2_factor_for,
     comparisons_for,
-    last_whole_month,
+    last_complete,
     span_for,
     today_local,
 )
@@ -27,20 +27,19 @@ def get_comparisons(
     period: Literal["month", "quarter", "year"] = "month",
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     number: Annotated[int | None, Query(ge=1, le=12, description="month 1–12 or quarter "
-                                       "1–4; default: the one holding yesterday")] = None,
+                                       "1–4; default: the last complete one")] = None,
 ) -> Comparisons:
     """The period's figures with their 同比 (same days a year earlier) and 环比 (the
     previous period of the same kind), each "—" (null `change`, with `status` and `reason`)
     where either side lacks coverage; and the progress of the period's year to date against
-    the base year's 14th FYP targets. Whole local days only: a period not over yet ends at
-    today's midnight."""
+    the base year's 14th FYP targets. Without `year`, the last complete month (quarter,
+    year); a period named that is not over yet ends at today's midnight (whole days)."""
     today = today_local(settings.clock.now(), t.config)
-    y, m = last_whole_month(today)
     if year is None:
-        year = y
+        year, last = last_complete(period, today)
+        number = number or last
     if number is None:
-        number = (m if period == "month" else (m - 1) // 3 + 1) if year == y else (
-            12 if period == "month" else 4)
+        number = 12 if period == "month" else 4  # a year named without its month: the last
     if period == "quarter" and number > 4:
         raise ReportError(f"number: a quarter is 1 to 4 (got {number})")
     span = span_for(period, year, number, today)
