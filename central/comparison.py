@@ -105,11 +105,14 @@ def _add_months(day: date, months: int) -> date:
 
 
 def previous_span(span: DaySpan, kind: PeriodKind) -> DaySpan:
-    """环比: the period of the same kind before `span` — the previous month, quarter or year
-    (the same number of days from its start when `span` is one so far, clipped to its
-    length), or the same number of days just before a free span."""
+    """环比: the period of the same kind before `span` — the previous month or quarter (the
+    same number of days from its start when `span` is one so far, clipped to its length),
+    the previous year's same calendar days, or the same number of days just before a free
+    span."""
     if kind == "days":
         return DaySpan(span.first - timedelta(days=span.days), span.first)
+    if kind == "year":  # the previous year: the same calendar days, as 同比
+        return year_earlier(span)
     step = {"month": 1, "quarter": 3, "year": 12}[kind]
     first = _add_months(span.first, -step)
     whole_end = span.first
@@ -134,6 +137,13 @@ class TypeCoverage(_View):
 class FigureSet(_View):
     first_day: date
     end_day: date  # exclusive
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def last_day(self) -> date:
+        """The last day included (the one before `end_day`; `first_day` when empty)."""
+        return max(self.first_day, self.end_day - timedelta(days=1))
+
     days: int
     types: list[TypeCoverage]
     energy_kgce: float

@@ -21,6 +21,7 @@ from typing import Any
 
 from central import codes
 from central.energy import EnergyType
+from central.report_comparison import add_comparison_sheet
 from central.reports import (
     Lang,
     ReportData,
@@ -242,6 +243,7 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
                   ("入库" if h.direction == "in" else "出库") if zh else h.direction, h.item,
                   h.quantity, h.unit, h.manifest_no, h.handler], [None] * 4 + ["#,##0.00"])
 
+    add_comparison_sheet(book, data.comparisons, lang)  # 同比与目标 (central/report_comparison)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -38,6 +38,12 @@ from central.metrics import (
 )
 from central.period import Period
 from central.profile import CoefficientProfile
+from central.report_comparison import (
+    ReportComparisons,
+    comparison_note,
+    comparison_tables,
+    gather_comparisons,
+)
 from central.storeport import StoreReader
 
 Lang = Literal["zh", "en"]
@@ -284,6 +290,7 @@ class ReportData(_Data):
     bills: list[Bill] = []  # every bill behind the figures (the year up to as_of)
     fuel: list[FuelEntry] = []
     previous: ComplianceReport | None = None  # last year up to the same day, when it has data
+    comparisons: ReportComparisons | None = None  # 同比, 环比, 14th FYP (report_comparison)
     analysis_zh: list[str] = []
     analysis_en: list[str] = []
 
@@ -624,7 +631,9 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         waste=waste, hazardous=hazardous_balance(moves), clearances=clearances,
         hazardous_moves=moves,
         scoring=scoring_lines(ytd, period, institution, clearances, waste, moves, points),
-        buildings=sheets, bills=bills, fuel=fuel, previous=previous)
+        buildings=sheets, bills=bills, fuel=fuel, previous=previous,
+        comparisons=gather_comparisons(store, ledger, institution, profile, kind=kind,
+                                       year=year, number=number, until=until))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -854,6 +863,11 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
             f"{label('volume', lang)} (L)", label("clearances", lang)],
             rows=[[w.month, w.label_zh if lang == "zh" else w.label_en, num(w.weight_kg, 1),
                    num(w.volume_l, 0), str(w.clearances)] for w in data.waste]))
+    for heading, head, rows in comparison_tables(data.comparisons, lang,
+                                                 monthly_rows=shown != "monthly"):
+        out += [Block(kind="h2", text=heading), Block(kind="table", head=head, rows=rows)]
+    if data.comparisons is not None:
+        out.append(Block(kind="p", text=comparison_note(lang)))
     text = data.analysis_zh if lang == "zh" else data.analysis_en
     if text:
         out.append(Block(kind="h2", text=label("analysis", lang)))

@@ -492,7 +492,7 @@
     var pop = {};
     c.period_on_period.lines.forEach(function (l) { pop[l.figure] = l; });
     var html = '<p class="note">' + esc(c.current.first_day) + ' – ' +
-      esc(c.current.end_day) + '</p><div class="scroll"><table><thead><tr><th>' +
+      esc(c.current.last_day) + '</p><div class="scroll"><table><thead><tr><th>' +
       esc(t("cmp_figure")) + '</th><th>' + esc(t("cmp_current")) + '</th><th>' +
       esc(t("cmp_yoy_base")) + '</th><th>' + esc(t("cmp_yoy")) + '</th><th>' +
       esc(t("cmp_pop_base")) + '</th><th>' + esc(t("cmp_pop")) + '</th></tr></thead><tbody>';

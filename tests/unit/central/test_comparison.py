@@ -254,6 +254,9 @@ def test_periods() -> None:
         date(2025, 1, 1), date(2025, 4, 1))
     assert previous_span(DaySpan(date(2025, 1, 1), date(2025, 1, 8)), "days") == DaySpan(
         date(2024, 12, 25), date(2025, 1, 1))
+    ytd = DaySpan(date(2021, 1, 1), date(2021, 4, 1))  # a year so far: last year's same days
+    assert previous_span(ytd, "year") == year_earlier(ytd) == DaySpan(date(2020, 1, 1),
+                                                                       date(2020, 4, 1))
     assert required_change(5, 2023, 2020, 2025) == pytest.approx(-0.03)
     assert required_change(5, 2027, 2020, 2025) == pytest.approx(-0.05)
 
@@ -303,3 +306,45 @@ async def test_api_comparisons_route(
         bad = await client.get(base, params={"period": "quarter", "number": 5})
         assert bad.status_code == 422
         assert "number" in bad.text
+
+
+def test_reports_carry_the_comparisons(
+        world: tuple[Store, SqliteLedger, InstitutionConfig]) -> None:
+    """The quarterly report of Q1 2021: the 同比 table, the FYP section and each month's
+    同比 in the HTML; the ledger XLSX's sheet 同比与目标 with the ratios as numbers."""
+    import io
+    import json
+
+    import openpyxl
+
+    from central.report_output import produce
+    from tests.unit.central.central_helpers import local_ts
+
+    store, ledger, inst = world
+    profile = load_profile("national")
+    now = local_ts(2021, 4, 1, 9)
+    html, _, _ = produce(store, ledger, inst, profile, report="quarterly", fmt="html",
+                         year=2021, number=1, now=now)
+    text = html.decode()
+    assert "同比与环比" in text
+    assert "“十四五”目标进度（2021 年累计对比 2020 年同期）" in text
+    assert "进度达标" in text
+    # March 2021: electricity +3.3 % on March 2020; February's water is "—" (half billed)
+    assert "<td>2021-03</td><td>+3.3% ↑</td><td>+3.3% ↑</td><td>-3.6% ↓</td>" in text
+    assert "<td>2021-02</td><td>-3.1% ↓</td><td>-3.1% ↓</td><td>—</td>" in text
+    body, _, _ = produce(store, ledger, inst, profile, report="quarterly", fmt="json",
+                         year=2021, number=1, now=now)
+    period = json.loads(body)["comparisons"]["period"]
+    assert period["year_on_year"]["previous"]["first_day"] == "2020-01-01"
+    xlsx, _, _ = produce(store, ledger, inst, profile, report="ledger", fmt="xlsx",
+                         year=2021, now=now)
+    book = openpyxl.load_workbook(io.BytesIO(xlsx), read_only=True)
+    rows = list(book["同比与目标"].iter_rows(values_only=True))
+    by_month = {r[0]: r for r in rows[1:] if r and isinstance(r[0], str) and r[0][:4] == "2021"}
+    assert sorted(by_month) == ["2021-01", "2021-02", "2021-03"]
+    march = by_month["2021-03"]
+    assert march[1] == pytest.approx(31_000 * 0.1229)  # kgce, full precision
+    assert march[3] == pytest.approx(1 / 30)  # 同比 kgce as a ratio
+    feb = by_month["2021-02"]
+    assert feb[-1] == "—"  # water per person: February 2020 half billed
+    assert any(r and "进度达标" in r for r in rows)
