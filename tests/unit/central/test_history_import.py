@@ -121,3 +121,43 @@ def test_xlsx_with_datetimes(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert _run(config, db, path) == 0
     assert "24 rows: 24 inserted" in capsys.readouterr().out
     assert _sum(db) == pytest.approx(30.0)
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "templates"
+
+
+def test_the_documented_templates_import(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/templates: a base year's monthly bills (36 rows) and a day of hourly history
+    import as documented, and again without a change."""
+    from datetime import date
+
+    from central.baseyear import figure_set
+    from central.comparison import DaySpan
+    from central.ledger import SqliteLedger
+    from central.profile import load_profile
+
+    config, db = _setup(tmp_path)
+    bills = ["report", "import", "bill", "--config", str(config), "--db", str(db),
+             "--file", str(DOCS / "base-year-bills-2020.csv")]
+    assert main(bills) == 0
+    assert "36 inserted, 0 updated, 0 unchanged" in capsys.readouterr().out
+    assert main(bills) == 0
+    assert "0 inserted, 0 updated, 36 unchanged" in capsys.readouterr().out
+    assert _run(config, db, DOCS / "history-series.csv") == 0
+    assert "24 rows: 24 inserted" in capsys.readouterr().out
+    inst = parse_institution(INSTITUTION)
+    ledger = SqliteLedger(tmp_path / "central.ledger.sqlite")
+    with Store(db, readonly=True) as store:
+        year = figure_set(store, ledger, inst, load_profile("national"),
+                          DaySpan(date(2020, 1, 1), date(2021, 1, 1)))
+    ledger.close()
+    by_type = {t.energy.value: (t.covered_days, t.quantity) for t in year.types}
+    assert by_type["water"] == (366, pytest.approx(17_300))
+    assert by_type["natural_gas"] == (366, pytest.approx(24_700))
+    # The history meters 2 March: March's electricity bill counts only before the meter's
+    # first record in its period (1 March), so 3–31 March are not covered (29 days), and
+    # electricity is 11 months of bills, 1/31 of March's and the day's 2,384.5 kWh.
+    assert by_type["electricity"] == (337, pytest.approx(
+        52_000 + 36_000 + 43_000 / 31 + 2_384.5 + 38_000 + 41_000 + 52_000 + 33_000
+        + 23_000 + 45_000 + 40_000 + 42_000 + 56_000))
