@@ -346,6 +346,7 @@ def target_progress(year: int, current: FigureSet, base: FigureSet,
     lines = []
     for key, pct in (("kgce_per_m2", pcts.kgce_per_m2),
                      ("kgce_per_person", pcts.kgce_per_person),
+                     ("water_m3_per_person", pcts.water_m3_per_person),
                      ("co2_per_m2", pcts.co2_per_m2)):
         c = compare(key, current, base, min_coverage=baseline.min_coverage,
                     degree=baseline.degree_days)
