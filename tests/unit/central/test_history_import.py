@@ -161,3 +161,22 @@ def test_the_documented_templates_import(tmp_path: Path,
     assert by_type["electricity"] == pytest.approx((337, (
         52_000 + 36_000 + 43_000 / 31 + 2_384.5 + 38_000 + 41_000 + 52_000 + 33_000
         + 23_000 + 45_000 + 40_000 + 42_000 + 56_000)))
+
+
+def test_meter_spec_and_unknown_meter(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    config, db = _setup(tmp_path)
+    series = tmp_path / "series.csv"
+    series.write_text(CSV, encoding="utf-8")
+    short = ["report", "import-history", "--config", str(config), "--db", str(db),
+             "--file", str(series)]
+    assert main([*short, "--meter", "edge-1/meter-a"]) == 0  # one meter on the device
+    assert "3 inserted" in capsys.readouterr().out
+    assert main([*short, "--meter", "edge-1/nope/energy_import_kwh"]) == 2
+    err = capsys.readouterr().err
+    assert "meter: no such meter (configured: edge-1/meter-a/energy_import_kwh" in err
+    assert "(got 'edge-1/nope/energy_import_kwh')" in err
+    odd = tmp_path / "odd.txt"
+    odd.write_text(CSV, encoding="utf-8")
+    assert main([*short[:-1], str(odd), "--meter", "edge-1/meter-a"]) == 2
+    assert "format: must be csv or xlsx (got 'txt')" in capsys.readouterr().err
