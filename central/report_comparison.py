@@ -76,6 +76,18 @@ def _label(line: Change, lang: Lang) -> str:
     return line.label_zh if lang == "zh" else line.label_en
 
 
+def _unit(u: str, lang: Lang) -> str:
+    return u if lang == "zh" else u.replace("/人", "/person")
+
+
+def days_text(first: date, last: date, lang: Lang) -> str:
+    """Both ends included, as a filed report writes it: 2025年1月1日至2025年3月31日."""
+    if lang == "zh":
+        return (f"{first.year}年{first.month}月{first.day}日至"
+                f"{last.year}年{last.month}月{last.day}日")
+    return f"{first:%d %b %Y} – {last:%d %b %Y}"
+
+
 def _num(x: float | None, digits: int) -> str:
     return "—" if x is None else f"{x:,.{digits}f}"
 
@@ -129,15 +141,16 @@ def comparison_tables(rc: ReportComparisons | None, lang: Lang, *, monthly_rows:
     for line in c.year_on_year.lines:
         pop = c.period_on_period.line(line.figure)
         n = DIGITS.get(line.figure, 2)
-        rows.append([f"{line.label_zh if lang == 'zh' else line.label_en} ({line.unit})",
+        rows.append([f"{_label(line, lang)} ({_unit(line.unit, lang)})",
                      _num(line.current, n), _num(line.previous, n), change_text(line),
                      _num(pop.previous, n), change_text(pop)])
-    out.append((f"{tx['head']} ({c.current.first_day} – {c.current.last_day})",
+    span = days_text(c.current.first_day, c.current.last_day, lang)
+    out.append((f"{tx['head']}（{span}）" if lang == "zh" else f"{tx['head']} ({span})",
                 [tx["figure"], tx["current"], tx["yoy_base"], tx["yoy"], tx["pop_base"],
                  tx["pop"]], rows))
     if c.targets is not None:
         f = c.targets
-        rows = [[f"{x.label_zh if lang == 'zh' else x.label_en} ({x.unit})",
+        rows = [[f"{x.label_zh if lang == 'zh' else x.label_en} ({_unit(x.unit, lang)})",
                  f"−{x.target_pct:g}%", _num(x.base_value, 4), _num(x.current_value, 4),
                  change_text(Change(figure=x.figure, label_zh="", label_en="", unit="",
                                     current=x.current_value, previous=x.base_value,
@@ -189,7 +202,7 @@ def add_comparison_sheet(book: Workbook, rc: ReportComparisons | None, lang: Lan
     formats: list[str | None] = [None]
     for k in keys:
         line = rc.period.year_on_year.line(k)
-        name = f"{_label(line, lang)} ({line.unit})"
+        name = f"{_label(line, lang)} ({_unit(line.unit, lang)})"
         head += [name, f"{name} {tx['yoy_base']}", f"{_label(line, lang)} {tx['yoy']}"]
         fmt = "0.0000" if k in DIGITS else "#,##0.00"
         formats += [fmt, fmt, "0.0%"]
@@ -211,7 +224,8 @@ def add_comparison_sheet(book: Workbook, rc: ReportComparisons | None, lang: Lan
     put([tx["figure"], tx["target"].format(ty=targets.target_year), tx["base"], tx["this"],
          tx["change"], tx["required"], tx["status"]], strong=True)
     for x in targets.lines:
-        put([f"{x.label_zh if lang == 'zh' else x.label_en} ({x.unit})", -x.target_pct / 100,
+        put([f"{x.label_zh if lang == 'zh' else x.label_en} ({_unit(x.unit, lang)})",
+             -x.target_pct / 100,
              x.base_value if x.base_value is not None else "—",
              x.current_value if x.current_value is not None else "—",
              x.change if x.change is not None else "—", x.required_change, tx[x.status]],
