@@ -184,13 +184,37 @@ def needed_types(key: str, a: FigureSet, b: FigureSet) -> list[EnergyType]:
     return list(seen)
 
 
+ENERGY_ZH: Mapping[EnergyType, str] = {
+    EnergyType.ELECTRICITY: "电", EnergyType.WATER: "水", EnergyType.NATURAL_GAS: "天然气",
+    EnergyType.HEAT: "热力", EnergyType.GASOLINE: "汽油", EnergyType.DIESEL: "柴油",
+    EnergyType.RAW_COAL: "原煤", EnergyType.LPG: "液化石油气", EnergyType.STEAM: "蒸汽"}
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    side: Literal["current", "previous"]
+    energy: EnergyType
+    covered: int
+    days: int
+
+    @property
+    def en(self) -> str:
+        return f"{self.side} {self.energy.value} {self.covered}/{self.days}"
+
+    @property
+    def zh(self) -> str:
+        side = "本期" if self.side == "current" else "对比期"
+        energy = ENERGY_ZH.get(self.energy, self.energy.value)
+        return f"{side}{energy} {self.covered}/{self.days} 天"
+
+
 def _gaps(key: str, side: FigureSet, other: FigureSet, min_coverage: float,
-          name: str) -> list[str]:
+          name: Literal["current", "previous"]) -> list[Gap]:
     out = []
     for energy in needed_types(key, side, other):
         got = side.covered(energy)
         if side.days == 0 or got < min_coverage * side.days:
-            out.append(f"{name} {energy.value} {got}/{side.days}")
+            out.append(Gap(name, energy, got, side.days))
     return out
 
 
@@ -245,6 +269,7 @@ class Change(_View):
     change_weather_adjusted: float | None = None
     status: Status
     reason: str | None = None  # why there is no comparison (types and covered days)
+    reason_zh: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -262,19 +287,25 @@ def compare(key: str, current: FigureSet, previous: FigureSet, *, min_coverage: 
             + _gaps(key, previous, current, min_coverage, "previous"))
     status: Status = "ok"
     reason: str | None = None
+    reason_zh: str | None = None
+    en_gaps, zh_gaps = "; ".join(g.en for g in gaps), "；".join(g.zh for g in gaps)
     if not needed_types(key, current, previous) or all(
             current.covered(e) == 0 or previous.covered(e) == 0
             for e in needed_types(key, current, previous)):
-        status, reason = "no_data", "no data on " + (
-            "either side" if not gaps else "; ".join(gaps) + " days")
+        status = "no_data"
+        reason = "no data on " + ("either side" if not gaps else en_gaps + " days")
+        reason_zh = "无数据" + ("" if not gaps else "：" + zh_gaps)
     elif gaps:
-        status, reason = "incomplete", "covered days below " \
-            f"{min_coverage:.0%}: " + "; ".join(gaps)
+        status = "incomplete"
+        reason = f"covered days below {min_coverage:.0%}: {en_gaps}"
+        reason_zh = f"数据覆盖不足 {min_coverage:.0%}：{zh_gaps}"
     elif cur is None or prev is None or prev == 0:
-        status, reason = "zero_base", "the previous figure is 0 or undefined"
+        status = "zero_base"
+        reason, reason_zh = "the previous figure is 0 or undefined", "对比期数值为 0 或无定义"
     if status != "ok" or cur is None or prev is None:
         return Change(figure=key, label_zh=zh, label_en=en, unit=unit, current=cur,
-                      previous=prev, change=None, status=status, reason=reason)
+                      previous=prev, change=None, status=status, reason=reason,
+                      reason_zh=reason_zh)
     adjusted = None
     factor = weather_factor(current, previous, degree) if key in WEATHER_DEPENDENT else None
     if factor is not None:
@@ -320,6 +351,7 @@ class TargetLine(_View):
     target_value: float | None  # base_value × (1 + required_change)
     status: TargetStatus
     reason: str | None = None
+    reason_zh: str | None = None
 
 
 class TargetProgress(_View):
@@ -352,9 +384,10 @@ def target_progress(year: int, current: FigureSet, base: FigureSet,
                     degree=baseline.degree_days)
         need = required_change(pct, year, baseline.base_year, baseline.target_year)
         status: TargetStatus
-        reason = c.reason
+        reason, reason_zh = c.reason, c.reason_zh
         if key == "co2_per_m2" and (current.co2_kg is None or base.co2_kg is None):
-            status, reason = "awaiting_emission_factors", "no emission factors configured"
+            status = "awaiting_emission_factors"
+            reason, reason_zh = "no emission factors configured", "未配置排放因子"
         elif c.change is None:
             status = ("incomplete" if c.status == "incomplete"
                       else "zero_base" if c.status == "zero_base" else "no_data")
@@ -368,6 +401,6 @@ def target_progress(year: int, current: FigureSet, base: FigureSet,
             change=c.change, change_weather_adjusted=c.change_weather_adjusted,
             required_change=need,
             target_value=None if c.previous is None else c.previous * (1 + need),
-            status=status, reason=reason))
+            status=status, reason=reason, reason_zh=reason_zh))
     return TargetProgress(base_year=baseline.base_year, target_year=baseline.target_year,
                           year=year, current=current, base=base, lines=lines)

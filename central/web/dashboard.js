@@ -475,7 +475,8 @@
   function change(line, testid) {
     if (!line || line.change === null || line.change === undefined) {
       return '<span class="cmp-none" data-testid="' + testid + '" title="' +
-        esc(line && line.reason ? line.reason : "") + '">—</span>';
+        esc(line && line.reason ? name(line.reason_zh || line.reason, line.reason) : "") +
+        '">—</span>';
     }
     var cls = line.change > 0 ? "up" : line.change < 0 ? "down" : "";
     var adj = line.change_weather_adjusted;

@@ -154,6 +154,7 @@ def test_partial_base_water_is_no_comparison_but_energy_is(
     water = yoy.line("water_m3_per_person")
     assert (water.change, water.status, water.arrow) == (None, "incomplete", "—")
     assert "previous water 14/29" in (water.reason or "")
+    assert water.reason_zh == "数据覆盖不足 100%：对比期水 14/29 天"
     assert water.previous == pytest.approx(350 / 1620)  # shown, never compared
     assert yoy.line("electricity_kwh").change == pytest.approx(25_200 / 26_000 - 1)
 
