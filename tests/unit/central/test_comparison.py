@@ -352,3 +352,21 @@ def test_reports_carry_the_comparisons(
     feb = by_month["2021-02"]
     assert feb[-1] == "—"  # water per person: February 2020 half billed
     assert any(r and "进度达标" in r for r in rows)
+
+
+def test_empty_and_base_year_periods(
+        world: tuple[Store, SqliteLedger, InstitutionConfig]) -> None:
+    """A period not begun yet compares nothing; the base year itself has no FYP progress."""
+    store, ledger, inst = world
+    profile = load_profile("national")
+    future = comparisons_for(store, ledger, inst, profile,
+                             span_for("month", 2021, 6, date(2021, 4, 11)), "month",
+                             today=date(2021, 4, 11))
+    assert future.current.days == 0
+    assert {x.status for x in future.year_on_year.lines} == {"no_data"}
+    base = comparisons_for(store, ledger, inst, profile,
+                           span_for("month", 2020, 3, date(2021, 4, 11)), "month",
+                           today=date(2021, 4, 11))
+    assert base.targets is None
+    assert base.period_on_period.line("electricity_kwh").change == pytest.approx(
+        30_000 / 26_000 - 1)  # March 2020 against February 2020, both billed
