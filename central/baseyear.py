@@ -3,9 +3,12 @@ ledger (the arithmetic is `central.comparison`, pure).
 
 A figure set is the period's energy exactly as `central.metrics.period_energy` has it
 (meters through the rollups, bills pro-rated, vehicle fuel), the time-weighted mean floor
-area and 用能人数 (`central.registry`), per energy type the local days covered by a main
-meter's records or by a bill (a bill counts only before metering of its type began, as in
-every figure), and the degree days of `baseline.degree_days`.
+area and 用能人数 (`central.registry`), per energy type the local days it covers, and the
+degree days of `baseline.degree_days`. A day is covered for a metered type when **every**
+main meter of the type recorded on it or a bill for its building (or the whole
+institution) counts that day — a bill counts only before metering of its type began, as in
+every figure — so one silent meter makes the day partial; a type without meters is covered
+on the days any of its bills counts.
 
 CO₂: `Co2Factor` is the hook for the emission factors (central/carbon.py,
 `EmissionFactors.co2_kg(energy, quantity, start_ts, end_ts)`); without it the CO₂ target
@@ -65,19 +68,26 @@ def figure_set(store: StoreReader, ledger: Ledger | None, institution: Instituti
     mains = institution.main_meters()
     types = list(dict.fromkeys([*(m.energy for m in mains),
                                 *(b.energy for b in energy.bills)]))
+    billed: dict[tuple[EnergyType, str | None], set[date]] = {}
+    for bill in energy.bills:  # the days each bill counts (before metering took over)
+        bs = Period.days(bill.period_start, bill.period_end, tz)
+        lo, hi = max(bs.start, start), min(bs.end, end, energy.cuts.get(bill.ref, bs.end))
+        if hi > lo:
+            billed.setdefault((bill.energy, bill.building), set()).update(
+                Period(lo, hi, tz).local_days())
     covered: list[TypeCoverage] = []
     for t in types:
-        days = data_days(store, [m.key for m in mains if m.energy is t], period)
-        for bill in energy.bills:
-            if bill.energy is not t:
-                continue
-            bs = Period.days(bill.period_start, bill.period_end, tz)
-            lo = max(bs.start, start)
-            hi = min(bs.end, end, energy.cuts.get(bill.ref, bs.end))
-            if hi > lo:
-                days.update(Period(lo, hi, tz).local_days())
+        meters = [m for m in mains if m.energy is t]
+        days: set[date] | None = None
+        if not meters:  # billed only: any bill of the type
+            days = set().union(*(d for (e, _b), d in billed.items() if e is t))
+        for m in meters:  # every main meter of the type, each day: its records or a bill
+            seen = data_days(store, [m.key], period) | billed.get((t, None), set()) \
+                | billed.get((t, m.building), set())
+            days = seen if days is None else days & seen
         quantity = math.fsum(q.total for q in energy.quantities if q.energy is t)
-        covered.append(TypeCoverage(energy=t, covered_days=len(days), quantity=quantity))
+        covered.append(TypeCoverage(energy=t, covered_days=len(days or ()),
+                                    quantity=quantity))
     dd = institution.baseline.degree_days
     co2_kg: float | None = None
     if co2 is not None:

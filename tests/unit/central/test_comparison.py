@@ -370,3 +370,31 @@ def test_empty_and_base_year_periods(
     assert base.targets is None
     assert base.period_on_period.line("electricity_kwh").change == pytest.approx(
         30_000 / 26_000 - 1)  # March 2020 against February 2020, both billed
+
+
+def test_a_silent_main_meter_makes_its_days_partial(tmp_path: Path) -> None:
+    """March 2021 metered by meter-a alone (meter-b, the other electricity main meter, sent
+    nothing after 10 March): electricity covers 10 of 31 days, so no 同比 — the month's
+    total would otherwise look a third lower than March 2020 for no reason."""
+    inst = parse_institution(school())
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite")
+    ledger.put(EntryKind.BILL, [Bill(ref="e-2020-03", energy="electricity",
+                                     period_start=date(2020, 3, 1),
+                                     period_end=date(2020, 3, 31), quantity=30_000.0)])
+    t0 = local_ms(2021, 3, 1)
+    a = [interval(i + 1, start=t0 + i * SIX_H_MS, quantity=150.0, duration_s=6 * 3600)
+         for i in range(31 * 4)]
+    b = [interval(i + 1, start=t0 + i * SIX_H_MS, quantity=100.0, device="meter-b",
+                  duration_s=6 * 3600) for i in range(10 * 4)]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.store_batch(batch(a, after=0), "s")
+        store.store_batch(batch(b, after=0, edge="edge-2"), "s")
+        c = comparisons_for(store, ledger, inst, load_profile("national"),
+                            span_for("month", 2021, 3, date(2021, 4, 1)), "month",
+                            today=date(2021, 4, 1))
+    ledger.close()
+    line = c.year_on_year.line("electricity_kwh")
+    assert (line.change, line.status) == (None, "incomplete")
+    assert line.reason is not None
+    assert "current electricity 10/31" in line.reason
+    assert line.current == pytest.approx(31 * 600 + 10 * 400)  # shown, not compared

@@ -156,9 +156,10 @@ def test_the_documented_templates_import(tmp_path: Path,
     assert by_type["water"] == pytest.approx((366, 17_300))
     assert by_type["natural_gas"] == pytest.approx((366, 24_700))
     # The history meters 2 March: March's electricity bill counts only before the meter's
-    # first record in its period (1 March), so 3–31 March are not covered (29 days), and
-    # electricity is 11 months of bills, 1/31 of March's and the day's 2,384.5 kWh.
-    assert by_type["electricity"] == pytest.approx((337, (
+    # first record in its period (1 March), so 2–31 March are not covered (30 days: on 2
+    # March meter-b, the other electricity main meter, recorded nothing), and electricity is
+    # 11 months of bills, 1/31 of March's and the day's 2,384.5 kWh.
+    assert by_type["electricity"] == pytest.approx((336, (
         52_000 + 36_000 + 43_000 / 31 + 2_384.5 + 38_000 + 41_000 + 52_000 + 33_000
         + 23_000 + 45_000 + 40_000 + 42_000 + 56_000)))
 
