@@ -17,6 +17,7 @@ line says "awaiting_emission_factors" and nothing is estimated.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -36,9 +37,9 @@ from central.comparison import (
     year_earlier,
 )
 from central.energy import EnergyType
-from central.institution import InstitutionConfig
+from central.institution import InstitutionConfig, MeterKey
 from central.ledger import Ledger
-from central.metrics import data_days, period_energy
+from central.metrics import HOUR_MS, data_days, period_energy
 from central.period import Period, local_midnight
 from central.profile import CoefficientProfile
 from central.registry import mean_energy_users, mean_floor_area
@@ -75,6 +76,7 @@ def figure_set(store: StoreReader, ledger: Ledger | None, institution: Instituti
         if hi > lo:
             billed.setdefault((bill.energy, bill.building), set()).update(
                 Period(lo, hi, tz).local_days())
+    meter_days = _days_with_data(store, period)
     covered: list[TypeCoverage] = []
     for t in types:
         meters = [m for m in mains if m.energy is t]
@@ -82,7 +84,7 @@ def figure_set(store: StoreReader, ledger: Ledger | None, institution: Instituti
         if not meters:  # billed only: any bill of the type
             days = set().union(*(d for (e, _b), d in billed.items() if e is t))
         for m in meters:  # every main meter of the type, each day: its records or a bill
-            seen = data_days(store, [m.key], period) | billed.get((t, None), set()) \
+            seen = meter_days(m.key) | billed.get((t, None), set()) \
                 | billed.get((t, m.building), set())
             days = seen if days is None else days & seen
         quantity = math.fsum(q.total for q in energy.quantities if q.energy is t)
@@ -107,6 +109,27 @@ def figure_set(store: StoreReader, ledger: Ledger | None, institution: Instituti
         hdd=degree_days(dd.hdd, span) if dd is not None and dd.hdd else None,
         cdd=degree_days(dd.cdd, span) if dd is not None and dd.cdd else None,
         co2_kg=co2_kg)
+
+
+def _days_with_data(store: StoreReader, period: Period) -> Callable[[MeterKey], set[date]]:
+    """`metrics.data_days` of one meter at a time, sharing one day finder for the period
+    (the hourly rollup, else the raw intervals)."""
+    if period.empty:
+        return lambda _key: set()
+    h0, h1 = period.start_ms // HOUR_MS, -(-period.end_ms // HOUR_MS)
+    local = list(period.local_days())
+    starts = [local_midnight(d, period.tz) for d in local]
+
+    def day_of(moment: float) -> date:
+        return local[max(0, bisect.bisect_right(starts, moment) - 1)]
+
+    def days(key: MeterKey) -> set[date]:
+        hours = store.hour_totals([key], h0, h1)
+        if hours is None:
+            return data_days(store, [key], period)
+        return {day_of(max(h * 3600, period.start)) for h in hours}
+
+    return days
 
 
 class Comparisons(_View):
