@@ -230,3 +230,54 @@ def add_comparison_sheet(book: Workbook, rc: ReportComparisons | None, lang: Lan
              x.current_value if x.current_value is not None else "—",
              x.change if x.change is not None else "—", x.required_change, tx[x.status]],
             [None, "0.0%", "0.0000", "0.0000", "0.0%", "0.0%", None])
+
+
+ANALYSED = ("energy_kgce", "electricity_kwh", "water_m3")
+
+
+def analysis_lines(rc: ReportComparisons, lang: Lang) -> list[str]:
+    """The annual analysis' sentences on 同比 and the 14th FYP: changes only where both
+    sides are covered, and what is missing where they are not."""
+    zh = lang == "zh"
+    yoy = rc.period.year_on_year
+    lines = [yoy.line(k) for k in ANALYSED]
+    if all(x.status == "no_data" and not x.previous for x in lines):
+        return ["上年同期无数据，不作同比分析。" if zh else
+                "No data for the same period last year: no year-on-year comparison."]
+    words, missing = [], []
+    for x in lines:
+        if x.change is not None:
+            words.append(f"{x.label_zh}{'上升' if x.change > 0 else '下降'} "
+                         f"{abs(x.change) * 100:.1f}%" if zh else
+                         f"{x.label_en} {'up' if x.change > 0 else 'down'} "
+                         f"{abs(x.change) * 100:.1f} %")
+        else:
+            missing.append(f"{x.label_zh}（{x.reason_zh}）" if zh else
+                           f"{x.label_en.lower()} ({x.reason})")
+    out = []
+    if words:
+        out.append(("与上年同期相比，" + "，".join(words) + "。") if zh else
+                   ("Compared with the same period last year: " + ", ".join(words) + "."))
+    if missing:
+        out.append(("不作同比：" + "；".join(missing) + "。") if zh else
+                   ("No year-on-year comparison for " + "; ".join(missing) + "."))
+    f = rc.period.targets
+    if f is not None:
+        tx = TEXT[lang]
+        parts = []
+        for target in f.lines:
+            if target.change is None:
+                continue
+            need, c = target.required_change * 100, target.change
+            if zh:
+                parts.append(f"{target.label_zh}{'上升' if c > 0 else '下降'} "
+                             f"{abs(c) * 100:.1f}%（本年应降 {-need:.1f}%，"
+                             f"{tx[target.status]}）")
+            else:
+                parts.append(f"{target.label_en.lower()} {c * 100:+.1f} % (required "
+                             f"{need:.1f} %, {tx[target.status]})")
+        if parts:
+            out.append((f"对比 {f.base_year} 年同期（“十四五”基准年）：" + "，".join(parts) + "。")
+                       if zh else (f"Against the same days of {f.base_year} (the 14th FYP "
+                                   "base year): " + ", ".join(parts) + "."))
+    return out

@@ -40,6 +40,7 @@ from central.period import Period
 from central.profile import CoefficientProfile
 from central.report_comparison import (
     ReportComparisons,
+    analysis_lines,
     comparison_note,
     comparison_tables,
     gather_comparisons,
@@ -510,14 +511,10 @@ def _month_point(store: StoreReader, ledger: Ledger, institution: InstitutionCon
                       quantities=energy.quantities, coverage=coverage)
 
 
-def _change(now: float, before: float) -> float | None:
-    return (now - before) / before if before > 0 else None
-
-
 def analysis(data: ReportData, lang: Lang) -> list[str]:
     """A short written analysis of the year (annual report): the total and its make-up, the
-    ratios, the year-on-year change where last year has data, and the score."""
-    y, prev = data.ytd, data.previous
+    ratios, the year-on-year change where both years cover the span, and the score."""
+    y = data.ytd
     zh = lang == "zh"
     period = data.period_text_zh if zh else data.period_text_en
     out: list[str] = []
@@ -542,24 +539,9 @@ def analysis(data: ReportData, lang: Lang) -> list[str]:
         out.append(f"Energy per floor area {num(y.kgce_per_m2, RATIO_DIGITS)} kgce/m², per "
                    f"person {num(y.kgce_per_person, RATIO_DIGITS)} kgce/person, water per "
                    f"person {num(y.water_m3_per_person, RATIO_DIGITS)} m³/person.")
-    if prev is not None and prev.coverage is not None and prev.coverage.has_data:
-        changes = [(t("energy_kgce", lang), _change(y.energy_kgce, prev.energy_kgce)),
-                   (t("electricity", lang), _change(y.electricity_kwh, prev.electricity_kwh)),
-                   (t("water", lang), _change(y.water_m3, prev.water_m3))]
-        words = []
-        for name, c in changes:
-            if c is None:
-                continue
-            if zh:
-                words.append(f"{name}{'上升' if c > 0 else '下降'} {abs(c) * 100:.1f}%")
-            else:
-                words.append(f"{name} {'up' if c > 0 else 'down'} {abs(c) * 100:.1f} %")
-        if words:
-            out.append(("与上年同期相比，" + "，".join(words) + "。") if zh else
-                       ("Compared with the same period last year: " + ", ".join(words) + "."))
-    else:
-        out.append("上年同期无数据，不作同比分析。" if zh else
-                   "No data for the same period last year: no year-on-year comparison.")
+    # 同比 only where both sides are covered (central/report_comparison.py)
+    out.extend(analysis_lines(data.comparisons, lang) if data.comparisons is not None
+               else [])
     if y.score is None:
         out.append(f"年度考核：{y.projection.note_zh}。" if zh else
                    f"Annual targets: {y.projection.note_en}.")

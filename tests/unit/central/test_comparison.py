@@ -398,3 +398,23 @@ def test_a_silent_main_meter_makes_its_days_partial(tmp_path: Path) -> None:
     assert line.reason is not None
     assert "current electricity 10/31" in line.reason
     assert line.current == pytest.approx(31 * 600 + 10 * 400)  # shown, not compared
+
+
+def test_the_annual_analysis_uses_covered_comparisons_only(
+        world: tuple[Store, SqliteLedger, InstitutionConfig]) -> None:
+    """2021 to 31 March against the same days of 2020: electricity (and so kgce) −2.0 %
+    (87,200 against 89,000 kWh); water not compared, February 2020 being half billed
+    (31 + 14 + 31 = 76 of 91 days); the 14th FYP line with the required −1 %."""
+    import json
+
+    from central.report_output import produce
+    from tests.unit.central.central_helpers import local_ts
+
+    store, ledger, inst = world
+    body, _, _ = produce(store, ledger, inst, load_profile("national"), report="annual",
+                         fmt="json", year=2021, now=local_ts(2021, 4, 1, 9))
+    zh = " ".join(json.loads(body)["analysis_zh"])
+    assert "与上年同期相比，综合能耗下降 2.0%，用电量下降 2.0%。" in zh
+    assert "不作同比：用水量（数据覆盖不足 100%：对比期水 76/91 天）。" in zh
+    assert ("对比 2020 年同期（“十四五”基准年）：单位建筑面积能耗下降 9.6%"
+            "（本年应降 1.0%，进度达标）") in zh
