@@ -61,16 +61,19 @@ def co2_factor_for(institution: InstitutionConfig) -> Co2Factor | None:
 
 def figure_set(store: StoreReader, ledger: Ledger | None, institution: InstitutionConfig,
                profile: CoefficientProfile, span: DaySpan, *,
-               co2: Co2Factor | None = None) -> FigureSet:
+               co2: Co2Factor | None = None, building: str | None = None) -> FigureSet:
+    """The figures of `span` for the institution, or one `building` (its main meters and
+    the bills entered for it; no per-person figures: 用能人数 is the institution's)."""
     tz = institution.institution.tz
     start, end = local_midnight(span.first, tz), local_midnight(span.end, tz)
     period = Period(start, end, tz)
-    energy = period_energy(store, ledger, institution, profile, start=start, end=end)
-    mains = institution.main_meters()
-    types = list(dict.fromkeys([*(m.energy for m in mains),
-                                *(b.energy for b in energy.bills)]))
+    energy = period_energy(store, ledger, institution, profile, start=start, end=end,
+                           building=building)
+    mains = [m for m in institution.main_meters() if building is None or m.building == building]
+    bills = [b for b in energy.bills if building is None or b.building == building]
+    types = list(dict.fromkeys([*(m.energy for m in mains), *(b.energy for b in bills)]))
     billed: dict[tuple[EnergyType, str | None], set[date]] = {}
-    for bill in energy.bills:  # the days each bill counts (before metering took over)
+    for bill in bills:  # the days each bill counts (before metering took over)
         bs = Period.days(bill.period_start, bill.period_end, tz)
         lo, hi = max(bs.start, start), min(bs.end, end, energy.cuts.get(bill.ref, bs.end))
         if hi > lo:
@@ -104,8 +107,9 @@ def figure_set(store: StoreReader, ledger: Ledger | None, institution: Instituti
         energy_kgce=energy.energy_kgce, energy_kgce_for_area=energy.energy_kgce_for_area,
         electricity_kwh=math.fsum(q.total for q in energy.quantities
                                   if q.energy is EnergyType.ELECTRICITY),
-        water_m3=water, floor_area_m2=mean_floor_area(institution, start, end),
-        energy_users=mean_energy_users(institution, start, end),
+        water_m3=water, floor_area_m2=mean_floor_area(institution, start, end, building),
+        energy_users=mean_energy_users(institution, start, end) if building is None else 0.0,
+        building=building,
         hdd=degree_days(dd.hdd, span) if dd is not None and dd.hdd else None,
         cdd=degree_days(dd.cdd, span) if dd is not None and dd.cdd else None,
         co2_kg=co2_kg)
@@ -137,6 +141,7 @@ class Comparisons(_View):
     the 14th FYP progress of its year to date."""
 
     institution_id: str
+    building: str | None = None
     kind: PeriodKind
     current: FigureSet
     year_on_year: PeriodComparison
@@ -164,13 +169,15 @@ def span_for(kind: Literal["month", "quarter", "year"], year: int, number: int |
 def comparisons_for(store: StoreReader, ledger: Ledger | None,
                     institution: InstitutionConfig, profile: CoefficientProfile,
                     span: DaySpan, kind: PeriodKind, *, today: date,
-                    co2: Co2Factor | None = None) -> Comparisons:
+                    co2: Co2Factor | None = None, building: str | None = None
+                    ) -> Comparisons:
     """同比 and 环比 of `span`, and the 14th FYP progress of its year up to the span's end
     (`today` bounds the year to date)."""
     baseline = institution.baseline
 
     def read(s: DaySpan) -> FigureSet:
-        return figure_set(store, ledger, institution, profile, s, co2=co2)
+        return figure_set(store, ledger, institution, profile, s, co2=co2,
+                          building=building)
 
     current = read(span)
     yoy = compare_all("year_on_year", current, read(year_earlier(span)), baseline)
@@ -184,7 +191,7 @@ def comparisons_for(store: StoreReader, ledger: Ledger | None,
         ytd_set = current if ytd == span else read(ytd)
         base = read(year_earlier(ytd, year - baseline.base_year))
         targets = target_progress(year, ytd_set, base, baseline)
-    return Comparisons(institution_id=institution.institution.id, kind=kind,
+    return Comparisons(institution_id=institution.institution.id, building=building, kind=kind,
                        current=current, year_on_year=yoy, period_on_period=pop,
                        targets=targets)
 

@@ -155,6 +155,7 @@ class FigureSet(_View):
     hdd: float | None = None
     cdd: float | None = None
     co2_kg: float | None = None  # None: no emission factors (central/carbon.py)
+    building: str | None = None  # None: the institution
 
     def covered(self, energy: EnergyType) -> int:
         return next((t.covered_days for t in self.types if t.energy is energy), 0)
@@ -324,11 +325,19 @@ class PeriodComparison(_View):
         return next(x for x in self.lines if x.figure == key)
 
 
+PER_PERSON = frozenset({"kgce_per_person", "water_m3_per_person"})
+
+
+def _figures(keys: Sequence[str], current: FigureSet) -> list[str]:
+    """A building has no per-person figures (用能人数 is the institution's)."""
+    return [k for k in keys if current.building is None or k not in PER_PERSON]
+
+
 def compare_all(kind: Literal["year_on_year", "period_on_period"], current: FigureSet,
                 previous: FigureSet, baseline: Baseline) -> PeriodComparison:
     return PeriodComparison(kind=kind, previous=previous, lines=[
         compare(k, current, previous, min_coverage=baseline.min_coverage,
-                degree=baseline.degree_days) for k in COMPARED])
+                degree=baseline.degree_days) for k in _figures(COMPARED, current)])
 
 
 # -- 14th Five-Year targets -------------------------------------------------------
@@ -376,10 +385,10 @@ def target_progress(year: int, current: FigureSet, base: FigureSet,
     the base year)."""
     pcts = baseline.targets_pct
     lines = []
-    for key, pct in (("kgce_per_m2", pcts.kgce_per_m2),
-                     ("kgce_per_person", pcts.kgce_per_person),
-                     ("water_m3_per_person", pcts.water_m3_per_person),
-                     ("co2_per_m2", pcts.co2_per_m2)):
+    wanted = {"kgce_per_m2": pcts.kgce_per_m2, "kgce_per_person": pcts.kgce_per_person,
+              "water_m3_per_person": pcts.water_m3_per_person, "co2_per_m2": pcts.co2_per_m2}
+    for key in _figures(list(wanted), current):
+        pct = wanted[key]
         c = compare(key, current, base, min_coverage=baseline.min_coverage,
                     degree=baseline.degree_days)
         need = required_change(pct, year, baseline.base_year, baseline.target_year)

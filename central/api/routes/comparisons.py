@@ -28,6 +28,9 @@ def get_comparisons(
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     number: Annotated[int | None, Query(ge=1, le=12, description="month 1–12 or quarter "
                                        "1–4; default: the last complete one")] = None,
+    building: Annotated[str | None, Query(max_length=64, description="one building: its "
+                                          "main meters and bills, no per-person figures")
+                        ] = None,
 ) -> Comparisons:
     """The period's figures with their 同比 (same days a year earlier) and 环比 (the
     previous period of the same kind), each "—" (null `change`, with `status` and `reason`)
@@ -40,8 +43,10 @@ def get_comparisons(
         number = number or last
     if number is None:
         number = 12 if period == "month" else 4  # a year named without its month: the last
+    if building is not None and building not in {b.id for b in t.config.buildings}:
+        raise ReportError(f"building: unknown building (got {building!r})")
     if period == "quarter" and number > 4:
         raise ReportError(f"number: a quarter is 1 to 4 (got {number})")
     span = span_for(period, year, number, today)
     return comparisons_for(reader, t.ledger, t.config, t.profile, span, period, today=today,
-                           co2=co2_factor_for(t.config))
+                           co2=co2_factor_for(t.config), building=building)

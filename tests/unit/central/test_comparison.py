@@ -310,6 +310,12 @@ async def test_api_comparisons_route(
         bad = await client.get(base, params={"period": "quarter", "number": 5})
         assert bad.status_code == 422
         assert "number" in bad.text
+        gym = await client.get(base, params={"building": "gym"})
+        assert gym.status_code == 422
+        assert "building: unknown building (got 'gym')" in gym.text
+        one = (await client.get(base, params={"building": "A"})).json()
+        assert one["building"] == "A"
+        assert "kgce_per_person" not in {x["figure"] for x in one["year_on_year"]["lines"]}
 
 
 def test_reports_carry_the_comparisons(
@@ -418,3 +424,31 @@ def test_the_annual_analysis_uses_covered_comparisons_only(
     assert "不作同比：用水量（数据覆盖不足 100%：对比期水 76/91 天）。" in zh
     assert ("对比 2020 年同期（“十四五”基准年）：单位建筑面积能耗下降 9.6%"
             "（本年应降 1.0%，进度达标）") in zh
+
+
+def test_one_building(world: tuple[Store, SqliteLedger, InstitutionConfig]) -> None:
+    """Building B (5,000 m² both years): March 2021 metered by meter-b, 400 kWh a day =
+    12,400 kWh, against its own March 2020 bill of 12,000 kWh: +3.33 %, and the same per m²;
+    no per-person figures. The institution's building-less bills are not B's: building A
+    (8,000 m² in 2021, 7,000 in 2020) has no base data at all."""
+    store, ledger, inst = world
+    ledger.put(EntryKind.BILL, [Bill(ref="b-2020-03", energy="electricity", building="B",
+                                     period_start=date(2020, 3, 1),
+                                     period_end=date(2020, 3, 31), quantity=12_000.0)])
+    # (stored directly: the institution-wide bill of the fixture now overlaps it, which
+    # only the institution's figures would see)
+    profile = load_profile("national")
+    span = span_for("month", 2021, 3, date(2021, 4, 1))
+    b = comparisons_for(store, ledger, inst, profile, span, "month", today=date(2021, 4, 1),
+                        building="B")
+    yoy = b.year_on_year
+    assert [x.figure for x in yoy.lines] == ["energy_kgce", "kgce_per_m2", "electricity_kwh",
+                                             "water_m3"]
+    assert yoy.line("electricity_kwh").change == pytest.approx(12_400 / 12_000 - 1)
+    assert yoy.line("kgce_per_m2").change == pytest.approx(12_400 / 12_000 - 1)
+    assert yoy.line("water_m3").status == "no_data"  # B has no water meter or bill
+    assert b.targets is not None
+    assert [x.figure for x in b.targets.lines] == ["kgce_per_m2", "co2_per_m2"]
+    a = comparisons_for(store, ledger, inst, profile, span, "month", today=date(2021, 4, 1),
+                        building="A")
+    assert a.year_on_year.line("electricity_kwh").status == "no_data"
