@@ -34,6 +34,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from central import codes
+from central.baseline import Baseline
 from central.carbon_config import CarbonConfig
 from central.energy import EnergyType
 from central.errors import ConfigError, Problem
@@ -363,6 +364,7 @@ class InstitutionConfig(_Model):
     tariff: TariffConfig | None = None  # prices and charges (central/tariff.py)
     carbon: CarbonConfig = CarbonConfig()  # emission factors: central/carbon.py
     savings: SavingsConfig = SavingsConfig()  # central/savings.py, docs/savings.md
+    baseline: Baseline = Baseline()  # base year, 14th FYP targets (central/baseline.py)
     # Edges allowed to publish that no meter, AC unit, bin or plug names (central/admission.py)
     edges: list[Id] = Field(default_factory=list)
     # Edge id → its uplink signing public key: that edge's messages are accepted only signed

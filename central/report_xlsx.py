@@ -23,6 +23,7 @@ from typing import Any
 from central import carbon_report, codes, report_savings
 from central.cost_report import cost_sheet
 from central.energy import EnergyType
+from central.report_comparison import add_comparison_sheet
 from central.reports import (
     Lang,
     ReportData,
@@ -249,6 +250,7 @@ def render_xlsx(data: ReportData, lang: Lang = "zh") -> bytes:
                              data.period.carbon, data.carbon_ytd, lang)  # the CO₂ sheet
     report_savings.add_sheet(book, data.savings, lang, sheet_title(
         report_savings.TEXT[lang]["title"], book.sheetnames))
+    add_comparison_sheet(book, data.comparisons, lang)  # 同比与目标 (central/report_comparison)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -42,6 +42,13 @@ from central.metrics import (
 )
 from central.period import Period
 from central.profile import CoefficientProfile
+from central.report_comparison import (
+    ReportComparisons,
+    analysis_lines,
+    comparison_note,
+    comparison_tables,
+    gather_comparisons,
+)
 from central.storeport import StoreReader
 
 Lang = Literal["zh", "en"]
@@ -289,6 +296,7 @@ class ReportData(_Data):
     bills: list[Bill] = []  # every bill behind the figures (the year up to as_of)
     fuel: list[FuelEntry] = []
     previous: ComplianceReport | None = None  # last year up to the same day, when it has data
+    comparisons: ReportComparisons | None = None  # 同比, 环比, 14th FYP (report_comparison)
     analysis_zh: list[str] = []
     analysis_en: list[str] = []
     cost: PeriodCost | None = None  # the period's cost (central/cost.py)
@@ -513,14 +521,10 @@ def _month_point(store: StoreReader, ledger: Ledger, institution: InstitutionCon
                                           end=mp.end, energy=energy, coverage=coverage).t_co2)
 
 
-def _change(now: float, before: float) -> float | None:
-    return (now - before) / before if before > 0 else None
-
-
 def analysis(data: ReportData, lang: Lang) -> list[str]:
     """A short written analysis of the year (annual report): the total and its make-up, the
-    ratios, the year-on-year change where last year has data, and the score."""
-    y, prev = data.ytd, data.previous
+    ratios, the year-on-year change where both years cover the span, and the score."""
+    y = data.ytd
     zh = lang == "zh"
     period = data.period_text_zh if zh else data.period_text_en
     out: list[str] = []
@@ -545,24 +549,9 @@ def analysis(data: ReportData, lang: Lang) -> list[str]:
         out.append(f"Energy per floor area {num(y.kgce_per_m2, RATIO_DIGITS)} kgce/m², per "
                    f"person {num(y.kgce_per_person, RATIO_DIGITS)} kgce/person, water per "
                    f"person {num(y.water_m3_per_person, RATIO_DIGITS)} m³/person.")
-    if prev is not None and prev.coverage is not None and prev.coverage.has_data:
-        changes = [(t("energy_kgce", lang), _change(y.energy_kgce, prev.energy_kgce)),
-                   (t("electricity", lang), _change(y.electricity_kwh, prev.electricity_kwh)),
-                   (t("water", lang), _change(y.water_m3, prev.water_m3))]
-        words = []
-        for name, c in changes:
-            if c is None:
-                continue
-            if zh:
-                words.append(f"{name}{'上升' if c > 0 else '下降'} {abs(c) * 100:.1f}%")
-            else:
-                words.append(f"{name} {'up' if c > 0 else 'down'} {abs(c) * 100:.1f} %")
-        if words:
-            out.append(("与上年同期相比，" + "，".join(words) + "。") if zh else
-                       ("Compared with the same period last year: " + ", ".join(words) + "."))
-    else:
-        out.append("上年同期无数据，不作同比分析。" if zh else
-                   "No data for the same period last year: no year-on-year comparison.")
+    # 同比 only where both sides are covered (central/report_comparison.py)
+    out.extend(analysis_lines(data.comparisons, lang) if data.comparisons is not None
+               else [])
     if y.score is None:
         out.append(f"年度考核：{y.projection.note_zh}。" if zh else
                    f"Annual targets: {y.projection.note_en}.")
@@ -638,7 +627,9 @@ def gather(store: StoreReader, ledger: Ledger, institution: InstitutionConfig,
         cost=period_cost(store, ledger, institution, profile, start=start, end=until),
         carbon_ytd=report_carbon(store, ledger, institution, profile, ytd),
         savings=report_savings.savings_section(store, institution, profile,
-                                               Period(start, until, tz)))
+                                               Period(start, until, tz)),
+        comparisons=gather_comparisons(store, ledger, institution, profile, kind=kind,
+                                       year=year, number=number, until=until))
     if kind == "annual":
         data = data.model_copy(update={"analysis_zh": analysis(data, "zh"),
                                        "analysis_en": analysis(data, "en")})
@@ -876,6 +867,11 @@ def blocks(data: ReportData, lang: Lang, kind: str | None = None) -> list[Block]
             rows=[[w.month, w.label_zh if lang == "zh" else w.label_en, num(w.weight_kg, 1),
                    num(w.volume_l, 0), str(w.clearances)] for w in data.waste]))
     out.extend(Block(**b) for b in report_savings.blocks(data.savings, lang))
+    for heading, head, rows in comparison_tables(data.comparisons, lang,
+                                                 monthly_rows=shown != "monthly"):
+        out += [Block(kind="h2", text=heading), Block(kind="table", head=head, rows=rows)]
+    if data.comparisons is not None:
+        out.append(Block(kind="p", text=comparison_note(lang)))
     text = data.analysis_zh if lang == "zh" else data.analysis_en
     if text:
         out.append(Block(kind="h2", text=label("analysis", lang)))

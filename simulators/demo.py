@@ -39,7 +39,7 @@ from central.control import create_control_key, public_key_path
 from central.cost import period_cost, tariff_book
 from central.ingest import IngestStats
 from central.institution import load_institution
-from central.ledger import SqliteLedger
+from central.ledger import EntryKind, SqliteLedger
 from central.metrics import compliance_for
 from central.profile import load_profile
 from central.reader import TenantReader
@@ -56,6 +56,7 @@ from protocols.platform.codec import PlatformCodec
 from simulators.broker import demo_broker
 from simulators.classrooms import Classroom, build_classrooms
 from simulators.configs import EDGE_ID, edge_config, institution_config
+from simulators.demo_history import history_bills
 from simulators.demo_links import (
     LEAK_FROM_H,
     LEAK_HOURS,
@@ -230,6 +231,9 @@ async def run_demo(*, workdir: Path, scenario: str = "school", start: float | No
             mqtt_username=CENTRAL_USER, mqtt_password_file=workdir / "mqtt-central.password",
             notify_config=notify_path)
         tokens = demo_tokens(settings, workdir, secret)
+        history = SqliteLedger(settings.ledger_path)  # bills before metering: 同比 shows
+        history.put(EntryKind.BILL, history_bills(institution, now_year=local_day.year))
+        history.close()
         stats = IngestStats()
         ready = asyncio.Event()
         until = None if sim_seconds is None else start + sim_seconds

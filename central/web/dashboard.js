@@ -71,7 +71,15 @@
       carbon: "碳排放", co2_month: "本月", co2_ytd: "本年累计", co2_per_m2: "单位面积",
       co2_per_person: "人均", co2_factors: "排放因子", co2_missing: "部分用量缺少排放因子，未计入",
       co2_from: "起", e_electricity: "电力", e_natural_gas: "天然气", e_heat: "热力",
-      e_gasoline: "汽油", e_diesel: "柴油", e_raw_coal: "原煤", e_lpg: "液化石油气", e_steam: "蒸汽"
+      e_gasoline: "汽油", e_diesel: "柴油", e_raw_coal: "原煤", e_lpg: "液化石油气", e_steam: "蒸汽",
+      compare: "同比与环比", cmp_figure: "指标", cmp_current: "本期", cmp_yoy: "同比",
+      cmp_yoy_base: "上年同期", cmp_pop: "环比", cmp_pop_base: "上期",
+      cmp_weather: "气候修正后", cmp_no: "—：对比期数据不全或缺失，不作比较",
+      fyp: "“十四五”目标进度（对比 {y} 年同期）", fyp_target: "{t} 年目标 −{p}%",
+      fyp_required: "本年应降", fyp_change: "较基准年", fyp_base: "基准年同期",
+      fyp_on_track: "进度达标", fyp_behind: "进度落后", fyp_no_data: "基准年数据缺失",
+      fyp_incomplete: "数据不全", fyp_zero_base: "基准为零",
+      fyp_awaiting_emission_factors: "待配置排放因子"
     },
     en: {
       title: "Energy monitor", skip: "Skip to content", lang_button: "中文", live_status: "Live",
@@ -144,7 +152,17 @@
       co2_missing: "Some consumption has no emission factor and is not counted",
       co2_from: "from", e_electricity: "Electricity", e_natural_gas: "Natural gas",
       e_heat: "Heat", e_gasoline: "Gasoline", e_diesel: "Diesel", e_raw_coal: "Raw coal",
-      e_lpg: "LPG", e_steam: "Steam"
+      e_lpg: "LPG", e_steam: "Steam",
+      compare: "Year on year and period on period", cmp_figure: "Figure",
+      cmp_current: "This period", cmp_yoy: "Year on year", cmp_yoy_base: "A year earlier",
+      cmp_pop: "Period on period", cmp_pop_base: "Previous period",
+      cmp_weather: "weather-adjusted", cmp_no: "—: the compared period lacks data; no comparison",
+      fyp: "14th Five-Year targets (against the same days of {y})",
+      fyp_target: "{t} target −{p}%", fyp_required: "required this year",
+      fyp_change: "against base year", fyp_base: "base year, same days",
+      fyp_on_track: "on track", fyp_behind: "behind", fyp_no_data: "no base-year data",
+      fyp_incomplete: "incomplete data", fyp_zero_base: "base is zero",
+      fyp_awaiting_emission_factors: "awaiting emission factors"
     }
   };
 
@@ -165,6 +183,7 @@
   var notices = null;  // open alarm episodes of the notifier (null: notifications off)
   var uploads = null;  // the platform uploader's status (null or configured false: hidden)
   var savings = null;  // …/savings of this month (central/savings.py): an estimate
+  var comparisons = null;  // 同比 / 环比 / 14th FYP (…/comparisons), polled every 5 min
   var uploadsShown = "";  // its table as last rendered (unchanged: the DOM is left alone)
 
   function takeToken() {
@@ -494,6 +513,72 @@
     }).join("") + '</ul>';
     box.innerHTML = html;
   }
+  // 同比 / 环比 and the 14th FYP card (docs/comparisons.md): "—" where a side lacks data.
+  // The last complete month; when it has no data at all, the last complete year.
+  function pollComparisons(path) {
+    get(path).then(function (c) {
+      var none = c.current.types.every(function (x) { return x.covered_days === 0; });
+      return none ? get(path + "?period=year") : c;
+    }).then(function (c) {
+      comparisons = c;
+      renderComparisons();
+      setTimeout(function () { pollComparisons(path); }, 300000);
+    }, function () {
+      setTimeout(function () { pollComparisons(path); }, 60000);
+    });
+  }
+  function change(line, testid) {
+    if (!line || line.change === null || line.change === undefined) {
+      return '<span class="cmp-none" data-testid="' + testid + '" title="' +
+        esc(line && line.reason ? name(line.reason_zh || line.reason, line.reason) : "") +
+        '">—</span>';
+    }
+    var cls = line.change > 0 ? "up" : line.change < 0 ? "down" : "";
+    var adj = line.change_weather_adjusted;
+    return '<span class="cmp ' + cls + '" data-testid="' + testid + '">' + esc(line.arrow) +
+      ' ' + (line.change > 0 ? "+" : "") + pct(line.change) + '%</span>' +
+      (adj !== null && adj !== undefined ? '<br><small>' + esc(t("cmp_weather")) + ' ' +
+        (adj > 0 ? "+" : "") + pct(adj) + '%</small>' : '');
+  }
+  function renderComparisons() {
+    var section = $("compare-section");
+    if (!section || !comparisons) return;
+    section.hidden = false;
+    var c = comparisons, d = {kgce_per_m2: 4, kgce_per_person: 4, water_m3_per_person: 4};
+    var pop = {};
+    c.period_on_period.lines.forEach(function (l) { pop[l.figure] = l; });
+    var html = '<p class="note">' + esc(c.current.first_day) + ' – ' +
+      esc(c.current.last_day) + '</p><div class="scroll"><table><thead><tr><th>' +
+      esc(t("cmp_figure")) + '</th><th>' + esc(t("cmp_current")) + '</th><th>' +
+      esc(t("cmp_yoy_base")) + '</th><th>' + esc(t("cmp_yoy")) + '</th><th>' +
+      esc(t("cmp_pop_base")) + '</th><th>' + esc(t("cmp_pop")) + '</th></tr></thead><tbody>';
+    c.year_on_year.lines.forEach(function (l) {
+      var p = pop[l.figure], n = d[l.figure] || 2;
+      html += '<tr data-testid="cmp-' + esc(l.figure) + '"><td>' + esc(name(l.label_zh, l.label_en)) +
+        ' <small>' + esc(l.unit) + '</small></td><td>' + num(l.current, n) + '</td><td>' +
+        num(l.previous, n) + '</td><td>' + change(l, "yoy-" + l.figure) + '</td><td>' +
+        num(p ? p.previous : null, n) + '</td><td>' + change(p, "pop-" + l.figure) +
+        '</td></tr>';
+    });
+    html += '</tbody></table></div><p class="note">' + esc(t("cmp_no")) + '</p>';
+    $("compare").innerHTML = html;
+    var f = c.targets;
+    if (!f) { $("fyp").hidden = true; return; }
+    $("fyp").hidden = false;
+    var card = '<h3 class="note">' + esc(t("fyp", {y: f.base_year})) + '</h3><ul class="list">';
+    f.lines.forEach(function (l) {
+      card += '<li data-testid="fyp-' + esc(l.figure) + '" data-status="' + esc(l.status) +
+        '"><b>' + esc(name(l.label_zh, l.label_en)) + '</b><span>' +
+        esc(t("fyp_target", {t: f.target_year, p: l.target_pct})) + '</span><span>' +
+        esc(t("fyp_base")) + ' ' + num(l.base_value, 4) + ' → ' + num(l.current_value, 4) +
+        ' ' + esc(l.unit) + '</span><span>' + esc(t("fyp_change")) + ' ' +
+        (l.change === null ? "—" : (l.change > 0 ? "+" : "") + pct(l.change) + '%') +
+        ' · ' + esc(t("fyp_required")) + ' ' + pct(l.required_change) + '%</span>' +
+        '<span class="badge' + (l.status === "on_track" ? " cleared" : "") + '">' +
+        esc(t("fyp_" + l.status)) + '</span></li>';
+    });
+    $("fyp").innerHTML = card + '</ul>';
+  }
   // 上传状态 (docs/platform-upload.md): the uploader's state file as the API reads it;
   // hidden while no uploader has run for the institution.
   function pollUploads(path) {
@@ -659,6 +744,7 @@
     renderNotices();
     renderUploads();
     renderSavings();
+    renderComparisons();
     $("waste").innerHTML = waste(view);
     $("edges").innerHTML = edges(view);
     stamp();
@@ -780,6 +866,7 @@
         "/notify/episodes?open_only=true");
       pollUploads("api/v1/institutions/" + encodeURIComponent(chosen) + "/upload?limit=1");
       pollSavings(chosen);
+      pollComparisons("api/v1/institutions/" + encodeURIComponent(chosen) + "/comparisons");
     }, function (e) {
       if (!failed(e)) setTimeout(start, 5000);
     });

@@ -415,7 +415,9 @@ PARAMS: dict[str, Any] = {
     "period": "2025-07",
 }
 DATE_PARAMS = {"/api/v1/institutions/{iid}/metrics": {"start": "2025-07-01",
-                                                        "end": "2025-07-03"}}
+                                                        "end": "2025-07-03"},
+               # month 3 or quarter 3 (a quarter is 1 to 4)
+               "/api/v1/institutions/{iid}/comparisons": {"number": 3}}
 BODIES: dict[str, Any] = {
     "/api/v1/tokens": {"name": "isolation", "role": "viewer", "institutions": [A]},
     "/api/v1/institutions/{iid}/commands": {

@@ -302,6 +302,16 @@ def test_dashboard_against_a_running_demo(demo: tuple[str, str | None],
         wait_for(driver, f"document.querySelector('[data-testid=upload-{building}-backlog]')",
                  timeout=60)
     assert driver.find_element(By.ID, "upload-section").is_displayed()
+    # 同比 and the 14th FYP card (docs/comparisons.md): February 2026 has no data in the
+    # demo, so the page shows 2025 (the demo's bills) against 2024 and against 2020.
+    wait_for(driver, "document.querySelector('[data-testid=fyp-kgce_per_m2]')", timeout=60)
+    year = api(base, "/api/v1/institutions/demo-school/comparisons?period=year", token)
+    assert year["current"]["first_day"] == "2025-01-01"
+    yoy = {x["figure"]: x for x in year["year_on_year"]["lines"]}["electricity_kwh"]
+    assert yoy["change"] < 0
+    assert text(driver, "yoy-electricity_kwh") == f"↓ {yoy['change'] * 100:.1f}%"
+    assert driver.find_element(By.CSS_SELECTOR, '[data-testid="fyp-kgce_per_m2"]'
+                               ).get_attribute("data-status") == "on_track"
 
     # The sparkline refreshes on its own.
     live_as_of = driver.find_element(By.ID, "main").get_attribute("data-live-as-of")

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from central.api.routes import (
     carbon,
     commands,
+    comparisons,
     compliance,
     cost,
     dashboard,
@@ -26,6 +27,7 @@ from central.api.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
-    upload.router, statreturn.router, cost.router, carbon.router, savings.router)
+    upload.router, statreturn.router, cost.router, carbon.router, savings.router,
+    comparisons.router)
 
 __all__ = ["ROUTERS"]
