@@ -71,11 +71,13 @@ def plan_district(count: int, *, seed: int = 1, year: int | None = None
         edge = f"edge-{iid}"
         name = f"{district}第{n}{suffix}"
         school = kind == "school"
-        buildings = []
+        buildings: list[dict[str, Any]] = []
         meters = []
+        areas: list[float] = []
         for b in range(1, rnd.randint(1, 3) + 1):
             bid = f"b{b}"
             area = round(rnd.uniform(2500, 12000) if school else rnd.uniform(1500, 9000))
+            areas.append(area)
             buildings.append({"id": bid, "name": f"{b}号楼", "floor_area_m2": area})
             kw = area * rnd.uniform(0.004, 0.009)  # working-hours demand, kW
             meters.append(SimMeter(f"{bid}-elec", bid, "electricity", round(kw * 0.2, 2),
@@ -86,7 +88,7 @@ def plan_district(count: int, *, seed: int = 1, year: int | None = None
         staff = rnd.randint(40, 160) if school else rnd.randint(60, 400)
         students = float(rnd.randint(300, 2400)) if school else 0.0
         people = staff + students
-        area_sum = sum(float(b["floor_area_m2"]) for b in buildings)
+        area_sum = sum(areas)
         key = generate_private_key_pem()
         config: dict[str, Any] = {
             "institution": {"id": iid, "name": name,
