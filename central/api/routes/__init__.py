@@ -10,6 +10,7 @@ from central.api.routes import (
     compliance,
     dashboard,
     devices,
+    district,
     events,
     institutions,
     ledger,
@@ -23,6 +24,6 @@ from central.api.routes import (
 ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
-    upload.router, statreturn.router)
+    upload.router, statreturn.router, district.router)
 
 __all__ = ["ROUTERS"]
