@@ -85,7 +85,7 @@ B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.12
 # Each institution's leak alarm (seed_telemetry) makes one episode, with a known id.
 EPISODES = {iid: episode_id((iid, f"edge-{tag}", f"{tag}-water", "leak", "leak", "flow_m3h"),
                             T - 600_000) for iid, tag in ((A, "alpha"), (B, "bravo"))}
-PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
+PUBLIC = {"/", "/district", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc"}
 
 
