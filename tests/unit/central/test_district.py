@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from central.api import Tenant, create_app
+from central.district import Member, RowCache, build_district
 from central.institution import InstitutionConfig, parse_institution
 from central.metrics import compliance_for
 from central.profile import load_profile
@@ -168,3 +169,24 @@ async def test_a_token_of_one_institution_sees_its_own_row_only(api: Any) -> Non
     assert view["count"] == 1
     r = await client.get("/api/v1/district")
     assert r.status_code == 401
+
+
+def test_rows_are_kept_for_a_minute_then_recomputed(tmp_path: Any) -> None:
+    store = Store(tmp_path / "central.sqlite")
+    populate(store)
+    profile = load_profile("national")
+    members = [Member(TenantReader(store, c), profile, None) for c in (A, B, C)]
+    cache = RowCache(ttl_s=60)
+
+    def charlie(now: float) -> float | None:
+        view = build_district(members, now=now, year=2025, row=cache.row)
+        return next(r.energy_kgce for r in view.institutions if r.institution == "charlie")
+
+    assert charlie(NOW) is None
+    store.store_batch(batch([interval(1, device="elec", start=local_ms(2025, 3, 5, 9),
+                                      duration_s=3600, quantity=100.0)],
+                            after=0, edge="edge-charlie"), "charlie", now=NOW)
+    assert charlie(NOW + 30) is None  # within the minute: the kept row
+    assert (cache.hits, cache.misses) == (3, 3)
+    assert charlie(NOW + 61) == pytest.approx(100.0 * 0.1229)  # then the new interval
+    store.close()
