@@ -81,6 +81,8 @@ class InstitutionCount:
     missing: int
     duplicated: int
     unexpected: int
+    unacked: int = 0  # records the edge still held, never acknowledged (not yet delivered)
+    lost: int = 0  # acknowledged by the central but not stored: the ack contract broken
 
 
 @dataclass
@@ -97,13 +99,14 @@ class DistrictResult:
 
     def __post_init__(self) -> None:
         self.totals = {k: sum(getattr(c, k) for c in self.institutions)
-                       for k in ("expected", "stored", "missing", "duplicated", "unexpected")}
+                       for k in ("expected", "stored", "missing", "duplicated", "unexpected",
+                                 "unacked", "lost")}
 
     @property
     def ok(self) -> bool:
         t = self.totals
         return (self.drained_in_s is not None and t["expected"] > 0
-                and t["missing"] == t["duplicated"] == t["unexpected"] == 0)
+                and t["missing"] == t["duplicated"] == t["unexpected"] == t["lost"] == 0)
 
 
 def free_port() -> int:
@@ -309,7 +312,8 @@ class District:
                 listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await listener
-        counts = self.oracle(epoch, {e.institution.edge: e.next_seq - 1 for e in edges.values()})
+        counts = self.oracle(epoch, {e.institution.edge: (e.next_seq - 1, e.acked)
+                                     for e in edges.values()})
         return DistrictResult(
             options={k: str(v) if isinstance(v, Path) else v for k, v in asdict(o).items()
                      if k != "postgres_password_file"},
@@ -367,17 +371,19 @@ class District:
 
     # -- the oracle -----------------------------------------------------------------------
 
-    def oracle(self, epoch: int, produced: dict[str, int]) -> list[InstitutionCount]:
-        """Per edge of this run's epoch: rows stored in samples, interval records and events
-        (a seq in two tables, or a reading stored under two seqs, is a duplicate)."""
-        per_edge: dict[str, list[int]] = {}  # edge → [rows, distinct seqs, min, max]
-        union = ("SELECT stream_edge AS edge, seq FROM samples WHERE stream_epoch = {p} "
-                 "UNION ALL SELECT edge, seq FROM intervals WHERE stream_epoch = {p} "
-                 "UNION ALL SELECT stream_edge, seq FROM events WHERE stream_epoch = {p}")
-        rows = self._query(f"SELECT edge, count(*), count(DISTINCT seq), min(seq), max(seq) "
-                           f"FROM ({union}) AS stored GROUP BY edge", 3, epoch)
-        for edge, n, distinct, lo, hi in rows:
-            per_edge[str(edge)] = [int(n), int(distinct), int(lo), int(hi)]
+    def oracle(self, epoch: int, produced: dict[str, tuple[int, int]]
+               ) -> list[InstitutionCount]:
+        """Per edge of this run's epoch: the seqs stored in samples, interval records and
+        events against (produced, acknowledged) as the edge counted them. A seq in two
+        tables, or one reading stored under two seqs, is a duplicate; a missing seq at or
+        below the edge's ack is lost (the central acknowledged what it did not store)."""
+        seqs: dict[str, list[int]] = {}
+        for edge, seq in self._query(
+                "SELECT stream_edge, seq FROM samples WHERE stream_epoch = {p} "
+                "UNION ALL SELECT edge, seq FROM intervals WHERE stream_epoch = {p} "
+                "UNION ALL SELECT stream_edge, seq FROM events WHERE stream_epoch = {p}",
+                3, epoch):
+            seqs.setdefault(str(edge), []).append(int(seq))
         readings = self._query(
             "SELECT stream_edge, count(*) - count(DISTINCT device || '/' || point || '/' || "
             "CAST(ts AS TEXT)) FROM samples WHERE stream_epoch = {p} GROUP BY stream_edge",
@@ -385,14 +391,16 @@ class District:
         twice = {str(edge): int(d) for edge, d in readings}
         out = []
         for inst in self.plan:
-            n, distinct, lo, hi = per_edge.get(inst.edge, [0, 0, 1, 0])
-            expected = produced[inst.edge]
-            unexpected = (1 if lo < 1 or hi > expected else 0) if n else 0
-            stored = distinct - unexpected
+            expected, acked = produced[inst.edge]
+            rows = seqs.get(inst.edge, [])
+            stored = set(rows)
+            valid = {q for q in stored if 1 <= q <= expected}
             out.append(InstitutionCount(
                 institution=inst.id, type=inst.type, district=inst.district,
-                expected=expected, stored=stored, missing=max(0, expected - stored),
-                duplicated=(n - distinct) + twice.get(inst.edge, 0), unexpected=unexpected))
+                expected=expected, stored=len(valid), missing=expected - len(valid),
+                duplicated=(len(rows) - len(stored)) + twice.get(inst.edge, 0),
+                unexpected=len(stored - valid), unacked=expected - acked,
+                lost=acked - sum(1 for q in valid if q <= acked)))
         return out
 
     def _query(self, sql: str, params: int, value: int) -> list[tuple[Any, ...]]:
@@ -460,17 +468,20 @@ def summary(result: DistrictResult, *, per_institution: bool) -> str:
         f"district: {len(result.institutions)} institutions, {result.options['workers']} "
         f"worker(s) on {result.options['store']}, {result.worker_kills} worker kill(s)",
         f"records: expected {t['expected']}, stored {t['stored']}, missing {t['missing']}, "
-        f"duplicated {t['duplicated']}, unexpected {t['unexpected']}",
+        f"duplicated {t['duplicated']}, unexpected {t['unexpected']}; lost after an ack "
+        f"{t['lost']}, still unacknowledged at the edges {t['unacked']}",
         f"produced {result.records_per_s:,.0f} records/s; drained in "
         + ("—" if result.drained_in_s is None else f"{result.drained_in_s:.1f} s")
         + f"; {result.resends} resend(s), {result.acks_refused} ack(s) refused"]
-    bad = [c for c in result.institutions if c.missing or c.duplicated or c.unexpected]
+    bad = [c for c in result.institutions
+           if c.missing or c.duplicated or c.unexpected or c.lost]
     shown = result.institutions if per_institution else bad
     if shown:
         lines.append(f"{'institution':<18} {'type':<7} {'expected':>9} {'stored':>9} "
-                     f"{'missing':>8} {'dup':>5}")
+                     f"{'missing':>8} {'dup':>5} {'unacked':>8} {'lost':>5}")
         lines += [f"{c.institution:<18} {c.type:<7} {c.expected:>9} {c.stored:>9} "
-                  f"{c.missing:>8} {c.duplicated:>5}" for c in shown]
+                  f"{c.missing:>8} {c.duplicated:>5} {c.unacked:>8} {c.lost:>5}"
+                  for c in shown]
     lines.append("OK: nothing missing, nothing duplicated" if result.ok else "FAILED")
     return "\n".join(lines)
 
@@ -502,6 +513,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kill-worker-at", type=float, metavar="SECONDS",
                         help="kill -9 worker 1 this many seconds into the run; restarted "
                              "1 s later, as a supervisor would")
+    parser.add_argument("--resend-after", type=float, default=5.0, metavar="SECONDS",
+                        help="an edge resends what is unacknowledged after this long without "
+                             "an ack advancing (default 5; the edge agent's default is 15)")
     parser.add_argument("--drain-timeout", type=float, default=120.0, metavar="SECONDS",
                         help="how long to wait for every edge's last ack (default 120)")
     parser.add_argument("--dir", type=Path, metavar="PATH",
@@ -521,6 +535,7 @@ def run(args: argparse.Namespace) -> int:
         ("--workers", workers, workers >= 1),
         ("--duration", args.duration, args.duration > 0),
         ("--speed", args.speed, args.speed > 0),
+        ("--resend-after", args.resend_after, args.resend_after > 0),
         ("--kill-worker-at", args.kill_worker_at,
          args.kill_worker_at is None or 0 <= args.kill_worker_at < args.duration)) if not ok]
     if problems:
@@ -530,6 +545,7 @@ def run(args: argparse.Namespace) -> int:
     options = Options(institutions=args.institutions, workers=workers, store=args.store,
                       duration_s=args.duration, speed=args.speed, seed=args.seed,
                       kill_worker_at=args.kill_worker_at, drain_timeout_s=args.drain_timeout,
+                      resend_after_s=args.resend_after,
                       postgres_dsn=args.postgres_dsn,
                       postgres_password_file=args.postgres_password_file, workdir=args.dir)
     try:

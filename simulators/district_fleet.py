@@ -13,7 +13,8 @@ wire protocol as `edge.uplink`:
   every batch and birth sealed with the edge's Ed25519 key (`Signer.seal`), as the central's
   `edge_keys` demands;
 - rows kept until the central's signed ack ("stored up to seq N", verified with the
-  central's public key) and everything unacknowledged resent after `resend_after_s`.
+  central's public key), at most `max_in_flight` batches unacknowledged at once, and
+  everything unacknowledged resent after `resend_after_s` without an ack advancing.
 
 What it leaves out, on purpose: the outbox on disk (the edge's own crash safety is tested
 in tests/faults), rules and actuation, and one MQTT connection per edge (all edges of a
@@ -63,6 +64,7 @@ class LeanEdge:
     poll_s: int
     batch_max: int = 200
     resend_after_s: float = 5.0
+    max_in_flight: int = 8  # unacknowledged batches at once, as the edge's uplink bounds them
     rows: deque[tuple[int, str]] = field(default_factory=deque)  # (seq, record JSON)
     next_seq: int = 1
     acked: int = 0
@@ -154,7 +156,7 @@ class LeanEdge:
             self.last_progress = mono
             self.resends += 1
         chosen = [(s, r) for s, r in self._after(self.sent_upto)]
-        if not chosen:
+        if not chosen or (self.sent_upto - self.acked) >= self.max_in_flight * self.batch_max:
             return None
         if self.sent_upto == self.acked:
             self.last_progress = mono  # the resend clock runs from the first unacked send

@@ -36,7 +36,8 @@ def check(result: DistrictResult) -> None:
     assert result.drained_in_s is not None, "the edges' last records were never acked"
     for c in result.institutions:
         assert c.expected > 20, c  # every institution streamed: samples and intervals
-        assert (c.stored, c.missing, c.duplicated, c.unexpected) == (c.expected, 0, 0, 0), c
+        assert (c.stored, c.missing, c.duplicated, c.unexpected, c.lost, c.unacked) == (
+            c.expected, 0, 0, 0, 0, 0), c
     assert result.acks_refused == 0
     assert result.ok
 

@@ -93,6 +93,20 @@ def test_acks_delete_rows_and_silence_makes_the_edge_resend() -> None:
     assert edge.acked == n  # another epoch's ack changes nothing
 
 
+def test_at_most_max_in_flight_batches_are_unacknowledged() -> None:
+    [inst] = plan_district(1, seed=3, year=2026)
+    edge = LeanEdge(inst, epoch=1, poll_s=POLL_S, batch_max=10, max_in_flight=3)
+    edge.produce(T0, T0 + 3600)
+    sent = 0
+    while edge.next_batch(0, mono=1.0) is not None:
+        sent += 1
+    assert (sent, edge.sent_upto) == (3, 30)
+    edge.on_ack(Ack(edge.stream, 10), mono=2.0)  # one batch acknowledged: one more may go
+    assert edge.next_batch(0, mono=2.0) is not None
+    assert edge.next_batch(0, mono=2.0) is None
+    assert edge.sent_upto == 40
+
+
 def test_acks_must_be_signed_by_the_central() -> None:
     central = Signer(generate_private_key_pem())
     forger = Signer(generate_private_key_pem())
