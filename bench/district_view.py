@@ -146,7 +146,7 @@ def main() -> None:
               f"({view_s / count * 1000:.1f} ms per institution; ratio "
               f"{view_s / raw_s:.3f} × the SQL ceiling)")
         print(f"district view, kept : {warm_s * 1000:9.1f} ms  (rows in RowCache; ratio "
-              f"{warm_s / raw_s:.4f} × the SQL ceiling)")
+              f"{warm_s / raw_s:.6f} × the SQL ceiling)")
         print(f"e.g. {sample.institution}: {sample.kgce_per_m2} kgce/m², coverage "
               f"{sample.coverage}, score {sample.score}, {sample.open_alarms} open alarm(s)")
 
