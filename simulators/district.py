@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -42,6 +41,7 @@ import yaml
 from protocols.errors import WireError
 from protocols.signing import generate_private_key_pem, public_key_text
 from protocols.wire import parse_topic
+from simulators.broker import mosquitto_binary
 from simulators.district_fleet import AckVerifier, LeanEdge
 from simulators.district_plan import POLL_S, SimInstitution, plan_district
 
@@ -186,8 +186,7 @@ class District:
     def prepare(self) -> None:
         from central.auth import generate_secret
 
-        mosquitto = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+        mosquitto = mosquitto_binary()
         if mosquitto is None:
             raise DistrictError("mosquitto is not installed: the district simulation needs "
                                 "a broker with MQTT 5 shared subscriptions (Debian's "
