@@ -4,7 +4,8 @@ Grafana must show the figures the institution is scored on, not a second computa
 them in a query language. So the central computes them (`central.metrics`) and writes the
 results to the telemetry store as their own measurements; the dashboards only select them.
 
-    figure         tags institution, building (`_all` = the institution), period (day | ytd)
+    figure         tags institution, building (`_all` = the institution), period (day | ytd),
+                   type, district (for the district dashboard)
                    fields: kgce, kgce/m², kgce/person, m³/person, kWh, PUE, AC compliance,
                    after-hours share; ytd of the institution adds targets, points, score,
                    coverage and (once there is enough data) the projection
@@ -65,6 +66,13 @@ class Point:
 
     def line(self) -> str:
         return build_line(self.measurement, self.tags, self.fields, self.ts_ms)
+
+
+def district_tags(institution: InstitutionConfig) -> dict[str, str]:
+    """The tags the district dashboard filters on: the institution's type and its district
+    (or region code; "—" when the file names neither)."""
+    info = institution.institution
+    return {"type": info.type.value, "district": info.district or info.region_code or "—"}
 
 
 def _put(fields: dict[str, FieldValue], name: str, value: float | None) -> None:
@@ -160,7 +168,8 @@ def figures_points(reader: StoreReader, institution: InstitutionConfig,
     out: list[Point] = []
     for building in (None, *(b.id for b in institution.buildings)):
         for period, since in (("day", start), ("ytd", year_start)):
-            tags = {"institution": iid, "building": building or ALL, "period": period}
+            tags = {"institution": iid, "building": building or ALL, "period": period,
+                    **district_tags(institution)}
             m = period_metrics(reader, ledger, institution, profile, start=since, end=end,
                                building=building)
             fields = _metric_fields(m)

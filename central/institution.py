@@ -96,6 +96,7 @@ class InstitutionInfo(_Model):
     timezone: str = "Asia/Shanghai"
     coefficient_profile: Annotated[str, Field(min_length=1)] = "national"
     region_code: Annotated[str, Field(pattern=r"^[0-9]{6}$")] | None = None  # 行政区划代码
+    district: Annotated[str, Field(min_length=1, max_length=100)] | None = None  # 区/县
     climate_zone: str | None = None  # a key of central/codes/quotas.yaml climate_zones
 
     @field_validator("timezone")

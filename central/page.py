@@ -23,6 +23,8 @@ ASSETS: dict[str, str] = {  # file in central/web/ → media type
     "dashboard.css": "text/css; charset=utf-8",
     "icon.svg": "image/svg+xml",
     "counters.html": "text/html; charset=utf-8",  # what the ingest counters mean
+    "district.js": "text/javascript; charset=utf-8",  # the district view (/district)
+    "district.css": "text/css; charset=utf-8",
 }
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -43,12 +45,24 @@ def _files() -> tuple[bytes, dict[str, bytes]]:
     return read_asset("index.html"), {name: read_asset(name) for name in ASSETS}
 
 
+@functools.cache
+def _district() -> bytes:
+    return read_asset("district.html")
+
+
 router = APIRouter(tags=["page"])
 
 
 @router.get("/", include_in_schema=False)
 def page() -> Response:
     return Response(_files()[0], media_type="text/html; charset=utf-8",
+                    headers={**HEADERS, "Cache-Control": "no-cache"})
+
+
+@router.get("/district", include_in_schema=False)
+def district_page() -> Response:
+    """The district view's shell (central/district.py): no data, like `/`."""
+    return Response(_district(), media_type="text/html; charset=utf-8",
                     headers={**HEADERS, "Cache-Control": "no-cache"})
 
 

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {  # name: (help, module)
 SUBCOMMANDS: dict[tuple[str, str], str] = {  # (command, next word): module
     ("sim", "platform"): "simulators.platform_receiver",  # the platform test receiver
     ("report", "import-history"): "central.history_cli",  # a meter's historical series
+    ("sim", "district"): "simulators.district",  # many institutions, N workers
 }
 
 

@@ -2,6 +2,7 @@
 
     SettingsDep   the app's settings and services (`ApiSettings`)
     TenantDep     the institution of the path (`iid`): configuration, coefficients, ledger
+    DistrictDep   a tenant-bound reader for each institution the token sees (district view)
     ReaderDep     the store bound to that institution (`central.reader.TenantReader`): the
                   only way a route reads telemetry, events and edges
     PrincipalDep  the caller's verified token (GETs need a viewer, writes an engineer)
@@ -28,6 +29,7 @@ from fastapi import Path as PathParam
 from central.api.models import IID_PATTERN
 from central.auth import Principal, Role, authorize, require_all_institutions
 from central.commands import CommandService
+from central.district import Member
 from central.ingest import IngestStats
 from central.institution import InstitutionConfig
 from central.ledger import Ledger, SqliteLedger
@@ -37,7 +39,7 @@ from central.store import Store
 from central.storeport import StoreReader
 from protocols.clock import Clock
 
-__all__ = ["ApiSettings", "CentralAdminDep", "CentralCountersDep", "CommandsDep",
+__all__ = ["ApiSettings", "CentralAdminDep", "CentralCountersDep", "CommandsDep", "DistrictDep",
            "EngineerDep", "IidParam", "PrincipalDep", "ReaderDep", "SettingsDep", "Tenant",
            "TenantDep", "ping_store"]
 
@@ -124,6 +126,17 @@ def _reader(store: Annotated[StoreReader, Depends(_open_store)], tenant: TenantD
 
 
 ReaderDep = Annotated[TenantReader, Depends(_reader)]
+
+
+def _members(store: Annotated[StoreReader, Depends(_open_store)], settings: SettingsDep,
+             principal: Annotated[Principal, Depends(authorize())]) -> list[Member]:
+    """The district view's institutions: one tenant-bound reader per institution the token
+    sees (central/district.py), never the store."""
+    return [Member(TenantReader(store, t.config), t.profile, t.ledger)
+            for iid, t in settings.tenants.items() if principal.sees(iid)]
+
+
+DistrictDep = Annotated[list[Member], Depends(_members)]
 PrincipalDep = Annotated[Principal, Depends(authorize())]
 EngineerDep = Annotated[Principal, Depends(authorize(Role.ENGINEER))]
 CentralAdminDep = Annotated[Principal, Depends(require_all_institutions)]

@@ -526,6 +526,64 @@ def edge_health() -> DashboardModel:
     return dash.build()
 
 
+# -- 区域总览: every institution of the central, ranked --------------------------------------
+
+_DISTRICT = ('"institution" =~ /^$institution$/ AND "type" =~ /^$type$/ AND '
+             '"district" =~ /^$district$/')
+
+
+def _tag_variable(name: str, label: str, description: str) -> QueryVariable:
+    return (QueryVariable(name).label(label).datasource(datasource_ref())
+            .query(f'SHOW TAG VALUES FROM "figure" WITH KEY = "{name}"')
+            .multi(True).include_all(True).all_value(".*").description(description))
+
+
+def district() -> DashboardModel:
+    """The bureau's ranking (the API's /api/v1/district, from the published figures)."""
+    ytd = f"""{_DISTRICT} AND "building" = '{ALL}' AND "period" = 'ytd' AND $timeFilter"""
+    dash = (Dashboard("区域总览 District").uid("gg-district").description(
+        "Every institution whose figures the central published, side by side: year-to-date "
+        "kgce per m² and per person, water per person, score, coverage and open alarms, "
+        "filtered by institution type and district (the figure tags type and district).")
+        .tags(TAGS).timezone("browser").time("now/y", "now").refresh("5m").editable()
+        .with_variable(_tag_variable("type", "类型 Type", "Institution types to show"))
+        .with_variable(_tag_variable("district", "区县 District",
+                                     "Districts to show (institution.district, else its "
+                                     "region_code; — where the file names neither)"))
+        .with_variable(_tag_variable("institution", "单位 Institution",
+                                     "Institutions to show; All: every one")))
+    dash = (dash
+            .with_panel(table.Panel().title("单位排名 Ranking").description(
+                "One row per institution: the last year-to-date figures the central "
+                "published (figure, building _all, period ytd); sort by any column. The "
+                "score is absent until the projection is ready.")
+                .with_target(InfluxQL(
+                    'SELECT last("kgce_per_m2") AS "kgce/m²", last("kgce_per_person") AS '
+                    '"kgce/人", last("water_m3_per_person") AS "水 m³/人", last("score") AS '
+                    '"得分", last("coverage_days") AS "覆盖天数", last("open_alarms") AS '
+                    f'"告警" FROM "figure" WHERE {ytd} GROUP BY "institution", "type", '
+                    '"district"', table=True))
+                .datasource(datasource_ref()).height(12).span(24))
+            .with_panel(bargauge.Panel().title("单位面积能耗排名").description(
+                "Year-to-date kgce per m² of each institution (figure.kgce_per_m2).")
+                .with_target(InfluxQL(
+                    f'SELECT last("kgce_per_m2") FROM "figure" WHERE {ytd} '
+                    'GROUP BY "institution"', alias="$tag_institution"))
+                .datasource(datasource_ref()).decimals(2)
+                .reduce_options(_last()).display_mode(BarGaugeDisplayMode.GRADIENT)
+                .height(10).span(12))
+            .with_panel(bargauge.Panel().title("人均能耗排名").description(
+                "Year-to-date kgce per energy user of each institution "
+                "(figure.kgce_per_person).")
+                .with_target(InfluxQL(
+                    f'SELECT last("kgce_per_person") FROM "figure" WHERE {ytd} '
+                    'GROUP BY "institution"', alias="$tag_institution"))
+                .datasource(datasource_ref()).decimals(1)
+                .reduce_options(_last()).display_mode(BarGaugeDisplayMode.GRADIENT)
+                .height(10).span(12)))
+    return dash.build()
+
+
 @dataclass(frozen=True, slots=True)
 class DashboardSpec:
     slug: str  # file name in deploy/grafana/dashboards/
@@ -541,4 +599,5 @@ DASHBOARDS: tuple[DashboardSpec, ...] = (
     DashboardSpec("alarms", alarms),
     DashboardSpec("waste", waste),
     DashboardSpec("edge-health", edge_health),
+    DashboardSpec("district", district),
 )

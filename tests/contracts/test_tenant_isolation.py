@@ -88,7 +88,7 @@ B_FIGURES = ("8765.43", "555.777", "93.1717", "97531", "0.9137", "31337", "47.12
 # Each institution's leak alarm (seed_telemetry) makes one episode, with a known id.
 EPISODES = {iid: episode_id((iid, f"edge-{tag}", f"{tag}-water", "leak", "leak", "flow_m3h"),
                             T - 600_000) for iid, tag in ((A, "alpha"), (B, "bravo"))}
-PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
+PUBLIC = {"/", "/district", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
           "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -640,3 +640,27 @@ def test_no_route_shows_another_institutions_data(world: World) -> None:
             failures.append(f"{' '.join(key)}: changed once B's data was stored")
     assert not failures, "\n".join(dict.fromkeys(failures))
 
+
+
+def test_district_view_shows_a_scoped_token_its_own_institution_only(world: World) -> None:
+    """GET /api/v1/district answers an institution's token with that institution's row
+    alone, ranked 1 among itself (a rank among all would tell it how B does); a token of
+    every institution gets both rows."""
+    seed_bravo(world)
+    scoped = {role: {"Authorization": f"Bearer {world.auth.issue('a', role, [A])[1]}"}
+              for role in Role}
+    everyone = {"Authorization": f"Bearer {world.auth.issue('bureau', Role.ADMIN, None)[1]}"}
+    with Server(world.app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        for role, auth in scoped.items():
+            for sort in ("score", "kgce_per_m2", "open_alarms"):
+                r = client.get("/api/v1/district", params={"sort": sort}, headers=auth)
+                assert r.status_code == 200, (role, r.text)
+                body = r.json()
+                assert [(row["institution"], row["rank"]) for row in body["institutions"]] == [
+                    (A, 1)], (role, sort)
+                assert body["count"] == 1
+                assert not leaks(r.text), (role, sort, leaks(r.text))
+        r = client.get("/api/v1/district", params={"region": "bravo"}, headers=scoped[Role.ADMIN])
+        assert r.json()["institutions"] == []
+        r = client.get("/api/v1/district", headers=everyone)
+        assert sorted(row["institution"] for row in r.json()["institutions"]) == sorted([A, B])

@@ -111,7 +111,8 @@ def test_republishing_rewrites_the_same_points(loaded: Loaded) -> None:
 
 # -- every panel query, with Grafana's macros expanded ----------------------------------------
 
-VARIABLES = {"institution": ["week-school"], "site": [week.SITE]}
+VARIABLES = {"institution": ["week-school"], "site": [week.SITE], "type": ["school"],
+             "district": ["—"]}
 NOW_MS = int(NOW * 1000)
 
 

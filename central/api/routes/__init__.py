@@ -13,6 +13,7 @@ from central.api.routes import (
     cost,
     dashboard,
     devices,
+    district,
     events,
     institutions,
     ledger,
@@ -28,6 +29,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     institutions.router, devices.router, telemetry.router, events.router, compliance.router,
     ledger.router, reports.router, dashboard.router, commands.router, tokens.router,
     upload.router, statreturn.router, cost.router, carbon.router, savings.router,
-    comparisons.router)
+    comparisons.router, district.router)
 
 __all__ = ["ROUTERS"]

@@ -35,7 +35,7 @@ NOW = local_ts(2025, 7, 2, 12, 0)
 OWN, OTHER, MISSING = "demo-school", "other-school", "no-such-school"
 # Reachable without a token, on purpose: the page shell, liveness, the schema and viewers.
 # /metrics is the Prometheus exporter's (central/prom.py), mounted by the lead.
-PUBLIC = {"/", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
+PUBLIC = {"/", "/district", "/assets/{name}", "/healthz", "/metrics", "/openapi.json", "/docs",
           "/redoc", "/docs-assets/{name}",
           "/notify/ack/{episode}"}  # the signed acknowledgement link (central/notify/routes.py)
 # A valid value for every parameter a route may require; a new required parameter that is

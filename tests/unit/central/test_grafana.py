@@ -81,7 +81,7 @@ def test_the_views_of_issue_7_and_the_compliance_dashboard_are_all_there() -> No
     built = dashboards()
     assert next(iter(built)) == "compliance"  # 考核总览 first
     assert set(built) == {"compliance", "overview", "energy", "ac-compliance", "after-hours",
-                          "alarms", "waste", "edge-health"}
+                          "alarms", "waste", "edge-health", "district"}
     uids = [d["uid"] for d in built.values()]
     assert len(set(uids)) == len(uids)
     queries = {slug: "\n".join(t["query"] for p in _panels(d) for t in p.get("targets", []))
@@ -101,6 +101,9 @@ def test_the_views_of_issue_7_and_the_compliance_dashboard_are_all_there() -> No
         assert f""""name" = '{name}'""" in queries["alarms"]
     assert """"point" = 'fill_pct'""" in queries["waste"]
     assert '"status"' in queries["edge-health"]
+    # the district ranking filters on the figures' type and district tags
+    assert '"type" =~ /^$type$/' in queries["district"]
+    assert '"district" =~ /^$district$/' in queries["district"]
 
 
 MEASUREMENTS = {"sample", "interval", "event", "figure", "figure_energy", "figure_item",
