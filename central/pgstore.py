@@ -43,7 +43,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from central import migrations
+from central import migrations, pgrollup
 from central.errors import StoreError
 from central.institution import MeterKey
 from central.storeport import (
@@ -313,6 +313,7 @@ class PgStore(SqlReads):
                     cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
                     inserted += max(cur.rowcount, 0)
                 if intervals:  # in record order: a later version in the batch wins
+                    pgrollup.roll_up(conn, intervals)  # first: it reads what is replaced
                     cur.executemany(_UPSERT_INTERVAL_PG, intervals)
                     inserted += max(cur.rowcount, 0)
                 if latest:
@@ -394,16 +395,27 @@ class PgStore(SqlReads):
 
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
-        """`interval_sums`: PostgreSQL keeps no daily/hourly rollups yet (the SQLite store
-        does, central/rollup.py), so compliance reads the raw intervals here."""
-        del tz
-        return self.interval_sums(start_ms, end_ms, keys)
+        """`interval_sums` from the rollups (central/pgrollup.py), in one statement."""
+        del tz  # UTC day buckets serve a period in any zone
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        if end_ms <= start_ms or wanted == []:
+            return {}
+        with self._db.use("query") as conn:
+            raw = pgrollup.period_sums(conn, start_ms, end_ms, None if wanted is None else
+                                       [(k.edge, k.device, k.point) for k in wanted])
+        sums = {MeterKey(*k): v for k, v in raw.items()}
+        return sums if wanted is None else {k: sums.get(k, 0.0) for k in wanted}
 
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None:
-        """None: no hourly rollup here; callers read `interval_rows` instead."""
-        del keys, h0, h1
-        return None
+        """Consumption of `keys` together per epoch hour h0 ≤ h < h1, from the hourly rollup."""
+        with self._db.use("query") as conn:
+            return pgrollup.hour_totals(conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
+
+    def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Both rollup tables, for tests and diagnostics."""
+        with self._db.use("query") as conn:
+            return pgrollup.rollup_rows(conn)
 
 
 if TYPE_CHECKING:  # mypy checks that the adapter satisfies the whole port

@@ -1,0 +1,175 @@
+"""Daily and hourly rollups on PostgreSQL, with the exactness of the SQLite ones.
+
+The definition is central/rollup.py's, reused, not copied: the same integer nano-unit parts
+(`Rollup.contributions`), the same replay of the interval upsert's (epoch, seq) rule
+(`Rollup.deltas`) and the same read plan (`Rollup.plan`: whole days, whole hours, raw
+partial hours at the edges, unrolled intervals from the raw table). What is PostgreSQL's own:
+
+- Day buckets are UTC days. A day bucket is a fixed span of time, so a reader in any zone
+  takes the UTC days wholly inside its period and the hours of the rest (at most a day of
+  hours at each end): nothing depends on a configured zone, so there is no rebuild when
+  one changes and no worker can maintain the rollup on another calendar than its peer.
+- Maintenance runs in the batch's transaction (central/pgstore.py), just before the
+  interval upsert: a killed worker rolls back both, a committed batch committed both.
+- Concurrency. The delta of a batch is computed from the stored versions of its interval
+  keys, so those versions must not change between the read and the upsert. Only writers
+  of the same edge write the same interval keys (intervals are keyed by the stream's
+  edge); the stream row lock serialises one (edge, epoch), and a transaction-level
+  advisory lock on the edge (taken before the read, in its own statement so the read's
+  snapshot is taken after the lock is held) serialises the epochs of one edge. Rollup rows
+  are then changed by additive deltas, `INSERT … ON CONFLICT DO UPDATE SET nano = nano +
+  excluded.nano`: in READ COMMITTED the update applies to the newest committed version of
+  the row, so two transactions adding to one row never lose either addition. (Recomputing a
+  bucket from the raw rows instead would lose one: each would see only its own writes.)
+  Additions commute, so the rollup equals the recomputation whatever the commit order.
+- A database from before the rollups is filled by the migration that creates them
+  (central/migrations/store/0004_rollups.sql, the same splitting rule in SQL; tested
+  against this module's recomputation).
+- Reads are one statement, so days, hours and raw edges come from one snapshot even while
+  workers commit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from central.rollup import MAX_ROLLED_S, NANO, Key4, ReadPlan, Rollup, Stored
+
+if TYPE_CHECKING:
+    import psycopg
+
+    Conn = psycopg.Connection[tuple[Any, ...]]
+
+DAY_ZONE = "UTC"
+LOCK_CLASS = 0x6767_7275  # "ggru": advisory locks of rollup maintenance, one per edge
+_ROLLED = "i.duration_s <= 86400 AND i.quantity <= 1e5 AND i.quantity >= -1e5"
+# The predicate of the partial index `intervals_unrolled` (migration 0004), so it is used.
+_UNROLLED = "(i.duration_s > 86400 OR i.quantity > 1e5 OR i.quantity < -1e5)"
+
+_CURRENT = """SELECT i.edge, i.device, i.point, i.start, i.duration_s, i.quantity,
+        i.stream_epoch, i.seq
+    FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS k(e, d, p, s)
+    JOIN intervals i ON i.edge = k.e AND i.device = k.d AND i.point = k.p AND i.start = k.s"""
+_ADD = """INSERT INTO {table} AS t (edge, device, point, {column}, nano)
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[])
+    ON CONFLICT (edge, device, point, {column}) DO UPDATE SET nano = t.nano + excluded.nano"""
+_ADD_DAILY = _ADD.format(table="interval_daily", column="day")
+_ADD_HOURLY = _ADD.format(table="interval_hourly", column="hour")
+
+ROLLUP = Rollup(DAY_ZONE)
+
+
+def roll_up(conn: Conn, rows: Sequence[Sequence[Any]]) -> None:
+    """Apply to the rollups exactly what the interval upsert is about to do with `rows`
+    (edge, device, point, start, duration_s, quantity, unit, flags, synced, epoch, seq), in
+    the batch's transaction, before the upsert."""
+    if not rows:
+        return
+    for edge in sorted({str(r[0]) for r in rows}):
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, edge))
+    keys = list(dict.fromkeys((r[0], r[1], r[2], r[3]) for r in rows))
+    current: dict[Key4, Stored | None] = dict.fromkeys(keys)
+    columns = [list(c) for c in zip(*keys, strict=True)]
+    for e, d, p, st, du, q, ep, sq in conn.execute(_CURRENT, columns).fetchall():
+        current[(e, d, p, int(st))] = (int(du), float(q), int(ep), int(sq))
+    daily, hourly = ROLLUP.deltas(rows, current)
+    for statement, deltas in ((_ADD_DAILY, daily), (_ADD_HOURLY, hourly)):
+        changed = sorted((k, n) for k, n in deltas.items() if n)  # one lock order
+        if changed:
+            conn.execute(statement, [list(c) for c in zip(*((*k, n) for k, n in changed),
+                                                          strict=True)])
+
+
+def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[str, list[Any]]:
+    """A join restricting `alias` to `keys` (nothing when None), and its parameters."""
+    if keys is None:
+        return "", []
+    return (f" JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(e, d, p) ON "
+            f"{alias}.edge = k.e AND {alias}.device = k.d AND {alias}.point = k.p",
+            [list(c) for c in zip(*keys, strict=True)] if keys else [[], [], []])
+
+
+def _overlap(s: int, t: int) -> tuple[str, list[Any]]:
+    """The share of interval `i` inside [s, t) (the raw sums' proportional rule)."""
+    return ("CASE WHEN i.start >= %s AND i.start + i.duration_s * 1000 <= %s THEN i.quantity "
+            "ELSE i.quantity * (LEAST(i.start + i.duration_s * 1000, %s) - GREATEST(i.start, "
+            "%s)) / (i.duration_s * 1000.0) END", [s, t, t, s])
+
+
+def period_sql(plan: ReadPlan, start_ms: int, end_ms: int,
+               keys: Sequence[tuple[str, str, str]] | None) -> tuple[str, list[Any]]:
+    """One statement for `plan`: rows (edge, device, point, nano or NULL, quantity part or
+    NULL); bucket rows are summed per meter in the database, raw parts come one by one."""
+    parts: list[str] = []
+    params: list[Any] = []
+    join_r, join_p = _meters(keys, "r")
+    buckets: list[tuple[str, str, int, int]] = []
+    if plan.days is not None:
+        buckets.append(("interval_daily", "day", *plan.days))
+    buckets += [("interval_hourly", "hour", h0, h1) for h0, h1 in plan.hours]
+    if buckets:
+        ranges = " UNION ALL ".join(
+            f"SELECT r.edge, r.device, r.point, r.nano FROM {table} r{join_r} "
+            f"WHERE r.{column} >= %s AND r.{column} < %s" for table, column, _, _ in buckets)
+        for _table, _column, lo, hi in buckets:
+            params += [*join_p, lo, hi]
+        parts.append(f"SELECT edge, device, point, SUM(nano), NULL::float8 FROM ({ranges}) b "
+                     "GROUP BY edge, device, point")
+    join_i, join_ip = _meters(keys, "i")
+    for s, t, _lo in plan.edges:
+        share, share_p = _overlap(s, t)
+        parts.append(f"SELECT i.edge, i.device, i.point, NULL::numeric, {share} FROM intervals "
+                     f"i{join_i} WHERE {_ROLLED} AND i.start < %s AND i.start >= %s - LEAST("
+                     "(SELECT seconds FROM interval_bound WHERE id = 1), "
+                     f"{MAX_ROLLED_S}) * 1000 AND i.start + i.duration_s * 1000 > %s")
+        params += [*share_p, *join_ip, t, s, s]
+    share, share_p = _overlap(start_ms, end_ms)
+    parts.append(f"SELECT i.edge, i.device, i.point, NULL::numeric, {share} FROM intervals "
+                 f"i{join_i} WHERE {_UNROLLED} "
+                 "AND i.start < %s AND i.start + i.duration_s * 1000 > %s")
+    params += [*share_p, *join_ip, end_ms, start_ms]
+    return " UNION ALL ".join(parts), params
+
+
+def period_sums(conn: Conn, start_ms: int, end_ms: int,
+                keys: Sequence[tuple[str, str, str]] | None
+                ) -> dict[tuple[str, str, str], float]:
+    """Per-meter consumption over [start_ms, end_ms) from the rollups, pro-rating straddling
+    intervals at the edges: `interval_sums` within the rollups' 1e-9 rounding per interval."""
+    plan = ROLLUP.plan(start_ms, end_ms, MAX_ROLLED_S, any_zone=True)
+    statement, params = period_sql(plan, start_ms, end_ms, keys)
+    nano: dict[tuple[str, str, str], int] = {}
+    raw: dict[tuple[str, str, str], list[float]] = {}
+    for e, d, p, n, q in conn.execute(statement.encode(), params).fetchall():
+        key = (str(e), str(d), str(p))
+        if n is not None:
+            nano[key] = nano.get(key, 0) + int(n)
+        elif q is not None:
+            raw.setdefault(key, []).append(float(q))
+    out = {k: v / NANO for k, v in nano.items()}
+    for k, qs in raw.items():
+        out[k] = math.fsum([out.get(k, 0.0), *qs])
+    return out
+
+
+def hour_totals(conn: Conn, keys: Sequence[tuple[str, str, str]], h0: int, h1: int
+                ) -> dict[int, float]:
+    """Σ over `keys` per epoch hour h0 ≤ h < h1 (units), one primary-key range per meter."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return {}
+    join, params = _meters(unique, "r")
+    rows = conn.execute(
+        f"SELECT r.hour, SUM(r.nano) FROM interval_hourly r{join} WHERE r.hour >= %s AND "
+        "r.hour < %s GROUP BY r.hour".encode(), [*params, h0, h1]).fetchall()
+    return {int(h): int(n) / NANO for h, n in rows}
+
+
+def rollup_rows(conn: Conn) -> dict[str, list[tuple[Any, ...]]]:
+    """Both rollup tables in key order, for tests and diagnostics."""
+    return {t: [(str(e), str(d), str(p), int(b), int(n)) for e, d, p, b, n in conn.execute(
+                f"SELECT * FROM {t} ORDER BY edge COLLATE \"C\", device COLLATE \"C\", "
+                "point COLLATE \"C\", 4".encode()).fetchall()]
+            for t in ("interval_daily", "interval_hourly")}
