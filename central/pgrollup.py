@@ -5,10 +5,11 @@ The definition is central/rollup.py's, reused, not copied: the same integer nano
 (`Rollup.deltas`) and the same read plan (`Rollup.plan`: whole days, whole hours, raw
 partial hours at the edges, unrolled intervals from the raw table). What is PostgreSQL's own:
 
-- Day buckets are UTC days. A day bucket is a fixed span of time, so a reader in any zone
-  takes the UTC days wholly inside its period and the hours of the rest (at most a day of
-  hours at each end): nothing depends on a configured zone, so there is no rebuild when
-  one changes and no worker can maintain the rollup on another calendar than its peer.
+- Day buckets are local days of one zone fixed per database by the migration that created
+  them: Asia/Shanghai, the zone of the institutions greenguard serves (no setting, so no
+  worker can maintain the rollup on another calendar than its peers, and nothing is
+  rebuilt at start). A day bucket is a fixed span of time, so a reader in any zone still
+  takes the days wholly inside its period and the hours of the rest.
 - Maintenance runs in the batch's transaction (central/pgstore.py), just before the
   interval upsert: a killed worker rolls back both, a committed batch committed both.
 - Concurrency. The delta of a batch is computed from the stored versions of its interval
@@ -33,16 +34,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
-from central.rollup import MAX_ROLLED_S, NANO, Key4, ReadPlan, Rollup, Stored
+from central.rollup import (
+    DEFAULT_TIMEZONE,
+    MAX_ROLLED_S,
+    NANO,
+    Key4,
+    ReadPlan,
+    Rollup,
+    Stored,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
     Conn = psycopg.Connection[tuple[Any, ...]]
 
-DAY_ZONE = "UTC"
+DAY_ZONE = DEFAULT_TIMEZONE  # as in migration 0004; changing it needs a migration
 LOCK_CLASS = 0x6767_7275  # "ggru": advisory locks of rollup maintenance, one per edge
 _ROLLED = "i.duration_s <= 86400 AND i.quantity <= 1e5 AND i.quantity >= -1e5"
 # The predicate of the partial index `intervals_unrolled` (migration 0004), so it is used.
@@ -92,10 +103,12 @@ def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[st
 
 
 def _overlap(s: int, t: int) -> tuple[str, list[Any]]:
-    """The share of interval `i` inside [s, t) (the raw sums' proportional rule)."""
+    """The share of interval `i` inside [s, t) (the raw sums' proportional rule; 0 for a
+    quantity below 1e-300, whose share would underflow, which PostgreSQL refuses)."""
     return ("CASE WHEN i.start >= %s AND i.start + i.duration_s * 1000 <= %s THEN i.quantity "
-            "ELSE i.quantity * (LEAST(i.start + i.duration_s * 1000, %s) - GREATEST(i.start, "
-            "%s)) / (i.duration_s * 1000.0) END", [s, t, t, s])
+            "WHEN ABS(i.quantity) < 1e-300 THEN 0.0 ELSE i.quantity * (LEAST(i.start + "
+            "i.duration_s * 1000, %s) - GREATEST(i.start, %s)) / (i.duration_s * 1000.0) END",
+            [s, t, t, s])
 
 
 def period_sql(plan: ReadPlan, start_ms: int, end_ms: int,
@@ -154,17 +167,55 @@ def period_sums(conn: Conn, start_ms: int, end_ms: int,
     return out
 
 
-def hour_totals(conn: Conn, keys: Sequence[tuple[str, str, str]], h0: int, h1: int
-                ) -> dict[int, float]:
-    """Σ over `keys` per epoch hour h0 ≤ h < h1 (units), one primary-key range per meter."""
+def bucket_totals(conn: Conn, table: str, column: str, keys: Sequence[tuple[str, str, str]],
+                  lo: int, hi: int) -> dict[int, int]:
+    """Σ nano over `keys` per bucket lo ≤ b < hi of one rollup table, one primary-key
+    range per meter."""
     unique = list(dict.fromkeys(keys))
     if not unique:
         return {}
     join, params = _meters(unique, "r")
     rows = conn.execute(
-        f"SELECT r.hour, SUM(r.nano) FROM interval_hourly r{join} WHERE r.hour >= %s AND "
-        "r.hour < %s GROUP BY r.hour".encode(), [*params, h0, h1]).fetchall()
-    return {int(h): int(n) / NANO for h, n in rows}
+        f"SELECT r.{column}, SUM(r.nano) FROM {table} r{join} WHERE r.{column} >= %s AND "
+        f"r.{column} < %s GROUP BY r.{column}".encode(), [*params, lo, hi]).fetchall()
+    return {int(b): int(n) for b, n in rows}
+
+
+def hour_totals(conn: Conn, keys: Sequence[tuple[str, str, str]], h0: int, h1: int
+                ) -> dict[int, float]:
+    """Σ over `keys` per epoch hour h0 ≤ h < h1 (units)."""
+    return {h: n / NANO for h, n in
+            bucket_totals(conn, "interval_hourly", "hour", keys, h0, h1).items()}
+
+
+def day_totals(conn: Conn, keys: Sequence[tuple[str, str, str]], h0: int, h1: int,
+               tz: ZoneInfo) -> dict[date, float]:
+    """`hour_totals` grouped by the local date of each hour, whole days of the day zone
+    from the daily rollup (`Rollup.day_totals`). One read transaction: days and hours of
+    the same snapshot."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        nano = ROLLUP.day_totals(
+            h0, h1, tz,
+            lambda a, b: bucket_totals(conn, "interval_daily", "day", keys, a, b),
+            lambda a, b: bucket_totals(conn, "interval_hourly", "hour", keys, a, b))
+    return {d: n / NANO for d, n in nano.items()}
+
+
+def first_start(conn: Conn, keys: Sequence[tuple[str, str, str]], start_ms: int,
+                end_ms: int) -> int | None:
+    """Start of the earliest interval of `keys` in [start_ms, end_ms): the first row of
+    each meter's primary-key range (a probe per meter, not a scan of the period)."""
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return None
+    row = conn.execute(
+        "SELECT MIN(f.start) FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(e, d, p) "
+        "CROSS JOIN LATERAL (SELECT i.start FROM intervals i WHERE i.edge = k.e AND "
+        "i.device = k.d AND i.point = k.p AND i.start >= %s AND i.start < %s "
+        "ORDER BY i.start LIMIT 1) AS f",
+        [*[list(c) for c in zip(*unique, strict=True)], start_ms, end_ms]).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
 
 
 def rollup_rows(conn: Conn) -> dict[str, list[tuple[Any, ...]]]:

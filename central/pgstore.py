@@ -36,6 +36,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -382,16 +383,9 @@ class PgStore(SqlReads):
 
     def first_start_of(self, start_ms: int, end_ms: int,
                        keys: Iterable[MeterKey]) -> int | None:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return None
-        rows = self._query(
-            "SELECT MIN(i.start) FROM intervals i JOIN unnest(%s::text[], %s::text[], "
-            "%s::text[]) AS k(e, d, p) ON i.edge = k.e AND i.device = k.d AND i.point = k.p "
-            "WHERE i.start >= %s AND i.start < %s",
-            ([k.edge for k in wanted], [k.device for k in wanted], [k.point for k in wanted],
-             start_ms, end_ms))
-        return None if not rows or rows[0][0] is None else int(rows[0][0])
+        with self._db.use("query") as conn:
+            return pgrollup.first_start(conn, [(k.edge, k.device, k.point) for k in keys],
+                                        start_ms, end_ms)
 
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
@@ -411,6 +405,13 @@ class PgStore(SqlReads):
         """Consumption of `keys` together per epoch hour h0 ≤ h < h1, from the hourly rollup."""
         with self._db.use("query") as conn:
             return pgrollup.hour_totals(conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
+
+    def day_totals(self, keys: Iterable[MeterKey], h0: int, h1: int, tz: ZoneInfo
+                   ) -> dict[date, float] | None:
+        """`hour_totals` grouped by local date, whole days from the daily rollup."""
+        with self._db.use("query") as conn:
+            return pgrollup.day_totals(conn, [(k.edge, k.device, k.point) for k in keys],
+                                       h0, h1, tz)
 
     def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Both rollup tables, for tests and diagnostics."""

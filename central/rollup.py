@@ -30,7 +30,7 @@ import json
 import math
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -306,6 +306,52 @@ class Rollup:
         for k, parts in raw.items():
             out[k] = math.fsum([out.get(k, 0.0), *parts])
         return out
+
+    def day_totals(self, h0: int, h1: int, tz: ZoneInfo,
+                   days: Callable[[int, int], dict[int, int]],
+                   hours: Callable[[int, int], dict[int, int]]) -> dict[date, int]:
+        """Σ nano of whole hours h0 ≤ h < h1 per local date (in `tz`) of each hour's start:
+        `hours` grouped by day, with the days of the rollup's zone that lie wholly inside
+        taken from `days` (d0, d1 → nano per day ordinal) instead of their 24-odd hours
+        (`hours`: h0, h1 → nano per epoch hour). Exactly equal: where a day's midnights are
+        hour boundaries an interval's day part and its hour parts are differences of the
+        same floors. Only when `tz` is the rollup's zone; otherwise all from `hours`."""
+        out: dict[date, int] = defaultdict(int)
+        ranges = [(h0, h1)]
+        if tz.key == self.timezone and h0 < h1:
+            d0 = self.days.day_of(h0 * HOUR_MS)
+            if self.days.midnight(d0) < h0 * HOUR_MS:
+                d0 += 1
+            d1 = self.days.day_of(h1 * HOUR_MS)
+            m0, m1 = self.days.midnight(d0), self.days.midnight(d1)
+            if d0 < d1 and m0 % HOUR_MS == 0 and m1 % HOUR_MS == 0:
+                for d, n in days(d0, d1).items():
+                    out[date.fromordinal(d)] += n
+                ranges = [(h0, m0 // HOUR_MS), (m1 // HOUR_MS, h1)]
+        local = self.days if tz.key == self.timezone else LocalDays(tz)
+        for a, b in ranges:
+            if a < b:
+                for h, n in hours(a, b).items():
+                    out[date.fromordinal(local.day_of(h * HOUR_MS))] += n
+        return dict(out)
+
+    @staticmethod
+    def bucket_totals(conn: sqlite3.Connection, table: str, column: str,
+                      keys: Sequence[tuple[str, str, str]], lo: int, hi: int
+                      ) -> dict[int, int]:
+        """Σ nano over `keys` per bucket lo ≤ b < hi of one rollup table."""
+        acc: dict[int, int] = defaultdict(int)
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), _KEYS_CHUNK):
+            chunk = unique[i:i + _KEYS_CHUNK]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            for bucket, n in conn.execute(
+                    f"SELECT h.{column}, SUM(h.nano) FROM (VALUES {values}) AS k CROSS JOIN "
+                    f"{table} AS h ON h.edge = k.column1 AND h.device = k.column2 "
+                    f"AND h.point = k.column3 AND h.{column} >= ? AND h.{column} < ? "
+                    f"GROUP BY h.{column}", [*(v for key in chunk for v in key), lo, hi]):
+                acc[int(bucket)] += int(n)
+        return dict(acc)
 
     @staticmethod
     def hour_totals(conn: sqlite3.Connection, keys: Sequence[tuple[str, str, str]], h0: int,

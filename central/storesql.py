@@ -233,8 +233,10 @@ class Writes:
 
 # Proportional share of each interval that overlaps [s, e), so period sums are exact even
 # when an interval straddles midnight or New Year. Parameters: s, e, e, s, e, lo, s.
+# (A share of a quantity below 1e-300 is 0: PostgreSQL refuses a float that underflows.)
 _OVERLAP_SUM = """SELECT edge, device, point,
         SUM(CASE WHEN start >= ? AND start + duration_s * 1000 <= ? THEN quantity
+                 WHEN ABS(quantity) < 1e-300 THEN 0.0
                  ELSE quantity * ({least}(start + duration_s * 1000, ?) - {greatest}(start, ?))
                       / (duration_s * 1000.0) END)
     FROM intervals

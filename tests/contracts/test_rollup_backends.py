@@ -11,6 +11,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import date, datetime
 
 import psycopg
 import pytest
@@ -105,6 +106,16 @@ def test_rollups_equal_recomputation_after_any_delivery(
             for h in range(h0, h1):
                 raw = math.fsum(store.interval_sums(h * HOUR, (h + 1) * HOUR, keys).values())
                 assert hours.get(h, 0.0) == pytest.approx(raw, abs=1e-6)
+        # Per local day: whole days from the daily rollup equal their hours exactly.
+        per_day = store.day_totals(keys, h0 - 48, h1 + 30, TZ)
+        assert per_day is not None
+        wide = store.hour_totals(keys, h0 - 48, h1 + 30)
+        assert wide is not None
+        want: dict[date, int] = defaultdict(int)
+        for h, q in wide.items():
+            want[datetime.fromtimestamp(h * 3600, TZ).date()] += round(q * NANO)
+        assert {d: round(q * NANO) for d, q in per_day.items() if round(q * NANO)} == {
+            d: n for d, n in want.items() if n}
     finally:
         if backends.pg is None:
             store.close()
