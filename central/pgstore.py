@@ -44,9 +44,10 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from central import migrations, pgrollup
+from central import migrations, pgaccache, pgrollup
 from central.errors import StoreError
 from central.institution import MeterKey
+from central.pgaccache import PgAcDayCache
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -55,6 +56,7 @@ from central.storeport import (
     notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, no_nul
+from central.sweeps import AcPoints, AcRule
 from protocols.wire import (
     Batch,
     Birth,
@@ -220,6 +222,7 @@ class PgStore(SqlReads):
         self._db = PgConnection(dsn, password, connect_timeout_s, "greenguard-central",
                                 readonly=readonly, what="open")
         self.conflict_retries = 0  # serialization failures / deadlocks retried (diagnostics)
+        self.ac_days = PgAcDayCache(self._db.use, writable=not readonly)  # central/pgaccache.py
         if migrate and not readonly:
             try:
                 migrations.apply(self._db.get(), "store")
@@ -308,6 +311,7 @@ class PgStore(SqlReads):
             inserted = 0
             with conn.cursor() as cur:
                 if samples:
+                    pgaccache.bump(conn, edge, samples)  # the AC day cache's generations
                     cur.execute(_INSERT_SAMPLES, (edge, epoch, *_columns(samples)))
                     inserted += max(cur.rowcount, 0)
                 if events:
@@ -412,6 +416,11 @@ class PgStore(SqlReads):
         with self._db.use("query") as conn:
             return pgrollup.day_totals(conn, [(k.edge, k.device, k.point) for k in keys],
                                        h0, h1, tz)
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:
+        """The port's AC sweep, whole local days from the per-day cache (central/pgaccache.py)."""
+        return self.ac_days.seconds(self.sample_series, units, start_ms, end_ms, rule, tz)
 
     def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Both rollup tables, for tests and diagnostics."""

@@ -75,3 +75,15 @@ INSERT INTO interval_daily (edge, device, point, day, nano)
     SELECT edge, device, point, bucket, nano FROM rollup_parts WHERE kind = 'd';
 DROP FUNCTION pg_temp.gg_day(BIGINT);
 DROP FUNCTION pg_temp.gg_midnight(INTEGER);
+
+-- The per-day AC-compliance cache (central/accache.py, central/pgaccache.py): generations of
+-- sample rows written per series and UTC day (counted from now on, in each batch's
+-- transaction), and the cached (judged, compliant) ms of whole local days keyed by them.
+CREATE TABLE sample_days (
+    edge TEXT NOT NULL, device TEXT NOT NULL, point TEXT NOT NULL, bucket BIGINT NOT NULL,
+    gen BIGINT NOT NULL, PRIMARY KEY (edge, device, point, bucket));
+CREATE TABLE ac_days (
+    edge TEXT NOT NULL, device TEXT NOT NULL, points TEXT NOT NULL, rule TEXT NOT NULL,
+    with_on SMALLINT NOT NULL, day INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    judged_ms BIGINT NOT NULL, compliant_ms BIGINT NOT NULL,
+    PRIMARY KEY (edge, device, points, rule, with_on, day));
