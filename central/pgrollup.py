@@ -63,11 +63,15 @@ _CURRENT = """SELECT i.edge, i.device, i.point, i.start, i.duration_s, i.quantit
         i.stream_epoch, i.seq
     FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) AS k(e, d, p, s)
     JOIN intervals i ON i.edge = k.e AND i.device = k.d AND i.point = k.p AND i.start = k.s"""
-_ADD = """INSERT INTO {table} AS t (edge, device, point, {column}, nano)
+# Both rollups in one statement (one round trip); each row's delta is added to the newest
+# committed version of the row.
+_ADD = """WITH daily AS (
+        INSERT INTO interval_daily AS t (edge, device, point, day, nano)
+        SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::bigint[])
+        ON CONFLICT (edge, device, point, day) DO UPDATE SET nano = t.nano + excluded.nano)
+    INSERT INTO interval_hourly AS t (edge, device, point, hour, nano)
     SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[], %s::bigint[])
-    ON CONFLICT (edge, device, point, {column}) DO UPDATE SET nano = t.nano + excluded.nano"""
-_ADD_DAILY = _ADD.format(table="interval_daily", column="day")
-_ADD_HOURLY = _ADD.format(table="interval_hourly", column="hour")
+    ON CONFLICT (edge, device, point, hour) DO UPDATE SET nano = t.nano + excluded.nano"""
 
 ROLLUP = Rollup(DAY_ZONE)
 
@@ -86,11 +90,12 @@ def roll_up(conn: Conn, rows: Sequence[Sequence[Any]]) -> None:
     for e, d, p, st, du, q, ep, sq in conn.execute(_CURRENT, columns).fetchall():
         current[(e, d, p, int(st))] = (int(du), float(q), int(ep), int(sq))
     daily, hourly = ROLLUP.deltas(rows, current)
-    for statement, deltas in ((_ADD_DAILY, daily), (_ADD_HOURLY, hourly)):
+    params: list[list[Any]] = []
+    for deltas in (daily, hourly):
         changed = sorted((k, n) for k, n in deltas.items() if n)  # one lock order
-        if changed:
-            conn.execute(statement, [list(c) for c in zip(*((*k, n) for k, n in changed),
-                                                          strict=True)])
+        params += [[k[i] for k, _ in changed] for i in range(4)] + [[n for _, n in changed]]
+    if params[4] or params[9]:
+        conn.execute(_ADD, params)
 
 
 def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[str, list[Any]]:

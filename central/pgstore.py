@@ -24,8 +24,9 @@ central/store.py hold unchanged; what differs is how they are kept under concurr
 The statements that are the same on SQLite live once in central/storesql.py, spelt for
 PostgreSQL by `POSTGRES` (placeholders, GREATEST/LEAST, `COLLATE "C"`, `FOR UPDATE`, arrays,
 num/txt values). What is here is PostgreSQL's own: the connection, server-side `unnest`
-bulk inserts, the `interval_bound` row and reads tuned to it. The schema comes from
-numbered migrations (central/migrations/store/), applied at start.
+bulk inserts, the `interval_bound` row and reads tuned to it, and the hooks of the daily and
+hourly rollups (central/pgrollup.py) and the AC day cache (central/pgaccache.py). The
+schema comes from numbered migrations (central/migrations/store/), applied at start.
 """
 
 from __future__ import annotations

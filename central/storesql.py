@@ -16,8 +16,10 @@ supplied by each adapter as a `Dialect`:
 - text: PostgreSQL text cannot hold NUL, which becomes U+FFFD there.
 
 What stays in each adapter is what really differs: connections and transactions, bulk
-inserts (executemany vs server-side `unnest`), SQLite's rollups and longest-interval bound,
-and reads tuned to one engine. Adapter-private; callers use central/storeport.py.
+inserts (executemany vs server-side `unnest`), the maintenance and reads of the rollups and
+the AC day cache (one definition in central/rollup.py and accache.py, driven by each
+adapter), the longest-interval bound, and reads tuned to one engine. Adapter-private;
+callers use central/storeport.py.
 """
 
 from __future__ import annotations
