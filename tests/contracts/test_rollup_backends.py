@@ -98,6 +98,10 @@ def test_rollups_equal_recomputation_after_any_delivery(
         fast = store.period_sums(s, e, TZ, keys)
         slow = store.interval_sums(s, e, keys)
         assert fast == {k: pytest.approx(v, abs=1e-6) for k, v in slow.items()}
+        every = store.period_sums(s, e, TZ)  # no keys: every meter with data
+        assert every == {k: pytest.approx(v, abs=1e-6)
+                         for k, v in store.interval_sums(s, e).items() if k in every}
+        assert {k for k, v in store.interval_sums(s, e).items() if v} <= set(every)
         h0, h1 = s // HOUR, -(-e // HOUR)
         hours = store.hour_totals(keys, h0, h1)
         assert hours is not None
