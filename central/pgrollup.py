@@ -99,11 +99,14 @@ def roll_up(conn: Conn, rows: Sequence[Sequence[Any]]) -> None:
 
 
 def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[str, list[Any]]:
-    """A join restricting `alias` to `keys` (nothing when None), and its parameters."""
+    """A condition restricting `alias` to `keys` (nothing when None), to append to a WHERE,
+    and its parameters. A semi-join: the planner hashes the keys and probes the rollup rows
+    with them (or probes each key's index range when the rest of the WHERE is selective),
+    never hashes a year of rollup rows."""
     if keys is None:
         return "", []
-    return (f" JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(e, d, p) ON "
-            f"{alias}.edge = k.e AND {alias}.device = k.d AND {alias}.point = k.p",
+    return (f" AND ({alias}.edge, {alias}.device, {alias}.point) IN (SELECT * FROM "
+            "unnest(%s::text[], %s::text[], %s::text[]))",
             [list(c) for c in zip(*keys, strict=True)] if keys else [[], [], []])
 
 
@@ -129,25 +132,26 @@ def period_sql(plan: ReadPlan, start_ms: int, end_ms: int,
     buckets += [("interval_hourly", "hour", h0, h1) for h0, h1 in plan.hours]
     if buckets:
         ranges = " UNION ALL ".join(
-            f"SELECT r.edge, r.device, r.point, r.nano FROM {table} r{join_r} "
-            f"WHERE r.{column} >= %s AND r.{column} < %s" for table, column, _, _ in buckets)
+            f"SELECT r.edge, r.device, r.point, r.nano FROM {table} r "
+            f"WHERE r.{column} >= %s AND r.{column} < %s{join_r}"
+            for table, column, _, _ in buckets)
         for _table, _column, lo, hi in buckets:
-            params += [*join_p, lo, hi]
+            params += [lo, hi, *join_p]
         parts.append(f"SELECT edge, device, point, SUM(nano), NULL::float8 FROM ({ranges}) b "
                      "GROUP BY edge, device, point")
     join_i, join_ip = _meters(keys, "i")
     for s, t, _lo in plan.edges:
         share, share_p = _overlap(s, t)
         parts.append(f"SELECT i.edge, i.device, i.point, NULL::numeric, {share} FROM intervals "
-                     f"i{join_i} WHERE {_ROLLED} AND i.start < %s AND i.start >= %s - LEAST("
+                     f"i WHERE {_ROLLED} AND i.start < %s AND i.start >= %s - LEAST("
                      "(SELECT seconds FROM interval_bound WHERE id = 1), "
-                     f"{MAX_ROLLED_S}) * 1000 AND i.start + i.duration_s * 1000 > %s")
-        params += [*share_p, *join_ip, t, s, s]
+                     f"{MAX_ROLLED_S}) * 1000 AND i.start + i.duration_s * 1000 > %s{join_i}")
+        params += [*share_p, t, s, s, *join_ip]
     share, share_p = _overlap(start_ms, end_ms)
     parts.append(f"SELECT i.edge, i.device, i.point, NULL::numeric, {share} FROM intervals "
-                 f"i{join_i} WHERE {_UNROLLED} "
-                 "AND i.start < %s AND i.start + i.duration_s * 1000 > %s")
-    params += [*share_p, *join_ip, end_ms, start_ms]
+                 f"i WHERE {_UNROLLED} "
+                 f"AND i.start < %s AND i.start + i.duration_s * 1000 > %s{join_i}")
+    params += [*share_p, end_ms, start_ms, *join_ip]
     return " UNION ALL ".join(parts), params
 
 
@@ -181,8 +185,8 @@ def bucket_totals(conn: Conn, table: str, column: str, keys: Sequence[tuple[str,
         return {}
     join, params = _meters(unique, "r")
     rows = conn.execute(
-        f"SELECT r.{column}, SUM(r.nano) FROM {table} r{join} WHERE r.{column} >= %s AND "
-        f"r.{column} < %s GROUP BY r.{column}".encode(), [*params, lo, hi]).fetchall()
+        f"SELECT r.{column}, SUM(r.nano) FROM {table} r WHERE r.{column} >= %s AND "
+        f"r.{column} < %s{join} GROUP BY r.{column}".encode(), [lo, hi, *params]).fetchall()
     return {int(b): int(n) for b, n in rows}
 
 
