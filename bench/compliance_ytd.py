@@ -1,6 +1,7 @@
 """Year-to-date compliance for a large institution against a plain SQL aggregate.
 
     python -m bench.compliance_ytd [--meters 1000] [--days 365] [--db PATH]
+    python -m bench.compliance_ytd --store postgres [--meters 1000] [--days 365]
 
 Builds (or reuses, with --db) a store holding `meters` electricity meters with 15-minute
 interval records for `days` days of 2025 (1,000 × 365 days = 35,040,000 rows), written
@@ -18,11 +19,20 @@ run:
 
 Prints the best of `--repeat` runs of each and their ratio. Timings are never asserted in
 tests; see docs/benchmarks.md.
+
+`--store postgres` runs the same on a throwaway PostgreSQL cluster (bench/pgcluster.py):
+the schema is migrated to the version before the rollups (3), the same interval rows are
+generated server-side (`INSERT … SELECT … FROM generate_series`, no Python per row), then
+the rollup migration 0004 runs and fills the rollups from them (its time is printed: the
+upgrade of a populated database). The store read is `PgStore` read-only, as the API's; the
+write path is `PgStore.store_batch` on a separate database, with and without
+`central.pgrollup.roll_up`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import tempfile
 import time
@@ -118,13 +128,123 @@ def best(fn: object, repeat: int) -> tuple[float, object]:
     return min(times), result
 
 
+def build_postgres(cluster: str, meters: int, days: int) -> str:
+    """The database of `meters` × `days` intervals, rollups filled by migration 0004."""
+    import psycopg
+
+    from bench.pgcluster import create_database
+    from central import migrations
+
+    dsn = create_database(cluster, "ytd")
+    start = int(datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() * 1000)
+    per_meter = days * 96
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrations.apply(conn, "store", target=3)
+        conn.execute("DROP INDEX intervals_by_start")  # recreated after the load, sorted once
+        t0 = time.perf_counter()
+        for edge in range(-(-meters // 100)):
+            conn.execute(
+                "INSERT INTO intervals (edge, device, point, start, duration_s, quantity, "
+                "unit, flags, synced, stream_epoch, seq) SELECT 'edge-' || (i / 100), "
+                "'m' || i, 'energy_import_kwh', %s::bigint + k::bigint * %s, 900, "
+                "0.25::float8 + (k %% 96)::float8 / 384, 'kWh', '', 1, 1, i * %s::bigint + k "
+                "FROM generate_series(%s::int, %s::int) AS i, generate_series(0, %s::int) AS k",
+                (start, STEP_MS, per_meter, edge * 100, min(meters, edge * 100 + 100) - 1,
+                 per_meter - 1))
+        conn.execute("CREATE INDEX intervals_by_start ON intervals (start)")
+        conn.execute("UPDATE interval_bound SET seconds = 900")
+        conn.execute("VACUUM ANALYZE intervals")
+        print(f"built {meters * per_meter:,} interval rows in {time.perf_counter() - t0:.0f} s")
+        t0 = time.perf_counter()
+        migrations.apply(conn, "store")
+        print(f"migration 0004 filled the rollups in {time.perf_counter() - t0:.0f} s")
+        conn.execute("VACUUM ANALYZE")
+    return dsn
+
+
+def write_path_postgres(cluster: str, rollup: bool, batches: int = 60) -> float:
+    """Intervals per second through `PgStore.store_batch`, 500 per batch (50 meters × 10)."""
+    from unittest import mock
+
+    from bench.pgcluster import create_database
+    from central import pgrollup
+    from central.pgstore import PgStore
+
+    store = PgStore(create_database(cluster, f"write_{int(rollup)}"))
+    start = int(datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() * 1000)
+    seq = 0
+    with contextlib.ExitStack() as stack:
+        if not rollup:  # what the upsert costs without rollup maintenance
+            stack.enter_context(mock.patch.object(pgrollup, "roll_up", return_value=None))
+        t0 = time.perf_counter()
+        for b in range(batches):
+            records = []
+            for m in range(50):
+                for k in range(10):
+                    seq += 1
+                    records.append(IntervalRecord(
+                        seq=seq, device=f"m{m}", point="energy_import_kwh",
+                        start=start + (b * 10 + k) * STEP_MS, duration_s=900, quantity=0.25,
+                        unit="kWh"))
+            store.store_batch(Batch(StreamId("edge-0", 1), seq - 500, 0, True,
+                                    tuple(records)), "bench")
+        elapsed = time.perf_counter() - t0
+    store.close()
+    return batches * 500 / elapsed
+
+
+def main_postgres(meters: int, days: int, repeat: int) -> None:
+    import psycopg
+
+    from bench.pgcluster import throwaway_postgres
+    from central.pgstore import PgStore
+
+    with throwaway_postgres() as cluster:
+        dsn = build_postgres(cluster, meters, days)
+        inst = institution(meters)
+        profile = load_profile("national")
+        y0 = int(datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() * 1000)
+        now = datetime(YEAR, 1, 1, tzinfo=TZ).timestamp() + days * 86_400 - 10.25 * 3600
+        with PgStore(dsn, readonly=True, migrate=False) as store, \
+                psycopg.connect(dsn, autocommit=True) as conn:
+
+            def plain() -> float:
+                rows = conn.execute(
+                    "SELECT edge, device, point, SUM(quantity) FROM intervals "
+                    "WHERE start >= %s AND start < %s GROUP BY edge, device, point",
+                    (y0, int(now * 1000))).fetchall()
+                return sum(r[3] for r in rows) * 0.1229
+
+            def engine() -> float:
+                return compliance_for(store, inst, profile, now=now, year=YEAR).energy_kgce
+
+            raw_s, raw_kgce = best(plain, repeat)
+            eng_s, eng_kgce = best(engine, repeat)
+        assert isinstance(raw_kgce, float)
+        assert isinstance(eng_kgce, float)
+        assert abs(raw_kgce - eng_kgce) <= 1e-6 * raw_kgce, (raw_kgce, eng_kgce)
+        print(f"postgres meters={meters} days={days} rows={meters * days * 96:,}")
+        print(f"plain SQL aggregate : {raw_s * 1000:9.1f} ms")
+        print(f"compliance_for      : {eng_s * 1000:9.1f} ms  "
+              f"(ratio {eng_s / raw_s:.4f} × the SQL ceiling, {raw_s / eng_s:,.0f}× faster; "
+              f"kgce {eng_kgce:,.1f})")
+        with_rollup = write_path_postgres(cluster, rollup=True)
+        without = write_path_postgres(cluster, rollup=False)
+        print(f"store_batch intervals: {without:,.0f}/s without rollups, {with_rollup:,.0f}/s "
+              f"with (ratio {with_rollup / without:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--meters", type=int, default=1_000)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--db", type=Path, help="reuse or create this database file")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
+    if args.store == "postgres":
+        main_postgres(args.meters, args.days, args.repeat)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = args.db or Path(tmp) / "bench.sqlite"
         if not path.exists() or path.stat().st_size == 0:

@@ -1,6 +1,7 @@
 """The figures an energy office asks for, on a year of 1-minute data, against plain SQL scans.
 
     python -m bench.figures_year [--small] [--days N] [--repeat 2] [--db PATH]
+    python -m bench.figures_year --store postgres [--small] [--days N] [--repeat 2]
 
 Builds (or reuses, with --db) a store holding `days` days of 2025 for one institution of
 5 buildings with 30 AC units and 100 meters:
@@ -31,6 +32,13 @@ closed days is cached in it (central/accache.py). Before the timed runs, the yea
 are computed once, which fills that cache for every closed day; its time is printed apart
 (the cost of a first read of a year, paid once; later reads sweep only the open day).
 
+`--store postgres`: the same fixture is built in SQLite, then copied row by row with COPY
+into a throwaway PostgreSQL cluster (bench/pgcluster.py) whose schema stands at the version
+before the rollups; the rollup migration (0004) then fills the rollups from the copied
+intervals, as it would for a central upgraded in place. The figures read a writable
+`PgStore` (PostgreSQL keeps no AC day cache: AC compliance sweeps the samples); the ceiling
+is the same scan on PostgreSQL; the ledger stays SQLite (empty, as in the SQLite run).
+
 Timings are never asserted in tests; figures and the machine they ran on are in
 docs/benchmarks.md.
 """
@@ -38,6 +46,7 @@ docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sqlite3
 import tempfile
 import time
@@ -48,10 +57,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+
+from bench.pgcluster import create_database, throwaway_postgres
 from central.dashboard import build_dashboard
 from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
 from central.metrics import period_metrics
+from central.pgstore import PgStore
 from central.profile import load_profile
 from central.reader import scoped
 from central.report_output import produce
@@ -189,6 +202,55 @@ def build(path: Path, days: int) -> tuple[int, int]:
     return samples, intervals
 
 
+def copy_to_postgres(path: Path, dsn: str) -> None:
+    """The fixture's samples, latest values and intervals into a PostgreSQL store at schema
+    version 3 (before the rollups), then migration 0004 fills the rollups."""
+    import psycopg
+
+    from central import migrations
+
+    src = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        migrations.apply(conn, "store", target=3)
+        with conn.cursor() as cur:
+            with cur.copy("COPY samples (stream_edge, stream_epoch, seq, ts, device, point, "
+                          "num, txt, vtype, unit, synced) FROM STDIN") as copy:
+                for e, ep, sq, ts, d, p, v, vt, u, sy in src.execute(
+                        "SELECT stream_edge, stream_epoch, seq, ts, device, point, value, "
+                        "vtype, unit, synced FROM samples"):
+                    copy.write_row((e, ep, sq, ts, d, p, None if vt == "s" else float(v),
+                                    v if vt == "s" else None, vt, u, sy))
+            with cur.copy("COPY latest (edge, device, point, ts, num, txt, vtype, unit, "
+                          "stream_epoch, seq) FROM STDIN") as copy:
+                for e, d, p, ts, v, vt, u, ep, sq in src.execute("SELECT * FROM latest"):
+                    copy.write_row((e, d, p, ts, None if vt == "s" else float(v),
+                                    v if vt == "s" else None, vt, u, ep, sq))
+            with cur.copy("COPY intervals FROM STDIN") as copy:
+                for row in src.execute("SELECT * FROM intervals"):
+                    copy.write_row(row)
+        conn.execute("UPDATE interval_bound SET seconds = 900")
+        conn.execute("VACUUM ANALYZE")
+        t0 = time.perf_counter()
+        migrations.apply(conn, "store")
+        print(f"migration 0004 filled the rollups in {time.perf_counter() - t0:.1f} s")
+        conn.execute("VACUUM ANALYZE")
+    src.close()
+
+
+def scan_postgres(conn: Any, inst: InstitutionConfig, s_ms: int, e_ms: int) -> int:
+    """`scan` on PostgreSQL."""
+    n = 0
+    for a in inst.ac_units:
+        for point in ("setpoint_c", "mode", "on"):
+            n += len(conn.execute(
+                "SELECT ts, num, txt, vtype FROM samples WHERE stream_edge = %s AND "
+                "device = %s AND point = %s AND ts >= %s AND ts < %s ORDER BY ts",
+                (a.edge, a.device, point, s_ms, e_ms)).fetchall())
+    n += len(conn.execute("SELECT edge, device, point, start, duration_s, quantity FROM "
+                          "intervals WHERE start >= %s AND start < %s", (s_ms, e_ms)).fetchall())
+    return n
+
+
 def timed(fn: Callable[[], object], repeat: int) -> list[float]:
     """Wall-clock seconds of each of `repeat` runs."""
     times = []
@@ -221,9 +283,10 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="reuse or create this database file")
     parser.add_argument("--only", help="comma-separated: dashboard,month,monthly,quarterly,"
                         "annual")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     args = parser.parse_args()
     days = args.days or (7 if args.small else 365)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         path = args.db or Path(tmp) / "figures.sqlite"
         if not path.exists() or path.stat().st_size == 0:
             t0 = time.perf_counter()
@@ -241,15 +304,28 @@ def main() -> None:
         q0 = datetime(YEAR, 3 * q - 2, 1, tzinfo=TZ).timestamp()
         y0 = datetime(YEAR, 1, 1, tzinfo=TZ).timestamp()
         t0 = time.perf_counter()
-        # Writable, as the central's own store is: closed days' AC figures are cached in it.
-        store = Store(path)
-        print(f"opened the store in {time.perf_counter() - t0:.1f} s (a store from before the "
-              "rollups fills them on this first writable open)")
+        store: Store | PgStore
+        if args.store == "postgres":
+            cluster = stack.enter_context(throwaway_postgres())
+            dsn = create_database(cluster, "figures")
+            copy_to_postgres(path, dsn)
+            print(f"copied into PostgreSQL in {time.perf_counter() - t0:.0f} s")
+            store = PgStore(dsn)
+            pg = stack.enter_context(psycopg.connect(dsn, autocommit=True))
+            ceiling_scan: Callable[[int, int], int] = partial(scan_postgres, pg, inst)
+        else:
+            # Writable, as the central's own store is: closed days' AC figures are cached
+            # in it.
+            store = Store(path)
+            print(f"opened the store in {time.perf_counter() - t0:.1f} s (a store from "
+                  "before the rollups fills them on this first writable open)")
         t0 = time.perf_counter()
         period_metrics(store, ledger, inst, profile, start=y0, end=now)
         print(f"first metrics of the year (fills the AC day cache of every closed day) in "
               f"{time.perf_counter() - t0:.1f} s; the figures below are timed after it")
         conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        if args.store != "postgres":
+            ceiling_scan = partial(scan, conn, inst)
 
         def ms(x: float) -> int:
             return int(x * 1000)
@@ -278,8 +354,8 @@ def main() -> None:
         for name, aim, fn, s, e in cases:
             if wanted is not None and name not in wanted:
                 continue
-            rows = scan(conn, inst, ms(s), ms(e))
-            ceiling = min(timed(partial(scan, conn, inst, ms(s), ms(e)), args.repeat))
+            rows = ceiling_scan(ms(s), ms(e))
+            ceiling = min(timed(partial(ceiling_scan, ms(s), ms(e)), args.repeat))
             took = timed(fn, args.repeat)
             print(f"{name:<10} {aim:>7} {min(took):>8.3f}s {max(took):>8.3f}s {ceiling:>7.3f}s "
                   f"{rows:>11,} {min(took) / ceiling:>6.3f}×", flush=True)

@@ -216,6 +216,11 @@ def _days_by_type(store: StoreReader, institution: InstitutionConfig,
     day_of = _day_finder(period)
     for (energy, factor), keys in groups.items():
         days = out[energy]
+        per_day = store.day_totals(keys, h0, h1, tz) if h0 < h1 else None
+        if per_day is not None:  # the daily rollup where it serves (pgrollup work)
+            for day, q in per_day.items():
+                days[day] += q * factor
+            continue
         hours = store.hour_totals(keys, h0, h1) if h0 < h1 else None
         if hours is not None:
             for hour, q in hours.items():

@@ -24,8 +24,9 @@ central/store.py hold unchanged; what differs is how they are kept under concurr
 The statements that are the same on SQLite live once in central/storesql.py, spelt for
 PostgreSQL by `POSTGRES` (placeholders, GREATEST/LEAST, `COLLATE "C"`, `FOR UPDATE`, arrays,
 num/txt values). What is here is PostgreSQL's own: the connection, server-side `unnest`
-bulk inserts, the `interval_bound` row and reads tuned to it. The schema comes from
-numbered migrations (central/migrations/store/), applied at start.
+bulk inserts, the `interval_bound` row and reads tuned to it, and the hooks of the daily and
+hourly rollups (central/pgrollup.py) and the AC day cache (central/pgaccache.py). The
+schema comes from numbered migrations (central/migrations/store/), applied at start.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -43,9 +45,10 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
 
-from central import migrations
+from central import migrations, pgaccache, pgrollup
 from central.errors import StoreError
 from central.institution import MeterKey
+from central.pgaccache import PgAcDayCache
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -54,6 +57,7 @@ from central.storeport import (
     notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, no_nul
+from central.sweeps import AcPoints, AcRule
 from protocols.wire import (
     Batch,
     Birth,
@@ -219,6 +223,7 @@ class PgStore(SqlReads):
         self._db = PgConnection(dsn, password, connect_timeout_s, "greenguard-central",
                                 readonly=readonly, what="open")
         self.conflict_retries = 0  # serialization failures / deadlocks retried (diagnostics)
+        self.ac_days = PgAcDayCache(self._db.use, writable=not readonly)  # central/pgaccache.py
         if migrate and not readonly:
             try:
                 migrations.apply(self._db.get(), "store")
@@ -307,12 +312,14 @@ class PgStore(SqlReads):
             inserted = 0
             with conn.cursor() as cur:
                 if samples:
+                    pgaccache.bump(conn, edge, samples)  # the AC day cache's generations
                     cur.execute(_INSERT_SAMPLES, (edge, epoch, *_columns(samples)))
                     inserted += max(cur.rowcount, 0)
                 if events:
                     cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
                     inserted += max(cur.rowcount, 0)
                 if intervals:  # in record order: a later version in the batch wins
+                    pgrollup.roll_up(conn, intervals)  # first: it reads what is replaced
                     cur.executemany(_UPSERT_INTERVAL_PG, intervals)
                     inserted += max(cur.rowcount, 0)
                 if latest:
@@ -381,29 +388,45 @@ class PgStore(SqlReads):
 
     def first_start_of(self, start_ms: int, end_ms: int,
                        keys: Iterable[MeterKey]) -> int | None:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return None
-        rows = self._query(
-            "SELECT MIN(i.start) FROM intervals i JOIN unnest(%s::text[], %s::text[], "
-            "%s::text[]) AS k(e, d, p) ON i.edge = k.e AND i.device = k.d AND i.point = k.p "
-            "WHERE i.start >= %s AND i.start < %s",
-            ([k.edge for k in wanted], [k.device for k in wanted], [k.point for k in wanted],
-             start_ms, end_ms))
-        return None if not rows or rows[0][0] is None else int(rows[0][0])
+        with self._db.use("query") as conn:
+            return pgrollup.first_start(conn, [(k.edge, k.device, k.point) for k in keys],
+                                        start_ms, end_ms)
 
     def period_sums(self, start_ms: int, end_ms: int, tz: ZoneInfo,
                     keys: Iterable[MeterKey] | None = None) -> dict[MeterKey, float]:
-        """`interval_sums`: PostgreSQL keeps no daily/hourly rollups yet (the SQLite store
-        does, central/rollup.py), so compliance reads the raw intervals here."""
-        del tz
-        return self.interval_sums(start_ms, end_ms, keys)
+        """`interval_sums` from the rollups (central/pgrollup.py), in one statement."""
+        del tz  # UTC day buckets serve a period in any zone
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        if end_ms <= start_ms or wanted == []:
+            return {}
+        with self._db.use("query") as conn:
+            raw = pgrollup.period_sums(conn, start_ms, end_ms, None if wanted is None else
+                                       [(k.edge, k.device, k.point) for k in wanted])
+        sums = {MeterKey(*k): v for k, v in raw.items()}
+        return sums if wanted is None else {k: sums.get(k, 0.0) for k in wanted}
 
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None:
-        """None: no hourly rollup here; callers read `interval_rows` instead."""
-        del keys, h0, h1
-        return None
+        """Consumption of `keys` together per epoch hour h0 ≤ h < h1, from the hourly rollup."""
+        with self._db.use("query") as conn:
+            return pgrollup.hour_totals(conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
+
+    def day_totals(self, keys: Iterable[MeterKey], h0: int, h1: int, tz: ZoneInfo
+                   ) -> dict[date, float] | None:
+        """`hour_totals` grouped by local date, whole days from the daily rollup."""
+        with self._db.use("query") as conn:
+            return pgrollup.day_totals(conn, [(k.edge, k.device, k.point) for k in keys],
+                                       h0, h1, tz)
+
+    def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
+                   rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:
+        """The port's AC sweep, whole local days from the per-day cache (central/pgaccache.py)."""
+        return self.ac_days.seconds(self.sample_series, units, start_ms, end_ms, rule, tz)
+
+    def rollup_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Both rollup tables, for tests and diagnostics."""
+        with self._db.use("query") as conn:
+            return pgrollup.rollup_rows(conn)
 
 
 if TYPE_CHECKING:  # mypy checks that the adapter satisfies the whole port

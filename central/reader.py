@@ -164,6 +164,11 @@ class TenantReader:
         own = self._keys(keys)
         return self._store.hour_totals(own, h0, h1) if own else {}
 
+    def day_totals(self, keys: Iterable[MeterKey], h0: int, h1: int, tz: ZoneInfo
+                   ) -> dict[date, float] | None:
+        own = self._keys(keys)
+        return self._store.day_totals(own, h0, h1, tz) if own else {}
+
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
         return [row for row in self._store.alarm_events(until_ms)
                 if row[0] in self.edges_owned or row[0] == CENTRAL_EDGE]

@@ -30,7 +30,8 @@ import json
 import math
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -142,6 +143,15 @@ class LocalDays:
                       ((d, self.midnight(d + 1)) for d in range(first, first + 400)))
 
 
+@dataclass(frozen=True, slots=True)
+class ReadPlan:
+    """The buckets of one period read (see `Rollup.plan`)."""
+
+    days: tuple[int, int] | None  # day buckets d0 <= d < d1
+    hours: list[tuple[int, int]]  # hour buckets h0 <= h < h1, per range
+    edges: list[tuple[int, int, int]]  # (s, t, lowest start): raw intervals over [s, t)
+
+
 class Rollup:
     """The rollup of one store: its day zone, maintenance and reads."""
 
@@ -171,6 +181,25 @@ class Rollup:
         for hour, nano in hour_parts(start, duration_s, quantity):
             hourly[(edge, device, point, hour)] += sign * nano
 
+    def deltas(self, rows: Sequence[Sequence[Any]], current: dict[Key4, Stored | None]
+               ) -> tuple[dict[Key4, int], dict[Key4, int]]:
+        """The change (daily, hourly) that upserting `rows` (in order) makes to the rollups,
+        given the `current` stored version of each of their keys (None: absent), which is
+        updated as the upsert would. The one definition both stores maintain their rollups
+        with (central/pgrollup.py for PostgreSQL)."""
+        daily: dict[Key4, int] = defaultdict(int)
+        hourly: dict[Key4, int] = defaultdict(int)
+        for r in rows:
+            key: Key4 = (r[0], r[1], r[2], r[3])
+            old = current[key]
+            if old is not None and (r[9], r[10]) <= (old[2], old[3]):
+                continue  # the upsert's WHERE keeps the stored row
+            if old is not None:
+                self.contributions(*key, old[0], old[1], -1, daily, hourly)
+            self.contributions(*key, int(r[4]), float(r[5]), 1, daily, hourly)
+            current[key] = (int(r[4]), float(r[5]), int(r[9]), int(r[10]))
+        return daily, hourly
+
     def roll_up(self, conn: sqlite3.Connection, rows: Sequence[Sequence[Any]]) -> None:
         """Apply to the rollups exactly what `_UPSERT_INTERVAL` is about to do with `rows`
         (edge, device, point, start, duration_s, quantity, unit, flags, synced, epoch, seq).
@@ -187,17 +216,7 @@ class Rollup:
                     "AND i.point = v.column3 AND i.start = v.column4",
                     [v for k in chunk for v in k]):
                 current[(e, d, p, st)] = (int(du), float(q), int(ep), int(sq))
-        daily: dict[tuple[str, str, str, int], int] = defaultdict(int)
-        hourly: dict[tuple[str, str, str, int], int] = defaultdict(int)
-        for r in rows:
-            key: Key4 = (r[0], r[1], r[2], r[3])
-            old = current[key]
-            if old is not None and (r[9], r[10]) <= (old[2], old[3]):
-                continue  # the upsert's WHERE keeps the stored row
-            if old is not None:
-                self.contributions(*key, old[0], old[1], -1, daily, hourly)
-            self.contributions(*key, int(r[4]), float(r[5]), 1, daily, hourly)
-            current[key] = (int(r[4]), float(r[5]), int(r[9]), int(r[10]))
+        daily, hourly = self.deltas(rows, current)
         if daily:
             conn.executemany(_ADD_DAILY, [(*k, n) for k, n in daily.items() if n])
         if hourly:
@@ -234,6 +253,39 @@ class Rollup:
 
     # -- reads -----------------------------------------------------------------------------
 
+    def plan(self, start_ms: int, end_ms: int, max_interval_s: int, *, any_zone: bool,
+             zone: str = "") -> ReadPlan:
+        """Which buckets a read of [start_ms, end_ms) takes: the whole days of the rollup's
+        zone inside it (only when the reader's `zone` is the rollup's, unless `any_zone`:
+        a day bucket is a fixed span of time, so any reader may use the ones inside its
+        period), the whole hours of the rest, and the partial hours at the edges from
+        the raw intervals (with the lowest start an interval overlapping them can have)."""
+        pieces: list[tuple[int, int]] = []
+        days: tuple[int, int] | None = None
+        if any_zone or zone == self.timezone:
+            d0 = self.days.day_of(start_ms)
+            if self.days.midnight(d0) < start_ms:
+                d0 += 1
+            d1 = self.days.day_of(end_ms)  # midnight(d1) <= end_ms
+            if d0 < d1:
+                days = (d0, d1)
+                pieces = [(start_ms, self.days.midnight(d0)), (self.days.midnight(d1), end_ms)]
+        if not pieces:
+            pieces = [(start_ms, end_ms)]
+        lo_span = min(max_interval_s, MAX_ROLLED_S) * 1000
+        hours: list[tuple[int, int]] = []
+        edges: list[tuple[int, int, int]] = []
+        for a, b in pieces:
+            if b <= a:
+                continue
+            h0, h1 = -(-a // HOUR_MS), b // HOUR_MS
+            cuts = [(a, b)]
+            if h0 < h1:
+                hours.append((h0, h1))
+                cuts = [(a, h0 * HOUR_MS), (h1 * HOUR_MS, b)]
+            edges.extend((s, t, s - lo_span) for s, t in cuts if t > s)
+        return ReadPlan(days, hours, edges)
+
     def sums(self, conn: sqlite3.Connection, start_ms: int, end_ms: int, tz: ZoneInfo,
              max_interval_s: int, keys: Sequence[tuple[str, str, str]] | None = None,
              ) -> dict[tuple[str, str, str], float]:
@@ -242,34 +294,64 @@ class Rollup:
         intervals for the partial hours at the edges and for unrolled intervals."""
         nano: dict[tuple[str, str, str], int] = defaultdict(int)
         raw: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-        pieces: list[tuple[int, int]] = []
-        if tz.key == self.timezone:
-            d0 = self.days.day_of(start_ms)
-            if self.days.midnight(d0) < start_ms:
-                d0 += 1
-            d1 = self.days.day_of(end_ms)  # midnight(d1) <= end_ms
-            if d0 < d1:
-                self._bucket_sums(conn, "interval_daily", "day", d0, d1, keys, nano)
-                pieces = [(start_ms, self.days.midnight(d0)), (self.days.midnight(d1), end_ms)]
-        if not pieces:
-            pieces = [(start_ms, end_ms)]
-        lo_span = min(max_interval_s, MAX_ROLLED_S) * 1000
-        for a, b in pieces:
-            if b <= a:
-                continue
-            h0, h1 = -(-a // HOUR_MS), b // HOUR_MS
-            edges = [(a, b)]
-            if h0 < h1:
-                self._bucket_sums(conn, "interval_hourly", "hour", h0, h1, keys, nano)
-                edges = [(a, h0 * HOUR_MS), (h1 * HOUR_MS, b)]
-            for s, t in edges:
-                if t > s:
-                    self._raw(conn, f"start >= {s - lo_span} AND {_ROLLED}", s, t, raw)
+        plan = self.plan(start_ms, end_ms, max_interval_s, any_zone=False, zone=tz.key)
+        if plan.days is not None:
+            self._bucket_sums(conn, "interval_daily", "day", *plan.days, keys, nano)
+        for h0, h1 in plan.hours:
+            self._bucket_sums(conn, "interval_hourly", "hour", h0, h1, keys, nano)
+        for s, t, lo in plan.edges:
+            self._raw(conn, f"start >= {lo} AND {_ROLLED}", s, t, raw)
         self._raw(conn, _UNROLLED, start_ms, end_ms, raw, "INDEXED BY intervals_unrolled")
         out = {k: v / NANO for k, v in nano.items()}
         for k, parts in raw.items():
             out[k] = math.fsum([out.get(k, 0.0), *parts])
         return out
+
+    def day_totals(self, h0: int, h1: int, tz: ZoneInfo,
+                   days: Callable[[int, int], dict[int, int]],
+                   hours: Callable[[int, int], dict[int, int]]) -> dict[date, int]:
+        """Σ nano of whole hours h0 ≤ h < h1 per local date (in `tz`) of each hour's start:
+        `hours` grouped by day, with the days of the rollup's zone that lie wholly inside
+        taken from `days` (d0, d1 → nano per day ordinal) instead of their 24-odd hours
+        (`hours`: h0, h1 → nano per epoch hour). Exactly equal: where a day's midnights are
+        hour boundaries an interval's day part and its hour parts are differences of the
+        same floors. Only when `tz` is the rollup's zone; otherwise all from `hours`."""
+        out: dict[date, int] = defaultdict(int)
+        ranges = [(h0, h1)]
+        if tz.key == self.timezone and h0 < h1:
+            d0 = self.days.day_of(h0 * HOUR_MS)
+            if self.days.midnight(d0) < h0 * HOUR_MS:
+                d0 += 1
+            d1 = self.days.day_of(h1 * HOUR_MS)
+            m0, m1 = self.days.midnight(d0), self.days.midnight(d1)
+            if d0 < d1 and m0 % HOUR_MS == 0 and m1 % HOUR_MS == 0:
+                for d, n in days(d0, d1).items():
+                    out[date.fromordinal(d)] += n
+                ranges = [(h0, m0 // HOUR_MS), (m1 // HOUR_MS, h1)]
+        local = self.days if tz.key == self.timezone else LocalDays(tz)
+        for a, b in ranges:
+            if a < b:
+                for h, n in hours(a, b).items():
+                    out[date.fromordinal(local.day_of(h * HOUR_MS))] += n
+        return dict(out)
+
+    @staticmethod
+    def bucket_totals(conn: sqlite3.Connection, table: str, column: str,
+                      keys: Sequence[tuple[str, str, str]], lo: int, hi: int
+                      ) -> dict[int, int]:
+        """Σ nano over `keys` per bucket lo ≤ b < hi of one rollup table."""
+        acc: dict[int, int] = defaultdict(int)
+        unique = list(dict.fromkeys(keys))
+        for i in range(0, len(unique), _KEYS_CHUNK):
+            chunk = unique[i:i + _KEYS_CHUNK]
+            values = ", ".join(["(?, ?, ?)"] * len(chunk))
+            for bucket, n in conn.execute(
+                    f"SELECT h.{column}, SUM(h.nano) FROM (VALUES {values}) AS k CROSS JOIN "
+                    f"{table} AS h ON h.edge = k.column1 AND h.device = k.column2 "
+                    f"AND h.point = k.column3 AND h.{column} >= ? AND h.{column} < ? "
+                    f"GROUP BY h.{column}", [*(v for key in chunk for v in key), lo, hi]):
+                acc[int(bucket)] += int(n)
+        return dict(acc)
 
     @staticmethod
     def hour_totals(conn: sqlite3.Connection, keys: Sequence[tuple[str, str, str]], h0: int,

@@ -32,6 +32,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -39,7 +40,7 @@ from zoneinfo import ZoneInfo
 from central.accache import AcDayCache, bump, open_ac_days
 from central.errors import StoreError
 from central.institution import MeterKey
-from central.rollup import Rollup, open_rollup
+from central.rollup import NANO, Rollup, open_rollup
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -446,6 +447,25 @@ class Store(SqlReads):
                     self._conn, [(k.edge, k.device, k.point) for k in keys], h0, h1)
             except sqlite3.Error as exc:
                 raise StoreError("query", str(exc)) from exc
+
+    def day_totals(self, keys: Iterable[MeterKey], h0: int, h1: int, tz: ZoneInfo
+                   ) -> dict[date, float] | None:
+        """`hour_totals` grouped by the local date of each hour, whole days from the daily
+        rollup (central/rollup.py `Rollup.day_totals`); None without a rollup."""
+        if self._rollup is None:
+            return None
+        rollup, k = self._rollup, [(m.edge, m.device, m.point) for m in keys]
+        with self._lock:
+            try:
+                nano = rollup.day_totals(
+                    h0, h1, tz,
+                    lambda a, b: rollup.bucket_totals(self._conn, "interval_daily", "day", k,
+                                                      a, b),
+                    lambda a, b: rollup.bucket_totals(self._conn, "interval_hourly", "hour",
+                                                      k, a, b))
+            except sqlite3.Error as exc:
+                raise StoreError("query", str(exc)) from exc
+        return {d: n / NANO for d, n in nano.items()}
 
     def ac_seconds(self, units: Sequence[AcPoints], start_ms: int, end_ms: int,
                    rule: AcRule, tz: ZoneInfo) -> tuple[int, int]:

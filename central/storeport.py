@@ -211,6 +211,9 @@ class StoreReader(Protocol):
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None: ...
 
+    def day_totals(self, keys: Iterable[MeterKey], h0: int, h1: int, tz: ZoneInfo
+                   ) -> dict[date, float] | None: ...
+
     def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]: ...
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int

@@ -16,8 +16,10 @@ supplied by each adapter as a `Dialect`:
 - text: PostgreSQL text cannot hold NUL, which becomes U+FFFD there.
 
 What stays in each adapter is what really differs: connections and transactions, bulk
-inserts (executemany vs server-side `unnest`), SQLite's rollups and longest-interval bound,
-and reads tuned to one engine. Adapter-private; callers use central/storeport.py.
+inserts (executemany vs server-side `unnest`), the maintenance and reads of the rollups and
+the AC day cache (one definition in central/rollup.py and accache.py, driven by each
+adapter), the longest-interval bound, and reads tuned to one engine. Adapter-private;
+callers use central/storeport.py.
 """
 
 from __future__ import annotations
@@ -233,8 +235,10 @@ class Writes:
 
 # Proportional share of each interval that overlaps [s, e), so period sums are exact even
 # when an interval straddles midnight or New Year. Parameters: s, e, e, s, e, lo, s.
+# (A share of a quantity below 1e-300 is 0: PostgreSQL refuses a float that underflows.)
 _OVERLAP_SUM = """SELECT edge, device, point,
         SUM(CASE WHEN start >= ? AND start + duration_s * 1000 <= ? THEN quantity
+                 WHEN ABS(quantity) < 1e-300 THEN 0.0
                  ELSE quantity * ({least}(start + duration_s * 1000, ?) - {greatest}(start, ?))
                       / (duration_s * 1000.0) END)
     FROM intervals

@@ -15,6 +15,7 @@ from central.errors import StoreError
 from central.institution import MeterKey
 from central.pgledger import PgLedger
 from central.pgstore import PgStore
+from central.rollup import NANO
 from protocols.wire import Batch, StreamId
 from tests.contracts.pg import APP_PASSWORD, PgServer
 from tests.unit.central.central_helpers import batch, event, interval, local_ms, sample
@@ -38,8 +39,8 @@ def test_fresh_database_gets_every_migration_once(pg_server: PgServer) -> None:
     PgLedger(pg_server.dsn(db), "school", password=APP_PASSWORD).close()
     assert versions(pg_server, db) == [("ledger", 1, "init"), ("ledger", 2, "institution"),
                                        ("store", 1, "init"), ("store", 2, "interval_bound"),
-                                       ("store", 3, "central_state")]
-    assert migrations.latest_version("store") == 3
+                                       ("store", 3, "central_state"), ("store", 4, "rollups")]
+    assert migrations.latest_version("store") == 4
 
 
 def test_upgrade_from_version_1_keeps_data_and_fills_the_new_table(pg_server: PgServer
@@ -90,7 +91,8 @@ def test_workers_starting_together_migrate_once(pg_server: PgServer) -> None:
     for t in threads:
         t.join(60)
     assert errors == []
-    assert [v for _, v, _ in versions(pg_server, db)] == [1, 2, 3]
+    assert [v for _, v, _ in versions(pg_server, db)] == list(
+        range(1, migrations.latest_version("store") + 1))
 
 
 def test_wrong_password_is_a_store_error(pg_server: PgServer) -> None:
@@ -154,6 +156,9 @@ def test_concurrent_workers_on_one_stream_lose_nothing(pg_server: PgServer,
     for k in range(7):
         last = max(i for i in range(40) if i % 7 == k)
         assert newest[900_000 * k] == (2, 4 * last + 2)
+    # The rollups followed every replacement, whichever worker made it.
+    total = sum(round(float(row[5]) * NANO) for row in check.rows("intervals"))
+    assert sum(int(r[-1]) for r in check.rollup_rows()["interval_hourly"]) == total
 
 
 def test_text_with_nul_is_stored_and_acknowledged(pg_server: PgServer) -> None:
