@@ -46,6 +46,7 @@ from psycopg import sql
 from central import migrations
 from central.errors import StoreError
 from central.institution import MeterKey
+from central.samplerows import pg_columns
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -63,6 +64,7 @@ from protocols.wire import (
     Notice,
     Record,
     Sample,
+    SampleColumns,
     StreamId,
 )
 
@@ -281,7 +283,9 @@ class PgStore(SqlReads):
         latest: dict[tuple[str, str], tuple[Any, ...]] = {}
         events: list[tuple[Any, ...]] = []
         intervals: list[tuple[Any, ...]] = []
-        for r in records:
+        columns = (pg_columns(records, no_nul) if isinstance(records, SampleColumns)
+                   else None)  # central/samplerows.py: arrays without a loop per reading
+        for r in records if columns is None else ():
             if isinstance(r, Sample):
                 num, txt, vtype = _value(r.value)
                 unit = no_nul(r.unit)
@@ -306,8 +310,9 @@ class PgStore(SqlReads):
             locked = tx.lock_stream(stream, site, now)
             inserted = 0
             with conn.cursor() as cur:
-                if samples:
-                    cur.execute(_INSERT_SAMPLES, (edge, epoch, *_columns(samples)))
+                if samples or columns:
+                    cur.execute(_INSERT_SAMPLES, (edge, epoch, *(
+                        _columns(samples) if columns is None else columns[0])))
                     inserted += max(cur.rowcount, 0)
                 if events:
                     cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
@@ -315,9 +320,9 @@ class PgStore(SqlReads):
                 if intervals:  # in record order: a later version in the batch wins
                     cur.executemany(_UPSERT_INTERVAL_PG, intervals)
                     inserted += max(cur.rowcount, 0)
-                if latest:
-                    cur.execute(_UPSERT_LATEST,
-                                (edge, epoch, *_columns(list(latest.values()))))
+                if latest or columns:
+                    cur.execute(_UPSERT_LATEST, (edge, epoch, *(
+                        _columns(list(latest.values())) if columns is None else columns[1])))
                 if intervals:
                     longest = max(r[4] for r in intervals)
                     cur.execute("UPDATE interval_bound SET seconds = %s WHERE id = 1 "
