@@ -46,6 +46,7 @@ from psycopg import sql
 from central import migrations
 from central.errors import StoreError
 from central.institution import MeterKey
+from central.pgcopy import copy_new_samples
 from central.samplerows import pg_columns
 from central.storeport import (
     BatchWrite,
@@ -311,9 +312,14 @@ class PgStore(SqlReads):
             inserted = 0
             with conn.cursor() as cur:
                 if samples or columns:
-                    cur.execute(_INSERT_SAMPLES, (edge, epoch, *(
-                        _columns(samples) if columns is None else columns[0])))
-                    inserted += max(cur.rowcount, 0)
+                    arrays = _columns(samples) if columns is None else columns[0]
+                    # COPY when the watermark proves the batch new (central/pgcopy.py)
+                    copied = (copy_new_samples(conn, edge, epoch, arrays) if after >= locked
+                              else None)
+                    if copied is None:
+                        cur.execute(_INSERT_SAMPLES, (edge, epoch, *arrays))
+                        copied = max(cur.rowcount, 0)
+                    inserted += copied
                 if events:
                     cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
                     inserted += max(cur.rowcount, 0)

@@ -69,3 +69,27 @@ def test_the_columns_read_back_as_samples() -> None:
     assert cols[1:3] == tuple(samples[1:3])
     assert len(cols) == 6
     assert cols.unsynced() == 1
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_a_resend_overlapping_a_pending_range_is_stored_once(store: FullStore,
+                                                             columnar: bool) -> None:
+    """A batch above the watermark normally holds only new records (PostgreSQL then COPYs
+    it, central/pgcopy.py); a resend of a batch that arrived ahead of its predecessor, cut
+    differently this time, overlaps its pending range: the stored part is absorbed, the new
+    part stored, and the chain still closes."""
+    def part(first: int, last: int) -> list[Sample]:
+        return [Sample(s, 1_750_000_000_000 + s * 1000, "m1", "power_w", float(s), "W")
+                for s in range(first, last + 1)]
+
+    def put(after: int, samples: list[Sample]) -> tuple[int, int, int]:
+        records = _columns(samples) if columnar else tuple(samples)
+        r = store.store_records(S, after, samples[-1].seq, records, site="s", now=1.0)
+        return r.watermark, r.inserted, r.duplicates
+
+    assert put(10, part(11, 20)) == (0, 10, 0)  # ahead of its predecessor: pending
+    assert put(10, part(11, 25)) == (0, 5, 10)  # resent, cut longer: overlaps the pending
+    assert put(0, part(1, 10)) == (25, 10, 0)  # the gap fills
+    assert put(20, part(21, 25)) == (25, 0, 5)  # at or below the watermark: all stored
+    rows = store.rows("samples")
+    assert [r[2] for r in rows] == list(range(1, 26))
