@@ -24,7 +24,8 @@ central/store.py hold unchanged; what differs is how they are kept under concurr
 The statements that are the same on SQLite live once in central/storesql.py, spelt for
 PostgreSQL by `POSTGRES` (placeholders, GREATEST/LEAST, `COLLATE "C"`, `FOR UPDATE`, arrays,
 num/txt values). What is here is PostgreSQL's own: the connection, server-side `unnest`
-bulk inserts, the `interval_bound` row and reads tuned to it. The schema comes from
+bulk inserts (COPY for samples the watermark proves new, central/pgcopy.py), the
+`interval_bound` row and reads tuned to it. The schema comes from
 numbered migrations (central/migrations/store/), applied at start.
 """
 
