@@ -98,7 +98,7 @@ log = logging.getLogger(__name__)
 
 class OutboxRow(NamedTuple):
     """One stored record as the uplink forwards it: a named tuple, because the uplink reads
-    rows by the hundred per batch and a frozen dataclass cost three times the SELECT."""
+    rows by the hundred per batch and a frozen dataclass cost twice the SELECT."""
 
     seq: int
     channel: Channel

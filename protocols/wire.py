@@ -638,8 +638,11 @@ def _sample_columns(raw_records: list[Any], after: int) -> SampleColumns | None:
                                                         strict=True)
     except KeyError:
         return None
-    if (set(kind) != {"sample"} or set(map(type, seq)) != {int}
-            or set(map(type, ts)) != {int} or seq[0] <= after or seq[-1] > 2**63 - 1
+    # Types first: a set of the values themselves would raise on an unhashable one.
+    if (kind.count("sample") != len(kind) or set(map(type, seq)) != {int}
+            or set(map(type, ts)) != {int} or not {str} == set(map(type, device))
+            == set(map(type, point)) == set(map(type, unit))
+            or seq[0] <= after or seq[-1] > 2**63 - 1
             or min(ts) < 0 or max(ts) > MAX_TS_MS
             or not all(map(operator.lt, seq, seq[1:]))):
         return None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ _ANY_SCALAR = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([0, 1, -1, 2**63 - 1, 2**63, 253402300799999, 253402300800000,
                      float("nan"), float("inf"), -0.0, 1.5, "", "W", "kWh", "℃", "\ud800",
-                     "m-1", "-m", "a" * 64, "a" * 65, "Power", "power_w"]),
+                     "m-1", "-m", "a" * 64, "a" * 65, "Power", "power_w", ["x"], {"a": 1}]),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=70))
 _GOOD = {"kind": "sample", "seq": 7, "ts": 1_750_000_000_000, "device": "m-1",
          "point": "power_w", "value": 12.5, "unit": "W"}
@@ -133,6 +134,16 @@ def test_columns_agree_with_the_per_record_path(raws: list[dict[str, Any]], afte
     finally:
         wire._sample_columns = original
     assert columnar == per_record
+
+
+@pytest.mark.parametrize("field", ["kind", "device", "point", "unit", "value", "seq", "ts"])
+@pytest.mark.parametrize("bad", [["x"], {"a": 1}])
+def test_an_unhashable_field_is_a_wire_error(field: str, bad: Any) -> None:
+    """Regression: the column checks took a set of the values themselves, and a list or an
+    object in a string field raised TypeError instead of the validator's WireError."""
+    raws = [dict(_GOOD), {**_GOOD, "seq": 8, field: bad}]
+    with pytest.raises(WireError, match=rf"records\[1\]\.{field}"):
+        wire.decode(json.dumps(_batch(raws)).encode())
 
 
 def test_an_ordinary_batch_is_decoded_as_columns() -> None:
