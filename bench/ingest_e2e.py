@@ -353,6 +353,11 @@ async def main_async(args: argparse.Namespace) -> None:
     runs = [r for r in args.runs.split(",") if r]
     if any(r not in ("sqlite", "pg1", "pg2") for r in runs):
         sys.exit(f"--runs: sqlite, pg1 or pg2, not {args.runs!r}")
+    from tests.contracts.pg import server_binaries
+
+    if any(r.startswith("pg") for r in runs) and server_binaries() is None:
+        print("PostgreSQL server binaries not found: the pg1 and pg2 runs are left out")
+        runs = [r for r in runs if not r.startswith("pg")]
     work = Path(tempfile.mkdtemp(prefix="gg-bench-"))
     port = free_port()
     (work / "m.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n"
