@@ -27,6 +27,7 @@ import aiomqtt
 
 from central.admission import IngestGuard
 from central.errors import StoreError
+from central.samplerows import clock_counts, max_ts
 from central.storeport import BatchWrite, IngestStore, Quarantine
 from central.telemetry import TelemetryBatch, TelemetryStore
 from central.triage import EdgeBirth, EdgeDeath, Rejected, StoreBatch, Triaged, triage
@@ -213,7 +214,7 @@ class Ingestor:
         Events are stored (and counted): an edge's `clock.jump` is the evidence an operator
         needs, and the alarm view ignores events stamped after its end anyway."""
         future_ms = (now + CLOCK_FUTURE_S) * 1000
-        if all(_record_ts(r) <= future_ms for r in item.records):
+        if not item.records or max_ts(item.records) <= future_ms:
             return item
         good: list[Record] = []
         held = list(item.quarantine)
@@ -309,12 +310,8 @@ class Ingestor:
 
     def _check_clocks(self, records: Sequence[Record], now: float) -> None:
         stats = self.stats
-        counts = [0, 0]  # unsynced, far past (future ones were quarantined and counted)
-        for record in records:
-            if not record.synced:
-                counts[0] += 1
-            if _record_ts(record) < CLOCK_EPOCH_FLOOR_MS:
-                counts[1] += 1
+        # unsynced, far past (future ones were quarantined and counted)
+        counts = clock_counts(records, CLOCK_EPOCH_FLOOR_MS)
         if any(counts):
             if not (stats.clock_unsynced or stats.clock_far_past):
                 log.warning("records with clock problems arriving (unsynced %d, far past %d):"

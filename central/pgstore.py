@@ -24,9 +24,10 @@ central/store.py hold unchanged; what differs is how they are kept under concurr
 The statements that are the same on SQLite live once in central/storesql.py, spelt for
 PostgreSQL by `POSTGRES` (placeholders, GREATEST/LEAST, `COLLATE "C"`, `FOR UPDATE`, arrays,
 num/txt values). What is here is PostgreSQL's own: the connection, server-side `unnest`
-bulk inserts, the `interval_bound` row and reads tuned to it, and the hooks of the daily and
-hourly rollups (central/pgrollup.py) and the AC day cache (central/pgaccache.py). The
-schema comes from numbered migrations (central/migrations/store/), applied at start.
+bulk inserts (COPY for samples the watermark proves new, central/pgcopy.py), the
+`interval_bound` row and reads tuned to it, and the hooks of the daily and hourly rollups
+(central/pgrollup.py) and the AC day cache (central/pgaccache.py). The schema comes from
+numbered migrations (central/migrations/store/), applied at start.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from central import migrations, pgaccache, pgrollup
 from central.errors import StoreError
 from central.institution import MeterKey
 from central.pgaccache import PgAcDayCache
+from central.pgcopy import copy_new_samples
+from central.samplerows import pg_columns
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -67,6 +70,7 @@ from protocols.wire import (
     Notice,
     Record,
     Sample,
+    SampleColumns,
     StreamId,
 )
 
@@ -270,15 +274,36 @@ class PgStore(SqlReads):
                                   site=site, now=now).watermark
 
     def store_many(self, writes: Sequence[BatchWrite], *, now: float) -> list[StoreResult]:
-        """The batches one after the other, each in its own transaction with its stream's
-        row lock (the SQLite store commits them as one group). A failure raises before any
-        ack is sent; batches committed before it are absorbed as duplicates on resend."""
-        return [self.store_records(w.stream, w.after, w.upto, w.records, site=w.site, now=now,
-                                   quarantine=w.quarantine) for w in writes]
+        """The batches in ONE transaction (group commit, as the SQLite store does): the
+        round trips of a commit and of the locks are paid once per group, not per batch.
+        The groups' stream row locks are taken first, in sorted order, so two workers'
+        groups never wait for each other in a cycle; then each batch is written as
+        `store_records` writes it (its own lock_stream re-reads the watermark the batches
+        before it in the group moved). All or nothing: a failure acknowledges none."""
+        works = [self._batch(w.stream, w.after, w.upto, w.records, site=w.site, now=now,
+                             quarantine=w.quarantine) for w in writes]
+
+        def group(conn: Conn) -> list[StoreResult]:
+            tx = _writes(conn)
+            for stream, site in sorted(dict.fromkeys((w.stream, w.site) for w in writes)):
+                tx.lock_stream(stream, site, now)
+            return [work(conn) for work in works]
+
+        if len(works) == 1:
+            return [self._write("store_batch", works[0])]
+        return self._write("store_batch", group)
 
     def store_records(self, stream: StreamId, after: int, upto: int,
                       records: Sequence[Record], *, site: str, now: float,
                       quarantine: Sequence[Quarantine] = ()) -> StoreResult:
+        return self._write("store_batch", self._batch(stream, after, upto, records, site=site,
+                                                      now=now, quarantine=quarantine))
+
+    def _batch(self, stream: StreamId, after: int, upto: int, records: Sequence[Record], *,
+               site: str, now: float, quarantine: Sequence[Quarantine] = ()
+               ) -> Callable[[Conn], StoreResult]:
+        """One batch's write, to run inside a transaction: rows prepared now, statements
+        run by the returned function (again, on a retry)."""
         if upto <= after:
             raise ValueError(f"upto {upto} must be greater than after {after}")
         edge, epoch = stream.edge, stream.epoch
@@ -286,7 +311,9 @@ class PgStore(SqlReads):
         latest: dict[tuple[str, str], tuple[Any, ...]] = {}
         events: list[tuple[Any, ...]] = []
         intervals: list[tuple[Any, ...]] = []
-        for r in records:
+        columns = (pg_columns(records, no_nul) if isinstance(records, SampleColumns)
+                   else None)  # central/samplerows.py: arrays without a loop per reading
+        for r in records if columns is None else ():
             if isinstance(r, Sample):
                 num, txt, vtype = _value(r.value)
                 unit = no_nul(r.unit)
@@ -311,10 +338,18 @@ class PgStore(SqlReads):
             locked = tx.lock_stream(stream, site, now)
             inserted = 0
             with conn.cursor() as cur:
-                if samples:
-                    pgaccache.bump(conn, edge, samples)  # the AC day cache's generations
-                    cur.execute(_INSERT_SAMPLES, (edge, epoch, *_columns(samples)))
-                    inserted += max(cur.rowcount, 0)
+                if samples or columns:
+                    arrays = _columns(samples) if columns is None else columns[0]
+                    # the AC day cache's generations: rows (seq, ts, device, point, …)
+                    pgaccache.bump(conn, edge, samples if columns is None
+                                   else list(zip(*arrays[:4], strict=True)))
+                    # COPY when the watermark proves the batch new (central/pgcopy.py)
+                    copied = (copy_new_samples(conn, edge, epoch, arrays) if after >= locked
+                              else None)
+                    if copied is None:
+                        cur.execute(_INSERT_SAMPLES, (edge, epoch, *arrays))
+                        copied = max(cur.rowcount, 0)
+                    inserted += copied
                 if events:
                     cur.execute(_INSERT_EVENTS, (edge, epoch, *_columns(events)))
                     inserted += max(cur.rowcount, 0)
@@ -322,9 +357,9 @@ class PgStore(SqlReads):
                     pgrollup.roll_up(conn, intervals)  # first: it reads what is replaced
                     cur.executemany(_UPSERT_INTERVAL_PG, intervals)
                     inserted += max(cur.rowcount, 0)
-                if latest:
-                    cur.execute(_UPSERT_LATEST,
-                                (edge, epoch, *_columns(list(latest.values()))))
+                if latest or columns:
+                    cur.execute(_UPSERT_LATEST, (edge, epoch, *(
+                        _columns(list(latest.values())) if columns is None else columns[1])))
                 if intervals:
                     longest = max(r[4] for r in intervals)
                     cur.execute("UPDATE interval_bound SET seconds = %s WHERE id = 1 "
@@ -335,7 +370,7 @@ class PgStore(SqlReads):
             tx.touch(edge, site, now)
             return StoreResult(watermark, inserted, len(records) - inserted, len(quarantine))
 
-        return self._write("store_batch", work)
+        return work
 
     def dead_letter(self, quarantine: Quarantine, *, now: float) -> None:
         self._write("dead_letter", lambda conn: _writes(conn).dead_letter(quarantine, now))

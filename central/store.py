@@ -41,6 +41,7 @@ from central.accache import AcDayCache, bump, open_ac_days
 from central.errors import StoreError
 from central.institution import MeterKey
 from central.rollup import NANO, Rollup, open_rollup
+from central.samplerows import sqlite_rows
 from central.storeport import (
     BatchWrite,
     FullStore,
@@ -58,6 +59,7 @@ from protocols.wire import (
     Notice,
     Record,
     Sample,
+    SampleColumns,
     StreamId,
 )
 
@@ -140,6 +142,8 @@ class _BatchRows:
 def _rows(w: BatchWrite) -> _BatchRows:
     """SQL parameter tuples of one batch, built before the transaction opens."""
     edge, epoch = w.stream.edge, w.stream.epoch
+    if isinstance(w.records, SampleColumns):  # decoded as columns: rows without a loop
+        return _BatchRows(*sqlite_rows(edge, epoch, w.records), [], [])
     samples: list[tuple[Any, ...]] = []
     latest: list[tuple[Any, ...]] = []
     events: list[tuple[Any, ...]] = []

@@ -13,6 +13,7 @@ A payload is never allowed to crash ingest or block a stream:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from central.storeport import Quarantine
@@ -41,7 +42,7 @@ class StoreBatch:
     stream: StreamId
     after: int
     upto: int  # the envelope seq: acknowledged even if its own record was quarantined
-    records: tuple[Record, ...]
+    records: Sequence[Record]  # a tuple, or SampleColumns (protocols/wire.py)
     quarantine: tuple[Quarantine, ...] = ()
 
 

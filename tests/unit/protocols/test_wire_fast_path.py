@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ _ANY_SCALAR = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
     st.sampled_from([0, 1, -1, 2**63 - 1, 2**63, 253402300799999, 253402300800000,
                      float("nan"), float("inf"), -0.0, 1.5, "", "W", "kWh", "℃", "\ud800",
-                     "m-1", "-m", "a" * 64, "a" * 65, "Power", "power_w"]),
+                     "m-1", "-m", "a" * 64, "a" * 65, "Power", "power_w", ["x"], {"a": 1}]),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=70))
 _GOOD = {"kind": "sample", "seq": 7, "ts": 1_750_000_000_000, "device": "m-1",
          "point": "power_w", "value": 12.5, "unit": "W"}
@@ -92,3 +93,68 @@ def test_integers_beyond_64_bits_stay_exact() -> None:
     assert isinstance(batch, wire.Batch)
     assert batch.records[0].value == big  # type: ignore[union-attr]
     assert type(batch.records[0].value) is int  # type: ignore[union-attr]
+
+
+def _batch(records: list[Any], after: Any = 0) -> dict[str, Any]:
+    return {"v": 1, "type": "batch", "stream": {"edge": "e1", "epoch": 1},
+            "seq": records[-1].get("seq", 1) if isinstance(records[-1], dict) else 1,
+            "after": after, "sent": 0, "synced": True, "records": records}
+
+
+def _verdict(obj: dict[str, Any]) -> Any:
+    try:
+        msg = wire.from_dict(obj)
+    except WireError as exc:
+        return str(exc)
+    assert isinstance(msg, wire.Batch)
+    # tuple() materialises the columns; the types keep True apart from 1
+    return msg.stream, msg.after, [(r, type(getattr(r, "value", None)))
+                                   for r in tuple(msg.records)]
+
+
+@settings(max_examples=300)
+@given(st.lists(sample_dicts(), min_size=1, max_size=6), st.sampled_from([0, 3, 7, -1, True]),
+       st.booleans())
+@example([dict(_GOOD), {**_GOOD, "seq": 8, "value": True}], 0, True)
+@example([dict(_GOOD), {**_GOOD, "seq": 7}], 0, True)  # seqs not increasing
+@example([dict(_GOOD), {**_GOOD, "seq": 8, "value": "℃"}], 0, True)
+@example([dict(_GOOD), {**_GOOD, "seq": 8, "value": 10**400}], 0, True)
+def test_columns_agree_with_the_per_record_path(raws: list[dict[str, Any]], after: Any,
+                                                renumber: bool) -> None:
+    """A batch decoded column by column is the batch the per-record path builds, or the
+    columns decline and that path gives its verdict (and error) unchanged."""
+    if renumber:  # mostly valid chains, so the columns are taken often
+        raws = [{**r, "seq": i + 8} if "seq" in r else r for i, r in enumerate(raws)]
+    obj = _batch(raws, after)
+    columnar = _verdict(obj)
+    original = wire._sample_columns
+    try:
+        wire._sample_columns = lambda raw, after: None  # type: ignore[assignment]
+        per_record = _verdict(obj)
+    finally:
+        wire._sample_columns = original
+    assert columnar == per_record
+
+
+@pytest.mark.parametrize("field", ["kind", "device", "point", "unit", "value", "seq", "ts"])
+@pytest.mark.parametrize("bad", [["x"], {"a": 1}])
+def test_an_unhashable_field_is_a_wire_error(field: str, bad: Any) -> None:
+    """Regression: the column checks took a set of the values themselves, and a list or an
+    object in a string field raised TypeError instead of the validator's WireError."""
+    raws = [dict(_GOOD), {**_GOOD, "seq": 8, field: bad}]
+    with pytest.raises(WireError, match=rf"records\[1\]\.{field}"):
+        wire.decode(json.dumps(_batch(raws)).encode())
+
+
+def test_an_ordinary_batch_is_decoded_as_columns() -> None:
+    raws = [{**_GOOD, "seq": s, "device": f"m{s % 3}"} for s in range(1, 6)]
+    batch = wire.decode(json.dumps(_batch(raws)).encode())
+    assert isinstance(batch, wire.Batch)
+    assert isinstance(batch.records, wire.SampleColumns)
+    assert batch.records.device == ("m1", "m2", "m0", "m1", "m2")
+    assert list(batch.records) == [wire._fast_sample(r) for r in raws]
+    # a record with an extra field, an unsynced one or an interval: the per-record path
+    for odd in ({**_GOOD, "seq": 6, "note": "x"}, {**_GOOD, "seq": 6, "synced": False}):
+        again = wire.decode(json.dumps(_batch([*raws, odd])).encode())
+        assert isinstance(again, wire.Batch)
+        assert isinstance(again.records, tuple)
