@@ -56,6 +56,13 @@ def test_columns_are_stored_as_the_records_are(
         rows = columnar.rows(table)
         assert [r[1:] for r in rows if r[0] == "edge-1"] == [
             r[1:] for r in rows if r[0] == "edge-2"], table
+    # The AC day cache's per-day sample counts (central/accache.py, central/pgaccache.py)
+    # are bumped from the columns too, replays included, on both backends.
+    days = [tuple(r) for r in columnar._query(  # type: ignore[attr-defined]
+        "SELECT edge, device, point, bucket, gen FROM sample_days ORDER BY 1, 2, 3, 4")]
+    assert days
+    assert [r[1:] for r in days if r[0] == "edge-1"] == [r[1:] for r in days
+                                                         if r[0] == "edge-2"]
 
 
 def test_the_columns_read_back_as_samples() -> None:
