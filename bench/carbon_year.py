@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.timing import scan, timed
 from central import metrics
 from central.carbon_read import carbon_card, carbon_year, period_carbon
 from central.dashboard import build_dashboard
@@ -105,19 +106,7 @@ def build(path: Path, days: int, meters: int) -> int:
     return per * len(inst.meters)
 
 
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
-
-def scan(conn: sqlite3.Connection, s_ms: int, e_ms: int) -> int:
-    """The raw ceiling: every interval of [s_ms, e_ms) read into Python."""
-    return len(conn.execute("SELECT edge, device, point, start, duration_s, quantity FROM "
-                            "intervals WHERE start >= ? AND start < ?", (s_ms, e_ms)).fetchall())
 
 
 def main() -> None:

@@ -36,6 +36,7 @@ from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bench.timing import scan, timed
 from central.baseyear import comparisons_for, span_for
 from central.institution import InstitutionConfig, parse_institution
 from central.ledger import Bill, EntryKind, SqliteLedger
@@ -102,21 +103,6 @@ def bills() -> list[Bill]:
                          period_end=last, quantity=5 * 0.002 * 1440 * days * factor)]
     return out
 
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
-
-
-def scan(conn: sqlite3.Connection, s_ms: int, e_ms: int) -> int:
-    """The raw ceiling: every interval of [s_ms, e_ms) read into Python."""
-    return len(conn.execute("SELECT edge, device, point, start, duration_s, quantity FROM "
-                            "intervals WHERE start >= ? AND start < ?", (s_ms, e_ms)
-                            ).fetchall())
 
 
 def main() -> None:

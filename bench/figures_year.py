@@ -60,6 +60,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from bench.pgcluster import create_database, throwaway_postgres
+from bench.timing import timed
 from central.dashboard import build_dashboard
 from central.institution import InstitutionConfig, parse_institution
 from central.ledger import SqliteLedger
@@ -250,15 +251,6 @@ def scan_postgres(conn: Any, inst: InstitutionConfig, s_ms: int, e_ms: int) -> i
                           "intervals WHERE start >= %s AND start < %s", (s_ms, e_ms)).fetchall())
     return n
 
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    """Wall-clock seconds of each of `repeat` runs."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def scan(conn: sqlite3.Connection, inst: InstitutionConfig, s_ms: int, e_ms: int) -> int:

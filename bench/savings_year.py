@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.timing import timed
 from central.institution import InstitutionConfig, parse_institution
 from central.period import Period
 from central.profile import load_profile
@@ -189,14 +190,6 @@ def ceiling(path: Path, start: float, end: float, keys: list[tuple[str, str, str
     finally:
         conn.close()
 
-
-def timed(fn: Callable[[], object], repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def main() -> None:
