@@ -326,18 +326,23 @@ def parse_xlsx(data: bytes | BinaryIO, source: str) -> list[dict[str, Any]]:
     return list(iter_xlsx(data, source))
 
 
+def read_rows(data: bytes | BinaryIO, fmt: str, source: str
+              ) -> tuple[str | None, Iterable[Any]]:
+    """The rows of a CSV (with the encoding it was read in) or XLSX file, streamed; any
+    other format is an `EntryError` naming it."""
+    if fmt == "csv":
+        return iter_csv(data, source)
+    if fmt == "xlsx":
+        return None, iter_xlsx(data, source)
+    raise EntryError(source, [("format", fmt, "must be csv or xlsx")])
+
+
 def import_rows(ledger: Ledger, kind: EntryKind, data: bytes | BinaryIO, fmt: str,
                 institution: InstitutionConfig, profile: CoefficientProfile, *,
                 source: str) -> ImportResult:
     """Read, validate every row (streamed, capped), then store all in one transaction, or
     raise `EntryError`. Blocking: the API runs it in a worker thread."""
-    encoding: str | None = None
-    if fmt == "csv":
-        encoding, rows = iter_csv(data, source)
-    elif fmt == "xlsx":
-        rows = iter_xlsx(data, source)
-    else:
-        raise EntryError(source, [("format", fmt, "must be csv or xlsx")])
+    encoding, rows = read_rows(data, fmt, source)
     entries = validate_entries(kind, rows, institution, profile, source=source,
                                ledger=ledger)
     return ImportResult(ledger.put(kind, entries), len(entries), encoding)

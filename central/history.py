@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, BinaryIO
 
-from central.entries import MAX_ROWS, iter_csv, iter_xlsx
+from central.entries import MAX_ROWS, read_rows
 from central.errors import EntryError, Problem
 from central.institution import InstitutionConfig, Meter
 from central.profile import CoefficientProfile
@@ -221,13 +221,7 @@ def import_history(store: FullStore, institution: InstitutionConfig,
                    ) -> HistoryResult:
     meter = find_meter(institution, meter_spec)
     unit = profile.unit_of(meter)
-    encoding: str | None = None
-    if fmt == "csv":
-        encoding, rows = iter_csv(data, source)
-    elif fmt == "xlsx":
-        rows = iter_xlsx(data, source)
-    else:
-        raise EntryError(source, [("format", fmt, "must be csv or xlsx")])
+    encoding, rows = read_rows(data, fmt, source)
     try:
         parsed = parse_rows(rows, institution, unit, default_duration_s=default_duration_s)
         return store_history(store, institution, meter, parsed, unit, encoding=encoding)
