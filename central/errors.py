@@ -25,7 +25,8 @@ the dead-letter table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 
@@ -77,6 +78,18 @@ class StoreError(CentralError):
         self.operation = operation
         self.reason = reason
         super().__init__(f"store {operation} failed: {reason}")
+
+
+@contextlib.contextmanager
+def overflow_is_a_store_error(operation: str) -> Iterator[None]:
+    """A value no column can hold (an integer beyond 64 bits, a number beyond a double)
+    makes the write fail like any other store error (no ack), instead of an `OverflowError`
+    escaping ingest. The wire decoder refuses such values first; this is the store's own
+    guard for records that did not come through it."""
+    try:
+        yield
+    except OverflowError as exc:
+        raise StoreError(operation, f"a value too large to store: {exc}") from exc
 
 
 class HttpServerError(CentralError):

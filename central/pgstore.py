@@ -47,7 +47,7 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from central import migrations, pgaccache, pgrollup
-from central.errors import StoreError
+from central.errors import StoreError, overflow_is_a_store_error
 from central.institution import MeterKey
 from central.pgaccache import PgAcDayCache
 from central.pgcopy import copy_new_samples
@@ -280,8 +280,9 @@ class PgStore(SqlReads):
         groups never wait for each other in a cycle; then each batch is written as
         `store_records` writes it (its own lock_stream re-reads the watermark the batches
         before it in the group moved). All or nothing: a failure acknowledges none."""
-        works = [self._batch(w.stream, w.after, w.upto, w.records, site=w.site, now=now,
-                             quarantine=w.quarantine) for w in writes]
+        with overflow_is_a_store_error("store_batch"):  # a number beyond a double
+            works = [self._batch(w.stream, w.after, w.upto, w.records, site=w.site, now=now,
+                                 quarantine=w.quarantine) for w in writes]
 
         def group(conn: Conn) -> list[StoreResult]:
             tx = _writes(conn)
@@ -296,8 +297,10 @@ class PgStore(SqlReads):
     def store_records(self, stream: StreamId, after: int, upto: int,
                       records: Sequence[Record], *, site: str, now: float,
                       quarantine: Sequence[Quarantine] = ()) -> StoreResult:
-        return self._write("store_batch", self._batch(stream, after, upto, records, site=site,
-                                                      now=now, quarantine=quarantine))
+        with overflow_is_a_store_error("store_batch"):  # a number beyond a double
+            work = self._batch(stream, after, upto, records, site=site, now=now,
+                               quarantine=quarantine)
+        return self._write("store_batch", work)
 
     def _batch(self, stream: StreamId, after: int, upto: int, records: Sequence[Record], *,
                site: str, now: float, quarantine: Sequence[Quarantine] = ()

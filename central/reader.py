@@ -99,6 +99,14 @@ class TenantReader:
             return sorted(self.edges_owned)
         return sorted(set(edges) & self.edges_owned)
 
+    def _edges_and_central(self, edges: Iterable[str] | None) -> list[str]:
+        """`_edges`, plus the central's own edge when asked for it or for every edge."""
+        asked = None if edges is None else set(edges)
+        own = self._edges(asked)
+        if asked is None or CENTRAL_EDGE in asked:
+            own.append(CENTRAL_EDGE)
+        return own
+
     # -- the port's reads -------------------------------------------------------------
 
     def watermark(self, stream: StreamId) -> int:
@@ -169,9 +177,12 @@ class TenantReader:
         own = self._keys(keys)
         return self._store.day_totals(own, h0, h1, tz) if own else {}
 
-    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
-        return [row for row in self._store.alarm_events(until_ms)
-                if row[0] in self.edges_owned or row[0] == CENTRAL_EDGE]
+    def alarm_events(self, until_ms: int, *, edges: Iterable[str] | None = None
+                     ) -> list[tuple[str, str | None, int, str, str]]:
+        """Alarm events of `edges` among the institution's (None: all of them) and the
+        central's own (`CENTRAL_EDGE`), which every institution sees; filtered by the
+        store's query, so the cost follows this institution's alarms, not the store's."""
+        return self._store.alarm_events(until_ms, edges=self._edges_and_central(edges))
 
     def sample_series(self, key: MeterKey, start_ms: int, end_ms: int
                       ) -> list[tuple[int, float | int | bool | str]]:
@@ -191,10 +202,7 @@ class TenantReader:
                ) -> list[StoredEvent]:
         """Events of `edges` among the institution's (None: all of them), and the central's
         own (`CENTRAL_EDGE`: a foreign edge on the broker), which every institution sees."""
-        asked = None if edges is None else set(edges)
-        own = self._edges(asked)
-        if asked is None or CENTRAL_EDGE in asked:
-            own.append(CENTRAL_EDGE)
+        own = self._edges_and_central(edges)
         if not own:
             return []
         return self._store.events(own, names=names, prefix=prefix, start_ms=start_ms,

@@ -248,6 +248,11 @@ class Store(SqlReads):
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 raise StoreError(operation, str(exc)) from exc
+            except OverflowError as exc:  # an integer beyond 64 bits: a failed write
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise StoreError(operation, f"a value too large to store: {exc}") from exc
             except BaseException:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.Error):

@@ -472,13 +472,23 @@ class SqlReads(ABC):
         the raw samples (the SQLite store serves whole days of `tz` from its cache)."""
         return accache.uncached(self.sample_series, units, start_ms, end_ms, rule)
 
-    def alarm_events(self, until_ms: int) -> list[tuple[str, str | None, int, str, str]]:
-        """(edge, device, ts, name, data JSON) of every `alarm.*` event before `until_ms`,
-        in time order (an alarm raised long ago may still be open). The prefix test is
-        `substr`, not a range: a range of text follows PostgreSQL's collation, which may
-        order '.' and '/' otherwise than bytes do."""
+    def alarm_events(self, until_ms: int, *, edges: Iterable[str] | None = None
+                     ) -> list[tuple[str, str | None, int, str, str]]:
+        """(edge, device, ts, name, data JSON) of every `alarm.*` event of `edges` (None:
+        of every edge) before `until_ms`, in time order (an alarm raised long ago may still
+        be open). The prefix test is `substr`, not a range: a range of text follows
+        PostgreSQL's collation, which may order '.' and '/' otherwise than bytes do. The
+        edge filter is in the query, so one institution's view reads its own alarms, not
+        the whole district's."""
+        where, params = "", list[Any]()
+        if edges is not None:
+            wanted = sorted(set(edges))
+            if not wanted:
+                return []
+            condition, params = self.dialect.any_of("stream_edge", wanted)
+            where = f" AND {condition}"
         rows = self._select(
             "SELECT stream_edge, device, ts, name, data FROM events WHERE "
-            "substr(name, 1, 6) = 'alarm.' AND ts < ? ORDER BY ts, stream_epoch, seq",
-            (until_ms,))
+            f"substr(name, 1, 6) = 'alarm.' AND ts < ?{where} ORDER BY ts, stream_epoch, seq",
+            [until_ms, *params])
         return [(str(e), d, int(ts), str(n), str(data)) for e, d, ts, n, data in rows]

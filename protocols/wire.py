@@ -47,6 +47,10 @@ _LONG_RUN = b"0" * 19
 def _has_long_number(payload: bytes) -> bool:
     return payload.translate(_DIGITS_TO_ZERO).find(_LONG_RUN) >= 0
 MAX_TS_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+# An integer sample value must fit in 64 bits (signed), as the stores' integer columns do:
+# a larger one is refused naming the field, not left to overflow in the store.
+MIN_INT_VALUE = -(2**63)
+MAX_INT_VALUE = 2**63 - 1
 
 
 # -- topics -----------------------------------------------------------------------
@@ -531,6 +535,9 @@ def record_from_dict(raw: Any, path: str = "record.") -> Record:
             raise WireError(f"{path}value", value, "must be finite")
         if not isinstance(value, int | float | str):  # bool is an int
             raise WireError(f"{path}value", value, "must be a number, boolean or string")
+        if type(value) is int and not MIN_INT_VALUE <= value <= MAX_INT_VALUE:
+            raise WireError(f"{path}value", value, "integer beyond 64 bits: must be between "
+                            f"{MIN_INT_VALUE} and {MAX_INT_VALUE}")
         if isinstance(value, str) and not _utf8(value):
             raise WireError(f"{path}value", value, "not encodable as UTF-8 (lone surrogate)")
         return Sample(seq=seq, ts=_int(raw, "ts", path),
@@ -610,7 +617,7 @@ def _fast_sample(raw: Any) -> Sample | None:
     if (type(seq) is not int or not 1 <= seq <= 2**63 - 1
             or type(ts) is not int or not 0 <= ts <= MAX_TS_MS
             or type(synced) is not bool
-            or not (tv is int or tv is bool
+            or not ((tv is int and MIN_INT_VALUE <= value <= MAX_INT_VALUE) or tv is bool
                     or (tv is float and math.isfinite(value))
                     or (tv is str and value.isascii()))
             or not _known(device, _KNOWN_IDS, _ID_RE, 64)
@@ -658,10 +665,13 @@ def _sample_columns(raw_records: list[Any], after: int) -> SampleColumns | None:
                     return None
             except OverflowError:  # an integer beyond a double: the per-record path judges
                 return None
+        if int in types and not MIN_INT_VALUE <= min(value) <= max(value) <= MAX_INT_VALUE:
+            return None  # an integer beyond 64 bits (or a float beyond one): judged per record
     elif types <= _NUMBER_TYPES | {str}:
         for v in value:
             tv = type(v)
-            if (tv is float and not math.isfinite(v)) or (tv is str and not v.isascii()):
+            if ((tv is float and not math.isfinite(v)) or (tv is str and not v.isascii())
+                    or (tv is int and not MIN_INT_VALUE <= v <= MAX_INT_VALUE)):
                 return None
     else:
         return None

@@ -417,6 +417,20 @@ def test_alarm_events_are_the_alarm_prefix_before_until_in_time_order(store: Ful
     assert json.loads(got[0][4]) == {"state": "raised"}
 
 
+def test_alarm_events_of_some_edges_are_filtered_by_the_query(store: FullStore) -> None:
+    for i, edge in enumerate(("edge-1", "edge-2", "edge-3")):
+        store.store_batch(batch([ev(1, 1000 + i, "alarm.leak", {"state": "raised"}),
+                                 ev(2, 2000, "device_offline")], after=0, edge=edge), "s")
+    everything = store.alarm_events(4000)
+    assert [e for e, *_ in everything] == ["edge-1", "edge-2", "edge-3"]
+    assert store.alarm_events(4000, edges=None) == everything
+    assert store.alarm_events(4000, edges=["edge-3", "edge-1", "edge-1", "edge-9"]) == [
+        row for row in everything if row[0] in ("edge-1", "edge-3")]
+    assert store.alarm_events(4000, edges=iter(["edge-2"])) == [everything[1]]
+    assert store.alarm_events(4000, edges=[]) == []
+    assert store.alarm_events(1000, edges=["edge-1"]) == []
+
+
 def test_a_births_notice_is_an_event_outside_the_stream_stored_once(store: FullStore) -> None:
     stream = StreamId("edge-1", 5)
     store.store_batch(Batch(stream, 0, 1, True, (sample(1), sample(2))), "s")

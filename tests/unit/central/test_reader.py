@@ -5,11 +5,14 @@ the store answers. Also the alarm rules of central/alarms.py and `/metrics` with
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
+from pathlib import Path
 
 import httpx
 import pytest
 
+from central.admission import CENTRAL_EDGE
 from central.alarms import AlarmEvent, alarm_states, alarm_view
 from central.api import Tenant, create_app
 from central.errors import ConfigError
@@ -198,3 +201,46 @@ def test_keys_given_as_a_generator_are_read_once(store: Store,
     s, e = T - 1, T + 3_600_000
     assert r.interval_sums(s, e, (k for k in (OWN, OTHER))) == {OWN: 2.0, OTHER: 0.0}
     assert r.period_sums(s, e, SHANGHAI, iter([OWN])) == {OWN: 2.0}
+
+
+class _AlarmCountingStore(Store):
+    """The real SQLite store, noting the edge of every alarm row its query returned."""
+
+    returned: list[str]
+
+    def alarm_events(self, until_ms: int, *, edges: Iterable[str] | None = None
+                     ) -> list[tuple[str, str | None, int, str, str]]:
+        rows = super().alarm_events(until_ms, edges=edges)
+        self.returned.extend(row[0] for row in rows)
+        return rows
+
+
+def test_alarm_events_are_filtered_by_the_stores_query(
+        db_path: Path, institution: InstitutionConfig) -> None:
+    """The store is asked for the institution's edges and the central's own: what it
+    returns is this institution's alarms, not the district's (same answer as before)."""
+    store = _AlarmCountingStore(db_path)
+    store.returned = []
+    try:
+        fill(store)
+        foreign = Event(seq=1, ts=T + 5, name="alarm.foreign_edge", severity=Severity.ALARM,
+                        device=None, data={"state": "raised", "edge": "edge-x"})
+        store.store_records(StreamId(CENTRAL_EDGE, 0), 0, 1, [foreign], site="site-x",
+                            now=3.0)
+        got = TenantReader(store, institution).alarm_events(T + 10)
+        assert [(e, n) for e, _, _, n, _ in got] == [("edge-1", "alarm.leak"),
+                                                     (CENTRAL_EDGE, "alarm.foreign_edge")]
+        assert store.returned == ["edge-1", CENTRAL_EDGE]
+        store.returned.clear()
+        everything = store.alarm_events(T + 10)
+        assert [row for row in everything if row[0] != "edge-9"] == got
+        store.returned.clear()
+        reader = TenantReader(store, other_institution())
+        assert [e for e, *_ in reader.alarm_events(T + 10, edges=["edge-9", "edge-1"])] == [
+            "edge-9"]
+        assert reader.alarm_events(T + 10, edges=["edge-1"]) == []
+        assert [e for e, *_ in reader.alarm_events(T + 10, edges=[CENTRAL_EDGE])] == [
+            CENTRAL_EDGE]
+        assert "edge-1" not in store.returned
+    finally:
+        store.close()

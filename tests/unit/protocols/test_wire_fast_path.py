@@ -83,16 +83,46 @@ def test_the_fast_path_is_taken_for_an_ordinary_sample() -> None:
                                                          "power_w", 12.5, "W")
 
 
-def test_integers_beyond_64_bits_stay_exact() -> None:
-    # orjson would read this value as a float; the stdlib path keeps the integer.
-    big = 2**70
-    payload = ('{"v":1,"type":"batch","stream":{"edge":"e1","epoch":1},"seq":7,"after":0,'
-               '"sent":0,"synced":true,"records":[{"kind":"sample","seq":7,"ts":0,'
-               f'"device":"m","point":"p","value":{big},"unit":"W"}}]}}').encode()
-    batch = wire.decode(payload)
+def _one_sample_batch(value: int) -> bytes:
+    return ('{"v":1,"type":"batch","stream":{"edge":"e1","epoch":1},"seq":7,"after":0,'
+            '"sent":0,"synced":true,"records":[{"kind":"sample","seq":7,"ts":0,'
+            f'"device":"m","point":"p","value":{value},"unit":"W"}}]}}').encode()
+
+
+@pytest.mark.parametrize("value", [2**63 - 1, -(2**63), 2**53 + 1])
+def test_integers_within_64_bits_stay_exact(value: int) -> None:
+    # orjson would read some of these as floats; the stdlib path keeps the integer.
+    batch = wire.decode(_one_sample_batch(value))
     assert isinstance(batch, wire.Batch)
-    assert batch.records[0].value == big  # type: ignore[union-attr]
+    assert batch.records[0].value == value  # type: ignore[union-attr]
     assert type(batch.records[0].value) is int  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**64, 2**70, -(2**70), 10**400])
+def test_integers_beyond_64_bits_are_refused_naming_the_field(value: int) -> None:
+    # Judged exactly (not as the float orjson would make of it), refused by every path.
+    with pytest.raises(WireError) as info:
+        wire.decode(_one_sample_batch(value))
+    assert info.value.field == "records[0].value"
+    assert "64 bits" in str(info.value)
+    assert str(value)[:20] in str(info.value)
+    raw = {"kind": "sample", "seq": 7, "ts": 0, "device": "m", "point": "p", "value": value,
+           "unit": "W"}
+    assert wire._fast_sample(raw) is None
+    assert wire._sample_columns([raw], 0) is None
+    with pytest.raises(WireError):
+        wire.record_from_dict(raw)
+
+
+@pytest.mark.parametrize("others", [[1.5, 2], ["on", 2], [True, 3]])
+def test_a_huge_integer_among_ordinary_samples_is_refused_by_the_columns(
+        others: list[Any]) -> None:
+    raws = [{"kind": "sample", "seq": i + 1, "ts": 0, "device": "m", "point": "p",
+             "value": v, "unit": "W"} for i, v in enumerate([others[0], 2**70, others[1]])]
+    assert wire._sample_columns(raws, 0) is None
+    with pytest.raises(WireError) as info:
+        wire.from_dict(_batch(raws))
+    assert info.value.field == "records[1].value"
 
 
 def _batch(records: list[Any], after: Any = 0) -> dict[str, Any]:

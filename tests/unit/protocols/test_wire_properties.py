@@ -48,7 +48,7 @@ def texts(max_size: int) -> st.SearchStrategy[str]:
 timestamps = st.integers(min_value=0, max_value=MAX_TS_MS)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 streams = st.builds(StreamId, edge=ids, epoch=st.integers(min_value=0, max_value=2**53))
-values = st.one_of(st.booleans(), st.integers(min_value=-(2**63), max_value=2**64), finite,
+values = st.one_of(st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), finite,
                    texts(64))
 json_values: st.SearchStrategy[Any] = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), finite, texts(20)),
