@@ -32,6 +32,7 @@ partial hours at the edges, unrolled intervals from the raw table). What is Post
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from datetime import date
@@ -98,6 +99,18 @@ def roll_up(conn: Conn, rows: Sequence[Sequence[Any]]) -> None:
         conn.execute(_ADD, params)
 
 
+def key_list(keys: Sequence[tuple[str, str, str]]) -> str:
+    """`keys` as one JSON parameter (a jsonb array of [edge, device, point]): encoded in C
+    by the json module, where three text arrays cost psycopg's Python array dumper about
+    10 µs a key (30 ms a compliance call for 1,000 meters)."""
+    return json.dumps([list(k) for k in keys])
+
+
+# The rows (e, d, p, n) of a `key_list` parameter, n its 1-based position.
+KEYS = ("(SELECT a.k ->> 0 AS e, a.k ->> 1 AS d, a.k ->> 2 AS p, a.n FROM "
+        "jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS a(k, n))")
+
+
 def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[str, list[Any]]:
     """A condition restricting `alias` to `keys` (nothing when None), to append to a WHERE,
     and its parameters. A semi-join: the planner hashes the keys and probes the rollup rows
@@ -105,9 +118,8 @@ def _meters(keys: Sequence[tuple[str, str, str]] | None, alias: str) -> tuple[st
     never hashes a year of rollup rows."""
     if keys is None:
         return "", []
-    return (f" AND ({alias}.edge, {alias}.device, {alias}.point) IN (SELECT * FROM "
-            "unnest(%s::text[], %s::text[], %s::text[]))",
-            [list(c) for c in zip(*keys, strict=True)] if keys else [[], [], []])
+    return (f" AND ({alias}.edge, {alias}.device, {alias}.point) IN (SELECT k.e, k.d, k.p "
+            f"FROM {KEYS} k)", [key_list(keys)])
 
 
 def _overlap(s: int, t: int) -> tuple[str, list[Any]]:
@@ -219,11 +231,11 @@ def first_start(conn: Conn, keys: Sequence[tuple[str, str, str]], start_ms: int,
     if not unique:
         return None
     row = conn.execute(
-        "SELECT MIN(f.start) FROM unnest(%s::text[], %s::text[], %s::text[]) AS k(e, d, p) "
+        f"SELECT MIN(f.start) FROM {KEYS} AS k "
         "CROSS JOIN LATERAL (SELECT i.start FROM intervals i WHERE i.edge = k.e AND "
         "i.device = k.d AND i.point = k.p AND i.start >= %s AND i.start < %s "
         "ORDER BY i.start LIMIT 1) AS f",
-        [*[list(c) for c in zip(*unique, strict=True)], start_ms, end_ms]).fetchone()
+        [key_list(unique), start_ms, end_ms]).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 

@@ -435,10 +435,10 @@ class PgStore(SqlReads):
         if end_ms <= start_ms or wanted == []:
             return {}
         with self._db.use("query") as conn:
-            raw = pgrollup.period_sums(conn, start_ms, end_ms, None if wanted is None else
-                                       [(k.edge, k.device, k.point) for k in wanted])
-        sums = {MeterKey(*k): v for k, v in raw.items()}
-        return sums if wanted is None else {k: sums.get(k, 0.0) for k in wanted}
+            raw = pgrollup.period_sums(conn, start_ms, end_ms, wanted)
+        if wanted is None:
+            return {MeterKey(*k): v for k, v in raw.items()}
+        return {k: raw.get(k, 0.0) for k in wanted}  # a MeterKey is its (e, d, p) tuple
 
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None:
