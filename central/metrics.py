@@ -210,7 +210,7 @@ def _main_groups(institution: InstitutionConfig, profile: CoefficientProfile
 
 def _days_by_type(store: StoreReader, institution: InstitutionConfig,
                   profile: CoefficientProfile, period: Period,
-                  read: Sequence[dict[date, float]] | None = None
+                  read: Mapping[tuple[EnergyType, float], dict[date, float]] | None = None
                   ) -> dict[EnergyType, dict[date, float]]:
     """Metered consumption of the main meters per energy type and local day of `period`
     (kgce; m³ for water): from the hourly rollup (one read per type and unit), else one
@@ -218,15 +218,15 @@ def _days_by_type(store: StoreReader, institution: InstitutionConfig,
     record are absent. Used for the projection's daily rates only. `read`: the
     `day_totals` of each of `_main_groups` over the period, when read already."""
     tz = period.tz
-    groups = _main_groups(institution, profile)
+    groups = _main_groups(institution, profile) if read is None else {g: [] for g in read}
     out: dict[EnergyType, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     if period.empty:
         return {}
     h0, h1 = -(-period.start_ms // HOUR_MS), period.end_ms // HOUR_MS
     day_of = _day_finder(period)
-    for i, ((energy, factor), keys) in enumerate(groups.items()):
+    for (energy, factor), keys in groups.items():
         days = out[energy]
-        per_day = (read[i] if read is not None else
+        per_day = (read[(energy, factor)] if read is not None else
                    store.day_totals(keys, h0, h1, tz) if h0 < h1 else None)
         if per_day is not None:  # the daily rollup where it serves (pgrollup work)
             for day, q in per_day.items():
@@ -292,7 +292,7 @@ def projection_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, year: int, until: float,
                    sums: Mapping[MeterKey, float], bills: Sequence[Bill],
                    cuts: Mapping[str, float], vehicle_kgce: float,
-                   read: Sequence[dict[date, float]] | None = None
+                   read: Mapping[tuple[EnergyType, float], dict[date, float]] | None = None
                    ) -> tuple[Projection, set[date]]:
     """`central.projection.project` over the store's daily figures, the year's bills (over
     their own periods, before metering of their type began) and the previous year; and the
@@ -349,18 +349,19 @@ def projection_for(store: StoreReader, institution: InstitutionConfig,
 def _sums_and_days(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, start: float, until: float,
                    keys: list[MeterKey]
-                   ) -> tuple[Mapping[MeterKey, float], list[dict[date, float]] | None]:
+                   ) -> tuple[Mapping[MeterKey, float],
+                              dict[tuple[EnergyType, float], dict[date, float]] | None]:
     """`period_sums` of [start, until) and, where the store reads both at once
     (central/sumsdays.py: PostgreSQL), the `_main_groups`' `day_totals` of the same span."""
     tz = institution.institution.tz
     a, b = int(start * 1000), int(until * 1000)
     if isinstance(store, SumsAndDayTotals):
-        groups = list(_main_groups(institution, profile).values())
-        index = {k: g for g, members in enumerate(groups) for k in members}
-        if len(index) == len(keys) == sum(len(members) for members in groups):
+        groups = _main_groups(institution, profile)
+        index = {k: g for g, members in enumerate(groups.values()) for k in members}
+        if len(index) == len(keys) == sum(len(members) for members in groups.values()):
             both = store.sums_and_day_totals(a, b, tz, keys, [index[k] for k in keys])
             if both is not None:
-                return both
+                return both[0], dict(zip(groups, both[1], strict=True))
     return store.period_sums(a, b, tz, keys), None
 
 
