@@ -66,6 +66,7 @@ from central.reader import scoped
 from central.registry import mean_energy_users, mean_floor_area
 from central.standby import StandbyWaste, WorkingTime, plug_standby
 from central.storeport import StoreReader
+from central.sumsdays import SumsAndDayTotals
 from central.waste import BinLevel, bin_level, fill_drops, merge_clearances, sensor_clearances
 from central.workcalendar import WorkingCalendar
 from central.workinghours import Hours, hours_for
@@ -197,18 +198,27 @@ def _day_finder(period: Period) -> Callable[[float], date]:
     return day_of
 
 
-def _days_by_type(store: StoreReader, institution: InstitutionConfig,
-                  profile: CoefficientProfile, period: Period
-                  ) -> dict[EnergyType, dict[date, float]]:
-    """Metered consumption of the main meters per energy type and local day of `period`
-    (kgce; m³ for water): from the hourly rollup (one read per type and unit), else one
-    scan of the raw intervals, each given to the day of its midpoint. Days without any
-    record are absent. Used for the projection's daily rates only."""
-    tz = period.tz
+def _main_groups(institution: InstitutionConfig, profile: CoefficientProfile
+                 ) -> dict[tuple[EnergyType, float], list[MeterKey]]:
+    """The main meters' keys per (energy type, kgce factor; 1 for water)."""
     groups: dict[tuple[EnergyType, float], list[MeterKey]] = defaultdict(list)
     for m in institution.main_meters():
         factor = profile.kgce_per(m) if m.energy.is_energy else 1.0
         groups[(m.energy, factor)].append(m.key)
+    return groups
+
+
+def _days_by_type(store: StoreReader, institution: InstitutionConfig,
+                  profile: CoefficientProfile, period: Period,
+                  read: Mapping[tuple[EnergyType, float], dict[date, float]] | None = None
+                  ) -> dict[EnergyType, dict[date, float]]:
+    """Metered consumption of the main meters per energy type and local day of `period`
+    (kgce; m³ for water): from the hourly rollup (one read per type and unit), else one
+    scan of the raw intervals, each given to the day of its midpoint. Days without any
+    record are absent. Used for the projection's daily rates only. `read`: the
+    `day_totals` of each of `_main_groups` over the period, when read already."""
+    tz = period.tz
+    groups = _main_groups(institution, profile) if read is None else {g: [] for g in read}
     out: dict[EnergyType, dict[date, float]] = defaultdict(lambda: defaultdict(float))
     if period.empty:
         return {}
@@ -216,7 +226,8 @@ def _days_by_type(store: StoreReader, institution: InstitutionConfig,
     day_of = _day_finder(period)
     for (energy, factor), keys in groups.items():
         days = out[energy]
-        per_day = store.day_totals(keys, h0, h1, tz) if h0 < h1 else None
+        per_day = (read[(energy, factor)] if read is not None else
+                   store.day_totals(keys, h0, h1, tz) if h0 < h1 else None)
         if per_day is not None:  # the daily rollup where it serves (pgrollup work)
             for day, q in per_day.items():
                 days[day] += q * factor
@@ -280,7 +291,8 @@ def coverage_for(store: StoreReader, institution: InstitutionConfig, *, start: f
 def projection_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, year: int, until: float,
                    sums: Mapping[MeterKey, float], bills: Sequence[Bill],
-                   cuts: Mapping[str, float], vehicle_kgce: float
+                   cuts: Mapping[str, float], vehicle_kgce: float,
+                   read: Mapping[tuple[EnergyType, float], dict[date, float]] | None = None
                    ) -> tuple[Projection, set[date]]:
     """`central.projection.project` over the store's daily figures, the year's bills (over
     their own periods, before metering of their type began) and the previous year; and the
@@ -294,7 +306,7 @@ def projection_for(store: StoreReader, institution: InstitutionConfig,
         t = types.setdefault(m.energy, TypeInput(m.energy, configured=True))
         q = float(sums.get(m.key, 0.0))
         t.metered += q * profile.kgce_per(m) if m.energy.is_energy else q
-    current = _days_by_type(store, institution, profile, year_p.until(until))
+    current = _days_by_type(store, institution, profile, year_p.until(until), read)
     for energy, t in types.items():
         keys = [m.key for m in mains if m.energy is energy]
         seen = current.get(energy)
@@ -334,6 +346,25 @@ def projection_for(store: StoreReader, institution: InstitutionConfig,
     return projection, set().union(*(d.keys() for d in current.values()))
 
 
+def _sums_and_days(store: StoreReader, institution: InstitutionConfig,
+                   profile: CoefficientProfile, start: float, until: float,
+                   keys: list[MeterKey]
+                   ) -> tuple[Mapping[MeterKey, float],
+                              dict[tuple[EnergyType, float], dict[date, float]] | None]:
+    """`period_sums` of [start, until) and, where the store reads both at once
+    (central/sumsdays.py: PostgreSQL), the `_main_groups`' `day_totals` of the same span."""
+    tz = institution.institution.tz
+    a, b = int(start * 1000), int(until * 1000)
+    if isinstance(store, SumsAndDayTotals):
+        groups = _main_groups(institution, profile)
+        index = {k: g for g, members in enumerate(groups.values()) for k in members}
+        if len(index) == len(keys) == sum(len(members) for members in groups.values()):
+            both = store.sums_and_day_totals(a, b, tz, keys, [index[k] for k in keys])
+            if both is not None:
+                return both[0], dict(zip(groups, both[1], strict=True))
+    return store.period_sums(a, b, tz, keys), None
+
+
 def compliance_for(store: StoreReader, institution: InstitutionConfig,
                    profile: CoefficientProfile, *, now: float, year: int,
                    ledger: Ledger | None = None) -> ComplianceReport:
@@ -347,7 +378,7 @@ def compliance_for(store: StoreReader, institution: InstitutionConfig,
     if until <= start:
         return compute(institution, profile, dict.fromkeys(keys, 0.0), now=now, year=year,
                        min_days=min_days)
-    sums = store.period_sums(int(start * 1000), int(until * 1000), tz, keys)
+    sums, read = _sums_and_days(store, institution, profile, start, until, keys)
     first = store.first_start_of(int(start * 1000), int(until * 1000), keys)
     manual: list[ManualQuantity] = []
     bills: list[Bill] = []
@@ -364,7 +395,7 @@ def compliance_for(store: StoreReader, institution: InstitutionConfig,
                         for q in manual if q.source == "vehicle")
     projection, days = projection_for(store, institution, profile, year=year, until=until,
                                       sums=sums, bills=bills, cuts=cuts,
-                                      vehicle_kgce=vehicle)
+                                      vehicle_kgce=vehicle, read=read)
     lines, _, _ = energy_lines(institution, profile, sums, manual)
     coverage = coverage_for(store, institution, start=start, end=until, sums=sums,
                             bills=bills, cuts=cuts, lines=lines, days=days)

@@ -60,6 +60,7 @@ from central.storeport import (
     notice_event_row,
 )
 from central.storesql import TABLES, UPSERT_INTERVAL, Dialect, SqlReads, Writes, no_nul
+from central.sumsdays import SumsAndDays
 from central.sweeps import AcPoints, AcRule
 from protocols.wire import (
     Batch,
@@ -438,10 +439,22 @@ class PgStore(SqlReads):
         if end_ms <= start_ms or wanted == []:
             return {}
         with self._db.use("query") as conn:
-            raw = pgrollup.period_sums(conn, start_ms, end_ms, None if wanted is None else
-                                       [(k.edge, k.device, k.point) for k in wanted])
-        sums = {MeterKey(*k): v for k, v in raw.items()}
-        return sums if wanted is None else {k: sums.get(k, 0.0) for k in wanted}
+            raw = pgrollup.period_sums(conn, start_ms, end_ms, wanted)
+        if wanted is None:
+            return {MeterKey(*k): v for k, v in raw.items()}
+        return {k: raw.get(k, 0.0) for k in wanted}  # a MeterKey is its (e, d, p) tuple
+
+    def sums_and_day_totals(self, start_ms: int, end_ms: int, tz: ZoneInfo,
+                            keys: Sequence[MeterKey], groups: Sequence[int]
+                            ) -> SumsAndDays | None:
+        """`period_sums` and per-group `day_totals` reading the daily rollup rows once
+        (central/sumsdays.py, central/pgrollup.py)."""
+        with self._db.use("query") as conn:
+            both = pgrollup.sums_and_days(conn, start_ms, end_ms, tz, keys, groups)
+        if both is None:
+            return None
+        sums, totals = both
+        return {k: sums.get(k, 0.0) for k in keys}, totals
 
     def hour_totals(self, keys: Iterable[MeterKey], h0: int, h1: int
                     ) -> dict[int, float] | None:

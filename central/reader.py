@@ -33,6 +33,7 @@ from central.admission import CENTRAL_EDGE
 from central.errors import ScopeError
 from central.institution import InstitutionConfig, MeterKey
 from central.storeport import StoreReader, sums_per_day
+from central.sumsdays import SumsAndDays, SumsAndDayTotals
 from central.sweeps import AcPoints, AcRule
 
 if TYPE_CHECKING:
@@ -176,6 +177,15 @@ class TenantReader:
                    ) -> dict[date, float] | None:
         own = self._keys(keys)
         return self._store.day_totals(own, h0, h1, tz) if own else {}
+
+    def sums_and_day_totals(self, start_ms: int, end_ms: int, tz: ZoneInfo,
+                            keys: Sequence[MeterKey], groups: Sequence[int]
+                            ) -> SumsAndDays | None:
+        """The store's combined read (central/sumsdays.py) when every key is the
+        institution's; otherwise None, and the caller's two reads filter as usual."""
+        if not isinstance(self._store, SumsAndDayTotals) or len(self._keys(keys)) != len(keys):
+            return None
+        return self._store.sums_and_day_totals(start_ms, end_ms, tz, keys, groups)
 
     def alarm_events(self, until_ms: int, *, edges: Iterable[str] | None = None
                      ) -> list[tuple[str, str | None, int, str, str]]:

@@ -121,6 +121,16 @@ def test_rollups_equal_recomputation_after_any_delivery(
             want[datetime.fromtimestamp(h * 3600, TZ).date()] += round(q * NANO)
         assert {d: round(q * NANO) for d, q in per_day.items() if round(q * NANO)} == {
             d: n for d, n in want.items() if n}
+        if isinstance(store, PgStore):  # the one-pass read equals the two reads, exactly
+            lo, hi = s - 48 * HOUR + 1, e + 30 * HOUR - 1  # partial hours at both ends
+            groups = [0, 1, 0]
+            both = store.sums_and_day_totals(lo, hi, TZ, keys, groups)
+            assert both is not None
+            assert both[0] == store.period_sums(lo, hi, TZ, keys)
+            assert both[1] == [store.day_totals([k for k, g in zip(keys, groups, strict=True)
+                                                 if g == i], -(-lo // HOUR), hi // HOUR, TZ)
+                               for i in (0, 1)]
+            assert store.sums_and_day_totals(s, s + HOUR, TZ, keys, groups) is None
     finally:
         if backends.pg is None:
             store.close()
