@@ -9,12 +9,11 @@ next to the database), with the public key written beside it as `<file>.pub` and
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from central.errors import ConfigError
 from protocols.errors import WireError
-from protocols.signing import Signer, generate_private_key_pem
+from protocols.signing import Signer, create_key_file
 
 log = logging.getLogger(__name__)
 
@@ -26,18 +25,7 @@ def public_key_path(key_file: Path) -> Path:
 
 def create_control_key(key_file: Path) -> bool:
     """Write a new key (0600, never overwriting) and its public key; False if one exists."""
-    pem = generate_private_key_pem()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-        out.flush()
-        os.fsync(out.fileno())
-    public_key_path(key_file).write_text(Signer(pem).public_key + "\n", encoding="ascii")
-    return True
+    return create_key_file(key_file, public_key_path(key_file))
 
 
 def load_signer(key_file: Path, *, create: bool = True) -> Signer:

@@ -17,7 +17,6 @@ topics can then delete its unsent data and switch its devices.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from protocols.signing import (
     SignatureError,
     Signer,
     Verifier,
-    generate_private_key_pem,
+    create_key_file,
     public_key_text,
 )
 from protocols.wire import Ack, Command, Message, Signed, decode
@@ -142,17 +141,7 @@ class ControlGate:
 def create_uplink_key(key_file: Path) -> bool:
     """Write a new signing key (0600, never overwriting) and `<file>.pub`; False if one
     exists."""
-    pem = generate_private_key_pem()
-    key_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    key_file.with_name(key_file.name + ".pub").write_text(public_key_text(pem) + "\n",
-                                                          encoding="ascii")
-    return True
+    return create_key_file(key_file, key_file.with_name(key_file.name + ".pub"))
 
 
 def load_uplink_signer(key_file: Path, *, quiet: bool = False) -> Signer:

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -80,6 +82,24 @@ def public_key_text(private_pem: bytes) -> str:
     """The public key as configured on edges: 32 raw bytes, unpadded base64url."""
     return _b64(_load_private(private_pem).public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def create_key_file(key_file: Path, public_file: Path) -> bool:
+    """Write a new Ed25519 private key to `key_file` (0600, never overwriting, fsynced) and
+    its public key text to `public_file`; False if `key_file` exists. The one writer of the
+    central's control key and an edge's uplink key."""
+    pem = generate_private_key_pem()
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "wb") as out:
+        out.write(pem)
+        out.flush()
+        os.fsync(out.fileno())
+    public_file.write_text(public_key_text(pem) + "\n", encoding="ascii")
+    return True
 
 
 def _load_private(pem: bytes) -> Ed25519PrivateKey:
