@@ -147,6 +147,10 @@ def _days_with_data(store: StoreReader, period: Period) -> Callable[[MeterKey], 
         return local[max(0, bisect.bisect_right(starts, moment) - 1)]
 
     def days(key: MeterKey) -> set[date]:
+        if period.start_ms % HOUR_MS == 0:  # whole days from the daily rollup (data_days)
+            per_day = store.day_totals([key], h0, h1, period.tz)
+            if per_day is not None:
+                return set(per_day)
         hours = store.hour_totals([key], h0, h1)
         if hours is None:
             return data_days(store, [key], period)

@@ -251,6 +251,12 @@ def data_days(store: StoreReader, keys: Sequence[MeterKey], period: Period) -> s
         return set()
     tz = period.tz
     h0, h1 = period.start_ms // HOUR_MS, -(-period.end_ms // HOUR_MS)
+    if period.start_ms % HOUR_MS == 0:
+        # A day has a rollup row exactly when one of its hours has (a write's day part is
+        # the sum of its same-signed hour parts): whole days from the daily rollup.
+        per_day = store.day_totals(keys, h0, h1, tz)
+        if per_day is not None:
+            return set(per_day)
     hours = store.hour_totals(keys, h0, h1)
     if hours is not None:
         day_of = _day_finder(period)
